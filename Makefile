@@ -1,0 +1,31 @@
+# Two entry points that work on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.stablex-installed
+# CPU build of PyTorch first, so that nothing later pulls CUDA wheels.
+TORCH  ?= torch==2.13.0
+TORCH_INDEX ?= $(shell if [ -d /opt/wheels ] || command -v nvidia-smi >/dev/null 2>&1; then echo ""; else echo "--index-url https://download.pytorch.org/whl/cpu"; fi)
+
+.PHONY: install demo test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH_INDEX) "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/stablex run studies/lemonde-quick.toml --out runs/lemonde-quick
+
+test: install
+	$(BIN)/python -m pytest -q -ra
+
+bench: install
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,229 @@
+"""Study configuration: plain dataclasses, one per stage, read from and written to TOML.
+
+A study file has one table per stage (``[corpus]``, ``[model]``, ``[train]``, ``[explain]``,
+``[analyze]``, ``[features]``, ``[hybrid]``); every field has a default, so a study file
+names only what it changes. ``preset = "quick"`` applies the CPU preset before the file's
+own values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from stablex.errors import StablexError
+
+
+@dataclass
+class CorpusConfig:
+    path: str = "../shared/data/lemonde-2022/lemonde-2022.csv.gz"
+    text: str = "title+summary"  # columns joined with '+', each missing field read as empty
+    label: str = "label"
+    id: str | None = "id"  # None: the row number is the id
+    classes: list[str] | None = None  # class order (index = class id); default sorted labels
+    max_docs: int | None = None
+    balance: bool = False  # undersample to equal class counts (the study used balanced data)
+    split_seed: int = 0  # fixed across training seeds
+    split: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])  # train/validation/test
+    preprocess: bool = False  # the study's NFKC + URL / number placeholders
+    drop_empty: bool = False
+    max_tokens: int = 512
+
+
+@dataclass
+class ModelConfig:
+    name: str = "e5-small"  # 'e5-small', an HF id (offline cache) or a local path
+    trim_vocab: bool = True  # keep only the embedding rows of pieces the corpus uses
+    freeze_layers: int = 0  # lower encoder layers frozen (their outputs computed once)
+    freeze_embeddings: bool = False
+    keep_models: bool = True
+    save_dtype: str = "float32"  # dtype of the stored trained weights: float32|float16|bfloat16
+
+
+@dataclass
+class TrainConfig:
+    seeds: list[int] = field(default_factory=lambda: list(range(5)))
+    lr: float = 2e-5
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    epochs: int = 2
+    batch_size: int = 4
+    eval_batch_size: int = 32
+    max_grad_norm: float = 1.0
+    warmup_ratio: float = 0.0
+    # Pin a random source to one value for every seed (None: derived from the seed).
+    init_seed: int | None = None
+    order_seed: int | None = None
+    dropout_seed: int | None = None
+    # Train each seed on a bootstrap draw of the training split (resampling randomness).
+    bootstrap: bool = False
+    threads: int | None = None  # torch threads; None: all cores
+    device: str = "auto"  # auto|cpu|cuda
+
+
+@dataclass
+class ExplainConfig:
+    methods: list[str] = field(default_factory=lambda: ["lrp"])
+    split: str = "test"
+    target: str = "predicted"  # predicted|label|<class name>
+    aggregate: str = "sum"  # sub-word -> word: sum (conserves relevance) or mean (the study)
+    batch_size: int = 16
+    ig_steps: int = 32
+    max_docs: int | None = None  # explain only the first N texts of the split
+
+
+@dataclass
+class AnalyzeConfig:
+    k: list[int] = field(default_factory=lambda: [5, 10])
+    bootstrap: int = 500
+    target_reliability: float = 0.9
+    equivalent: int | None = None  # restrict to the n most equivalent seeds
+
+
+@dataclass
+class FeaturesConfig:
+    n_process: int = 1
+    batch_size: int = 64
+    bootstrap: int = 200
+
+
+@dataclass
+class HybridConfig:
+    method: str = "lrp"
+    top_words: int = 50  # words per class lexicon
+    min_freq: int = 5  # documents (training split) a word must occur in
+    min_sign_consistency: float = 0.8  # share of seeds agreeing on the sign
+    individual_words: int = 0  # also add the top N words as individual features
+    bootstrap: int = 1000
+
+
+@dataclass
+class StudyConfig:
+    name: str = "study"
+    preset: str | None = None
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    explain: ExplainConfig = field(default_factory=ExplainConfig)
+    analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    hybrid: HybridConfig = field(default_factory=HybridConfig)
+
+    # --- (de)serialisation -------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(_drop_none(self.to_dict()))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "<dict>") -> "StudyConfig":
+        data = dict(data)
+        cfg = cls()
+        preset = data.get("preset")
+        if preset:
+            apply_preset(cfg, preset)
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            value = data.pop(f.name)
+            current = getattr(cfg, f.name)
+            if dataclasses.is_dataclass(current):
+                if not isinstance(value, dict):
+                    raise StablexError(f"{source}: [{f.name}] must be a table")
+                _update(current, value, f"{source}: [{f.name}]")
+            else:
+                setattr(cfg, f.name, value)
+        if data:
+            raise StablexError(f"{source}: unknown key(s) {sorted(data)}")
+        return cfg
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "StudyConfig":
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise StablexError(f"study file not found: {path}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise StablexError(f"{path}: not valid TOML: {e}") from None
+        cfg = cls.from_dict(data, source=str(path))
+        # Corpus paths in a study file are relative to the file.
+        corpus = Path(cfg.corpus.path)
+        if not corpus.is_absolute() and not corpus.exists():
+            candidate = (path.parent / corpus).resolve()
+            if candidate.exists():
+                cfg.corpus.path = str(candidate)
+        return cfg
+
+    def training_identity(self) -> dict[str, Any]:
+        """What a trained seed depends on: a run refuses to mix seeds trained otherwise."""
+        d = self.to_dict()
+        train = dict(d["train"])
+        for volatile in ("seeds", "threads", "device", "eval_batch_size"):
+            train.pop(volatile)
+        model = dict(d["model"])
+        model.pop("keep_models")
+        return {"corpus": d["corpus"], "model": model, "train": train}
+
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    # CPU preset: short texts, top half of the encoder fine-tuned, lower half cached.
+    "quick": {
+        "corpus": {"max_docs": 1000, "balance": True, "max_tokens": 128},
+        "model": {"trim_vocab": True, "freeze_layers": 6, "freeze_embeddings": True},
+        "train": {"batch_size": 16, "lr": 1e-4, "epochs": 2, "seeds": [0, 1, 2, 3, 4]},
+    },
+    # The published study's settings (camembert-base, 200 seeds, GPUs).
+    "paper": {
+        "corpus": {"balance": True, "max_tokens": 512, "preprocess": True},
+        "model": {"name": "camembert-base", "trim_vocab": False, "save_dtype": "float16"},
+        "train": {"batch_size": 4, "lr": 2e-5, "epochs": 2, "seeds": list(range(200))},
+    },
+}
+
+
+def apply_preset(cfg: StudyConfig, name: str) -> StudyConfig:
+    if name not in PRESETS:
+        raise StablexError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    cfg.preset = name
+    for section, values in PRESETS[name].items():
+        _update(getattr(cfg, section), values, f"preset {name}")
+    return cfg
+
+
+def _update(obj: Any, values: dict[str, Any], where: str) -> None:
+    names = {f.name for f in fields(obj)}
+    for key, value in values.items():
+        if key not in names:
+            raise StablexError(f"{where}: unknown option {key!r} (known: {', '.join(sorted(names))})")
+        setattr(obj, key, value)
+
+
+def _drop_none(d: Any) -> Any:
+    if isinstance(d, dict):
+        return {k: _drop_none(v) for k, v in d.items() if v is not None}
+    return d
+
+
+def parse_seeds(spec: str) -> list[int]:
+    """'0-4' -> [0..4]; '0,3,7' -> [0,3,7]; '0-2,9' mixes both."""
+    seeds: list[int] = []
+    try:
+        for part in spec.split(","):
+            part = part.strip()
+            if "-" in part:
+                lo, hi = part.split("-")
+                seeds.extend(range(int(lo), int(hi) + 1))
+            elif part:
+                seeds.append(int(part))
+    except ValueError:
+        raise StablexError(f"--seeds: cannot read {spec!r} (use 0-4 or 0,3,7)") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise StablexError(f"--seeds: {spec!r} must list distinct non-negative seeds")
+    return seeds
