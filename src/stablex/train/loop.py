@@ -1,0 +1,154 @@
+"""Fine-tuning one seed: the study's optimiser, separate random sources, batched by length."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from stablex.config import TrainConfig
+from stablex.train.layers import lower_states, upper_logits
+from stablex.train.seeds import SeedPlan, bootstrap_indices
+
+BUCKET = 50  # batches per length-sorted bucket: little padding, order still random
+
+
+@dataclass
+class Inputs:
+    """Token ids per text (unpadded) and, when lower layers are frozen, their cached output."""
+
+    ids: list[torch.Tensor]
+    labels: np.ndarray
+    cached: list[torch.Tensor] | None = None  # [len_i, H] per text
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def batches(order: np.ndarray, lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Shuffled order -> length-sorted buckets -> batches, then the batches shuffled."""
+    out: list[np.ndarray] = []
+    for start in range(0, len(order), batch_size * BUCKET):
+        chunk = order[start : start + batch_size * BUCKET]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        out.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    return [out[i] for i in rng.permutation(len(out))]
+
+
+def eval_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    order = np.argsort(lengths, kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def _pad(seqs: list[torch.Tensor], value: float | int) -> tuple[torch.Tensor, torch.Tensor]:
+    lens = [s.shape[0] for s in seqs]
+    T = max(lens)
+    out = seqs[0].new_full((len(seqs), T, *seqs[0].shape[1:]), value)
+    mask = torch.zeros(len(seqs), T, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        out[i, : s.shape[0]] = s
+        mask[i, : s.shape[0]] = 1
+    return out, mask
+
+
+def forward(model, data: Inputs, idx: np.ndarray, k: int, pad_id: int) -> torch.Tensor:
+    if data.cached is not None:
+        hidden, mask = _pad([data.cached[i] for i in idx], 0.0)
+        return upper_logits(model, hidden, mask, k)
+    ids, mask = _pad([data.ids[i] for i in idx], pad_id)
+    return model(input_ids=ids, attention_mask=mask).logits
+
+
+def cache_lower(model, data: Inputs, k: int, pad_id: int, batch_size: int,
+                tick: Callable[[int], None] | None = None) -> None:
+    lengths = np.array([len(x) for x in data.ids])
+    data.cached = [None] * len(data)  # type: ignore[list-item]
+    for idx in eval_batches(lengths, batch_size):
+        ids, mask = _pad([data.ids[i] for i in idx], pad_id)
+        hidden = lower_states(model, ids, mask, k)
+        for row, i in enumerate(idx):
+            data.cached[i] = hidden[row, : lengths[i]].clone()
+        if tick:
+            tick(len(idx))
+
+
+def configure_trainable(model, freeze_layers: int, freeze_embeddings: bool) -> None:
+    from stablex.train.layers import backbone
+
+    base = backbone(model)
+    if freeze_layers or freeze_embeddings:
+        for p in base.embeddings.parameters():
+            p.requires_grad_(False)
+    for layer in base.encoder.layer[:freeze_layers]:
+        for p in layer.parameters():
+            p.requires_grad_(False)
+
+
+@dataclass
+class TrainOutcome:
+    train_seconds: float
+    n_steps: int
+    final_loss: float
+
+
+def fit(model, data: Inputs, plan: SeedPlan, cfg: TrainConfig, freeze_layers: int, pad_id: int,
+        tick: Callable[[int], None] | None = None) -> TrainOutcome:
+    """Train in place. Data order comes from order_seed, dropout masks from dropout_seed."""
+    from transformers import get_linear_schedule_with_warmup
+
+    rows = np.arange(len(data))
+    if cfg.bootstrap:
+        rows = bootstrap_indices(len(data), plan.data_seed)
+    lengths = np.array([len(x) for x in data.ids])
+    order_rng = np.random.default_rng(plan.order_seed)
+    steps_per_epoch = math.ceil(len(rows) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
+    torch.manual_seed(plan.dropout_seed)  # the only torch randomness left in training: dropout
+    model.train()
+    if freeze_layers:
+        # Frozen layers run from the cache; keep them in eval mode for consistency.
+        from stablex.train.layers import backbone
+
+        backbone(model).embeddings.eval()
+        for layer in backbone(model).encoder.layer[:freeze_layers]:
+            layer.eval()
+    labels = torch.from_numpy(data.labels)
+    start = time.perf_counter()
+    loss_value = float("nan")
+    for _ in range(cfg.epochs):
+        for idx in batches(order_rng.permutation(rows), lengths, cfg.batch_size, order_rng):
+            logits = forward(model, data, idx, freeze_layers, pad_id)
+            loss = F.cross_entropy(logits, labels[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            loss_value = float(loss.detach())
+            if tick:
+                tick(1)
+    model.eval()
+    return TrainOutcome(time.perf_counter() - start, total, loss_value)
+
+
+@torch.no_grad()
+def predict(model, data: Inputs, freeze_layers: int, pad_id: int, batch_size: int) -> np.ndarray:
+    """Logits [N, C] in the data's order."""
+    model.eval()
+    lengths = np.array([len(x) for x in data.ids])
+    out = None
+    for idx in eval_batches(lengths, batch_size):
+        logits = forward(model, data, idx, freeze_layers, pad_id).float().numpy()
+        if out is None:
+            out = np.zeros((len(data), logits.shape[1]), dtype=np.float32)
+        out[idx] = logits
+    return out

@@ -1,0 +1,154 @@
+"""`stablex train`: one classifier per seed into the run directory, resumable seed by seed."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+import torch.nn.functional as F
+from rich.progress import Progress
+from sklearn.metrics import f1_score
+
+from stablex.config import StudyConfig
+from stablex.data.corpus import load_corpus
+from stablex.data.split import SPLITS, make_split
+from stablex.errors import StablexError
+from stablex.io import write_json, write_parquet
+from stablex.models.classifier import init_classifier, load_encoder, prepare_base, save_trained
+from stablex.models.resolve import resolve_model
+from stablex.progress import progress_or
+from stablex.rundir import Run, prepare_run, write_run_records
+from stablex.train.layers import supports_split
+from stablex.train.loop import Inputs, cache_lower, configure_trainable, fit, predict
+from stablex.train.seeds import derive_seeds
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    trained: list[int] = field(default_factory=list)  # seeds trained by this call
+    skipped: list[int] = field(default_factory=list)  # seeds already complete
+    seconds: float = 0.0
+
+
+def init_run(cfg: StudyConfig, out: str | Path, force: bool = False) -> Run:
+    """Create (or reopen) RUN/: validated corpus, fixed split, prepared base checkpoint."""
+    run, fresh = prepare_run(cfg, out, force=force)
+    if not fresh:
+        return run
+    corpus = load_corpus(cfg.corpus)  # every input error surfaces here, before any training
+    split = make_split(corpus, cfg.corpus)
+    resolved = resolve_model(cfg.model.name)
+    model_facts = {"name": cfg.model.name, "path": str(resolved.path), "source": resolved.source}
+    model_facts["base"] = prepare_base(resolved, split.texts, run.path, cfg.model.trim_vocab, cfg.corpus.max_tokens)
+    corpus_facts = {"path": corpus.source, "sha256": corpus.sha256, "rows": corpus.n_rows,
+                    "dropped_empty": corpus.n_dropped_empty, "text": cfg.corpus.text, "label": cfg.corpus.label}
+    write_run_records(run, cfg, split, corpus_facts, model_facts)
+    return run
+
+
+def _set_threads(cfg: StudyConfig) -> None:
+    torch.set_num_threads(cfg.train.threads or os.cpu_count() or 1)
+
+
+def _metrics(logits: np.ndarray, labels: np.ndarray) -> dict:
+    pred = logits.argmax(1)
+    loss = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)))
+    return {"accuracy": float((pred == labels).mean()), "macro_f1": float(f1_score(labels, pred, average="macro")),
+            "loss": loss, "n": int(len(labels))}
+
+
+def _predictions_table(split, logits: np.ndarray) -> pa.Table:
+    z = logits - logits.max(1, keepdims=True)
+    probs = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    pred = logits.argmax(1)
+    cols = {
+        "doc_id": pa.array(split.doc_ids, pa.string()),
+        "split": pa.array(split.split.tolist(), pa.string()),
+        "label": pa.array(split.labels, pa.string()),
+        "pred": pa.array([split.classes[i] for i in pred], pa.string()),
+    }
+    for i, c in enumerate(split.classes):
+        cols[f"prob_{c}"] = pa.array(probs[:, i], pa.float32())
+    for i, c in enumerate(split.classes):
+        cols[f"logit_{c}"] = pa.array(logits[:, i], pa.float32())
+    return pa.table(cols)
+
+
+def train(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Progress | None = None,
+          show_progress: bool = True) -> TrainResult:
+    """Fine-tune one classifier per seed in `cfg.train.seeds`; seeds already complete are skipped."""
+    started = time.perf_counter()
+    run = init_run(cfg, out, force=force)
+    result = TrainResult(run_dir=run.path)
+    done = set(run.trained_seeds())
+    todo = [s for s in cfg.train.seeds if s not in done]
+    result.skipped = [s for s in cfg.train.seeds if s in done]
+    if not todo:
+        return result
+    _set_threads(cfg)
+    split = run.split()
+    classes = run.classes()
+    encoder = load_encoder(run.path)
+    max_tokens = cfg.corpus.max_tokens
+    enc = encoder.tokenizer(split.texts, truncation=True, max_length=max_tokens)["input_ids"]
+    ids = [encoder.map_ids(torch.tensor(x, dtype=torch.long)) for x in enc]
+    everything = Inputs(ids=ids, labels=split.label_ids.astype(np.int64))
+    pad_id = encoder.tokenizer.pad_token_id
+    k = cfg.model.freeze_layers
+    pinned = {"init_seed": cfg.train.init_seed, "order_seed": cfg.train.order_seed,
+              "dropout_seed": cfg.train.dropout_seed}
+
+    with progress_or(progress, disable=not show_progress) as prog:
+        probe = init_classifier(run.path, classes, 0)
+        if k:
+            if not supports_split(probe):
+                raise StablexError(f"option freeze_layers={k}: not supported for model type "
+                                   f"{probe.config.model_type!r}; use freeze_layers = 0")
+            n_layers = len(probe.base_model.encoder.layer)
+            if k > n_layers // 2:
+                raise StablexError(f"option freeze_layers={k}: at most half of the {n_layers} layers may be frozen")
+            task = prog.add_task("cache frozen layers", total=len(everything))
+            cache_lower(probe, everything, k, pad_id, cfg.train.eval_batch_size,
+                        tick=lambda n: prog.advance(task, n))
+        del probe
+        train_idx = split.indices("train")
+        train_data = Inputs(ids=[everything.ids[i] for i in train_idx], labels=everything.labels[train_idx],
+                            cached=None if everything.cached is None else [everything.cached[i] for i in train_idx])
+        n_steps = int(np.ceil(len(train_idx) / cfg.train.batch_size)) * cfg.train.epochs
+        seeds_task = prog.add_task(f"seeds ({len(result.skipped)} already done)", total=len(todo))
+        for seed in todo:
+            plan = derive_seeds(seed, pinned)
+            step_task = prog.add_task(f"seed {seed}", total=n_steps)
+            model = init_classifier(run.path, classes, plan.init_seed)
+            configure_trainable(model, k, cfg.model.freeze_embeddings)
+            outcome = fit(model, train_data, plan, cfg.train, k, pad_id, tick=lambda n: prog.advance(step_task, n))
+            logits = predict(model, everything, k, pad_id, cfg.train.eval_batch_size)
+            seed_dir = run.seed_dir(seed)
+            model_bytes = 0
+            if cfg.model.keep_models:
+                model_bytes = save_trained(model, seed_dir / "model", cfg.model.save_dtype)
+            write_parquet(seed_dir / "predictions.parquet", _predictions_table(split, logits))
+            per_split = {s: _metrics(logits[split.indices(s)], split.label_ids[split.indices(s)])
+                         for s in SPLITS if len(split.indices(s))}
+            metrics = {
+                "seed": seed, **plan.to_dict(), "bootstrap": cfg.train.bootstrap,
+                "accuracy": {s: m["accuracy"] for s, m in per_split.items()},
+                "macro_f1": {s: m["macro_f1"] for s, m in per_split.items()},
+                "loss": {s: m["loss"] for s, m in per_split.items()},
+                "n": {s: m["n"] for s, m in per_split.items()},
+                "final_train_loss": outcome.final_loss, "n_steps": outcome.n_steps,
+                "train_seconds": round(outcome.train_seconds, 3), "model_bytes": model_bytes,
+                "threads": torch.get_num_threads(),
+            }
+            write_json(seed_dir / "metrics.json", metrics)  # last: marks the seed complete
+            result.trained.append(seed)
+            prog.remove_task(step_task)
+            prog.advance(seeds_task)
+    result.seconds = time.perf_counter() - started
+    return result
