@@ -1,0 +1,110 @@
+"""Intervals: Fisher z for a correlation, Spearman-Brown, seed and multi-bootstrap.
+
+The multi-bootstrap (Sellam et al. 2021) resamples seeds and texts together: one replicate
+draws S seeds with replacement (as multiplicity weights, so every per-text statistic is
+recomputed from the same seed draw) and T texts with replacement.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+from scipy.stats import norm
+
+LEVEL = 0.95
+
+
+def fisher_interval(r: float, n: int, level: float = LEVEL) -> tuple[float, float] | None:
+    """Fisher-z interval tanh(atanh(r) -/+ z_{(1+level)/2} / sqrt(n - 3)).
+
+    None when n <= 3 (no standard error) or r is not finite; r = +-1 gives [r, r]."""
+    if n <= 3 or r is None or not math.isfinite(r):
+        return None
+    if abs(r) >= 1:
+        return (float(np.sign(r)), float(np.sign(r)))
+    z = math.atanh(r)
+    h = norm.ppf((1 + level) / 2) / math.sqrt(n - 3)
+    return (math.tanh(z - h), math.tanh(z + h))
+
+
+def spearman_brown(rho: float | np.ndarray, factor: float | np.ndarray) -> float | np.ndarray:
+    """Reliability of a mean of `factor` times as many seeds: f rho / (1 + (f - 1) rho)."""
+    return factor * rho / (1 + (factor - 1) * rho)
+
+
+def single_seed_reliability(rho: float | np.ndarray, n: float | np.ndarray) -> float | np.ndarray:
+    """Invert Spearman-Brown: the one-seed reliability implied by reliability rho of n seeds."""
+    return rho / (n - (n - 1) * rho)
+
+
+def seeds_needed(rho1: float, target: float) -> int | None:
+    """Smallest S with spearman_brown(rho1, S) >= target; None when rho1 <= 0 (never reached)."""
+    if rho1 is None or not math.isfinite(rho1) or rho1 <= 0:
+        return None
+    if rho1 >= target:
+        return 1
+    s = target * (1 - rho1) / (rho1 * (1 - target))
+    return int(math.ceil(s - 1e-9))
+
+
+def seed_weights(n_seeds: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """[B, S] multiplicities of S seeds drawn with replacement (each row sums to S)."""
+    return rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=n_boot).astype(np.float32)
+
+
+def quantile_interval(values: np.ndarray, axis: int = -1, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval along `axis`, ignoring NaN replicates (undefined draws) when present."""
+    q = [(1 - level) / 2, (1 + level) / 2]
+    values = np.asarray(values)
+    if np.isnan(values).any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo, hi = np.nanquantile(values, q, axis=axis)
+    else:
+        lo, hi = np.quantile(values, q, axis=axis)
+    return lo, hi
+
+
+def multi_bootstrap(replicates: np.ndarray, point: np.ndarray, n_boot: int, rng: np.random.Generator,
+                    level: float = LEVEL) -> dict:
+    """Corpus summary of a per-text statistic with multi-bootstrap intervals.
+
+    `point` [T]: the statistic per text on all seeds; `replicates` [T, B]: the same statistic
+    recomputed under replicate b's seed draw (None: texts-only bootstrap). Texts where the
+    point value is undefined (NaN) are excluded and counted. Replicate b draws T texts with
+    replacement and takes column b, so seeds and texts are resampled together."""
+    point = np.asarray(point, dtype=float)
+    ok = np.isfinite(point)
+    out: dict = {"n_texts": int(ok.sum()), "n_undefined": int((~ok).sum())}
+    if not ok.any():
+        out.update(median=None, q1=None, q3=None, mean=None, median_ci=None, mean_ci=None)
+        return out
+    p = point[ok]
+    q1, med, q3 = np.quantile(p, [0.25, 0.5, 0.75])
+    out.update(median=float(med), q1=float(q1), q3=float(q3), mean=float(p.mean()))
+    t = len(p)
+    idx = rng.integers(0, t, size=(n_boot, t))
+    if replicates is None:
+        draws = p[idx]
+        out["interval"] = "bootstrap over texts"
+    else:
+        rep = np.asarray(replicates, dtype=float)[ok][:, :n_boot]
+        draws = rep[idx, np.arange(rep.shape[1])[:, None]]
+        out["interval"] = "multi-bootstrap over seeds and texts"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        meds = np.nanmedian(draws, axis=1)
+        means = np.nanmean(draws, axis=1)
+    out["median_ci"] = _ci(meds, level)
+    out["mean_ci"] = _ci(means, level)
+    return out
+
+
+def _ci(values: np.ndarray, level: float) -> list[float] | None:
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return None
+    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return [float(lo), float(hi)]

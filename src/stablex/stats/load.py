@@ -1,0 +1,169 @@
+"""Read a run's explanation tables into one dense [seeds, word positions] array.
+
+Each `explanations/<method>/seed-<seed>.parquet` is read once (a loop over seeds, vectorised
+over its rows). Word positions are laid out text after text (texts sorted by doc_id, words
+by word_index), so a text's words are the slice offsets[t]:offsets[t+1] of every seed's row,
+and texts of equal length stack into dense [texts, seeds, words] blocks without padding.
+
+Signed convention: in a 2-class run, relevance is converted to relevance toward the
+reference class, the second class of manifest["classes"], by flipping its sign where the
+seed explained the other class (the study's "sign flipped for the opinion class"). This
+makes seeds comparable when `target` is 'predicted' and seeds predict differently. With
+more than two classes there is no such conversion: relevance stays toward each seed's
+target, and per_text.parquet's target_agreement says how often seeds explained the same class.
+Texts missing from some seed (or with some of their words missing) are left out and counted.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from stablex.errors import StablexError
+from stablex.io import read_json
+
+SEED_FILE = re.compile(r"^seed-(\d+)\.parquet$")
+
+
+@dataclass
+class Explanations:
+    seeds: list[int]
+    classes: list[str]
+    reference: int | None  # index of the reference class (2-class runs), else None
+    doc_ids: list[str]  # [T]
+    offsets: np.ndarray  # [T + 1] first word position of each text
+    word_index: np.ndarray  # [N]
+    words: pa.Array  # [N] the words (from the first seed)
+    R: np.ndarray  # [S, N] float32 relevance (signed toward the reference class when 2 classes)
+    targets: np.ndarray  # [S, T] int16 class id each seed explained
+    dropped: dict = field(default_factory=dict)
+
+    @property
+    def n_words(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def pos_text(self) -> np.ndarray:
+        return np.repeat(np.arange(len(self.doc_ids)), self.n_words)
+
+
+def explanation_seeds(run_dir: Path, method: str) -> list[int]:
+    folder = Path(run_dir) / "explanations" / method
+    if not folder.is_dir():
+        raise StablexError(f"{folder}: no explanations for method {method!r}; run `stablex explain --method {method}` first")
+    seeds = sorted(int(m.group(1)) for p in folder.iterdir() if (m := SEED_FILE.match(p.name)))
+    if not seeds:
+        raise StablexError(f"{folder}: no seed-<seed>.parquet files")
+    return seeds
+
+
+def read_classes(run_dir: Path) -> list[str]:
+    path = Path(run_dir) / "manifest.json"
+    if not path.exists():
+        raise StablexError(f"{run_dir}: not a stablex run directory (no manifest.json)")
+    classes = read_json(path).get("classes")
+    if not classes:
+        raise StablexError(f"{path}: no 'classes'")
+    return list(classes)
+
+
+def read_seed_metrics(run_dir: Path, seeds: list[int]) -> dict[int, dict]:
+    """metrics.json of each seed that has one (others are simply absent)."""
+    out = {}
+    for s in seeds:
+        p = Path(run_dir) / "seeds" / str(s) / "metrics.json"
+        if p.exists():
+            out[s] = read_json(p)
+    return out
+
+
+def test_accuracy(metrics: dict[int, dict]) -> tuple[dict[int, float], int | None]:
+    """{seed: test accuracy} and the test size, read defensively (missing entries skipped)."""
+    acc, n = {}, None
+    for s, m in metrics.items():
+        a = (m.get("accuracy") or {}).get("test") if isinstance(m.get("accuracy"), dict) else None
+        if isinstance(a, (int, float)):
+            acc[s] = float(a)
+        nt = (m.get("n") or {}).get("test") if isinstance(m.get("n"), dict) else None
+        if isinstance(nt, int) and nt > 0:
+            n = nt if n is None else min(n, nt)
+    return acc, n
+
+
+def study_bootstrap(run_dir: Path) -> bool:
+    """Whether seeds trained on bootstrap draws (then data_seed is a random source)."""
+    p = Path(run_dir) / "study.toml"
+    try:
+        return bool(tomllib.loads(p.read_text()).get("train", {}).get("bootstrap", False))
+    except (FileNotFoundError, tomllib.TOMLDecodeError):
+        return False
+
+
+def load_explanations(run_dir: Path, method: str, seeds: list[int], classes: list[str]) -> Explanations:
+    folder = Path(run_dir) / "explanations" / method
+    first = pq.read_table(folder / f"seed-{seeds[0]}.parquet", columns=["doc_id", "word_index", "word"])
+    first = first.sort_by([("doc_id", "ascending"), ("word_index", "ascending")])
+    doc = first["doc_id"].combine_chunks()
+    wi = first["word_index"].to_numpy().astype(np.int64)
+    n = len(doc)
+    if n == 0:
+        raise StablexError(f"{folder}/seed-{seeds[0]}.parquet: empty table")
+    new_doc = np.ones(n, bool)
+    new_doc[1:] = pc.not_equal(doc[1:], doc[:-1]).to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(new_doc)
+    docs = doc.take(pa.array(starts))
+    code = np.cumsum(new_doc) - 1
+    stride = int(wi.max()) + 1
+    keys = code * stride + wi
+    if (np.diff(keys) <= 0).any():
+        raise StablexError(f"{folder}/seed-{seeds[0]}.parquet: a (doc_id, word_index) appears twice")
+    T, S = len(starts), len(seeds)
+    offsets = np.append(starts, n)
+    class_ids = pa.array(classes, pa.string())
+    R = np.zeros((S, n), np.float32)
+    targets = np.full((S, T), -1, np.int16)
+    complete = np.zeros((S, T), bool)
+    for si, s in enumerate(seeds):  # one vectorised read per seed
+        t = pq.read_table(folder / f"seed-{s}.parquet", columns=["doc_id", "word_index", "relevance", "target"])
+        c = pc.index_in(t["doc_id"], value_set=docs).fill_null(-1).to_numpy().astype(np.int64)
+        w = t["word_index"].to_numpy().astype(np.int64)
+        known = (c >= 0) & (w >= 0) & (w < stride)
+        k = c[known] * stride + w[known]
+        pos = np.minimum(np.searchsorted(keys, k), n - 1)
+        if not np.array_equal(keys[pos], k):
+            bad = np.flatnonzero(keys[pos] != k)[0]
+            raise StablexError(f"{folder}/seed-{s}.parquet: doc {docs[int(c[known][bad])]} has word_index "
+                               f"{int(w[known][bad])}, which seed {seeds[0]} does not have (words must match across seeds)")
+        R[si, pos] = t["relevance"].to_numpy(zero_copy_only=False)[known]
+        tgt = pc.index_in(t["target"], value_set=class_ids).fill_null(-1).to_numpy().astype(np.int64)[known]
+        if (tgt < 0).any():
+            raise StablexError(f"{folder}/seed-{s}.parquet: a target is not one of the classes {classes}")
+        targets[si, c[known]] = tgt
+        complete[si] = np.bincount(c[known], minlength=T) == np.diff(offsets)
+    if not np.isfinite(R).all():
+        raise StablexError(f"{folder}: relevance contains NaN or infinite values")
+    keep = complete.all(0)
+    dropped = {"incomplete_texts": int((~keep).sum())}
+    if not keep.any():
+        raise StablexError(f"{folder}: no text is explained completely by every seed")
+    if not keep.all():
+        pos_keep = np.repeat(keep, np.diff(offsets))
+        R, wi, words = R[:, pos_keep], wi[pos_keep], first["word"].combine_chunks().filter(pa.array(pos_keep))
+        offsets = np.append(0, np.cumsum(np.diff(offsets)[keep]))
+        docs, targets = docs.filter(pa.array(keep)), targets[:, keep]
+    else:
+        words = first["word"].combine_chunks()
+    reference = 1 if len(classes) == 2 else None
+    if reference is not None:
+        flip = np.where(targets == reference, 1.0, -1.0).astype(np.float32)  # [S, T]
+        for si in range(S):  # in place, one seed row at a time (no second [S, N] array)
+            R[si] *= np.repeat(flip[si], np.diff(offsets))
+    return Explanations(seeds=list(seeds), classes=list(classes), reference=reference, doc_ids=docs.to_pylist(),
+                        offsets=offsets, word_index=wi, words=words, R=R, targets=targets, dropped=dropped)

@@ -1,0 +1,132 @@
+"""Which random source moves the explanations.
+
+A seed's metrics.json records the per-source seeds it trained with (init_seed, order_seed,
+dropout_seed, data_seed; see train/seeds.py). A study pins sources to isolate others, e.g.
+seeds 0-4 with order_seed pinned and seeds 100-104 with init_seed pinned. Rather than
+guessing groups, every pair of seeds is classified by the set of sources that differ
+between its two seeds (its "varying set", e.g. "init_seed+dropout_seed"). For independent
+sources, half the mean squared difference of a word's relevance over the pairs of one
+varying set estimates the explanation variance those sources cause:
+
+    var_V(w) = mean over pairs (a, b) of set V of (x_a(w) - x_b(w))^2 / 2
+
+averaged over the words of a text. Each set's share is var_V / var_ref, where the reference
+is the set in which every active source varies (pairs of unpinned seeds, or seeds of
+different groups) when the study has such pairs, otherwise the variance over all seeds
+(ddof=1, which equals the mean of the pair terms over all pairs). data_seed counts as a
+source only when the study trains on bootstrap draws ([train] bootstrap = true).
+The decomposition is reported only when there is something to compare: at least one
+varying set that is not "every source" (a run where only the seed varies has none).
+Intervals: per text, words resampled; overall (ratio of summed variances), texts resampled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SOURCES = ("init_seed", "order_seed", "dropout_seed", "data_seed")
+
+
+@dataclass(frozen=True)
+class SourceDesign:
+    sources: tuple[str, ...]  # active sources
+    sets: dict[str, np.ndarray]  # varying-set label -> [S, S] 0/1 symmetric pair mask, zero diagonal
+    n_pairs: dict[str, int]
+    reference: str  # a label of `sets`, or "all seeds"
+
+    @property
+    def informative(self) -> bool:
+        full = "+".join(self.sources)
+        return any(label != full for label in self.sets)
+
+
+def design(plans: list[dict], bootstrap: bool = False) -> SourceDesign:
+    """Classify the seed pairs of `plans` (one dict per seed, in the analysis's seed order,
+    holding the per-source seeds) by the sources that differ. Missing sources count as equal."""
+    active = tuple(s for s in SOURCES if s != "data_seed" or bootstrap)
+    V = np.array([[p.get(s, -1) if p.get(s) is not None else -1 for s in active] for p in plans], np.int64)
+    S = len(plans)
+    if S < 2:
+        return SourceDesign(active, {}, {}, "all seeds")
+    diff = V[:, None, :] != V[None, :, :]  # [S, S, n_sources]
+    code = (diff * (1 << np.arange(len(active)))).sum(-1)
+    sets: dict[str, np.ndarray] = {}
+    counts: dict[str, int] = {}
+    iu = np.triu_indices(S, 1)
+    for c in np.unique(code[iu]):
+        if c == 0:
+            continue  # two seeds with identical sources: no randomness between them
+        label = "+".join(s for b, s in enumerate(active) if c >> b & 1)
+        mask = (code == c).astype(np.float32)
+        np.fill_diagonal(mask, 0)
+        sets[label] = mask
+        counts[label] = int(mask.sum() // 2)
+    full = "+".join(active)
+    return SourceDesign(active, sets, counts, full if full in sets else "all seeds")
+
+
+def pair_variance(X: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """[T, L] mean over the pairs of `mask` of (x_a - x_b)^2 / 2, per word.
+
+    sum_{a<b} m_ab (x_a - x_b)^2 = sum_a deg_a x_a^2 - x' M x: one matrix product."""
+    Xf = np.asarray(X, np.float64)
+    deg = mask.sum(1).astype(np.float64)
+    quad = (np.einsum("ab,tbl->tal", mask.astype(np.float64), Xf) * Xf).sum(1)
+    total = np.einsum("a,tal->tl", deg, Xf * Xf) - quad
+    return np.maximum(total, 0) / (mask.sum() / 2) / 2
+
+
+def variances(X: np.ndarray, d: SourceDesign) -> dict[str, np.ndarray]:
+    """[T, L] per-word variance of every varying set, plus the reference under its label."""
+    out = {label: pair_variance(X, mask) for label, mask in d.sets.items()}
+    if d.reference == "all seeds":
+        out["all seeds"] = np.asarray(X, np.float64).var(1, ddof=1)
+    return out
+
+
+def shares_per_text(var: dict[str, np.ndarray], reference: str, n_boot: int, rng: np.random.Generator,
+                    level: float = 0.95) -> dict[str, np.ndarray]:
+    """Per text: var_<set>, share_<set> and its word-bootstrap interval (share_<set>_lo/_hi)."""
+    ref = var[reference]
+    T, L = ref.shape
+    idx = rng.integers(0, L, size=(n_boot, L))
+    ref_b = ref[:, idx].mean(-1)  # [T, B]
+    out: dict[str, np.ndarray] = {}
+    q = [(1 - level) / 2, (1 + level) / 2]
+    for label, v in var.items():
+        m = v.mean(-1)
+        out[f"var_{label}"] = m
+        if label == reference:
+            continue
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[f"share_{label}"] = np.where(ref.mean(-1) > 0, m / ref.mean(-1), np.nan)
+            boot = np.where(ref_b > 0, v[:, idx].mean(-1) / ref_b, np.nan)
+        if np.isnan(boot).any():
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                lo, hi = np.nanquantile(boot, q, axis=1)
+        else:
+            lo, hi = np.quantile(boot, q, axis=1)
+        out[f"share_{label}_lo"], out[f"share_{label}_hi"] = lo, hi
+    return out
+
+
+def overall_shares(per_text_var: dict[str, np.ndarray], reference: str, n_boot: int,
+                   rng: np.random.Generator, level: float = 0.95) -> dict[str, dict]:
+    """Corpus share of each set: sum over texts of var_set / sum of var_ref, texts resampled."""
+    ref = per_text_var[reference]
+    T = len(ref)
+    idx = rng.integers(0, T, size=(n_boot, T))
+    out = {}
+    for label, v in per_text_var.items():
+        if label == reference:
+            continue
+        share = float(v.sum() / ref.sum()) if ref.sum() > 0 else None
+        boot = v[idx].sum(1) / np.where(ref[idx].sum(1) > 0, ref[idx].sum(1), np.nan)
+        boot = boot[np.isfinite(boot)]
+        ci = ([float(x) for x in np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])] if len(boot) else None)
+        out[label] = {"share": share, "share_ci": ci, "mean_variance": float(v.mean())}
+    return out
