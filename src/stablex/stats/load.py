@@ -134,8 +134,8 @@ def load_explanations(run_dir: Path, method: str, seeds: list[int], classes: lis
         t = pq.read_table(folder / f"seed-{s}.parquet", columns=["doc_id", "word_index", "relevance", "target"])
         c = pc.index_in(t["doc_id"], value_set=docs).fill_null(-1).to_numpy().astype(np.int64)
         w = t["word_index"].to_numpy().astype(np.int64)
-        known = (c >= 0) & (w >= 0) & (w < stride)
-        k = c[known] * stride + w[known]
+        known = c >= 0  # rows of texts the first seed does not have are ignored (those texts are dropped)
+        k = np.where((w >= 0) & (w < stride), c * stride + w, -1)[known]  # -1 never matches a key
         pos = np.minimum(np.searchsorted(keys, k), n - 1)
         if not np.array_equal(keys[pos], k):
             bad = np.flatnonzero(keys[pos] != k)[0]

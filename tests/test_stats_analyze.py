@@ -1,0 +1,126 @@
+"""The analyze stage on a tiny run directory built by hand, against hand-computed values."""
+
+import json
+import math
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from stablex.config import AnalyzeConfig
+from stablex.errors import StablexError
+from stablex.stats.analyze import analyze, format_table, side_by_side
+
+# seed -> doc -> (target, relevance toward target); words: a = Le chat dort, b = Chat, c = x y
+EXPL = {
+    0: {"a": ("chron", [1.0, 2.0, 3.0]), "b": ("chron", [0.5]), "c": ("actu", [1.0, 1.0])},
+    1: {"a": ("actu", [-1.0, -2.0, -3.0]), "b": ("actu", [0.5])},  # toward chron: 1 2 3 and -0.5
+    2: {"a": ("chron", [3.0, 2.0, 1.0]), "b": ("chron", [1.0]), "c": ("actu", [0.0, 1.0])},
+}
+WORDS = {"a": ["Le", "chat", "dort"], "b": ["Chat"], "c": ["x", "y"]}
+ACC = {0: 0.90, 1: 0.91, 2: 0.95}
+
+
+@pytest.fixture()
+def run(tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps({"classes": ["actu", "chron"]}))
+    (tmp_path / "study.toml").write_text("[train]\norder_seed = 9\ndropout_seed = 9\n")
+    folder = tmp_path / "explanations" / "lrp"
+    folder.mkdir(parents=True)
+    for seed, docs in EXPL.items():
+        rows = {k: [] for k in ("seed", "doc_id", "word_index", "word", "start", "end", "relevance", "target",
+                                "pred", "logit")}
+        for doc, (target, rel) in reversed(list(docs.items())):  # unsorted on purpose
+            for i, r in enumerate(rel):
+                rows["seed"].append(seed); rows["doc_id"].append(doc); rows["word_index"].append(i)
+                rows["word"].append(WORDS[doc][i]); rows["start"].append(0); rows["end"].append(1)
+                rows["relevance"].append(r); rows["target"].append(target); rows["pred"].append(target)
+                rows["logit"].append(1.0)
+        schema = pa.schema([("seed", pa.int32()), ("doc_id", pa.string()), ("word_index", pa.int32()),
+                            ("word", pa.string()), ("start", pa.int32()), ("end", pa.int32()),
+                            ("relevance", pa.float32()), ("target", pa.string()), ("pred", pa.string()),
+                            ("logit", pa.float32())])
+        pq.write_table(pa.table(rows, schema=schema), folder / f"seed-{seed}.parquet")
+        d = tmp_path / "seeds" / str(seed)
+        d.mkdir(parents=True)
+        (d / "metrics.json").write_text(json.dumps({
+            "seed": seed, "init_seed": seed + 1, "order_seed": 9, "dropout_seed": 9, "data_seed": seed,
+            "accuracy": {"train": 1.0, "validation": 0.9, "test": ACC[seed]}, "n": {"test": 100}}))
+    return tmp_path
+
+
+def strict_json(path):
+    def refuse(name):
+        raise AssertionError(f"{name} in {path}")
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_analyze_hand_computed(run):
+    res = analyze(run, "lrp", AnalyzeConfig(k=[5], bootstrap=50))
+    assert res.seeds == [0, 1, 2] and res.n_texts == 2 and res.n_words == 4
+    summary = strict_json(run / "analysis" / "lrp" / "summary.json")
+    assert summary["dropped"] == {"incomplete_texts": 1}
+    pt = {r["doc_id"]: r for r in pq.read_table(run / "analysis" / "lrp" / "per_text.parquet").to_pylist()}
+    a, b = pt["a"], pt["b"]
+    # text a, signed toward 'chron': seeds (1 2 3), (1 2 3), (3 2 1)
+    assert a["pearson"] == pytest.approx(-1 / 3, abs=1e-6) and a["spearman"] == pytest.approx(-1 / 3, abs=1e-6)
+    assert a["pairwise_rank"] == pytest.approx(1 / 3, abs=1e-6)
+    assert a["fa_5"] == pytest.approx(1.0) and a["sa_5"] == pytest.approx(1.0)
+    assert a["ra_5"] == pytest.approx(5 / 9, abs=1e-6) and a["sra_5"] == pytest.approx(5 / 9, abs=1e-6)
+    assert a["signal"] == pytest.approx(2 / 27) and a["noise"] == pytest.approx(8 / 9)
+    assert a["snr"] == pytest.approx(1 / 12)
+    assert a["target_agreement"] == pytest.approx(2 / 3)
+    assert a["half_r"] == pytest.approx(1.0) and a["half_r_n"] == 3 and a["half_r_lo"] is None
+    assert a["fa_5_lo"] <= a["fa_5"] <= a["fa_5_hi"]
+    # text b: one word (0.5, -0.5, 1.0)
+    assert b["fa_5"] == 1.0 and b["sa_5"] == pytest.approx(1 / 3)
+    assert b["spearman"] is None and b["pearson"] is None and b["pairwise_rank"] is None
+    assert summary["metrics"]["spearman"]["n_undefined"] == 1
+    assert summary["metrics"]["fa_5"]["median"] == pytest.approx(1.0)
+    # per word
+    pw = pq.read_table(run / "analysis" / "lrp" / "per_word.parquet").to_pylist()
+    wb = next(r for r in pw if r["doc_id"] == "b")
+    assert wb["mean"] == pytest.approx(1 / 3) and wb["sign_consistency"] == pytest.approx(2 / 3)
+    assert wb["consensus_lo"] <= wb["consensus"] <= wb["consensus_hi"]
+    assert [r["word"] for r in pw if r["doc_id"] == "a"] == ["Le", "chat", "dort"]
+    # lexicon: 'chat' occurs in a (2, 2, 2) and b (0.5, -0.5, 1) toward chron
+    lex = {(r["word"], r["class"]): r for r in pq.read_table(run / "analysis" / "lrp" / "lexicon.parquet").to_pylist()}
+    chat = lex[("chat", "chron")]
+    assert chat["mean_relevance"] == pytest.approx(7 / 6) and chat["count"] == 2 and chat["n_texts"] == 2
+    assert chat["sd_seeds"] == pytest.approx(math.sqrt(21) / 12)
+    assert lex[("chat", "actu")]["mean_relevance"] == pytest.approx(-7 / 6)
+    assert chat["rank"] is None  # fewer than min_count occurrences
+    # accuracy side and sources
+    acc = summary["accuracy"]
+    assert acc["accuracy"]["mean"] == pytest.approx(0.92) and acc["n_test"] == 100
+    assert [s["n"] for s in acc["subsets"]] == [3, 2] and acc["subsets"][1]["seeds"] == [0, 1]
+    src = summary["sources"]
+    assert src["available"] and src["pairs"] == {"init_seed": 3}
+    assert src["shares"]["init_seed"]["share"] == pytest.approx(1.0)
+    assert summary["reliability"]["curve"][0]["seeds"] == 1
+    assert format_table(res).row_count > 10
+    assert side_by_side(run).columns[1].header == "lrp"
+
+
+def test_analyze_equivalent_subset(run):
+    res = analyze(run, "lrp", AnalyzeConfig(k=[5], bootstrap=20, equivalent=2))
+    assert res.seeds == [0, 1]
+    pt = {r["doc_id"]: r for r in pq.read_table(run / "analysis" / "lrp" / "per_text.parquet").to_pylist()}
+    assert pt["a"]["pearson"] == pytest.approx(1.0)
+    assert set(pt) == {"a", "b"}  # c is still missing from seed 1
+
+
+def test_analyze_refuses_mismatched_words(run):
+    path = run / "explanations" / "lrp" / "seed-2.parquet"
+    t = pq.read_table(path)
+    wi = t["word_index"].to_numpy().copy()
+    wi[0] = 7
+    pq.write_table(t.set_column(2, "word_index", pa.array(wi)), path)
+    with pytest.raises(StablexError, match="words must match"):
+        analyze(run, "lrp", AnalyzeConfig(bootstrap=10))
+
+
+def test_analyze_missing_method(run):
+    with pytest.raises(StablexError, match="no explanations"):
+        analyze(run, "ig", AnalyzeConfig())
