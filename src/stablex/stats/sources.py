@@ -22,6 +22,7 @@ Intervals: per text, words resampled; overall (ratio of summed variances), texts
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,7 +105,6 @@ def shares_per_text(var: dict[str, np.ndarray], reference: str, n_boot: int, rng
             out[f"share_{label}"] = np.where(ref.mean(-1) > 0, m / ref.mean(-1), np.nan)
             boot = np.where(ref_b > 0, v[:, idx].mean(-1) / ref_b, np.nan)
         if np.isnan(boot).any():
-            import warnings
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 lo, hi = np.nanquantile(boot, q, axis=1)
