@@ -88,7 +88,7 @@ def analyze(run_dir: Path, method: str, config: AnalyzeConfig, progress: Any = N
     perms = np.stack([rng.permutation(S) for _ in range(CURVE_REPEATS)])
     grid = reliability.curve_grid(S)
     plans = [seed_metrics.get(s, {}) for s in seeds]
-    dsg = sources.design(plans, study_bootstrap(run_dir))
+    dsg = sources.design(plans, study_bootstrap(run_dir) or any(p.get("bootstrap") is True for p in plans))
 
     names = metric_names(ks)
     point = {m: np.full(T, np.nan) for m in names}
