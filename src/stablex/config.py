@@ -89,7 +89,17 @@ class AnalyzeConfig:
 class FeaturesConfig:
     n_process: int = 1
     batch_size: int = 64
-    bootstrap: int = 200
+    bootstrap: int = 200  # bootstrap refits for the coefficient intervals
+    spacy_model: str = "fr_core_news_sm"
+    C: float = 1.0  # inverse L2 strength of the logistic regression
+    polarity_threshold: float = 0.1  # |polarity| a textblob-fr word needs to count as positive/negative
+    subjectivity_threshold: float = 0.5  # subjectivity a textblob-fr word needs to count as subjective
+    word_lists: dict[str, str] = field(default_factory=dict)  # feature name -> word list file (one per line)
+    plugins: list[str] = field(default_factory=list)  # modules defining stablex_features(feature_set, config)
+    explain_split: str = "test"  # split the word map covers (same as the transformer's explanations)
+    target: str = "predicted"  # predicted|label|<class name>: relevance is toward this class
+    resample_draws: int = 10  # bootstrap draws of the training split for the stability comparison
+    k: int = 10  # top-k words for feature agreement in the stability comparison
 
 
 @dataclass
@@ -99,7 +109,8 @@ class HybridConfig:
     min_freq: int = 5  # documents (training split) a word must occur in
     min_sign_consistency: float = 0.8  # share of seeds agreeing on the sign
     individual_words: int = 0  # also add the top N words as individual features
-    bootstrap: int = 1000
+    bootstrap: int = 1000  # paired bootstrap replicates of the test set
+    single_seed: bool = True  # also build one lexicon per seed (does the consensus help?)
 
 
 @dataclass
