@@ -1,0 +1,163 @@
+"""A fair stability comparison of the feature model and the transformer.
+
+Under the transformer's randomness (seeds: head init, data order, dropout) logistic
+regression is deterministic, so its explanations agree perfectly: true, but not a fair
+comparison. The fair one resamples the training data: both model kinds trained on the
+same bootstrap draws of the training split (the transformer's own draws when it was
+trained with `bootstrap = true`). Each model kind becomes one point: test accuracy
+against explanation agreement across draws, each with an interval. Agreement is computed
+by the same code for both, on relevance toward the last class (two classes: the sign of
+a relevance toward the other class is flipped), so a changed prediction does not count
+as disagreement by itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from scipy.stats import spearmanr
+
+from stablex.config import FeaturesConfig
+from stablex.errors import StablexError
+from stablex.features.definitions import default_feature_set
+from stablex.features.model import SeedDraw, fit, load_run, parse_views, train_rows, transformer_draws
+from stablex.io import write_json
+from stablex.train.seeds import derive_seeds
+
+
+def _interval(values: np.ndarray) -> dict[str, float]:
+    values = np.asarray(values, dtype=float)
+    return {"mean": float(values.mean()), "lo": float(np.quantile(values, 0.025)),
+            "hi": float(np.quantile(values, 0.975)), "n": int(len(values))}
+
+
+def text_agreement(R: np.ndarray, k: int) -> tuple[float, float]:
+    """Mean over model pairs of Spearman's rho and feature agreement FA@k for one text (R: models x words)."""
+    n = R.shape[1]
+    kk = min(k, n)
+    top = [set(np.argsort(-np.abs(r), kind="stable")[:kk].tolist()) for r in R]
+    rhos, fas = [], []
+    for a, b in combinations(range(R.shape[0]), 2):
+        fas.append(len(top[a] & top[b]) / kk)
+        if np.ptp(R[a]) == 0 or np.ptp(R[b]) == 0:
+            rhos.append(1.0 if np.array_equal(R[a], R[b]) else 0.0)
+        else:
+            rhos.append(float(spearmanr(R[a], R[b]).statistic))
+    return float(np.mean(rhos)), float(np.mean(fas))
+
+
+def agreement(maps: dict[str, np.ndarray], k: int, n_boot: int = 200, seed: int = 0) -> dict:
+    """Per-text agreement averaged over texts, with a bootstrap interval over texts."""
+    docs = [d for d, R in maps.items() if R.shape[0] >= 2 and R.shape[1] >= 2]
+    if not docs:
+        raise StablexError("agreement needs at least two models and texts of two words or more")
+    per_text = np.array([text_agreement(maps[d], k) for d in docs])
+    rng = np.random.default_rng(seed)
+    boots = np.array([per_text[rng.integers(0, len(docs), len(docs))].mean(axis=0) for _ in range(n_boot)])
+    out = {}
+    for j, name in enumerate(("spearman", f"fa@{k}")):
+        out[name] = {"mean": float(per_text[:, j].mean()), "lo": float(np.quantile(boots[:, j], 0.025)),
+                     "hi": float(np.quantile(boots[:, j], 0.975)), "n_texts": len(docs)}
+    return out
+
+
+def read_maps(files: list[Path], classes: list[str]) -> dict[str, np.ndarray]:
+    """doc_id -> models x words relevance toward classes[-1], from long explanation files."""
+    per_doc: dict[str, list[np.ndarray]] = {}
+    for f in files:
+        t = pq.read_table(f, columns=["doc_id", "word_index", "relevance", "target"])
+        doc = t.column("doc_id").to_numpy(zero_copy_only=False)
+        wi = t.column("word_index").to_numpy()
+        rel = t.column("relevance").to_numpy().astype(float)
+        if len(classes) == 2:
+            rel = np.where(t.column("target").to_numpy(zero_copy_only=False) == classes[-1], rel, -rel)
+        order = np.lexsort((wi, doc))
+        doc, rel = doc[order], rel[order]
+        bounds = np.flatnonzero(np.r_[True, doc[1:] != doc[:-1], True])
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            per_doc.setdefault(doc[a], []).append(rel[a:b])
+    n_models = len(files)
+    return {d: np.stack(v) for d, v in per_doc.items()
+            if len(v) == n_models and len({len(x) for x in v}) == 1}
+
+
+@dataclass
+class StabilityResult:
+    points: list[dict]
+    deterministic_under_seeds: bool
+    equal_terms: bool  # the transformer was trained on the same bootstrap draws
+    path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def compare_stability(run_dir: str | Path, config: FeaturesConfig, method: str = "lrp") -> StabilityResult:
+    """Write RUN/features/stability.json: one accuracy-vs-agreement point per model kind and randomness."""
+    run_dir = Path(run_dir)
+    data = load_run(run_dir)
+    fs = default_feature_set(config)
+    train, test = data.rows("train"), data.rows("test")
+    # 1. seeds: refit with other random states; lbfgs ignores them
+    a = fit(data.X[train], data.y[train], data.names, data.classes, config.C, random_state=0)
+    b = fit(data.X[train], data.y[train], data.names, data.classes, config.C, random_state=12345)
+    coef_diff = float(np.max(np.abs(a.coef - b.coef)))
+    deterministic = coef_diff <= 1e-12
+    acc_full = float(np.mean(a.predict(data.X[test]) == data.y[test]))
+
+    # 2. resampling: the transformer's draws when it bootstrapped, else derived draws
+    t_draws = transformer_draws(run_dir)
+    boot_draws = [d for d in t_draws if d.data_seed is not None]
+    equal_terms = bool(boot_draws) and len(boot_draws) == len(t_draws)
+    if not boot_draws:
+        if config.resample_draws < 2:
+            raise StablexError("option [features] resample_draws must be >= 2")
+        boot_draws = [SeedDraw(s, derive_seeds(s).data_seed) for s in range(config.resample_draws)]
+    ex_rows = data.rows(config.explain_split)
+    views = parse_views([data.texts[i] for i in ex_rows], config)
+    weights = [fs.token_weights(v) for v in views]
+    accs, per_doc = [], {d: [] for d in data.doc_ids[ex_rows]}
+    for draw in boot_draws:
+        r = train_rows(data, draw)
+        m = fit(data.X[r], data.y[r], data.names, data.classes, config.C)
+        accs.append(float(np.mean(m.predict(data.X[test]) == data.y[test])))
+        w = m.coef[-1] / m.scale
+        for d, tw in zip(data.doc_ids[ex_rows], weights):
+            per_doc[d].append(tw @ w)
+    maps = {d: np.stack(v) for d, v in per_doc.items() if v and len(v[0])}
+    points = [
+        {"model": "features", "randomness": "seeds", "n_models": len(t_draws) or 1,
+         "accuracy": {"mean": acc_full, "lo": acc_full, "hi": acc_full, "n": 1},
+         "agreement": {"spearman": {"mean": 1.0, "lo": 1.0, "hi": 1.0}, f"fa@{config.k}": {"mean": 1.0, "lo": 1.0, "hi": 1.0}},
+         "deterministic": deterministic, "max_abs_coef_difference": coef_diff},
+        {"model": "features", "randomness": "resampling", "n_models": len(boot_draws),
+         "data_seeds": [d.data_seed for d in boot_draws], "accuracy": _interval(np.array(accs)),
+         "agreement": agreement(maps, config.k)},
+    ]
+    notes = []
+    files = sorted((run_dir / "explanations" / method).glob("seed-*.parquet"))
+    if t_draws and len(files) >= 2:
+        t_accs = []
+        for d in t_draws:
+            p = run_dir / "seeds" / str(d.seed) / "predictions.parquet"
+            if p.exists():
+                t = pq.read_table(p, columns=["split", "label", "pred"]).to_pydict()
+                keep = [i for i, s in enumerate(t["split"]) if s == "test"]
+                t_accs.append(np.mean([t["label"][i] == t["pred"][i] for i in keep]))
+        points.append({"model": "transformer", "method": method,
+                       "randomness": "resampling" if equal_terms else "seeds", "n_models": len(files),
+                       "accuracy": _interval(np.array(t_accs)) if t_accs else None,
+                       "agreement": agreement(read_maps(files, data.classes), config.k)})
+        if not equal_terms:
+            notes.append("the transformer's seeds were not bootstrap draws: its point varies seeds, not the data; "
+                         "train with [train] bootstrap = true for a comparison on equal terms")
+    else:
+        notes.append(f"no transformer explanations under {run_dir / 'explanations' / method}: feature model only")
+    path = run_dir / "features" / "stability.json"
+    write_json(path, {"k": config.k, "explain_split": config.explain_split, "equal_terms": equal_terms,
+                      "deterministic_under_seeds": deterministic, "points": points, "notes": notes,
+                      "relevance": "toward the last class (two classes: sign flipped where target is the other)"})
+    return StabilityResult(points, deterministic, equal_terms, path, notes)
