@@ -212,7 +212,9 @@ def _numbers(view: DocView) -> np.ndarray:
     """Digits or number words; '12 000' is one number, '[NUM]' (placeholder) is one."""
     hits = []
     for i, x in enumerate(view.text):
-        is_num = view.like_num[i] or any(ch.isdigit() for ch in x) or (x == "NUM" and i and view.text[i - 1] == "[")
+        # number words only when tagged NUM: spaCy's like_num also says yes to the article « un/une »
+        is_num = (any(ch.isdigit() for ch in x) or (view.like_num[i] and view.pos[i] == "NUM")
+                  or (x == "NUM" and i > 0 and view.text[i - 1] == "["))
         if is_num and i and _THOUSANDS.match(x) and view.text[i - 1][-1:].isdigit():
             is_num = False  # a thousands group continues the previous number
         hits.append(is_num)
