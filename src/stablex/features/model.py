@@ -155,23 +155,26 @@ def resolve_targets(target: str, classes: list[str], y: np.ndarray, pred: np.nda
     raise StablexError(f"option target={target!r}: use predicted, label or one of {classes}")
 
 
-def word_map(model: FittedModel, feature_set: FeatureSet, seed: int, doc_ids: list[str], views: list[DocView],
-             X: np.ndarray, targets: np.ndarray) -> pa.Table:
-    """The long explanation table (run-directory schema) of `model` over the given texts."""
+def word_map(model: FittedModel, feature_set: FeatureSet, seed: int, doc_ids: list[str], texts: list[str],
+             views: list[DocView], X: np.ndarray, targets: np.ndarray) -> pa.Table:
+    """The long explanation table (run-directory schema) of `model` over the given texts.
+
+    Words are spaCy tokens (spaces dropped), as written in `texts` (offsets = token.idx)."""
     logits = model.logits(X)
     pred = logits.argmax(axis=1)
     cols: dict[str, list] = {k: [] for k in ("doc_id", "word_index", "word", "start", "end", "relevance",
                                              "target", "pred", "logit")}
-    for d, view, t, p, lg in zip(doc_ids, views, targets, pred, logits):
+    for d, text, view, t, p, lg in zip(doc_ids, texts, views, targets, pred, logits):
         if not view.n:
             continue
         rel = feature_set.token_weights(view) @ (model.coef[t] / model.scale)
         n = view.n
         cols["doc_id"] += [d] * n
         cols["word_index"] += list(range(n))
-        cols["word"] += view.text
+        ends = [i + len(w) for i, w in zip(view.idx, view.text)]
+        cols["word"] += [text[a:b] for a, b in zip(view.idx, ends)]
         cols["start"] += view.idx
-        cols["end"] += [i + len(w) for i, w in zip(view.idx, view.text)]
+        cols["end"] += ends
         cols["relevance"] += rel.tolist()
         cols["target"] += [model.classes[t]] * n
         cols["pred"] += [model.classes[p]] * n
@@ -275,7 +278,8 @@ def fit_feature_model(run_dir: str | Path, config: FeaturesConfig, seeds: list[i
                                                       data.names, data.classes, config.C)
         pred = m.predict(data.X[ex_rows])
         targets = resolve_targets(config.target, data.classes, data.y[ex_rows], pred)
-        table = word_map(m, feature_set, draw.seed, list(data.doc_ids[ex_rows]), views, data.X[ex_rows], targets)
+        table = word_map(m, feature_set, draw.seed, list(data.doc_ids[ex_rows]), [data.texts[i] for i in ex_rows],
+                         views, data.X[ex_rows], targets)
         paths[f"seed-{draw.seed}"] = out_dir / f"seed-{draw.seed}.parquet"
         write_parquet(paths[f"seed-{draw.seed}"], table)
     write_json(out_dir / "summary.json", {
