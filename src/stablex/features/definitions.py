@@ -44,6 +44,7 @@ class DocView:
     sent: list[int]  # sentence number
     idx: list[int]  # character offset of the token
     letters: list[int]  # alphabetic characters (0 for punctuation, digits)
+    punct: list[bool]  # no letter or digit at all (punctuation, symbols)
 
     @property
     def n(self) -> int:
@@ -70,6 +71,7 @@ class DocView:
             sent=sent_of,
             idx=[t.idx for t in toks],
             letters=[sum(ch.isalpha() for ch in x) for x in text],
+            punct=[not any(ch.isalnum() for ch in x) for x in text],
         )
 
 
@@ -146,8 +148,7 @@ def count_lexicon(words: frozenset[str]) -> WeightFn:
 def count_char(chars: str) -> WeightFn:
     """Occurrences of any of `chars` in punctuation tokens (not in URLs or times)."""
     def weights(view: DocView) -> np.ndarray:
-        return per100(view, [sum(x.count(c) for c in chars) if not any(ch.isalnum() for ch in x) else 0
-                             for x in view.text])
+        return per100(view, [sum(x.count(c) for c in chars) if p else 0 for x, p in zip(view.text, view.punct)])
     return weights
 
 
@@ -226,7 +227,7 @@ def _pos(tag: str) -> WeightFn:
 
 
 def _ellipsis(view: DocView) -> np.ndarray:
-    return per100(view, [len(_ELLIPSIS.findall(x)) if not any(ch.isalnum() for ch in x) else 0 for x in view.text])
+    return per100(view, [len(_ELLIPSIS.findall(x)) if p else 0 for x, p in zip(view.text, view.punct)])
 
 
 def _long_words(view: DocView) -> np.ndarray:

@@ -22,6 +22,7 @@ _EDGE = re.compile(r"^[^\w']+|[^\w']+$")
 _ELIDED = re.compile(r"^(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu|quoiqu)'(?=\w)")
 
 
+@lru_cache(maxsize=1 << 17)
 def normalise_word(word: str) -> str:
     """The form words are compared in: lower case, typographic apostrophes made ASCII.
 
