@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from spacy.attrs import IDX, IS_SPACE, LEMMA, LENGTH, LIKE_NUM, MORPH, POS, SENT_START
 
 from stablex.config import FeaturesConfig
 from stablex.errors import StablexError
@@ -52,27 +53,46 @@ class DocView:
 
     @classmethod
     def from_doc(cls, doc) -> "DocView":
-        toks = [t for t in doc if not t.is_space]
-        sent_of: list[int] = []
-        s = -1
-        has_sents = doc.has_annotation("SENT_START")
-        for i, t in enumerate(toks):
-            if i == 0 or (has_sents and t.is_sent_start):
-                s += 1
-            sent_of.append(s)
-        text = [t.text for t in toks]
+        # one to_array call instead of per-token attribute access: most of the cost otherwise
+        arr = doc.to_array([IDX, LENGTH, POS, SENT_START, LIKE_NUM, IS_SPACE, LEMMA, MORPH])
+        arr = arr[arr[:, 5] == 0] if len(arr) else arr.reshape(0, 8)
+        strings, full = doc.vocab.strings, doc.text
+        idx = arr[:, 0].tolist()
+        text = [full[a:a + n] for a, n in zip(idx, arr[:, 1].tolist())]
+        sent_start = arr[:, 3].astype(np.int64) == 1
+        if len(sent_start):
+            sent_start[0] = True
+        sent = (np.cumsum(sent_start) - 1).tolist() if doc.has_annotation("SENT_START") else [0] * len(text)
         return cls(
             text=text,
             norm=[normalise_word(x) for x in text],
-            lemma=[normalise_word(t.lemma_) for t in toks],
-            pos=[t.pos_ for t in toks],
-            rel=["Rel" in t.morph.get("PronType") for t in toks],
-            like_num=[t.like_num for t in toks],
-            sent=sent_of,
-            idx=[t.idx for t in toks],
+            lemma=[normalise_word(strings[h]) for h in arr[:, 6].tolist()],
+            pos=[_pos_name(strings, h) for h in arr[:, 2].tolist()],
+            rel=[_is_rel(strings, h) for h in arr[:, 7].tolist()],
+            like_num=arr[:, 4].astype(bool).tolist(),
+            sent=sent,
+            idx=idx,
             letters=[sum(ch.isalpha() for ch in x) for x in text],
             punct=[not any(ch.isalnum() for ch in x) for x in text],
         )
+
+
+_POS_NAMES: dict[int, str] = {}
+_REL: dict[int, bool] = {}
+
+
+def _pos_name(strings, h: int) -> str:
+    name = _POS_NAMES.get(h)
+    if name is None:
+        name = _POS_NAMES[h] = strings[h] if h else ""
+    return name
+
+
+def _is_rel(strings, h: int) -> bool:
+    rel = _REL.get(h)
+    if rel is None:
+        rel = _REL[h] = bool(h) and "PronType=Rel" in strings[h]
+    return rel
 
 
 WeightFn = Callable[[DocView], np.ndarray]
