@@ -1,0 +1,222 @@
+"""Explanation methods behind one interface: `get_method(name, model).attribute(batch, target)`.
+
+Every method explains the logit of `target` (one class per text; None: the predicted class)
+and returns token relevances [B, T] at the same input point, the sum of word, position and
+token-type embeddings (`forward.embed`). Sign convention: relevance is toward the explained
+class (positive: the token raises that class's logit), for every method; `chefer` is
+non-negative by construction (its positive part only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+import numpy as np
+import torch
+
+from stablex.errors import StablexError
+from stablex.explain.forward import Capture, EncoderWeights, Rules, embed, encode
+
+
+@dataclass
+class Attribution:
+    relevance: torch.Tensor  # [B, T] float32 toward `target`; 0 on padding
+    logits: torch.Tensor  # [B, C] the model's logits (float32)
+    target: torch.Tensor  # [B] long: the class explained
+    reference: torch.Tensor | None = None  # [B] what relevance should sum to (lrp: the logit; ig: f(x) - f(0))
+    layer_sums: torch.Tensor | None = None  # [B, K] relevance summed at each of `layer_names` (lrp)
+    layer_names: list[str] | None = None
+
+
+class Batch(Protocol):
+    input_ids: torch.Tensor  # [B, T]
+    attention_mask: torch.Tensor  # [B, T]
+
+
+class Attributor(Protocol):
+    """What every method implements (cf. Captum's `attribute(inputs, target)`)."""
+
+    name: str
+
+    def attribute(self, batch: Batch, target: torch.Tensor | None = None) -> Attribution: ...
+
+
+def _pick(logits: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+    t = logits.detach().argmax(-1) if target is None else torch.as_tensor(target, dtype=torch.long)
+    if t.shape != logits.shape[:1]:
+        raise StablexError(f"target has shape {tuple(t.shape)}; expected one class per text ({logits.shape[0]})")
+    if (t < 0).any() or (t >= logits.shape[1]).any():
+        raise StablexError(f"target class out of range 0..{logits.shape[1] - 1}")
+    return t
+
+
+def _selected(logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return logits.gather(1, t[:, None])[:, 0]
+
+
+class _Method:
+    name = ""
+
+    def __init__(self, model: torch.nn.Module):
+        model.eval()
+        self.model = model
+        self.W = EncoderWeights.from_hf(model)
+
+    def _inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        return batch.input_ids, batch.attention_mask
+
+
+class LRP(_Method):
+    """Conservative LRP / AttnLRP rules (see forward.py): one forward and one backward pass."""
+
+    name = "lrp"
+
+    def __init__(self, model: torch.nn.Module, softmax_rule: str = "identity", layers: bool = True):
+        super().__init__(model)
+        self.rules = Rules.lrp(softmax_rule)
+        self.layers = layers
+
+    def attribute(self, batch: Batch, target: torch.Tensor | None = None) -> Attribution:
+        ids, mask = self._inputs(batch)
+        e = embed(self.W, ids).requires_grad_(True)
+        cap = Capture(hidden=self.layers)
+        logits = encode(self.W, e, mask, self.rules, cap)
+        t = _pick(logits, target)
+        sel = _selected(logits, t)
+        grads = torch.autograd.grad(sel.sum(), [e, *cap.hiddens])
+        R = (grads[0] * e).sum(-1).detach()
+        sums = torch.stack([(g * x).sum((1, 2)) for g, x in zip(grads, [e, *cap.hiddens])], 1).detach() \
+            if self.layers else None
+        names = ["input", *[f"layer_{i}" for i in range(self.W.n_layers)], "last_hidden"] if self.layers else None
+        return Attribution(R * mask, logits.detach(), t, sel.detach(), sums, names)
+
+
+class GradientXInput(_Method):
+    """Plain gradient x input at the LRP input point (same cost profile as `lrp`)."""
+
+    name = "gxi"
+
+    def attribute(self, batch: Batch, target: torch.Tensor | None = None) -> Attribution:
+        ids, mask = self._inputs(batch)
+        e = embed(self.W, ids).requires_grad_(True)
+        logits = encode(self.W, e, mask)
+        t = _pick(logits, target)
+        sel = _selected(logits, t)
+        (g,) = torch.autograd.grad(sel.sum(), e)
+        return Attribution(((g * e).sum(-1) * mask).detach(), logits.detach(), t, sel.detach())
+
+
+def gauss_legendre(steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes in (0, 1) and weights summing to 1 (Captum's default integration rule)."""
+    x, w = np.polynomial.legendre.leggauss(steps)
+    return (x + 1) / 2, w / 2
+
+
+class IntegratedGradients(_Method):
+    """IG from the all-zero input point (no token, no position) to the text, Gauss-Legendre
+    rule with `steps` nodes; the B x steps scaled inputs run in chunks of `internal_batch` rows."""
+
+    name = "ig"
+
+    def __init__(self, model: torch.nn.Module, steps: int = 32, internal_batch: int = 64):
+        super().__init__(model)
+        if steps < 1 or internal_batch < 1:
+            raise StablexError("ig: steps and internal_batch must be >= 1")
+        self.steps, self.internal_batch = steps, internal_batch
+
+    def attribute(self, batch: Batch, target: torch.Tensor | None = None) -> Attribution:
+        ids, mask = self._inputs(batch)
+        e = embed(self.W, ids)
+        B, T, H = e.shape
+        with torch.no_grad():
+            logits = encode(self.W, e, mask)
+            t = _pick(logits, target)
+            base = _selected(encode(self.W, torch.zeros_like(e), mask), t)
+        alphas, weights = gauss_legendre(self.steps)
+        rows = [(b, s) for b in range(B) for s in range(self.steps)]  # text-major
+        total = torch.zeros_like(e)
+        for start in range(0, len(rows), self.internal_batch):
+            chunk = rows[start : start + self.internal_batch]
+            bi = torch.tensor([b for b, _ in chunk])
+            a = torch.tensor([alphas[s] for _, s in chunk], dtype=e.dtype)
+            w = torch.tensor([weights[s] for _, s in chunk], dtype=e.dtype)
+            x = (e[bi] * a[:, None, None]).requires_grad_(True)
+            out = encode(self.W, x, mask[bi])
+            (g,) = torch.autograd.grad(_selected(out, t[bi]).sum(), x)
+            total.index_add_(0, bi, g * w[:, None, None])
+        R = (total * e).sum(-1) * mask
+        return Attribution(R.detach(), logits, t, _selected(logits, t) - base)
+
+
+class Chefer(_Method):
+    """Chefer et al. 2021: per layer A_bar = mean over heads of (grad_A * R_A)^+, rollout
+    R <- R + A_bar R from the identity, relevance = the [CLS]/<s> row.
+
+    R_A is the relevance of the attention map under stablex's LRP rules, normalised by the
+    explained logit (the original starts LRP from relevance 1 at the output); grad_A is the
+    plain gradient of the logit. The original computed R_A with its own LRP-alpha-beta modules,
+    so this reproduces the method, not its exact numbers. Non-negative: 'importance for the
+    explained class' without direction.
+    """
+
+    name = "chefer"
+
+    def __init__(self, model: torch.nn.Module, softmax_rule: str = "identity", start_layer: int = 0):
+        super().__init__(model)
+        if softmax_rule == "detach":
+            raise StablexError("chefer needs the relevance of the attention map: softmax rule 'identity' or 'attnlrp'")
+        self.rules = Rules.lrp(softmax_rule)
+        if not 0 <= start_layer < self.W.n_layers:
+            raise StablexError(f"chefer: start_layer must be in 0..{self.W.n_layers - 1}")
+        self.start_layer = start_layer
+
+    def _attn_grads(self, ids, mask, rules, target) -> tuple[torch.Tensor, torch.Tensor, list, list]:
+        e = embed(self.W, ids)
+        cap = Capture(attention=True)
+        logits = encode(self.W, e, mask, rules, cap)
+        t = _pick(logits, target)
+        sel = _selected(logits, t)
+        grads = torch.autograd.grad(sel.sum(), cap.attn)
+        return logits.detach(), t, grads, cap.probs
+
+    def attribute(self, batch: Batch, target: torch.Tensor | None = None) -> Attribution:
+        ids, mask = self._inputs(batch)
+        logits, t, g_lrp, probs = self._attn_grads(ids, mask, self.rules, target)
+        _, _, g_plain, _ = self._attn_grads(ids, mask, Rules(), t)
+        sel = _selected(logits, t)
+        scale = torch.where(sel.abs() < 1e-6, torch.full_like(sel, 1e-6), sel)[:, None, None, None]
+        B, T = ids.shape
+        R = torch.eye(T, dtype=logits.dtype).expand(B, T, T).clone()
+        for layer in range(self.start_layer, self.W.n_layers):
+            rel_a = 0.5 * probs[layer] * g_lrp[layer] / scale  # A's half of A.V, from relevance 1
+            cam = (g_plain[layer] * rel_a).clamp(min=0).mean(1)  # [B, T, T]
+            R = R + torch.bmm(cam, R)
+        return Attribution((R[:, 0] * mask).detach(), logits, t, sel)
+
+
+METHODS: dict[str, Callable[..., Attributor]] = {
+    "lrp": LRP,
+    "chefer": Chefer,
+    "gxi": GradientXInput,
+    "ig": IntegratedGradients,
+}
+
+
+def get_method(name: str, model: torch.nn.Module, **options: Any) -> Attributor:
+    """The attributor called `name` for `model`; options are the method's keyword arguments."""
+    if name not in METHODS:
+        raise StablexError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+    return METHODS[name](model, **options)
+
+
+def method_options(name: str, config: Any) -> dict[str, Any]:
+    """The options of method `name` taken from an ExplainConfig (what its identity depends on)."""
+    if name in ("lrp", "chefer"):
+        opts: dict[str, Any] = {"softmax_rule": config.softmax_rule}
+        if name == "chefer":
+            opts["start_layer"] = config.chefer_start_layer
+        return opts
+    if name == "ig":
+        return {"steps": config.ig_steps, "internal_batch": config.ig_batch}
+    return {}

@@ -1,0 +1,294 @@
+"""`stablex explain`: every seed's model, every text of a split, one method -> word relevances.
+
+Output (docs/run-directory.md): `RUN/explanations/<method>/seed-<seed>.parquet` for the
+test split, `RUN/explanations/<method>@<split>/` for another split (so that explaining the
+training split for the hybrid never overwrites the test explanations), and `summary.json`
+beside them. Resumable per seed: a seed whose parquet exists is skipped. The directory
+belongs to one explain configuration; another one is refused (ConfigMismatchError) unless
+`force=True`, which discards what is there.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+from rich.progress import Progress
+
+from stablex.config import ExplainConfig
+from stablex.data.split import SPLITS
+from stablex.errors import ConfigMismatchError, StablexError
+from stablex.explain.checks import randomisation_check
+from stablex.explain.forward import SOFTMAX_RULES
+from stablex.explain.methods import METHODS, Attribution, get_method, method_options
+from stablex.explain.words import AGGREGATIONS, aggregate
+from stablex.io import read_json, write_json, write_parquet
+from stablex.progress import progress_or
+from stablex.rundir import Run, open_run
+
+SCHEMA = pa.schema([
+    ("seed", pa.int32()), ("doc_id", pa.string()), ("word_index", pa.int32()), ("word", pa.string()),
+    ("start", pa.int32()), ("end", pa.int32()), ("relevance", pa.float32()), ("target", pa.string()),
+    ("pred", pa.string()), ("logit", pa.float32()),
+])
+SIGN = "relevance is toward `target` (positive: the word raises the target class's logit)"
+
+
+def explanations_dir(run_dir: Path, method: str, split: str = "test") -> Path:
+    """RUN/explanations/<method> for the test split, RUN/explanations/<method>@<split> otherwise."""
+    return Path(run_dir) / "explanations" / (method if split == "test" else f"{method}@{split}")
+
+
+@dataclass
+class ExplainResult:
+    out_dir: Path
+    explained: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    summary: dict = field(default_factory=dict)
+
+
+@dataclass
+class Texts:
+    doc_ids: list[str]
+    texts: list[str]
+    label_ids: np.ndarray
+
+
+def select_texts(run: Run, config: ExplainConfig) -> Texts:
+    if config.split not in SPLITS:
+        raise StablexError(f"option split={config.split!r}: choose one of {', '.join(SPLITS)}")
+    split = run.split()
+    idx = split.indices(config.split)
+    if config.max_docs is not None:
+        if config.max_docs < 1:
+            raise StablexError(f"option max_docs={config.max_docs}: must be >= 1")
+        idx = idx[: config.max_docs]
+    if len(idx) == 0:
+        raise StablexError(f"{run.path}: the {config.split} split is empty")
+    return Texts([split.doc_ids[i] for i in idx], [split.texts[i] for i in idx], split.label_ids[idx])
+
+
+def resolve_target(target: str, classes: list[str], label_ids: np.ndarray) -> np.ndarray | None:
+    """None for 'predicted' (decided by each seed); class ids [N] for 'label' or a class name."""
+    if target == "predicted":
+        return None
+    if target == "label":
+        return label_ids.astype(np.int64)
+    if target in classes:
+        return np.full(len(label_ids), classes.index(target), np.int64)
+    raise StablexError(f"option target={target!r}: use predicted, label or a class name ({', '.join(classes)})")
+
+
+def check_config(config: ExplainConfig, method: str) -> None:
+    if method not in METHODS:
+        raise StablexError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if config.aggregate not in AGGREGATIONS:
+        raise StablexError(f"option aggregate={config.aggregate!r}: choose one of {', '.join(AGGREGATIONS)}")
+    if config.softmax_rule not in SOFTMAX_RULES:
+        raise StablexError(f"option softmax_rule={config.softmax_rule!r}: choose one of {', '.join(SOFTMAX_RULES)}")
+    if config.batch_size < 1 or config.batch_tokens < 1:
+        raise StablexError("options batch_size and batch_tokens must be >= 1")
+
+
+def identity(run: Run, method: str, config: ExplainConfig, max_tokens: int) -> dict[str, Any]:
+    """What the explanations of a directory depend on (batching and threads do not count)."""
+    opts = method_options(method, config)
+    opts.pop("internal_batch", None)
+    return {"method": method, "options": opts, "split": config.split, "target": config.target,
+            "aggregate": config.aggregate, "max_docs": config.max_docs, "max_tokens": max_tokens,
+            "run_config_hash": run.manifest().get("config_hash")}
+
+
+def length_batches(lengths: np.ndarray, batch_size: int, batch_tokens: int) -> list[np.ndarray]:
+    """Texts sorted by length, cut into batches of <= batch_size texts and ~batch_tokens padded tokens."""
+    order = np.argsort(lengths, kind="stable")
+    out, cur = [], []
+    for i in order:
+        longest = int(lengths[i])  # sorted: the newcomer is the longest
+        if cur and (len(cur) >= batch_size or (len(cur) + 1) * longest > batch_tokens):
+            out.append(np.asarray(cur))
+            cur = []
+        cur.append(int(i))
+    if cur:
+        out.append(np.asarray(cur))
+    return out
+
+
+@dataclass
+class SeedOutput:
+    table: pa.Table
+    record: dict
+
+
+def explain_texts(attributor, loaded, texts: Texts, classes: list[str], target: np.ndarray | None,
+                  config: ExplainConfig, max_tokens: int, seed: int, tick=None) -> SeedOutput:
+    """Explain `texts` with one seed's model; returns the word table and the seed's record."""
+    lengths = loaded.encoder.lengths(texts.texts, max_tokens)
+    cols: dict[str, list] = {k: [] for k in ("doc", "n", "wi", "start", "end", "rel", "tgt", "pred", "logit")}
+    layer_ratios: list[np.ndarray] = []
+    ref_ratio: list[np.ndarray] = []
+    names: list[str] | None = None
+    started = time.perf_counter()
+    t_attr = 0.0
+    for idx in length_batches(lengths, config.batch_size, config.batch_tokens):
+        batch = loaded.encode([texts.texts[i] for i in idx], max_tokens)
+        t0 = time.perf_counter()
+        att: Attribution = attributor.attribute(batch, None if target is None else torch.from_numpy(target[idx]))
+        t_attr += time.perf_counter() - t0
+        rel = att.relevance.numpy()
+        tgt = att.target.numpy()
+        pred = att.logits.argmax(1).numpy()
+        logit = att.logits.gather(1, att.target[:, None])[:, 0].numpy()
+        if att.layer_sums is not None:
+            names = att.layer_names
+            layer_ratios.append((att.layer_sums / att.reference[:, None]).numpy())
+        if att.reference is not None and att.layer_sums is None:
+            ref_ratio.append((att.relevance.sum(1) / att.reference).numpy())
+        for row, i in enumerate(idx):
+            w = aggregate(texts.texts[i], rel[row], batch.offsets[row], batch.special_tokens_mask[row],
+                          config.aggregate)
+            n = len(w)
+            cols["doc"].append(texts.doc_ids[i]); cols["n"].append(n)
+            cols["wi"].append(np.arange(n, dtype=np.int32))
+            cols["start"].append(w.start); cols["end"].append(w.end); cols["rel"].append(w.relevance)
+            cols["tgt"].append(classes[tgt[row]]); cols["pred"].append(classes[pred[row]])
+            cols["logit"].append(float(logit[row]))
+        if tick:
+            tick(len(idx))
+    n = np.asarray(cols["n"])
+    start = np.concatenate(cols["start"]) if cols["start"] else np.zeros(0, np.int32)
+    end = np.concatenate(cols["end"]) if cols["end"] else np.zeros(0, np.int32)
+    doc_rep = np.repeat(np.arange(len(n)), n)
+    text_of = {d: t for d, t in zip(texts.doc_ids, texts.texts)}
+    words = [text_of[cols["doc"][k]][a:b] for k, a, b in zip(doc_rep, start, end)]
+    table = pa.table({
+        "seed": pa.array(np.full(len(words), seed, np.int32)),
+        "doc_id": pa.array(np.asarray(cols["doc"], dtype=object)[doc_rep].tolist(), pa.string()),
+        "word_index": pa.array(np.concatenate(cols["wi"]) if cols["wi"] else np.zeros(0, np.int32)),
+        "word": pa.array(words, pa.string()),
+        "start": pa.array(start.astype(np.int32)),
+        "end": pa.array(end.astype(np.int32)),
+        "relevance": pa.array(np.concatenate(cols["rel"]).astype(np.float32) if cols["rel"] else np.zeros(0, np.float32)),
+        "target": pa.array(np.asarray(cols["tgt"], dtype=object)[doc_rep].tolist(), pa.string()),
+        "pred": pa.array(np.asarray(cols["pred"], dtype=object)[doc_rep].tolist(), pa.string()),
+        "logit": pa.array(np.asarray(cols["logit"], np.float32)[doc_rep]),
+    }, schema=SCHEMA)
+    seconds = time.perf_counter() - started
+    record: dict[str, Any] = {
+        "n_texts": len(texts.doc_ids), "n_words": int(n.sum()), "seconds": round(seconds, 3),
+        "ms_per_text": round(1000 * seconds / len(texts.doc_ids), 2),
+        "attribution_ms_per_text": round(1000 * t_attr / len(texts.doc_ids), 2),
+        "threads": torch.get_num_threads(),
+    }
+    if layer_ratios:
+        r = np.concatenate(layer_ratios)
+        record["conservation"] = {name: {"mean": float(np.mean(r[:, k])), "median": float(np.median(r[:, k]))}
+                                  for k, name in enumerate(names or [])}
+    if ref_ratio:
+        r = np.concatenate(ref_ratio)
+        record["completeness"] = {"mean": float(np.mean(r)), "median": float(np.median(r))}
+    return SeedOutput(table, record)
+
+
+def _summarise(summary: dict) -> None:
+    """Run-level conservation: mean over seeds of each seed's mean ratio per layer."""
+    seeds = summary.get("seeds", {})
+    cons = [s["conservation"] for s in seeds.values() if "conservation" in s]
+    if cons:
+        summary["conservation"] = {k: float(np.mean([c[k]["mean"] for c in cons])) for k in cons[0]}
+    secs = [s["seconds"] for s in seeds.values()]
+    texts = [s["n_texts"] for s in seeds.values()]
+    summary["timings"] = {"seconds": round(float(sum(secs)), 3),
+                          "ms_per_text": round(1000 * sum(secs) / max(1, sum(texts)), 2)}
+
+
+def explain(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list[int] | None = None,
+            progress: Progress | None = None, force: bool = False, show_progress: bool = True) -> ExplainResult:
+    """Explain every text of `config.split` with every seed's model (seeds already done are skipped)."""
+    from stablex.models.classifier import load_seed_model
+
+    started = time.perf_counter()
+    check_config(config, method)
+    run = open_run(run_dir)
+    max_tokens = int(run.config().corpus.max_tokens)
+    out = explanations_dir(run.path, method, config.split)
+    ident = identity(run, method, config, max_tokens)
+    summary_path = out / "summary.json"
+    summary: dict = read_json(summary_path) if summary_path.exists() else {}
+    if summary and summary.get("config") != ident:
+        if not force:
+            raise ConfigMismatchError(
+                f"{out} holds explanations made with another explain configuration "
+                f"({_diff(summary.get('config') or {}, ident)}); use --force to discard them")
+        shutil.rmtree(out)
+        summary = {}
+    if not summary:
+        summary = {"method": method, "split": config.split, "config": ident, "sign": SIGN,
+                   "rules": SOFTMAX_RULES.get(config.softmax_rule) if method in ("lrp", "chefer") else None,
+                   "seeds": {}}
+    all_seeds = run.trained_seeds() if seeds is None else list(seeds)
+    if not all_seeds:
+        raise StablexError(f"{run.path}: no trained seeds; run `stablex train` first")
+    result = ExplainResult(out_dir=out)
+    todo = []
+    for s in all_seeds:
+        (result.skipped if (out / f"seed-{s}.parquet").exists() else todo).append(s)
+    if not todo:
+        result.summary = summary
+        return result
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    classes = run.classes()
+    texts = select_texts(run, config)
+    target = resolve_target(config.target, classes, texts.label_ids)
+    opts = method_options(method, config)
+    with progress_or(progress, disable=not show_progress) as prog, torch.inference_mode(False):
+        seeds_task = prog.add_task(f"explain {method} ({len(result.skipped)} seed(s) done)", total=len(todo))
+        for s in todo:
+            loaded = load_seed_model(run.path, s)
+            attributor = get_method(method, loaded.model, **opts)
+            task = prog.add_task(f"seed {s}", total=len(texts.doc_ids))
+            res = explain_texts(attributor, loaded, texts, classes, target, config, max_tokens, s,
+                                tick=lambda k: prog.advance(task, k))
+            write_parquet(out / f"seed-{s}.parquet", res.table)
+            summary["seeds"][str(s)] = res.record
+            if "randomisation" not in summary and config.randomisation_texts > 0:
+                summary["randomisation"] = {"seed": s, **_randomise(loaded, method, opts, texts, target,
+                                                                    config, max_tokens)}
+            _summarise(summary)
+            write_json(summary_path, summary)
+            result.explained.append(s)
+            prog.remove_task(task)
+            prog.advance(seeds_task)
+    result.seconds = time.perf_counter() - started
+    result.summary = summary
+    return result
+
+
+def _randomise(loaded, method: str, opts: dict, texts: Texts, target: np.ndarray | None,
+               config: ExplainConfig, max_tokens: int) -> dict:
+    k = min(config.randomisation_texts, len(texts.texts))
+    batch = loaded.encode(texts.texts[:k], max_tokens)
+    keep = ~np.asarray(batch.special_tokens_mask, bool)
+    t = None if target is None else torch.from_numpy(target[:k])
+
+    class _Fixed:  # the first call decides the explained class when target is 'predicted'
+        def __init__(self, inner):
+            self.inner = inner
+
+        def attribute(self, b, tg=None):
+            return self.inner.attribute(b, t if tg is None else tg)
+
+    return randomisation_check(loaded.model, lambda m: _Fixed(get_method(method, m, **opts)), batch, keep)
+
+
+def _diff(old: dict, new: dict) -> str:
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys) or "unknown difference"
