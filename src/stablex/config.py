@@ -75,6 +75,13 @@ class ExplainConfig:
     batch_size: int = 16
     ig_steps: int = 32
     max_docs: int | None = None  # explain only the first N texts of the split
+    softmax_rule: str = "identity"  # lrp/chefer softmax rule: identity (conservative) | attnlrp | detach
+    chefer_start_layer: int = 0  # first layer of chefer's rollout (0: all layers, as in the paper)
+    ig_batch: int = 64  # rows (text x step) per ig forward/backward
+    batch_tokens: int = 4096  # at most batch_size texts and about this many padded tokens per batch
+    randomisation_texts: int = 8  # texts of the cascading-randomisation check (0: skip it)
+    faithfulness_texts: int = 100  # texts sampled for `stablex faithfulness`
+    threads: int | None = None  # torch threads; None: torch's default
 
 
 @dataclass
