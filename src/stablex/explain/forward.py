@@ -102,7 +102,8 @@ class _Half(torch.autograd.Function):
 
 
 class _ScoresLRP(torch.autograd.Function):
-    """softmax(q k^T * scale + mask) with the 'identity' rule in the backward.
+    """softmax(q k^T + mask) (q already scaled; 3-d, heads folded into the batch) with the
+    'identity' rule in the backward.
 
     Relevance at the probabilities, R = A * g (A's half of A.V is applied by `share`), is
     the relevance of the scores. Passing it on as a gradient R / s (the z-rule through
@@ -114,8 +115,8 @@ class _ScoresLRP(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, q, k, add_mask, scale, share):
-        probs = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) * scale + add_mask, dim=-1)
+    def forward(ctx, q, k, bias, share):
+        probs = torch.softmax(_scores(q, k, bias), dim=-1)
         ctx.save_for_backward(q, k, probs)
         ctx.share = share
         return probs
@@ -124,11 +125,18 @@ class _ScoresLRP(torch.autograd.Function):
     def backward(ctx, g):
         q, k, probs = ctx.saved_tensors
         qa, ka = q.abs(), k.abs()
-        norm = torch.matmul(qa, ka.transpose(-1, -2))
-        gp = (probs * g) * (0.5 * ctx.share) / norm.clamp_min(torch.finfo(norm.dtype).tiny)
-        gq = q.sign() * torch.matmul(gp, ka)
-        gk = k.sign() * torch.matmul(gp.transpose(-1, -2), qa)
-        return gq, gk, None, None, None
+        tiny = torch.full((1, 1, 1), torch.finfo(q.dtype).tiny, dtype=q.dtype)
+        gp = (probs * g).div_(torch.baddbmm(tiny, qa, ka.transpose(1, 2)))
+        c = 0.5 * ctx.share
+        gq = q.sign() * torch.bmm(gp, ka * c)
+        gk = k.sign() * torch.bmm(gp.transpose(1, 2), qa * c)
+        return gq, gk, None, None
+
+
+def _scores(q: torch.Tensor, k: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """q k^T (+ the padding mask); without padding no T x T mask is read or copied."""
+    kt = k.transpose(1, 2)
+    return torch.bmm(q, kt) if bias is None else torch.baddbmm(bias, q, kt)
 
 
 def _through(x: torch.Tensor, value: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
@@ -263,8 +271,9 @@ def _layernorm(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, eps: float, ru
 
 def _act(x: torch.Tensor, kind: str, rules: Rules) -> torch.Tensor:
     if kind == "gelu":
-        y = F.gelu(x)
-        return _through(x, y, torch.special.ndtr(x)) if rules.activation else y  # gelu(x)/x = Phi(x)
+        if rules.activation:  # gelu(x) = x Phi(x): the identity rule's gradient is Phi(x)
+            return x * torch.special.ndtr(x).detach()
+        return F.gelu(x)
     if kind == "relu":
         return F.relu(x)  # already y = x * (y/x): the identity rule is its gradient
     y = F.gelu(x, approximate="tanh")
@@ -282,22 +291,24 @@ def _tanh(x: torch.Tensor, rules: Rules) -> torch.Tensor:
     return _through(x, y, _ratio(y, x, 1.0)) if rules.activation else y
 
 
-def _attention(h: torch.Tensor, L: LayerWeights, add_mask: torch.Tensor, n_heads: int, rules: Rules,
+def _attention(h: torch.Tensor, L: LayerWeights, bias: torch.Tensor | None, n_heads: int, rules: Rules,
                cap: Capture | None) -> torch.Tensor:
+    """Self-attention; `bias` [B * heads, 1, T] is the additive padding mask (0 or dtype min), None without padding."""
     B, T, H = h.shape
     dh = H // n_heads
     qkv = F.linear(h, L.qkv_w, L.qkv_b).view(B, T, 3, n_heads, dh).permute(2, 0, 3, 1, 4)
-    q, k, v = qkv[0], qkv[1], qkv[2]
-    scale = dh**-0.5
+    q = (qkv[0] * dh**-0.5).reshape(B * n_heads, T, dh)
+    k = qkv[1].reshape(B * n_heads, T, dh)
+    v = qkv[2]
     if rules.softmax == "identity":
-        a = _ScoresLRP.apply(q, k, add_mask, scale, 0.5 if rules.attention else 1.0)
+        a = _ScoresLRP.apply(q, k, bias, 0.5 if rules.attention else 1.0).view(B, n_heads, T, T)
         probs = a
     else:
         if rules.softmax == "detach":
             q, k = q.detach(), k.detach()
         elif rules.attention and rules.softmax == "attnlrp":
             q, k = _Half.apply(q), _Half.apply(k)
-        probs = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) * scale + add_mask, dim=-1)
+        probs = torch.softmax(_scores(q, k, bias), dim=-1).view(B, n_heads, T, T)
         if rules.softmax == "detach":
             a = probs.detach()
         elif rules.attention:  # attnlrp: plain softmax gradient, A's half of A.V
@@ -320,12 +331,14 @@ def encode(W: EncoderWeights, e: torch.Tensor, attention_mask: torch.Tensor, rul
            cap: Capture | None = None) -> torch.Tensor:
     """Logits [B, C] from the input point e [B, T, H] (see `embed`)."""
     dtype = e.dtype
-    add_mask = ((1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min)
+    B, T = attention_mask.shape
+    bias = ((1.0 - attention_mask.to(dtype)) * torch.finfo(dtype).min)[:, None, None, :]
+    bias = None if bool(attention_mask.all()) else bias.expand(B, W.n_heads, 1, T).reshape(B * W.n_heads, 1, T)
     h = _layernorm(e, W.ln_w, W.ln_b, W.eps, rules)
     for L in W.layers:
         if cap is not None and cap.hidden:
             cap.hiddens.append(h)
-        a = _attention(h, L, add_mask, W.n_heads, rules, cap)
+        a = _attention(h, L, bias, W.n_heads, rules, cap)
         h = _layernorm(a + h, L.ln1_w, L.ln1_b, W.eps, rules)
         f = F.linear(_act(F.linear(h, L.f1_w, L.f1_b), W.act, rules), L.f2_w, L.f2_b)
         h = _layernorm(f + h, L.ln2_w, L.ln2_b, W.eps, rules)

@@ -172,7 +172,7 @@ class Chefer(_Method):
         self.start_layer = start_layer
 
     def _attn_grads(self, ids, mask, rules, target) -> tuple[torch.Tensor, torch.Tensor, list, list]:
-        e = embed(self.W, ids)
+        e = embed(self.W, ids).requires_grad_(True)
         cap = Capture(attention=True)
         logits = encode(self.W, e, mask, rules, cap)
         t = _pick(logits, target)

@@ -217,6 +217,10 @@ def explain(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list
     started = time.perf_counter()
     check_config(config, method)
     run = open_run(run_dir)
+    classes = run.classes()
+    resolve_target(config.target, classes, np.zeros(0, np.int64))  # refuse a bad target before anything else
+    if config.split not in SPLITS:
+        raise StablexError(f"option split={config.split!r}: choose one of {', '.join(SPLITS)}")
     max_tokens = int(run.config().corpus.max_tokens)
     out = explanations_dir(run.path, method, config.split)
     ident = identity(run, method, config, max_tokens)
@@ -245,7 +249,6 @@ def explain(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list
         return result
     if config.threads:
         torch.set_num_threads(config.threads)
-    classes = run.classes()
     texts = select_texts(run, config)
     target = resolve_target(config.target, classes, texts.label_ids)
     opts = method_options(method, config)

