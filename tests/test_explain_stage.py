@@ -106,7 +106,7 @@ def test_one_dataset_for_duckdb_and_polars(run):
     explain(run, "lrp", cfg(), show_progress=False)
     glob = str(run / "explanations" / "lrp" / "seed-*.parquet")
     n = sum(pq.read_metadata(p).num_rows for p in (run / "explanations" / "lrp").glob("seed-*.parquet"))
-    assert duckdb.sql(f"select count(*) from read_parquet('{glob}')").fetchone()[0] == n
+    assert duckdb.sql(f"select count(*) from read_parquet('{glob}')").fetchall()[0][0] == n
     df = pl.scan_parquet(glob).group_by("seed").agg(pl.len()).collect()
     assert sorted(df["seed"].to_list()) == [0, 1]
 
@@ -149,22 +149,29 @@ def test_other_split_has_its_own_directory(run):
 
 @pytest.mark.parametrize("target", ["label", "news", "opinion", "predicted"])
 def test_target_and_sign_convention(tmp_path, target):
-    """Zero biases: each text's word relevances (sum) add up to the logit of the target class."""
+    """Zero biases: relevance toward the target class, all tokens included, adds up to that
+    class's logit; the stored words are those relevances without the special tokens."""
+    from stablex.explain.methods import LRP
+    from stablex.explain.words import aggregate
+    from stablex.models.classifier import load_seed_model
+
     run = make_run(tmp_path, zero_bias=True, seeds=(0,))
     res = explain(run, "lrp", cfg(target=target, randomisation_texts=0), show_progress=False)
     t = pq.read_table(res.out_dir / "seed-0.parquet").to_pydict()
-    per_doc: dict[str, list] = {}
-    for doc, r, tg, lg in zip(t["doc_id"], t["relevance"], t["target"], t["logit"]):
-        per_doc.setdefault(doc, [0.0, tg, lg])[0] += r
-    labels = {"d0": "opinion", "d1": "news", "d2": "opinion", "d3": "news"}
-    for doc, (total, tg, logit) in per_doc.items():
-        assert total == pytest.approx(logit, rel=1e-3, abs=1e-4)
-        if target == "label":
-            assert tg == labels[doc]
-        elif target != "predicted":
-            assert tg == target
-    if target == "predicted":
-        assert all(tg == p for tg, p in zip(t["target"], t["pred"]))
+    loaded = load_seed_model(run, 0)
+    enc = loaded.encode(TEXTS[:4], 24)
+    logits = loaded.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits.detach()
+    labels = np.array([1, 0, 1, 0])
+    tid = {"label": labels, "news": np.zeros(4, int), "opinion": np.ones(4, int),
+           "predicted": logits.argmax(1).numpy()}[target]
+    att = LRP(loaded.model).attribute(enc, torch.from_numpy(tid))
+    np.testing.assert_allclose(att.relevance.sum(1).numpy(), logits[np.arange(4), tid].numpy(), rtol=1e-4, atol=1e-5)
+    for i in range(4):
+        rows = [k for k, d in enumerate(t["doc_id"]) if d == f"d{i}"]
+        w = aggregate(TEXTS[i], att.relevance[i].numpy(), enc.offsets[i], enc.special_tokens_mask[i])
+        np.testing.assert_allclose([t["relevance"][k] for k in rows], w.relevance, rtol=1e-4, atol=1e-6)
+        assert {t["target"][k] for k in rows} == {["news", "opinion"][tid[i]]}
+        np.testing.assert_allclose([t["logit"][k] for k in rows], float(logits[i, tid[i]]), rtol=1e-5)
 
 
 @pytest.mark.parametrize("method", ["chefer", "ig"])

@@ -142,7 +142,7 @@ def faithfulness(run_dir: str | Path, methods: list[str], config: ExplainConfig,
                 full.append(ids_np[i, :T].tolist())
                 order = np.argsort(-by_text[i], kind="stable")
                 for f in FRACTIONS:
-                    c, s = perturb(ids_np[i, :T], special[i, :T], tw[i], order[: top_k(len(order), f)])
+                    c, s = perturb(ids_np[i, :T], special[i, :T], tw[i][:T], order[: top_k(len(order), f)])
                     comp.append(c)
                     suff.append(s)
             K = len(FRACTIONS)

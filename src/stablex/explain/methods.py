@@ -114,8 +114,15 @@ def gauss_legendre(steps: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class IntegratedGradients(_Method):
-    """IG from the all-zero input point (no token, no position) to the text, Gauss-Legendre
-    rule with `steps` nodes; the B x steps scaled inputs run in chunks of `internal_batch` rows."""
+    """IG from a [PAD] baseline to the text, Gauss-Legendre rule with `steps` nodes; the
+    B x steps scaled inputs run in chunks of `internal_batch` rows.
+
+    The baseline is the input point with every non-special token's word embedding replaced by
+    the [PAD] embedding (positions, token types and special tokens kept), as in Captum's BERT
+    tutorial. An all-zero baseline does not work here: the embedding LayerNorm is scale
+    invariant, so f(alpha e) is constant for alpha > 0 and IG would see no gradient at all.
+    Relevance = (e - e0) * average gradient; it sums to f(e) - f(e0) (completeness).
+    """
 
     name = "ig"
 
@@ -123,29 +130,44 @@ class IntegratedGradients(_Method):
         super().__init__(model)
         if steps < 1 or internal_batch < 1:
             raise StablexError("ig: steps and internal_batch must be >= 1")
+        if self.W.pad_id is None:
+            raise StablexError("ig: the model has no pad token for its baseline")
         self.steps, self.internal_batch = steps, internal_batch
+
+    def baseline(self, batch: Batch, e: torch.Tensor) -> torch.Tensor:
+        ids, mask = self._inputs(batch)
+        special = getattr(batch, "special_tokens_mask", None)
+        if special is None:  # [CLS] x [SEP]: the first and the last real token
+            special = torch.zeros_like(ids, dtype=torch.bool)
+            special[:, 0] = True
+            special[torch.arange(len(ids)), mask.sum(1) - 1] = True
+        keep = torch.as_tensor(special, dtype=torch.bool) | (mask == 0)
+        word = torch.where(keep[..., None], self.W.word[ids], self.W.word[self.W.pad_id].expand_as(e))
+        return e - self.W.word[ids] + word
 
     def attribute(self, batch: Batch, target: torch.Tensor | None = None) -> Attribution:
         ids, mask = self._inputs(batch)
         e = embed(self.W, ids)
-        B, T, H = e.shape
+        e0 = self.baseline(batch, e)
+        B = e.shape[0]
         with torch.no_grad():
             logits = encode(self.W, e, mask)
             t = _pick(logits, target)
-            base = _selected(encode(self.W, torch.zeros_like(e), mask), t)
+            base = _selected(encode(self.W, e0, mask), t)
         alphas, weights = gauss_legendre(self.steps)
         rows = [(b, s) for b in range(B) for s in range(self.steps)]  # text-major
         total = torch.zeros_like(e)
+        diff = e - e0
         for start in range(0, len(rows), self.internal_batch):
             chunk = rows[start : start + self.internal_batch]
             bi = torch.tensor([b for b, _ in chunk])
             a = torch.tensor([alphas[s] for _, s in chunk], dtype=e.dtype)
             w = torch.tensor([weights[s] for _, s in chunk], dtype=e.dtype)
-            x = (e[bi] * a[:, None, None]).requires_grad_(True)
+            x = (e0[bi] + diff[bi] * a[:, None, None]).requires_grad_(True)
             out = encode(self.W, x, mask[bi])
             (g,) = torch.autograd.grad(_selected(out, t[bi]).sum(), x)
             total.index_add_(0, bi, g * w[:, None, None])
-        R = (total * e).sum(-1) * mask
+        R = (total * diff).sum(-1) * mask
         return Attribution(R.detach(), logits, t, _selected(logits, t) - base)
 
 
