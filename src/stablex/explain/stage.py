@@ -133,6 +133,8 @@ def explain_texts(attributor, loaded, texts: Texts, classes: list[str], target: 
     lengths = loaded.encoder.lengths(texts.texts, max_tokens)
     cols: dict[str, list] = {k: [] for k in ("doc", "n", "wi", "start", "end", "rel", "tgt", "pred", "logit")}
     layer_ratios: list[np.ndarray] = []
+    layer_raw: list[np.ndarray] = []
+    special_share: list[np.ndarray] = []
     ref_ratio: list[np.ndarray] = []
     names: list[str] | None = None
     started = time.perf_counter()
@@ -149,6 +151,10 @@ def explain_texts(attributor, loaded, texts: Texts, classes: list[str], target: 
         if att.layer_sums is not None:
             names = att.layer_names
             layer_ratios.append((att.layer_sums / att.reference[:, None]).numpy())
+            layer_raw.append(np.concatenate([att.layer_sums.numpy(), att.reference.numpy()[:, None]], 1))
+        total = att.relevance.sum(1).numpy()
+        spec = np.where(np.asarray(batch.special_tokens_mask, bool), rel, 0).sum(1)
+        special_share.append(spec / np.where(total == 0, 1, total))
         if att.reference is not None and att.layer_sums is None:
             ref_ratio.append((att.relevance.sum(1) / att.reference).numpy())
         for row, i in enumerate(idx):
@@ -189,8 +195,12 @@ def explain_texts(attributor, loaded, texts: Texts, classes: list[str], target: 
     }
     if layer_ratios:
         r = np.concatenate(layer_ratios)
-        record["conservation"] = {name: {"mean": float(np.mean(r[:, k])), "median": float(np.median(r[:, k]))}
+        raw = np.concatenate(layer_raw)
+        # per text: sum of relevance at the layer / explained logit; pooled: sum over texts / sum of logits
+        record["conservation"] = {name: {"mean": float(np.mean(r[:, k])), "median": float(np.median(r[:, k])),
+                                         "pooled": float(raw[:, k].sum() / raw[:, -1].sum())}
                                   for k, name in enumerate(names or [])}
+    record["special_tokens_share"] = float(np.median(np.concatenate(special_share)))  # of the input relevance
     if ref_ratio:
         r = np.concatenate(ref_ratio)
         record["completeness"] = {"mean": float(np.mean(r)), "median": float(np.median(r))}
