@@ -48,9 +48,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "item"):  # numpy scalars
-        return obj.item()
-    if hasattr(obj, "tolist"):
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars
         return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)

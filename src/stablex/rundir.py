@@ -81,7 +81,7 @@ def open_run(path: str | Path) -> Run:
 def prepare_run(cfg: StudyConfig, path: str | Path, force: bool = False) -> tuple[Run, bool]:
     """Create RUN/ or check that it was made with the same training configuration.
 
-    Returns (run, fresh); a fresh run still needs its split and base checkpoint.
+    Returns (run, fresh); a fresh run still needs its directory, split and base checkpoint.
     """
     run = Run(Path(path))
     identity = sha256_json(cfg.training_identity())
@@ -103,7 +103,6 @@ def prepare_run(cfg: StudyConfig, path: str | Path, force: bool = False) -> tupl
             shutil.rmtree(run.path / name, ignore_errors=True)
         for name in STAGE_FILES:
             (run.path / name).unlink(missing_ok=True)
-    run.path.mkdir(parents=True, exist_ok=True)
     return run, True
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,11 +45,20 @@ def init_run(cfg: StudyConfig, out: str | Path, force: bool = False) -> Run:
     corpus = load_corpus(cfg.corpus)  # every input error surfaces here, before any training
     split = make_split(corpus, cfg.corpus)
     resolved = resolve_model(cfg.model.name)
-    model_facts = {"name": cfg.model.name, "path": str(resolved.path), "source": resolved.source}
-    model_facts["base"] = prepare_base(resolved, split.texts, run.path, cfg.model.trim_vocab, cfg.corpus.max_tokens)
-    corpus_facts = {"path": corpus.source, "sha256": corpus.sha256, "rows": corpus.n_rows,
-                    "dropped_empty": corpus.n_dropped_empty, "text": cfg.corpus.text, "label": cfg.corpus.label}
-    write_run_records(run, cfg, split, corpus_facts, model_facts)
+    created = not run.path.exists()
+    run.path.mkdir(parents=True, exist_ok=True)
+    try:
+        model_facts = {"name": cfg.model.name, "path": str(resolved.path), "source": resolved.source}
+        model_facts["base"] = prepare_base(resolved, split.texts, run.path, cfg.model.trim_vocab,
+                                           cfg.corpus.max_tokens)
+        corpus_facts = {"path": corpus.source, "sha256": corpus.sha256, "rows": corpus.n_rows,
+                        "dropped_empty": corpus.n_dropped_empty, "text": cfg.corpus.text,
+                        "label": cfg.corpus.label}
+        write_run_records(run, cfg, split, corpus_facts, model_facts)
+    except BaseException:
+        if created:  # leave nothing half-made behind
+            shutil.rmtree(run.path, ignore_errors=True)
+        raise
     return run
 
 

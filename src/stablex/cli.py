@@ -1,0 +1,115 @@
+"""`stablex` command line: a thin skin over the Python API (see stablex/__init__.py)."""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from stablex.config import StudyConfig, parse_seeds
+from stablex.errors import StablexError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="How much do a fine-tuned transformer's explanations depend on its training seed?")
+console = Console()
+err = Console(stderr=True)
+
+
+
+@app.callback()
+def _root() -> None:
+    """stablex: train many seeds, explain every model, measure how much the explanations move."""
+
+
+RunArg = Annotated[Path, typer.Argument(help="Run directory")]
+
+
+def _study(config: Optional[Path], preset: Optional[str]) -> StudyConfig:
+    data: dict = {}
+    if config is not None:
+        try:
+            data = tomllib.loads(config.read_text())
+        except FileNotFoundError:
+            raise StablexError(f"--config: file not found: {config}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise StablexError(f"--config {config}: not valid TOML: {e}") from None
+    if preset:
+        data["preset"] = preset
+    cfg = StudyConfig.from_dict(data, source=str(config or "options"))
+    if config is not None:  # corpus paths in a study file are relative to the file
+        corpus = Path(cfg.corpus.path)
+        if not corpus.is_absolute() and not corpus.exists() and (config.parent / corpus).exists():
+            cfg.corpus.path = str((config.parent / corpus).resolve())
+    return cfg
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option("--out", help="Run directory to create or complete")],
+    corpus: Annotated[Optional[Path], typer.Option(help="CSV, CSV.gz, JSONL or Parquet file")] = None,
+    text: Annotated[Optional[str], typer.Option(help="Text column(s), joined with '+', e.g. title+summary")] = None,
+    label: Annotated[Optional[str], typer.Option(help="Label column")] = None,
+    id_column: Annotated[Optional[str], typer.Option("--id", help="Id column (default 'id')")] = None,
+    seeds: Annotated[Optional[str], typer.Option(help="Seeds: 0-4 or 0,3,7")] = None,
+    max_docs: Annotated[Optional[int], typer.Option(help="Use at most N documents")] = None,
+    balance: Annotated[Optional[bool], typer.Option("--balance/--no-balance", help="Equal class counts")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="quick (CPU) or paper")] = None,
+    model: Annotated[Optional[str], typer.Option(help="e5-small, an HF id in the local cache, or a path")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="Study file (TOML)")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="Truncate texts to N tokens")] = None,
+    epochs: Annotated[Optional[int], typer.Option()] = None,
+    batch_size: Annotated[Optional[int], typer.Option()] = None,
+    lr: Annotated[Optional[float], typer.Option()] = None,
+    freeze_layers: Annotated[Optional[int], typer.Option(help="Freeze (and cache) the lower N layers")] = None,
+    init_seed: Annotated[Optional[int], typer.Option(help="Pin the head initialisation seed")] = None,
+    order_seed: Annotated[Optional[int], typer.Option(help="Pin the data-order seed")] = None,
+    dropout_seed: Annotated[Optional[int], typer.Option(help="Pin the dropout seed")] = None,
+    bootstrap: Annotated[Optional[bool], typer.Option("--bootstrap/--no-bootstrap",
+                                                      help="Train each seed on a bootstrap draw of the train split")] = None,
+    preprocess: Annotated[Optional[bool], typer.Option("--preprocess/--no-preprocess",
+                                                       help="NFKC + URL/number placeholders")] = None,
+    drop_empty: Annotated[bool, typer.Option("--drop-empty", help="Drop texts that are empty")] = False,
+    keep_models: Annotated[bool, typer.Option("--keep-models/--no-keep-models")] = True,
+    threads: Annotated[Optional[int], typer.Option(help="Torch threads")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Discard a run made with another configuration")] = False,
+) -> None:
+    """Fine-tune one classifier per seed (resumable: rerun to complete an interrupted sweep)."""
+    from stablex.train.sweep import train as train_api
+
+    cfg = _study(config, preset)
+    overrides = {
+        ("corpus", "path"): str(corpus) if corpus else None, ("corpus", "text"): text,
+        ("corpus", "label"): label, ("corpus", "id"): id_column, ("corpus", "max_docs"): max_docs,
+        ("corpus", "balance"): balance, ("corpus", "max_tokens"): max_tokens,
+        ("corpus", "preprocess"): preprocess, ("model", "name"): model,
+        ("model", "freeze_layers"): freeze_layers, ("train", "epochs"): epochs,
+        ("train", "batch_size"): batch_size, ("train", "lr"): lr, ("train", "init_seed"): init_seed,
+        ("train", "order_seed"): order_seed, ("train", "dropout_seed"): dropout_seed,
+        ("train", "bootstrap"): bootstrap, ("train", "threads"): threads,
+        ("train", "seeds"): parse_seeds(seeds) if seeds else None,
+    }
+    for (section, key), value in overrides.items():
+        if value is not None:
+            setattr(getattr(cfg, section), key, value)
+    if drop_empty:
+        cfg.corpus.drop_empty = True
+    if not keep_models:
+        cfg.model.keep_models = False
+    result = train_api(cfg, out, force=force)
+    console.print(f"trained {len(result.trained)} seed(s), {len(result.skipped)} already done -> {result.run_dir}")
+
+
+def main() -> None:
+    try:
+        app()
+    except StablexError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
