@@ -91,14 +91,16 @@ def _predictions_table(split, logits: np.ndarray) -> pa.Table:
 
 
 def train(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Progress | None = None,
-          show_progress: bool = True) -> TrainResult:
-    """Fine-tune one classifier per seed in `cfg.train.seeds`; seeds already complete are skipped."""
+          show_progress: bool = True, seeds: list[int] | None = None) -> TrainResult:
+    """Fine-tune one classifier per seed in `cfg.train.seeds` (or `seeds`, a part of the sweep
+    handed to one worker); seeds already complete are skipped."""
     started = time.perf_counter()
     run = init_run(cfg, out, force=force)
     result = TrainResult(run_dir=run.path)
     done = set(run.trained_seeds())
-    todo = [s for s in cfg.train.seeds if s not in done]
-    result.skipped = [s for s in cfg.train.seeds if s in done]
+    wanted = cfg.train.seeds if seeds is None else seeds
+    todo = [s for s in wanted if s not in done]
+    result.skipped = [s for s in wanted if s in done]
     if not todo:
         return result
     _set_threads(cfg)
