@@ -254,3 +254,13 @@ def test_e5_zero_bias_conservation_float32(e5):
 def test_e5_zero_bias_conservation_float64(e5):
     model, b = e5
     assert np.abs(zero_bias_conservation(model, b, torch.float64)).max() < 1e-10
+
+
+def test_gxi_sums_to_zero_at_the_layernorm_input():
+    """f(alpha e) = f(e) (the embedding LayerNorm is scale invariant), so by Euler's theorem
+    e . grad f = 0: gradient x input at this input point only redistributes, it conserves nothing."""
+    m = tiny("bert")
+    a = get_method("gxi", m).attribute(batch())
+    assert a.reference is None
+    assert a.relevance.abs().sum() > 1e-3
+    np.testing.assert_allclose(a.relevance.sum(1).numpy(), 0, atol=1e-5 * float(a.relevance.abs().sum()))

@@ -1,0 +1,11 @@
+"""Explanations of the trained seeds: methods behind one interface, words, storage, checks.
+
+    from stablex.explain import explain, faithfulness, get_method
+"""
+
+from stablex.explain.faithfulness import FaithfulnessResult, faithfulness
+from stablex.explain.methods import METHODS, Attribution, Attributor, get_method
+from stablex.explain.stage import ExplainResult, explain, explanations_dir
+
+__all__ = ["METHODS", "Attribution", "Attributor", "ExplainResult", "FaithfulnessResult", "explain",
+           "explanations_dir", "faithfulness", "get_method"]

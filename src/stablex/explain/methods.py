@@ -24,7 +24,7 @@ class Attribution:
     relevance: torch.Tensor  # [B, T] float32 toward `target`; 0 on padding
     logits: torch.Tensor  # [B, C] the model's logits (float32)
     target: torch.Tensor  # [B] long: the class explained
-    reference: torch.Tensor | None = None  # [B] what relevance should sum to (lrp: the logit; ig: f(x) - f(0))
+    reference: torch.Tensor | None = None  # [B] what relevance should sum to (lrp: the logit; ig: f(x) - f(baseline))
     layer_sums: torch.Tensor | None = None  # [B, K] relevance summed at each of `layer_names` (lrp)
     layer_names: list[str] | None = None
 
@@ -104,7 +104,8 @@ class GradientXInput(_Method):
         t = _pick(logits, target)
         sel = _selected(logits, t)
         (g,) = torch.autograd.grad(sel.sum(), e)
-        return Attribution(((g * e).sum(-1) * mask).detach(), logits.detach(), t, sel.detach())
+        # no reference: e is LayerNorm's input, f(alpha e) = f(e), so these sum to ~0 (Euler)
+        return Attribution(((g * e).sum(-1) * mask).detach(), logits.detach(), t)
 
 
 def gauss_legendre(steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -214,7 +215,7 @@ class Chefer(_Method):
             rel_a = 0.5 * probs[layer] * g_lrp[layer] / scale  # A's half of A.V, from relevance 1
             cam = (g_plain[layer] * rel_a).clamp(min=0).mean(1)  # [B, T, T]
             R = R + torch.bmm(cam, R)
-        return Attribution((R[:, 0] * mask).detach(), logits, t, sel)
+        return Attribution((R[:, 0] * mask).detach(), logits, t)
 
 
 METHODS: dict[str, Callable[..., Attributor]] = {
