@@ -1,0 +1,259 @@
+"""Read what a run directory holds for the report; say which command makes what is missing.
+
+Every loader returns None (or an empty mapping) when its artefact is absent, so a run with
+only some stages done still gets a page. Nothing here renders HTML.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from stablex.stats.equivalence import equivalence
+
+# What produces each artefact (shown in place of a missing section).
+COMMANDS = {
+    "train": "stablex train STUDY --out RUN",
+    "explain": "stablex explain RUN --method lrp",
+    "analyze": "stablex analyze RUN --method lrp",
+    "faithfulness": "stablex faithfulness RUN --method lrp",
+    "features": "stablex features RUN",
+    "hybrid": "stablex hybrid RUN --method lrp (after stablex explain RUN --method lrp --split train)",
+}
+MAX_TEXTS = 50  # texts in the viewer (keeps the file small)
+MAX_SEEDS = 6  # seeds side by side in the viewer
+
+
+def read_json(path: Path) -> Any | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _finite(x: Any) -> float | None:
+    return float(x) if x is not None and isinstance(x, (int, float)) and math.isfinite(x) else None
+
+
+@dataclass
+class MethodAnalysis:
+    """One explanation method analysed across seeds (RUN/analysis/<method>/)."""
+
+    method: str
+    summary: dict
+    per_text: dict[str, list]  # column -> values (one per text)
+
+
+@dataclass
+class ReportData:
+    run_dir: Path
+    manifest: dict
+    study_toml: str
+    classes: list[str]
+    accuracy: dict | None = None  # by_seed, n_test, equivalence (dict of EquivalenceResult)
+    analyses: dict[str, MethodAnalysis] = field(default_factory=dict)
+    explained: dict[str, dict] = field(default_factory=dict)  # method -> explanations/<method>/summary.json
+    faithfulness: dict | None = None
+    feature_model: dict | None = None
+    stability: dict | None = None
+    hybrid: dict | None = None
+    hybrid_lexicon: list[dict] = field(default_factory=list)
+    viewer: dict | None = None
+
+    @property
+    def reference(self) -> str | None:
+        """The class positive relevance points to (2 classes: the second one, as in analyze)."""
+        return self.classes[1] if len(self.classes) == 2 else None
+
+    @property
+    def primary(self) -> str | None:
+        """The method the verdict and the viewer use: lrp if analysed, else the first analysed."""
+        if "lrp" in self.analyses:
+            return "lrp"
+        if self.analyses:
+            return sorted(self.analyses)[0]
+        names = [m for m in self.explained if m != "features" and "@" not in m]
+        return "lrp" if "lrp" in names else (sorted(names)[0] if names else None)
+
+
+def load(run_dir: Path) -> ReportData:
+    run_dir = Path(run_dir)
+    manifest = read_json(run_dir / "manifest.json")
+    if manifest is None:
+        from stablex.errors import StablexError
+        raise StablexError(f"{run_dir}: not a stablex run directory (no manifest.json); run `stablex train` first")
+    toml_path = run_dir / "study.toml"
+    data = ReportData(run_dir, manifest, toml_path.read_text() if toml_path.exists() else "",
+                      list(manifest.get("classes", [])))
+    data.accuracy = load_accuracy(run_dir)
+    for d in sorted((run_dir / "explanations").glob("*/summary.json")):
+        data.explained[d.parent.name] = read_json(d) or {}
+    for d in sorted((run_dir / "analysis").glob("*/summary.json")):
+        per_text = d.parent / "per_text.parquet"
+        cols = pq.read_table(per_text).to_pydict() if per_text.exists() else {}
+        data.analyses[d.parent.name] = MethodAnalysis(d.parent.name, read_json(d) or {}, cols)
+    data.faithfulness = read_json(run_dir / "explanations" / "faithfulness.json")
+    data.feature_model = read_json(run_dir / "features" / "model.json")
+    data.stability = read_json(run_dir / "features" / "stability.json")
+    data.hybrid = read_json(run_dir / "hybrid" / "metrics.json")
+    lex = run_dir / "hybrid" / "lexicon.csv"
+    if lex.exists():
+        with open(lex, newline="", encoding="utf-8") as f:
+            data.hybrid_lexicon = list(csv.DictReader(f))
+    data.viewer = viewer_payload(data)
+    return data
+
+
+def load_accuracy(run_dir: Path) -> dict | None:
+    """Test accuracy per seed from seeds/<seed>/metrics.json, with the equivalence windows."""
+    by_seed: dict[int, float] = {}
+    n_test = None
+    for m in sorted((run_dir / "seeds").glob("*/metrics.json")):
+        if not m.parent.name.isdigit():
+            continue
+        rec = read_json(m) or {}
+        acc = _finite((rec.get("accuracy") or {}).get("test"))
+        if acc is not None:
+            by_seed[int(m.parent.name)] = acc
+            n_test = (rec.get("n") or {}).get("test", n_test)
+    if not by_seed:
+        return None
+    eq = equivalence(by_seed, int(n_test)).to_dict() if n_test and len(by_seed) >= 2 else None
+    return {"by_seed": dict(sorted(by_seed.items())), "n_test": n_test, "equivalence": eq}
+
+
+# --- the text viewer ---------------------------------------------------------------------------
+
+def _seed_files(directory: Path) -> list[tuple[int, Path]]:
+    out = []
+    for p in directory.glob("seed-*.parquet"):
+        s = p.stem.removeprefix("seed-")
+        if s.isdigit():
+            out.append((int(s), p))
+    return sorted(out)
+
+
+def _round(values: np.ndarray, digits: int = 4) -> list[float | None]:
+    """Four significant digits (the heatmap cannot show more); NaN -> None for JSON."""
+    out: list[float | None] = []
+    for v in np.asarray(values, float):
+        out.append(None if not math.isfinite(v) else float(f"{v:.{digits}g}"))
+    return out
+
+
+def _toward_reference(rel: np.ndarray, target: list[str], reference: str | None) -> np.ndarray:
+    """Relevance toward the reference class: two classes, flip the rows that explained the other."""
+    if reference is None:
+        return rel
+    return np.where(np.array(target, dtype=object) == reference, rel, -rel)
+
+
+def _read_map(path: Path, doc_ids: set[str], reference: str | None) -> dict[str, dict]:
+    cols = ["doc_id", "word_index", "start", "end", "relevance", "target", "pred"]
+    t = pq.read_table(path, columns=cols).to_pydict()
+    by_doc: dict[str, list[int]] = {}
+    for i, d in enumerate(t["doc_id"]):
+        if d in doc_ids:
+            by_doc.setdefault(d, []).append(i)
+    out = {}
+    for d, rows in by_doc.items():
+        rows.sort(key=lambda i: t["word_index"][i])
+        rel = np.array([t["relevance"][i] for i in rows], float)
+        tgt = [t["target"][i] for i in rows]
+        out[d] = {"spans": [[t["start"][i], t["end"][i]] for i in rows],
+                  "rel": _round(_toward_reference(rel, tgt, reference)),
+                  "pred": t["pred"][rows[0]], "target": tgt[0]}
+    return out
+
+
+def choose_texts(per_text: dict[str, list], available: list[str], n: int = MAX_TEXTS) -> list[str]:
+    """Up to n texts spread over the range of seed agreement (Spearman), least stable first,
+    so the viewer shows unstable and stable explanations alike; else the first n."""
+    avail = set(available)
+    ids, rho = per_text.get("doc_id", []), per_text.get("spearman", [])
+    ranked = sorted(((r, d) for d, r in zip(ids, rho) if d in avail and r is not None and math.isfinite(r)))
+    if not ranked:
+        return available[:n]
+    if len(ranked) <= n:
+        return [d for _, d in ranked]
+    picks = np.unique(np.round(np.linspace(0, len(ranked) - 1, n)).astype(int))
+    return [ranked[i][1] for i in picks]
+
+
+def viewer_payload(data: ReportData) -> dict | None:
+    """JSON for the text viewer: texts, per-seed maps, consensus with spread, feature map."""
+    method = data.primary
+    if method is None:
+        return None
+    files = _seed_files(data.run_dir / "explanations" / method)
+    if not files:
+        return None
+    shown = files[:MAX_SEEDS]
+    first = pq.read_table(shown[0][1], columns=["doc_id"]).column("doc_id").unique().to_pylist()
+    analysis = data.analyses.get(method)
+    chosen = choose_texts(analysis.per_text if analysis else {}, first)
+    wanted = set(chosen)
+    split = pq.read_table(data.run_dir / "split.parquet", columns=["doc_id", "label", "text"]).to_pydict()
+    texts = {d: (lab, txt) for d, lab, txt in zip(split["doc_id"], split["label"], split["text"]) if d in wanted}
+    maps = {s: _read_map(p, wanted, data.reference) for s, p in shown}
+    consensus = _consensus(data, method, wanted, maps)
+    feat_files = _seed_files(data.run_dir / "explanations" / "features")
+    feats = _read_map(feat_files[0][1], wanted, data.reference) if feat_files else {}
+    stats = {}
+    if analysis:
+        cols = analysis.per_text
+        for i, d in enumerate(cols.get("doc_id", [])):
+            if d in wanted:
+                stats[d] = {k: _finite(cols[k][i]) for k in ("spearman", "fa_10", "half_r", "snr") if k in cols}
+    out_texts = []
+    for d in chosen:
+        if d not in texts:
+            continue
+        label, text = texts[d]
+        seeds = {str(s): {"rel": m[d]["rel"], "pred": m[d]["pred"], "target": m[d]["target"]}
+                 for s, m in maps.items() if d in m}
+        spans = next((m[d]["spans"] for m in maps.values() if d in m), [])
+        out_texts.append({"id": d, "label": label, "text": text, "spans": spans, "seeds": seeds,
+                          "consensus": consensus.get(d), "features": feats.get(d), "stats": stats.get(d, {})})
+    return {"method": method, "reference": data.reference, "classes": data.classes,
+            "seeds_shown": [s for s, _ in shown], "seeds_total": len(files),
+            "texts_total": len(first), "texts": out_texts}
+
+
+def _consensus(data: ReportData, method: str, wanted: set[str], maps: dict[int, dict]) -> dict[str, dict]:
+    """Per word: mean over seeds and its spread; from analysis/<method>/per_word.parquet (all seeds,
+    bootstrap band) when analysed, else from the seeds shown (mean +- SD)."""
+    path = data.run_dir / "analysis" / method / "per_word.parquet"
+    out: dict[str, dict] = {}
+    if path.exists():
+        t = pq.read_table(path, columns=["doc_id", "word_index", "consensus", "sd", "consensus_lo", "consensus_hi",
+                                         "sign_consistency"]).to_pydict()
+        rows: dict[str, list[int]] = {}
+        for i, d in enumerate(t["doc_id"]):
+            if d in wanted:
+                rows.setdefault(d, []).append(i)
+        for d, idx in rows.items():
+            idx.sort(key=lambda i: t["word_index"][i])
+            col = {k: np.array([np.nan if t[k][i] is None else t[k][i] for i in idx], float)
+                   for k in ("consensus", "sd", "consensus_lo", "consensus_hi", "sign_consistency")}
+            out[d] = {"mean": _round(col["consensus"]), "sd": _round(col["sd"]), "lo": _round(col["consensus_lo"]),
+                      "hi": _round(col["consensus_hi"]), "sign": _round(col["sign_consistency"], 3),
+                      "band": "95% seed-bootstrap band over all analysed seeds"}
+        return out
+    for d in wanted:
+        rels = [np.array(m[d]["rel"], float) for m in maps.values() if d in m]
+        if len(rels) < 2 or len({len(r) for r in rels}) != 1:
+            continue
+        R = np.stack(rels)
+        mean, sd = R.mean(0), R.std(0, ddof=1)
+        out[d] = {"mean": _round(mean), "sd": _round(sd), "lo": _round(mean - sd), "hi": _round(mean + sd),
+                  "sign": _round(np.maximum((R > 0).mean(0), (R < 0).mean(0)), 3),
+                  "band": "mean +- SD over the seeds shown (run `stablex analyze` for bootstrap bands)"}
+    return out

@@ -1,0 +1,497 @@
+"""One function per report section: ReportData in, an HTML fragment out.
+
+Sections whose artefacts are missing render a short note naming the command that makes
+them, so a half-finished run still gets a readable page. Every string that can come from
+the run (corpus words, class names, paths, config) goes through `esc`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from stablex.report import svg
+from stablex.report.data import COMMANDS, MAX_SEEDS, MAX_TEXTS, ReportData
+from stablex.report.svg import esc, num
+
+METRIC_LABELS = {
+    "spearman": "Spearman ρ (rank correlation of all words)",
+    "pearson": "Pearson r (signed relevances)",
+    "pairwise_rank": "pairwise rank agreement",
+    "fa_5": "top-5 overlap (FA@5)", "fa_10": "top-10 overlap (FA@10)",
+    "ra_5": "same top-5 rank (RA@5)", "ra_10": "same top-10 rank (RA@10)",
+    "sa_5": "top-5 overlap, same sign (SA@5)", "sa_10": "top-10 overlap, same sign (SA@10)",
+    "sra_5": "same rank and sign (SRA@5)", "sra_10": "same rank and sign (SRA@10)",
+    "half_r": "half-split correlation r", "split_reliability": "split-half reliability of the consensus",
+    "seeds_needed": "seeds needed for the target reliability",
+    "snr": "signal-to-noise ratio", "signal": "signal (variance of mean relevance over words)",
+    "noise": "noise (mean variance over seeds)",
+}
+HISTOGRAMS = ("spearman", "fa_10", "sa_10", "pairwise_rank", "half_r", "snr")
+
+
+def missing(stage: str, what: str) -> str:
+    return (f'<div class="missing" data-missing="{esc(stage)}"><strong>Not available yet.</strong> {esc(what)} '
+            f'Run <code>{esc(COMMANDS[stage])}</code>, then <code>stablex report RUN</code> again.</div>')
+
+
+def section(sid: str, title: str, body: str, lead: str = "") -> str:
+    intro = f'<p class="lead">{lead}</p>' if lead else ""
+    return f'<section id="{sid}" data-section="{sid}"><h2>{esc(title)}</h2>{intro}{body}</section>'
+
+
+def interval(ci: Any, digits: int = 3) -> str:
+    if not ci or ci[0] is None or ci[1] is None:
+        return ""
+    return f" [{num(ci[0], digits)}, {num(ci[1], digits)}]"
+
+
+def table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
+    """`rows` hold HTML already escaped by the caller."""
+    th = "".join(f"<th>{esc(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
+
+
+# --- verdict -----------------------------------------------------------------------------------
+
+def verdict(d: ReportData) -> str:
+    acc, method = d.accuracy, d.primary
+    an = d.analyses.get(method) if method else None
+    parts = []
+    if acc:
+        vals = list(acc["by_seed"].values())
+        eq = acc.get("equivalence")
+        mean, lo, hi = sum(vals) / len(vals), min(vals), max(vals)
+        st = eq["accuracy"] if eq else {"sd": None}
+        n_test = acc.get("n_test")
+        widest = eq["subsets"][0] if eq and eq["subsets"] else None
+        test_txt = ""
+        if widest:
+            test_txt = (f" The best and the worst seed differ by {100 * widest['epsilon']:.1f} points, which "
+                        f"{'a two-proportion test cannot tell from chance' if widest['equivalent'] else 'is more than chance would give'}"
+                        f" (p = {num(widest['p_value'], 2)}, {n_test} test texts).")
+        parts.append(
+            f'<div class="card" id="verdict-accuracy"><div class="big">{mean:.3f}'
+            f'<span class="ci"> [{lo:.3f}, {hi:.3f}]</span></div><div class="what">test accuracy: mean '
+            f'[lowest, highest] over {len(vals)} seeds</div></div>')
+        s1 = (f"<p>Trained {len(vals)} times on the same data, changing only the random seed, the classifier is "
+              f"about equally accurate every time: test accuracy {mean:.3f}, from {lo:.3f} to {hi:.3f} "
+              f"(SD {num(st.get('sd'), 4)}).{test_txt}</p>")
+    else:
+        s1 = missing("train", "No trained seed with a test accuracy.")
+    if an and an.summary.get("metrics", {}).get("spearman", {}).get("median") is not None:
+        m = an.summary["metrics"]
+        sp, fa = m["spearman"], m.get("fa_10") or m.get("fa_5") or {}
+        k = "10" if m.get("fa_10") else "5"
+        parts.append(
+            f'<div class="card" id="verdict-agreement"><div class="big">ρ = {sp["median"]:.2f}'
+            f'<span class="ci">{interval(sp.get("median_ci"), 2)}</span></div><div class="what">explanation '
+            f'agreement between two seeds: median Spearman ρ over {sp["n_texts"]} texts, 95% interval</div></div>')
+        fa_txt = (f"; on average only {100 * fa['median']:.0f}%{interval([100 * fa['median_ci'][0], 100 * fa['median_ci'][1]], 0) if fa.get('median_ci') else ''}"
+                  f" of one seed's top-{k} words are in another's top {k}") if fa.get("median") is not None else ""
+        s2 = (f"<p>Their explanations ({esc(method)}) move much more: for the same text, two seeds' word relevances "
+              f"have a median rank correlation of ρ = {sp['median']:.2f}{interval(sp.get('median_ci'), 2)} "
+              f"(1 would be identical explanations, 0 unrelated){fa_txt}. "
+              f"{_reading(sp['median'])}</p>")
+    else:
+        s2 = missing("analyze", "Explanation agreement across seeds needs the analysis stage.")
+    return section("verdict", "Verdict", f'<div class="cards">{"".join(parts)}</div>{s1}{s2}',
+                   "Same data, same architecture, only the random seed changes: how much do accuracy and "
+                   "explanations move?")
+
+
+def _reading(rho: float) -> str:
+    if rho < 0.5:
+        return "One model's explanation is one draw from a wide distribution: read the consensus of many seeds, not one."
+    if rho < 0.8:
+        return "Explanations share a core but differ in detail: single-seed explanations should be read with care."
+    return "Explanations are largely stable across seeds."
+
+
+# --- accuracy ----------------------------------------------------------------------------------
+
+def accuracy(d: ReportData) -> str:
+    acc = d.accuracy
+    if not acc:
+        return section("accuracy", "Accuracy across seeds", missing("train", "No seed has a test accuracy."))
+    eq = acc.get("equivalence")
+    windows = []
+    rows = []
+    for sub in (eq or {}).get("subsets", []):
+        windows.append(svg.Window(f"{sub['n']} seeds", sub["low"], sub["high"], sub["equivalent"]))
+        rows.append([str(sub["n"]), f"{sub['low']:.4f} – {sub['high']:.4f}", f"{100 * sub['epsilon']:.2f}",
+                     num(sub["z"], 2), num(sub["p_value"], 3), "yes" if sub["equivalent"] else "<strong>no</strong>"])
+    refs = []
+    fm = (d.feature_model or {}).get("metrics", {}).get("test", {})
+    if fm.get("accuracy") is not None:
+        refs.append(("feature model", fm["accuracy"]))
+    fig = svg.strip_plot({str(s): a for s, a in acc["by_seed"].items()}, windows, refs)
+    tab = table(["seeds kept", "accuracy window", "width ε (points)", "z", "p", "equivalent"], rows) if rows else ""
+    lead = ("Each dot is one seed's accuracy on the test texts. Each bar below is the narrowest accuracy window "
+            "holding that many seeds; a solid bar means its best and worst model are statistically equivalent "
+            "(two-proportion z-test, p ≥ 0.05), a dashed bar that they differ.")
+    if refs:
+        lead += " The dashed vertical line is the feature model's accuracy on the same test texts."
+    return section("accuracy", "Accuracy across seeds", f'<figure>{fig}</figure>{tab}', lead)
+
+
+# --- variability -------------------------------------------------------------------------------
+
+def variability(d: ReportData) -> str:
+    method = d.primary
+    an = d.analyses.get(method) if method else None
+    if not an:
+        return section("variability", "How much explanations vary", missing(
+            "analyze", "Agreement, half-split correlation, SNR and the seeds-needed curve come from the analysis."))
+    m, pt = an.summary.get("metrics", {}), an.per_text
+    S = an.summary.get("n_seeds")
+    hists = []
+    for key in HISTOGRAMS:
+        if key not in m or key not in pt:
+            continue
+        mk = m[key]
+        log = key == "snr"
+        dom = None if log else ((-1.0, 1.0) if key in ("spearman", "half_r", "pearson") else (0.0, 1.0))
+        fig = svg.histogram(pt[key], METRIC_LABELS.get(key, key), (mk.get("median"), *(mk.get("median_ci") or (None, None))),
+                            log10=log, domain=dom)
+        hists.append(f'<figure class="small" data-metric="{esc(key)}">{fig}<figcaption><b>{esc(METRIC_LABELS.get(key, key))}</b>: '
+                     f'median {num(mk.get("median"))}{interval(mk.get("median_ci"))}; {mk.get("n_texts", 0)} texts'
+                     f'{_undefined(mk)}</figcaption></figure>')
+    body = [f'<p>Per text, the {S} seeds\' explanations ({esc(method)}) are compared pair by pair; each histogram '
+            f'shows how the figure is distributed over the {an.summary.get("n_texts")} test texts. The red line is '
+            f'the median, the shaded band its 95% interval (seeds and texts resampled together).</p>',
+            f'<div class="grid">{"".join(hists)}</div>', _half_split(an), _curve(an), _metric_table(d), _sources(an)]
+    return section("variability", "How much explanations vary", "".join(body),
+                   "If explanations did not depend on the seed, every agreement figure would be 1.")
+
+
+def _undefined(mk: dict) -> str:
+    return f", {mk['n_undefined']} undefined" if mk.get("n_undefined") else ""
+
+
+def _half_split(an) -> str:
+    m = an.summary.get("metrics", {}).get("half_r")
+    snr = an.summary.get("metrics", {}).get("snr")
+    if not m or m.get("median") is None:
+        return ""
+    S = an.summary.get("n_seeds", 0)
+    out = (f'<p id="half-split"><b>Half-split correlation</b> (the study\'s figure): seeds are split into two halves '
+           f'and word relevances of seed i in the first half are correlated with those of seed i in the second '
+           f'({S // 2} pair(s) of seeds per text). Median over texts r = {num(m["median"])}{interval(m.get("median_ci"))}. '
+           f'The published study found r ≈ 0.29–0.43 for 200 CamemBERT seeds.')
+    if snr and snr.get("median") is not None:
+        out += (f' <b>Signal-to-noise ratio</b>: the variance over words of the mean relevance divided by the mean '
+                f'variance over seeds; median {num(snr["median"], 2)}{interval(snr.get("median_ci"), 2)}. Below 1, '
+                f'a single seed\'s word ranking is mostly noise.')
+    return out + "</p>"
+
+
+def _curve(an) -> str:
+    rel = an.summary.get("reliability") or {}
+    if not rel.get("available"):
+        return f'<p class="note">Seeds-needed curve: {esc(rel.get("reason", "not computed"))}.</p>'
+    pts = rel["curve"]
+    xs = [p["seeds"] for p in pts]
+    series = [svg.Series("measured", xs, [p["measured"] for p in pts])]
+    if any(p["fitted"] is not None for p in pts):
+        series.append(svg.Series("Spearman-Brown fit", xs, [p["fitted"] for p in pts], dashed=True))
+    fig = svg.line_chart(series, "seeds averaged (S)", "reliability of the consensus",
+                         hline=(f"target {rel['target']:g}", rel["target"]), ydomain=(min(0.0, *[p["measured"] for p in pts]), 1.0),
+                         log_x=len(xs) > 2)
+    need = rel.get("seeds_needed")
+    need_txt = (f"About <b>{need}</b> seeds are needed for a consensus whose word ranking repeats with "
+                f"correlation {rel['target']:g}" if need else "The target reliability is not reachable from this fit")
+    return (f'<figure id="seeds-needed">{fig}<figcaption><b>How many seeds?</b> The correlation between the mean '
+            f'explanation of S seeds and that of S other seeds (median over texts; solid) and the Spearman-Brown '
+            f'curve fitted to it (dashed; one-seed reliability ρ₁ = {num(rel.get("single_seed_reliability"))}). '
+            f'{need_txt}.</figcaption></figure>')
+
+
+def _metric_table(d: ReportData) -> str:
+    methods = sorted(d.analyses, key=lambda x: (x != d.primary, x))
+    keys: list[str] = []
+    for mth in methods:
+        keys += [k for k in d.analyses[mth].summary.get("metrics", {}) if k not in keys]
+    rows = []
+    for k in keys:
+        row = [esc(METRIC_LABELS.get(k, k))]
+        for mth in methods:
+            mk = d.analyses[mth].summary.get("metrics", {}).get(k) or {}
+            row.append(f'{num(mk.get("median"))}<span class="ci">{interval(mk.get("median_ci"))}</span>')
+        rows.append(row)
+    return ('<details><summary>Every agreement figure, every analysed method (median over texts, 95% interval)'
+            '</summary>' + table(["figure", *methods], rows, "num") + "</details>")
+
+
+def _sources(an) -> str:
+    src = an.summary.get("sources") or {}
+    if not src.get("available"):
+        return (f'<p class="note">Which random source moves explanations: {esc(src.get("reason", "not computed"))} '
+                f'(pin a source with <code>[train] init_seed</code>, <code>order_seed</code> or <code>dropout_seed</code> '
+                f'to separate them).</p>')
+    rows = [[esc(k), f'{num(v.get("share"))}<span class="ci">{interval(v.get("share_ci"))}</span>', num(v.get("mean_variance"), 4)]
+            for k, v in (src.get("shares") or {}).items()]
+    return ("<h3>Which random source</h3><p>Share of the explanation variance caused when only these sources "
+            f"differ, relative to <code>{esc(src.get('reference'))}</code>.</p>"
+            + table(["sources that differ", "share of variance", "variance"], rows, "num"))
+
+
+# --- viewer ------------------------------------------------------------------------------------
+
+def viewer(d: ReportData) -> str:
+    v = d.viewer
+    if not v or not v["texts"]:
+        return section("viewer", "Text viewer", missing("explain", "The viewer shows the explanations of test texts."))
+    ref = d.reference
+    direction = (f"Red words push toward <b>{esc(ref)}</b>, blue words toward <b>{esc(d.classes[0])}</b>"
+                 if ref else "Red words push toward the class each seed explained, blue words against it")
+    limits = (f'Showing {len(v["texts"])} of {v["texts_total"]} test texts (spread from the least to the most '
+              f'stable; at most {MAX_TEXTS}) and {len(v["seeds_shown"])} of {v["seeds_total"]} seeds (at most {MAX_SEEDS}).')
+    body = f"""
+<p>{direction}; the darker, the stronger. Negative words are also underlined with dots, so the sign reads in
+grey. Each seed's map uses the same scale (the text's largest |relevance| over the seeds shown); the feature
+model's map has its own scale. {esc(limits)}</p>
+<div class="controls"><label for="text-select">Test text</label>
+<button type="button" id="prev-text" aria-label="previous text">◀</button>
+<select id="text-select"></select>
+<button type="button" id="next-text" aria-label="next text">▶</button></div>
+<div id="text-meta" class="meta"></div>
+<div class="legend" id="viewer-legend"><span class="lg-min"></span><span class="lg-bar"></span><span class="lg-max"></span>
+<span class="lg-note"></span></div>
+<h3>One map per seed ({esc(v['method'])})</h3>
+<div id="seed-maps" class="maps"></div>
+<h3>Consensus over seeds, with its spread</h3>
+<div id="consensus-map" class="map wide"></div>
+<div id="consensus-spread"></div>
+<h3>The feature model's map</h3>
+<div id="feature-map" class="map wide"></div>
+"""
+    return section("viewer", "Text viewer", body,
+                   "Pick a test text and compare how different seeds explain it, word by word.")
+
+
+# --- lexicon -----------------------------------------------------------------------------------
+
+def _bar(value: float | None, scale: float, signed: bool = True) -> str:
+    if value is None or not scale:
+        return ""
+    w = min(1.0, abs(value) / scale) * 50
+    if not signed:
+        return f'<span class="bar"><span class="fill pos" style="left:0;width:{2 * w:.1f}%"></span></span>'
+    side = f"left:50%;width:{w:.1f}%" if value >= 0 else f"left:{50 - w:.1f}%;width:{w:.1f}%"
+    return f'<span class="bar"><span class="fill {"pos" if value >= 0 else "neg"}" style="{side}"></span></span>'
+
+
+def lexicon(d: ReportData) -> str:
+    an = d.analyses.get(d.primary) if d.primary else None
+    lex = (an.summary.get("lexicon") if an else None) or {}
+    if not lex.get("classes"):
+        return section("lexicon", "Global lexicon", missing("analyze", "The lexicon is computed by the analysis."))
+    blocks = []
+    for cls, cs in lex["classes"].items():
+        words = cs.get("top_words") or []
+        if not words:
+            blocks.append(f'<div class="lex"><h3>toward {esc(cls)}</h3><p class="note">no word occurs '
+                          f'{lex.get("min_count")} times or more</p></div>')
+            continue
+        scale = max(abs(w["mean_relevance"]) for w in words) or 1.0
+        rows = [[str(i + 1), f'<span class="word">{esc(w["word"])}</span>',
+                 f'{w["mean_relevance"]:+.3g} {_bar(w["mean_relevance"], scale)}', num(w.get("sd_seeds"), 3),
+                 str(w["count"]), f'{100 * w["top_share"]:.0f}% {_bar(w["top_share"], 1.0, False)}']
+                for i, w in enumerate(words)]
+        stab = (f'Top-{lex.get("top_n")} lists of two seeds share {100 * cs["top_overlap_between_seeds"]:.0f}% of their words; '
+                if cs.get("top_overlap_between_seeds") is not None else "")
+        stab += (f'a seed\'s top-{lex.get("top_n")} holds {100 * cs["top_overlap_with_consensus"]:.0f}% of the consensus top-{lex.get("top_n")}.'
+                 if cs.get("top_overlap_with_consensus") is not None else "")
+        blocks.append(f'<div class="lex" data-class="{esc(cls)}"><h3>Words pushing toward {esc(cls)}</h3>'
+                      f'<p>{stab}</p>'
+                      + table(["rank", "word", "mean relevance", "SD over seeds", "occurrences",
+                               f"seeds with it in their top {lex.get('top_n')}"], rows, "lexicon") + "</div>")
+    hyb = _hybrid_lexicon(d)
+    return section("lexicon", "Global lexicon and its rank stability", f'<div class="grid2">{"".join(blocks)}</div>{hyb}',
+                   f"Words ranked by their mean relevance over all test occurrences and all seeds ({esc(d.primary)}; "
+                   f"words seen at least {lex.get('min_count')} times). The last column is the rank stability: how "
+                   f"many seeds, each ranking the words alone, put the word in their own top {lex.get('top_n')}.")
+
+
+def _hybrid_lexicon(d: ReportData) -> str:
+    rows = [r for r in d.hybrid_lexicon if r.get("source") == "consensus"]
+    if not rows:
+        return ""
+    out = []
+    for cls in sorted({r["class"] for r in rows}):
+        top = sorted((r for r in rows if r["class"] == cls), key=lambda r: int(r["rank"]))[:15]
+        out.append(f'<div><b>{esc(cls)}</b>: ' + ", ".join(
+            f'{esc(r["word"])} <span class="ci">({float(r["sign_consistency"]):.0%})</span>' for r in top) + "</div>")
+    return ('<details><summary>The hybrid\'s lexicons (training-split explanations; in brackets, the share of seeds '
+            'agreeing on the sign)</summary>' + "".join(out) + "</details>")
+
+
+# --- trade-off ---------------------------------------------------------------------------------
+
+def tradeoff(d: ReportData) -> str:
+    st = d.stability
+    if not st:
+        return section("tradeoff", "Accuracy against explanation stability",
+                       missing("features", "The trade-off needs the feature model's stability comparison."))
+    pts, rows, vlines = [], [], []
+    k = st.get("k", 10)
+    for p in st.get("points", []):
+        acc, ag = p.get("accuracy") or {}, (p.get("agreement") or {}).get("spearman") or {}
+        if acc.get("mean") is None or ag.get("mean") is None:
+            continue
+        name = ("transformer (" + str(p.get("method", "")) + ")" if p["model"] == "transformer" else "feature model")
+        label = f"{name}, {p['randomness']}"
+        pts.append(svg.Point(label, acc["mean"], ag["mean"], acc.get("lo"), acc.get("hi"), ag.get("lo"), ag.get("hi")))
+        fa = (p.get("agreement") or {}).get(f"fa@{k}") or {}
+        rows.append([esc(label), str(p.get("n_models")), f'{acc["mean"]:.3f}<span class="ci"> [{num(acc.get("lo"))}, {num(acc.get("hi"))}]</span>',
+                     f'{ag["mean"]:.3f}<span class="ci"> [{num(ag.get("lo"))}, {num(ag.get("hi"))}]</span>',
+                     f'{num(fa.get("mean"))}<span class="ci"> [{num(fa.get("lo"))}, {num(fa.get("hi"))}]</span>'])
+    hy = d.hybrid or {}
+    hyb_note = ""
+    if hy.get("consensus"):
+        c, n = hy["consensus"], hy.get("n_test") or 0
+        lo, hi = _wilson(c["accuracy"], n)
+        vlines.append(svg.Point("hybrid (accuracy only)", c["accuracy"], 0.0, lo, hi))
+        diff = c.get("vs_base") or {}
+        overlap = _lexicon_overlap(d)
+        rows.append([esc("hybrid: feature model + consensus lexicons"), str(len(hy.get("seeds", []))),
+                     f'{c["accuracy"]:.3f}<span class="ci"> [{num(lo)}, {num(hi)}]</span>',
+                     "not measured", "not measured"])
+        hyb_note = (f'<p>The hybrid adds lexicons built from the transformer\'s training-split explanations to the '
+                    f'feature model: {num(hy["base"]["accuracy"])} → {num(c["accuracy"])} test accuracy '
+                    f'(difference {diff.get("difference", 0):+.3f}{interval(diff.get("ci"))}, McNemar p = '
+                    f'{num((diff.get("mcnemar") or {}).get("p_exact"), 3)}). No stage measures its word-map stability '
+                    f'yet, so the figure shows it as a dashed vertical line at its accuracy (shaded: 95% Wilson interval)'
+                    f'{f"; its single-seed lexicons share {100 * overlap:.0f}% of their words (mean pairwise Jaccard)" if overlap is not None else ""}.</p>')
+    elif d.stability:
+        hyb_note = missing("hybrid", "The hybrid's accuracy is not computed yet.")
+    if not pts:
+        return section("tradeoff", "Accuracy against explanation stability", "<p class='note'>no point to draw</p>")
+    fig = svg.scatter_intervals(pts, "test accuracy", "explanation agreement (Spearman ρ)",
+                                ydomain=(min(0.0, *[p.y for p in pts]), 1.05), vlines=vlines)
+    tab = table(["model", "models", "accuracy (2.5–97.5% over models)", "agreement ρ (95% interval)",
+                 f"top-{k} overlap"], rows, "num")
+    notes = "".join(f'<p class="note">{esc(n)}</p>' for n in st.get("notes", []))
+    return section("tradeoff", "Accuracy against explanation stability", f"<figure>{fig}</figure>{tab}{hyb_note}{notes}",
+                   "Up and right is better: accurate models whose explanations agree from one model to the next. "
+                   "Agreement is the mean over texts of Spearman's ρ between two models' word maps, computed by the "
+                   "same code for every model kind. \"seeds\": models differ by training seed; \"resampling\": by a "
+                   "bootstrap draw of the training texts.")
+
+
+def _wilson(p: float, n: int, z: float = 1.96) -> tuple[float | None, float | None]:
+    if not n:
+        return None, None
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return mid - half, mid + half
+
+
+def _lexicon_overlap(d: ReportData) -> float | None:
+    """Mean pairwise Jaccard overlap of the single-seed lexicons (all classes pooled)."""
+    sets: dict[str, set] = {}
+    for r in d.hybrid_lexicon:
+        if r.get("source", "").startswith("seed-"):
+            sets.setdefault(r["source"], set()).add((r["class"], r["word"]))
+    keys = sorted(sets)
+    pairs = [(a, b) for i, a in enumerate(keys) for b in keys[i + 1:]]
+    vals = [len(sets[a] & sets[b]) / len(sets[a] | sets[b]) for a, b in pairs if sets[a] | sets[b]]
+    return sum(vals) / len(vals) if vals else None
+
+
+# --- faithfulness, conservation, manifest ------------------------------------------------------
+
+def faithfulness(d: ReportData) -> str:
+    f = d.faithfulness
+    if not f or not f.get("methods"):
+        return section("faithfulness", "Faithfulness per method", missing("faithfulness", "No faithfulness scores."))
+    methods = f["methods"]
+    fracs = sorted({float(k) for m in methods.values() for k in (m.get("comprehensiveness") or {})})
+    xs = [100 * x for x in fracs]
+    figs = []
+    for key, what in (("comprehensiveness", "higher is better"), ("sufficiency", "lower is better")):
+        series = [svg.Series(name, xs, [m.get(key, {}).get(f"{x:g}") for x in fracs]) for name, m in methods.items()]
+        figs.append(f'<figure class="half">{svg.line_chart(series, "top words removed or kept (%)", key, width=420)}'
+                    f'<figcaption>{esc(key)} ({what})</figcaption></figure>')
+    rows = [[esc(name), f'{m["comprehensiveness_aopc"]:.3f}<span class="ci"> ± {num(m.get("comprehensiveness_se"))}</span>',
+             f'{m["sufficiency_aopc"]:.3f}<span class="ci"> ± {num(m.get("sufficiency_se"))}</span>']
+            for name, m in methods.items()]
+    n = f.get("n_texts") or f.get("n")
+    lead = ("ERASER scores on one seed: delete the words a method ranks highest and see how much the model's "
+            "probability for its class drops (comprehensiveness: a faithful method drops it most), or keep only "
+            "those words (sufficiency: a faithful method keeps the probability, so a small drop). "
+            "`random` is a random ranking: a method should beat it. AOPC averages over the fractions; ± is the "
+            "standard error over texts" + (f" ({n} texts)." if n else "."))
+    return section("faithfulness", "Faithfulness per method",
+                   f'<div class="grid2">{"".join(figs)}</div>' + table(["method", "comprehensiveness AOPC",
+                                                                         "sufficiency AOPC"], rows, "num"), esc(lead))
+
+
+def conservation(d: ReportData) -> str:
+    series, notes = [], []
+    names: list[str] = []
+    for method, s in d.explained.items():
+        seeds = s.get("seeds") or {}
+        recs = [r.get("conservation") for r in seeds.values() if r.get("conservation")]
+        if not recs:
+            continue
+        names = list(recs[0])
+        pooled = [sum(r[k]["pooled"] for r in recs) / len(recs) for k in names]
+        series.append(svg.Series(method, list(range(len(names))), pooled))
+        share = [r.get("special_tokens_share") for r in seeds.values() if r.get("special_tokens_share") is not None]
+        if share:
+            notes.append(f"{esc(method)}: median share of input relevance on special tokens "
+                         f"{sum(share) / len(share):.2f}")
+        rnd = s.get("randomisation")
+        if rnd and rnd.get("steps"):
+            last = rnd["steps"][-1]
+            notes.append(f"{esc(method)}: randomisation check, Spearman ρ trained vs fully re-initialised "
+                         f"{num(last.get('spearman'), 2)} ({'passes' if rnd.get('differs') else 'FAILS'}: "
+                         f"an explanation should change when the weights are randomised)")
+    if not series:
+        return section("conservation", "Conservation per layer", missing(
+            "explain", "Conservation is recorded by LRP-type methods (lrp, chefer)."))
+    labels = [_short_layer(n) for n in names]
+    fig = svg.line_chart(series, "where relevance is summed", "relevance / logit", hline=("conserved", 1.0),
+                         width=max(520, 44 * len(names) + 170), categorical_x=labels)
+    lis = "".join(f"<li>{n}</li>" for n in notes)
+    return section("conservation", "Conservation per layer", f"<figure>{fig}</figure><ul>{lis}</ul>",
+                   "LRP distributes the explained logit over the input. Summed at each layer (pooled over texts and "
+                   "averaged over seeds), relevance divided by the logit shows how much the biases absorb on the way "
+                   "down: 1 means fully conserved.")
+
+
+def _short_layer(name: str) -> str:
+    return (name.replace("layer_", "L").replace("last_hidden", "last").replace("input", "in")
+            .replace("embeddings", "emb"))
+
+
+def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(obj, dict):
+        return [kv for k, v in obj.items() for kv in _flatten(v, f"{prefix}.{k}" if prefix else str(k))]
+    return [(prefix, obj)]
+
+
+def manifest(d: ReportData) -> str:
+    rows = [[f"<code>{esc(k)}</code>", f'<span class="mono">{esc(v)}</span>'] for k, v in _flatten(d.manifest)]
+    return section("manifest", "Run manifest", table(["field", "value"], rows, "manifest")
+                   + f'<details><summary>study.toml (every option, defaults written out)</summary>'
+                     f'<pre>{esc(d.study_toml)}</pre></details>',
+                   f"Everything needed to reproduce this run: package versions, hashes of the configuration, the "
+                   f"corpus and the model. Run directory: <code>{esc(d.run_dir)}</code>.")
+
+
+SECTIONS: list[tuple[str, str, Callable[[ReportData], str]]] = [
+    ("verdict", "Verdict", verdict),
+    ("accuracy", "Accuracy", accuracy),
+    ("variability", "Variability", variability),
+    ("viewer", "Text viewer", viewer),
+    ("lexicon", "Lexicon", lexicon),
+    ("tradeoff", "Trade-off", tradeoff),
+    ("faithfulness", "Faithfulness", faithfulness),
+    ("conservation", "Conservation", conservation),
+    ("manifest", "Manifest", manifest),
+]
