@@ -79,7 +79,9 @@ class ReportData:
             return "lrp"
         if self.analyses:
             return sorted(self.analyses)[0]
-        names = [m for m in self.explained if m != "features" and "@" not in m]
+        root = self.run_dir / "explanations"
+        names = [p.name for p in root.glob("*") if p.name != "features" and "@" not in p.name
+                 and any(p.glob("seed-*.parquet"))] if root.exists() else []
         return "lrp" if "lrp" in names else (sorted(names)[0] if names else None)
 
 
