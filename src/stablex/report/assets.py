@@ -17,7 +17,7 @@ nav { position: sticky; top: 0; background: #fffffff0; border-bottom: 1px solid 
       z-index: 5; }
 nav a { margin-right: 1rem; color: #2166ac; text-decoration: none; font-size: .9rem; }
 main { max-width: 1180px; padding: 0 2rem 4rem; }
-section { padding-top: 1.2rem; border-bottom: 1px solid var(--line); padding-bottom: 1.2rem; }
+section { scroll-margin-top: 2.6rem; padding-top: 1.2rem; border-bottom: 1px solid var(--line); padding-bottom: 1.2rem; }
 h2 { font-size: 1.25rem; margin: .3rem 0 .3rem; }
 h3 { font-size: 1.02rem; margin: 1rem 0 .4rem; }
 p.lead { color: var(--muted); margin-top: 0; }
@@ -89,6 +89,7 @@ JS = r"""
     return e;
   }
   function fmt(v) { return v === null || v === undefined ? "–" : (v >= 0 ? "+" : "") + Number(v).toPrecision(3); }
+  function plain(v) { return v === null || v === undefined ? "–" : Number(v).toFixed(2); }
   function maxAbs(arrays) {
     var m = 0;
     arrays.forEach(function (a) { (a || []).forEach(function (v) { if (v !== null && Math.abs(v) > m) { m = Math.abs(v); } }); });
@@ -191,8 +192,8 @@ JS = r"""
     var preds = seeds.map(function (s) { return "seed " + s + " → " + t.seeds[s].pred; }).join(", ");
     var st = t.stats || {};
     meta.textContent = "Document " + t.id + " · gold label: " + t.label + " · predictions: " + preds +
-      (st.spearman !== undefined ? " · agreement ρ = " + fmt(st.spearman) + ", top-10 overlap " + fmt(st.fa_10) +
-       ", half-split r " + fmt(st.half_r) + ", SNR " + fmt(st.snr) : "");
+      (st.spearman !== undefined ? " · between seeds: Spearman ρ " + plain(st.spearman) + ", top-10 overlap " +
+       plain(st.fa_10) + ", half-split r " + plain(st.half_r) + ", SNR " + plain(st.snr) : "");
     legend(document.getElementById("viewer-legend"), scale,
            "shared scale of the seed maps and the consensus" + (data.reference ? " (relevance toward " + data.reference + ")" : ""));
     var maps = document.getElementById("seed-maps");

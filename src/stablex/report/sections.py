@@ -75,9 +75,10 @@ def verdict(d: ReportData) -> str:
             f'<div class="card" id="verdict-accuracy"><div class="big">{mean:.3f}'
             f'<span class="ci"> [{lo:.3f}, {hi:.3f}]</span></div><div class="what">test accuracy: mean '
             f'[lowest, highest] over {len(vals)} seeds</div></div>')
+        similar = widest["equivalent"] if widest else (hi - lo) < 0.02
         s1 = (f"<p>Trained {len(vals)} times on the same data, changing only the random seed, the classifier is "
-              f"about equally accurate every time: test accuracy {mean:.3f}, from {lo:.3f} to {hi:.3f} "
-              f"(SD {num(st.get('sd'), 4)}).{test_txt}</p>")
+              f"{'about equally accurate every time' if similar else 'not equally accurate every time'}: test "
+              f"accuracy {mean:.3f}, from {lo:.3f} to {hi:.3f} (SD {num(st.get('sd'), 4)}).{test_txt}</p>")
     else:
         s1 = missing("train", "No trained seed with a test accuracy.")
     if an and an.summary.get("metrics", {}).get("spearman", {}).get("median") is not None:
@@ -88,12 +89,17 @@ def verdict(d: ReportData) -> str:
             f'<div class="card" id="verdict-agreement"><div class="big">ρ = {sp["median"]:.2f}'
             f'<span class="ci">{interval(sp.get("median_ci"), 2)}</span></div><div class="what">explanation '
             f'agreement between two seeds: median Spearman ρ over {sp["n_texts"]} texts, 95% interval</div></div>')
-        fa_txt = (f"; on average only {100 * fa['median']:.0f}%{interval([100 * fa['median_ci'][0], 100 * fa['median_ci'][1]], 0) if fa.get('median_ci') else ''}"
-                  f" of one seed's top-{k} words are in another's top {k}") if fa.get("median") is not None else ""
-        s2 = (f"<p>Their explanations ({esc(method)}) move much more: for the same text, two seeds' word relevances "
-              f"have a median rank correlation of ρ = {sp['median']:.2f}{interval(sp.get('median_ci'), 2)} "
-              f"(1 would be identical explanations, 0 unrelated){fa_txt}. "
-              f"{_reading(sp['median'])}</p>")
+        fa_txt = ""
+        if fa.get("median") is not None:
+            ci = fa.get("median_ci")
+            fa_ci = interval([100 * ci[0], 100 * ci[1]], 0) if ci and None not in ci else ""
+            fa_txt = (f"; a median {100 * fa['median']:.0f}%{fa_ci} of one seed's top-{k} words are also in "
+                      f"another's top {k}")
+        rho = sp["median"]
+        s2 = (f"<p>Their explanations ({esc(method)}) {'move much more' if rho < 0.8 else 'agree closely too'}: "
+              f"for the same text, two seeds' word relevances have a median rank correlation of "
+              f"ρ = {rho:.2f}{interval(sp.get('median_ci'), 2)} (1 would be identical explanations, 0 unrelated)"
+              f"{fa_txt}. {_reading(rho)}</p>")
     else:
         s2 = missing("analyze", "Explanation agreement across seeds needs the analysis stage.")
     return section("verdict", "Verdict", f'<div class="cards">{"".join(parts)}</div>{s1}{s2}',
