@@ -17,7 +17,7 @@ CORPUS = Path(__file__).resolve().parents[1] / "../shared/data/lemonde-2022/lemo
 
 
 def small_config(n_docs: int = 120, seeds: tuple[int, ...] = (0, 1), max_tokens: int = 64,
-                 epochs: int = 2) -> StudyConfig:
+                 epochs: int = 4) -> StudyConfig:
     return StudyConfig.from_dict({
         "preset": "quick",
         "corpus": {"path": str(CORPUS.resolve()), "max_docs": n_docs, "max_tokens": max_tokens},

@@ -20,7 +20,7 @@ from stablex.stats.equivalence import equivalence
 
 # What produces each artefact (shown in place of a missing section).
 COMMANDS = {
-    "train": "stablex train STUDY --out RUN",
+    "train": "stablex train --config STUDY.toml --out RUN",
     "explain": "stablex explain RUN --method lrp",
     "analyze": "stablex analyze RUN --method lrp",
     "faithfulness": "stablex faithfulness RUN --method lrp",

@@ -200,14 +200,26 @@ def _curve(an) -> str:
     pts = rel["curve"]
     xs = [p["seeds"] for p in pts]
     series = [svg.Series("measured", xs, [p["measured"] for p in pts])]
-    if any(p["fitted"] is not None for p in pts):
-        series.append(svg.Series("Spearman-Brown fit", xs, [p["fitted"] for p in pts], dashed=True))
-    fig = svg.line_chart(series, "seeds averaged (S)", "reliability of the consensus",
-                         hline=(f"target {rel['target']:g}", rel["target"]), ydomain=(min(0.0, *[p["measured"] for p in pts]), 1.0),
-                         log_x=len(xs) > 2)
+    rho1, need = rel.get("single_seed_reliability"), rel.get("seeds_needed")
+    if rho1 is not None and rho1 > 0:
+        # the fit continued past the measured seeds, up to where it reaches the target (capped)
+        top = max(xs[-1], min(need or xs[-1], 1024))
+        grid = sorted({*xs, *[2 ** i for i in range(11) if 2 ** i <= top], top})
+        series.append(svg.Series("fitted (Spearman-Brown)", grid,
+                                 [g * rho1 / (1 + (g - 1) * rho1) for g in grid], dashed=True))
+    fig = svg.line_chart(series, "seeds averaged (S, log scale)", "reliability of the consensus",
+                         hline=(f"target {rel['target']:g}", rel["target"]),
+                         vline=(f"{need} seeds", need) if need and need <= 1024 else None,
+                         ydomain=(min(0.0, *[p["measured"] for p in pts]), 1.0), log_x=True, width=560)
     need = rel.get("seeds_needed")
-    need_txt = (f"About <b>{need}</b> seeds are needed for a consensus whose word ranking repeats with "
-                f"correlation {rel['target']:g}" if need else "The target reliability is not reachable from this fit")
+    if need and need <= 10_000:
+        need_txt = (f"About <b>{need}</b> seeds are needed for a consensus whose word ranking repeats with "
+                    f"correlation {rel['target']:g}")
+    elif need:
+        need_txt = (f"More than 10,000 seeds would be needed to reach {rel['target']:g}: single seeds "
+                    f"share almost nothing")
+    else:
+        need_txt = "The target reliability is not reachable from this fit"
     return (f'<figure id="seeds-needed">{fig}<figcaption><b>How many seeds?</b> The correlation between the mean '
             f'explanation of S seeds and that of S other seeds (median over texts; solid) and the Spearman-Brown '
             f'curve fitted to it (dashed; one-seed reliability ρ₁ = {num(rel.get("single_seed_reliability"))}). '

@@ -218,7 +218,9 @@ def line_chart(series: Sequence[Series], xlabel: str, ylabel: str, hline: tuple[
         return _open(width, 40, "no data")[0] + f'<text x="10" y="20" fill="{MUTED}">no data</text></svg>'
     xlo, xhi = padded(min(xs), max(xs), 0.04)
     ylo, yhi = ydomain or padded(min(ys), max(ys))
-    left, right, top, y0 = 48, width - 120, 12, height - 40
+    legend_w = 40 + 6.2 * max(len(s.name) for s in series)
+    width = int(max(width, 340 + legend_w))
+    left, right, top, y0 = 48, width - legend_w, 12, height - 40
     x = Scale(xlo, xhi, left, right)
     y = Scale(ylo, yhi, y0, top)
     out = _open(width, height, f"{ylabel} against {xlabel}")
@@ -229,7 +231,11 @@ def line_chart(series: Sequence[Series], xlabel: str, ylabel: str, hline: tuple[
             out.append(f'<text x="{x(tx(v)):.1f}" y="{y0 + 14}" text-anchor="middle" fill="{MUTED}">{esc(name)}</text>')
         out.append(f'<text x="{(left + right) / 2}" y="{y0 + 30}" text-anchor="middle">{esc(xlabel)}</text>')
     else:
-        ticks = sorted({v for s in series for v in s.xs}) if log_x else nice_ticks(xlo, xhi, 5)
+        distinct = sorted({v for s in series for v in s.xs})
+        integral = all(float(v).is_integer() for v in distinct) and len(distinct) <= 12
+        if log_x and len(distinct) > 8:
+            distinct = [v for v in distinct if float(v).is_integer() and int(v) & (int(v) - 1) == 0]
+        ticks = distinct if log_x or integral else nice_ticks(xlo, xhi, 5)
         out.append(f'<line x1="{left}" x2="{right}" y1="{y0}" y2="{y0}" stroke="{INK}"/>')
         for t in ticks:
             out.append(f'<text x="{x(tx(t)):.1f}" y="{y0 + 14}" text-anchor="middle" fill="{MUTED}">{esc(_fmt_tick(t))}</text>')
