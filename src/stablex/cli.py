@@ -103,6 +103,115 @@ def train(
     console.print(f"trained {len(result.trained)} seed(s), {len(result.skipped)} already done -> {result.run_dir}")
 
 
+@app.command()
+def models(run: RunArg,
+           sizes: Annotated[Optional[str], typer.Option(help="Subset sizes n, e.g. 200,150,100,50")] = None) -> None:
+    """Accuracy over seeds and the study's equivalence analysis (narrowest windows, z-tests)."""
+    from stablex.api import models as models_api
+
+    console.print(models_api(run, sizes=[int(x) for x in sizes.split(",")] if sizes else None))
+
+
+@app.command()
+def explain(
+    run: RunArg,
+    method: Annotated[str, typer.Option(help="lrp | chefer | gxi | ig")] = "lrp",
+    split: Annotated[str, typer.Option(help="train | validation | test")] = "test",
+    target: Annotated[str, typer.Option(help="predicted | label | a class name")] = "predicted",
+    aggregate: Annotated[Optional[str], typer.Option(help="sub-words -> word: sum | mean")] = None,
+    seeds: Annotated[Optional[str], typer.Option(help="Seeds to explain (default: all trained)")] = None,
+    max_docs: Annotated[Optional[int], typer.Option(help="Explain only the first N texts")] = None,
+    ig_steps: Annotated[Optional[int], typer.Option()] = None,
+    force: Annotated[bool, typer.Option("--force", help="Discard explanations made with another config")] = False,
+) -> None:
+    """Explain every text of a split with every seed's model (resumable per seed)."""
+    from stablex.explain.stage import explain as explain_api
+    from stablex.rundir import open_run
+
+    cfg = open_run(run).config().explain
+    cfg.split, cfg.target = split, target
+    for key, value in {"aggregate": aggregate, "max_docs": max_docs, "ig_steps": ig_steps}.items():
+        if value is not None:
+            setattr(cfg, key, value)
+    res = explain_api(run, method, cfg, seeds=parse_seeds(seeds) if seeds else None, force=force)
+    console.print(f"{method}: explained {len(res.explained)} seed(s), {len(res.skipped)} already done -> {res.out_dir}")
+
+
+@app.command()
+def faithfulness(
+    run: RunArg,
+    method: Annotated[list[str], typer.Option(help="Method(s) to score; repeat the option")] = ["lrp", "gxi"],
+    texts: Annotated[Optional[int], typer.Option(help="Number of sampled texts")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Which trained seed's model")] = None,
+) -> None:
+    """ERASER comprehensiveness and sufficiency (AOPC over 1-50 % of words) per method."""
+    from stablex.api import faithfulness_table
+
+    console.print(faithfulness_table(run, method, n_texts=texts, seed=seed))
+
+
+@app.command()
+def analyze(
+    run: RunArg,
+    method: Annotated[str, typer.Option(help="A stored explanation method (or 'features')")] = "lrp",
+    equivalent: Annotated[Optional[int], typer.Option(help="Restrict to the n most equivalent seeds")] = None,
+    bootstrap: Annotated[Optional[int], typer.Option(help="Bootstrap replicates")] = None,
+) -> None:
+    """Agreement, signal/noise, seeds needed, random sources and lexicon across seeds."""
+    from stablex.rundir import open_run
+    from stablex.stats.analyze import analyze as analyze_api
+    from stablex.stats.analyze import format_table
+
+    cfg = open_run(run).config().analyze
+    if equivalent is not None:
+        cfg.equivalent = equivalent
+    if bootstrap is not None:
+        cfg.bootstrap = bootstrap
+    console.print(format_table(analyze_api(run, method, cfg)))
+
+
+@app.command()
+def features(run: RunArg,
+             n_process: Annotated[Optional[int], typer.Option(help="spaCy processes")] = None) -> None:
+    """French linguistic features, the feature model, its word maps and the stability comparison."""
+    from stablex.api import features as features_api
+
+    console.print(features_api(run, n_process=n_process))
+
+
+@app.command()
+def hybrid(run: RunArg,
+           method: Annotated[str, typer.Option(help="Explanations the lexicons come from")] = "lrp") -> None:
+    """Feature model + lexicons from the transformer's training-split explanations."""
+    from stablex.api import hybrid as hybrid_api
+
+    console.print(hybrid_api(run, method=method))
+
+
+@app.command()
+def report(run: RunArg) -> None:
+    """Write RUN/report/index.html, one self-contained page."""
+    from stablex.report import build_report
+
+    console.print(f"report: {build_report(run)}")
+
+
+@app.command(name="run")
+def run_cmd(
+    study: Annotated[Path, typer.Argument(help="Study file (TOML)")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default runs/<name>)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Discard a run made with another configuration")] = False,
+) -> None:
+    """The whole study: train -> explain -> analyze -> features -> hybrid -> report (resumable)."""
+    from stablex.pipeline import run_study
+
+    cfg = _study(study, None)
+    result = run_study(cfg, out or Path("runs") / cfg.name, force=force)
+    for stage, secs in result.seconds.items():
+        console.print(f"  {stage:<13} {secs:8.1f} s")
+    console.print(f"report: {result.report}")
+
+
 def main() -> None:
     try:
         app()

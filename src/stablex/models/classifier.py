@@ -92,8 +92,12 @@ def prepare_base(resolved: ResolvedModel, texts: list[str], run_dir: Path, trim_
         if trim_vocab:
             ids = tokenizer(list(texts), truncation=True, max_length=max_tokens)["input_ids"]
             used = np.unique(np.concatenate([np.asarray(x, dtype=np.int64) for x in ids]))
-            # Keep every id up to the largest special id so special ids keep their values.
-            keep = np.union1d(np.arange(max(_special_ids(tokenizer)) + 1), used)
+            # Keep the low ids that hold the usual specials (<s>, <pad>, </s>, <unk>) in place so
+            # padding and position logic (RoBERTa's padding_idx) see the same values.
+            low = max(i for i in (tokenizer.bos_token_id, tokenizer.pad_token_id, tokenizer.eos_token_id,
+                                  tokenizer.unk_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id)
+                      if i is not None)
+            keep = np.union1d(np.union1d(np.arange(low + 1), _special_ids(tokenizer)), used)
             vocab_map = np.full(full_vocab, -1, dtype=np.int64)
             vocab_map[keep] = np.arange(len(keep))
             vocab_map[vocab_map < 0] = vocab_map[tokenizer.unk_token_id]

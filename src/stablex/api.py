@@ -1,0 +1,153 @@
+"""The Python API behind every CLI command, for notebooks: same names, same options.
+
+    import stablex
+    cfg = stablex.StudyConfig.from_toml("studies/lemonde-quick.toml")
+    result = stablex.run(cfg, "runs/quick")          # the whole study
+    stablex.models("runs/quick")                      # accuracy + equivalence
+    stablex.report("runs/quick")                      # -> runs/quick/report/index.html
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from stablex.config import StudyConfig
+
+
+def train(study: StudyConfig, out: str | Path, force: bool = False, show_progress: bool = True):
+    from stablex.train.sweep import train as _train
+
+    return _train(study, out, force=force, show_progress=show_progress)
+
+
+def models(run_dir: str | Path, sizes: list[int] | None = None):
+    """Accuracy over seeds and the study's equivalence analysis (EquivalenceResult)."""
+    from stablex.rundir import open_run
+    from stablex.stats.equivalence import equivalence
+
+    run = open_run(run_dir)
+    seeds = run.trained_seeds()
+    metrics = {s: run.seed_metrics(s) for s in seeds}
+    acc = {s: m["accuracy"]["test"] for s, m in metrics.items()}
+    n_test = run.manifest()["split_sizes"]["test"]
+    return ModelsReport(equivalence(acc, n_test, sizes=sizes), acc)
+
+
+class ModelsReport:
+    """EquivalenceResult plus the per-seed accuracies, printable as tables."""
+
+    def __init__(self, result, accuracies: dict[int, float]):
+        self.result, self.accuracies = result, accuracies
+
+    def __rich__(self):
+        from rich.console import Group
+
+        a = self.result.accuracy
+        top = Table(title=f"test accuracy over {a.n_seeds} seed(s), {self.result.n_test} test texts")
+        for col in ("mean", "SD", "min", "max"):
+            top.add_column(col, justify="right")
+        top.add_row(f"{a.mean:.4f}", "-" if a.sd is None else f"{a.sd:.4f}", f"{a.min:.4f}", f"{a.max:.4f}")
+        eq = Table(title=f"equivalent models (two-proportion z-test of best vs worst, alpha {self.result.alpha})")
+        for col in ("n", "epsilon", "window", "z", "p", "equivalent"):
+            eq.add_column(col, justify="right")
+        for s in self.result.subsets:
+            eq.add_row(str(s.n), f"{s.epsilon:.4f}", f"[{s.low:.4f}, {s.high:.4f}]",
+                       "-" if s.z is None else f"{s.z:.2f}", f"{s.p_value:.3f}", "yes" if s.equivalent else "no")
+        return Group(top, eq)
+
+
+def explain(run_dir: str | Path, method: str = "lrp", force: bool = False, **options):
+    """Explain every text of a split with every seed's model; `options` override [explain]."""
+    from stablex.explain.stage import explain as _explain
+    from stablex.rundir import open_run
+
+    cfg = open_run(run_dir).config().explain
+    seeds = options.pop("seeds", None)
+    for key, value in options.items():
+        setattr(cfg, key, value)
+    return _explain(run_dir, method, cfg, seeds=seeds, force=force)
+
+
+def faithfulness(run_dir: str | Path, methods: list[str], n_texts: int | None = None, seed: int | None = None):
+    from stablex.explain.faithfulness import faithfulness as _faith
+    from stablex.rundir import open_run
+
+    return _faith(run_dir, methods, open_run(run_dir).config().explain, n_texts=n_texts, seed=seed)
+
+
+def faithfulness_table(run_dir: str | Path, methods: list[str], n_texts: int | None = None,
+                       seed: int | None = None) -> Table:
+    res = faithfulness(run_dir, methods, n_texts=n_texts, seed=seed)
+    t = Table(title=f"faithfulness (AOPC over 1, 5, 10, 20, 50 % of words) -> {res.path}")
+    for col in ("method", "comprehensiveness (higher better)", "sufficiency (lower better)"):
+        t.add_column(col, justify="right")
+    for m, s in res.methods.items():
+        t.add_row(m, f"{s['comprehensiveness_aopc']:.4f}", f"{s['sufficiency_aopc']:.4f}")
+    return t
+
+
+def analyze(run_dir: str | Path, method: str = "lrp", **options):
+    from stablex.rundir import open_run
+    from stablex.stats.analyze import analyze as _analyze
+
+    cfg = open_run(run_dir).config().analyze
+    for key, value in options.items():
+        setattr(cfg, key, value)
+    return _analyze(Path(run_dir), method, cfg)
+
+
+def features(run_dir: str | Path, n_process: int | None = None, method: str = "lrp") -> Table:
+    """Extract features, fit the feature model (word maps per seed), compare stability."""
+    from stablex.features.extract import extract_features
+    from stablex.features.model import fit_feature_model
+    from stablex.features.stability import compare_stability
+    from stablex.rundir import open_run
+
+    cfg = open_run(run_dir).config().features
+    if n_process:
+        cfg.n_process = n_process
+    extract_features(run_dir, cfg)
+    fm = fit_feature_model(run_dir, cfg)
+    st = compare_stability(run_dir, cfg, method=method)
+    t = Table(title="feature model (standardised features + logistic regression)")
+    for col in ("split", "accuracy", "macro-F1"):
+        t.add_column(col, justify="right")
+    for split, m in fm.metrics.items():
+        t.add_row(split, f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}")
+    t.caption = (f"majority rate {fm.majority_rate:.3f}; deterministic under seeds: {st.deterministic_under_seeds}; "
+                 f"stability points -> {st.path}")
+    return t
+
+
+def hybrid(run_dir: str | Path, method: str = "lrp") -> Table:
+    from stablex.explain.stage import explanations_dir
+    from stablex.features.hybrid import run_hybrid
+    from stablex.rundir import open_run
+
+    cfg = open_run(run_dir).config()
+    cfg.hybrid.method = method
+    res = run_hybrid(run_dir, cfg.hybrid, explanations_dir(Path(run_dir), method, "train"), features=cfg.features)
+    t = Table(title=f"hybrid: feature model + lexicons from {method} explanations of the training split")
+    t.add_column("model")
+    t.add_column("test accuracy", justify="right")
+    t.add_row("features only", f"{res.base['accuracy']:.4f}")
+    t.add_row("+ consensus lexicons", f"{res.consensus['accuracy']:.4f}")
+    t.caption = f"-> {res.paths}"
+    return t
+
+
+def report(run_dir: str | Path) -> Path:
+    from stablex.report import build_report
+
+    return build_report(Path(run_dir))
+
+
+def run(study: StudyConfig | str | Path, out: str | Path | None = None, force: bool = False,
+        show_progress: bool = True):
+    """The whole study (train -> explain -> analyze -> features -> hybrid -> report), resumable."""
+    from stablex.pipeline import run_study
+
+    cfg = study if isinstance(study, StudyConfig) else StudyConfig.from_toml(study)
+    return run_study(cfg, out or Path("runs") / cfg.name, force=force, show_progress=show_progress)

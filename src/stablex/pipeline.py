@@ -1,0 +1,114 @@
+"""`stablex run`: train -> explain -> analyze -> features -> hybrid -> report, resumable.
+
+Each stage checks what its artefacts already hold and does only what is missing, so a
+rerun after an interruption (or after adding seeds) continues where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.progress import Progress
+
+from stablex.config import ExplainConfig, StudyConfig
+from stablex.io import read_json
+from stablex.progress import progress_or
+
+STAGES = ("train", "explain", "faithfulness", "analyze", "features", "hybrid", "report")
+
+
+@dataclass
+class StudyResult:
+    run_dir: Path
+    report: Path | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage, this call only
+    skipped: list[str] = field(default_factory=list)  # stages found complete
+
+
+def _analysis_current(run_dir: Path, method: str, seeds: list[int]) -> bool:
+    path = run_dir / "analysis" / method / "summary.json"
+    if not path.exists():
+        return False
+    summary = read_json(path)
+    done = summary.get("seeds") or summary.get("overview", {}).get("seeds", [])
+    return sorted(done) == sorted(seeds)
+
+
+def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Progress | None = None,
+              show_progress: bool = True, stages: tuple[str, ...] = STAGES) -> StudyResult:
+    """The whole study in one call; `stages` restricts it (e.g. to stop before the report)."""
+    from stablex.explain.faithfulness import faithfulness, faithfulness_path
+    from stablex.explain.stage import explain, explanations_dir
+    from stablex.features.extract import extract_features
+    from stablex.features.hybrid import run_hybrid
+    from stablex.features.model import fit_feature_model
+    from stablex.features.stability import compare_stability
+    from stablex.report import build_report
+    from stablex.rundir import open_run
+    from stablex.stats.analyze import analyze
+    from stablex.train.sweep import train
+
+    out = Path(out)
+    result = StudyResult(run_dir=out)
+
+    def timed(name: str, fn) -> None:
+        t = time.perf_counter()
+        fn()
+        result.seconds[name] = round(time.perf_counter() - t, 2)
+
+    with progress_or(progress, disable=not show_progress) as prog:
+        overall = prog.add_task("study", total=len(stages))
+        if "train" in stages:
+            timed("train", lambda: train(cfg, out, force=force, progress=prog))
+            prog.advance(overall)
+        run = open_run(out)
+        seeds = [s for s in run.trained_seeds() if s in cfg.train.seeds]
+        methods = list(cfg.explain.methods)
+        hybrid_method = cfg.hybrid.method
+        if "explain" in stages:
+            def do_explain() -> None:
+                for m in methods:
+                    explain(out, m, cfg.explain, seeds=seeds, progress=prog)
+                if "hybrid" in stages:  # the hybrid's lexicons come from the training split only
+                    train_cfg = ExplainConfig(**{**cfg.explain.__dict__, "split": "train"})
+                    explain(out, hybrid_method, train_cfg, seeds=seeds, progress=prog)
+            timed("explain", do_explain)
+            prog.advance(overall)
+        if "faithfulness" in stages:
+            if faithfulness_path(out, cfg.explain.split).exists():
+                result.skipped.append("faithfulness")
+            else:
+                timed("faithfulness", lambda: faithfulness(out, methods, cfg.explain, progress=prog))
+            prog.advance(overall)
+        if "features" in stages:
+            def do_features() -> None:
+                extract_features(out, cfg.features, progress=prog)  # cached per text
+                if not (out / "explanations" / "features" / "summary.json").exists():
+                    fit_feature_model(out, cfg.features, seeds=seeds)
+                if not (out / "features" / "stability.json").exists():
+                    compare_stability(out, cfg.features, method=methods[0])
+            timed("features", do_features)
+            prog.advance(overall)
+        if "analyze" in stages:
+            def do_analyze() -> None:
+                kinds = methods + (["features"] if (out / "explanations" / "features").exists() else [])
+                for m in kinds:
+                    if not _analysis_current(out, m, seeds):
+                        analyze(out, m, cfg.analyze, progress=prog)
+            timed("analyze", do_analyze)
+            prog.advance(overall)
+        if "hybrid" in stages:
+            if (out / "hybrid" / "metrics.json").exists():
+                result.skipped.append("hybrid")
+            else:
+                timed("hybrid", lambda: run_hybrid(out, cfg.hybrid, explanations_dir(out, hybrid_method, "train"),
+                                                   features=cfg.features))
+            prog.advance(overall)
+        if "report" in stages:
+            t = time.perf_counter()
+            result.report = build_report(out)
+            result.seconds["report"] = round(time.perf_counter() - t, 2)
+            prog.advance(overall)
+    return result

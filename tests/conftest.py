@@ -1,0 +1,45 @@
+"""Shared fixtures: the real corpus by path, and one small real run reused by several tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+LEMONDE = (REPO.parent / "shared" / "data" / "lemonde-2022" / "lemonde-2022.csv.gz").resolve()
+
+
+def pytest_configure(config):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def lemonde_path() -> Path:
+    if not LEMONDE.exists():
+        pytest.fail(f"the Le Monde corpus is expected at {LEMONDE} (../shared beside the repository)")
+    return LEMONDE
+
+
+def small_study(corpus: Path, **overrides):
+    """A real but small study: e5-small, quick preset, a few hundred balanced title+summary texts."""
+    from stablex.config import StudyConfig
+
+    data = {"preset": "quick",
+            "corpus": {"path": str(corpus), "max_docs": 400, "max_tokens": 64},
+            "train": {"seeds": [0, 1]}}
+    for section, values in overrides.items():
+        data.setdefault(section, {}).update(values)
+    return StudyConfig.from_dict(data)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, lemonde_path):
+    """Two real seeds of e5-small fine-tuned on 400 Le Monde texts (about a minute on 2 cores)."""
+    from stablex.train.sweep import train
+
+    out = tmp_path_factory.mktemp("runs") / "small"
+    cfg = small_study(lemonde_path)
+    train(cfg, out, show_progress=False)
+    return out, cfg
