@@ -56,12 +56,23 @@ def _pad(seqs: list[torch.Tensor], value: float | int) -> tuple[torch.Tensor, to
     return out, mask
 
 
+def device_of(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def forward(model, data: Inputs, idx: np.ndarray, k: int, pad_id: int) -> torch.Tensor:
+    dev = device_of(model)
     if data.cached is not None:
         hidden, mask = _pad([data.cached[i] for i in idx], 0.0)
-        return upper_logits(model, hidden, mask, k)
+        return upper_logits(model, hidden.to(dev), mask.to(dev), k)
     ids, mask = _pad([data.ids[i] for i in idx], pad_id)
-    return model(input_ids=ids, attention_mask=mask).logits
+    return model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
 
 
 def cache_lower(model, data: Inputs, k: int, pad_id: int, batch_size: int,
@@ -70,9 +81,10 @@ def cache_lower(model, data: Inputs, k: int, pad_id: int, batch_size: int,
     data.cached = [None] * len(data)  # type: ignore[list-item]
     for idx in eval_batches(lengths, batch_size):
         ids, mask = _pad([data.ids[i] for i in idx], pad_id)
-        hidden = lower_states(model, ids, mask, k)
+        dev = device_of(model)
+        hidden = lower_states(model, ids.to(dev), mask.to(dev), k)
         for row, i in enumerate(idx):
-            data.cached[i] = hidden[row, : lengths[i]].clone()
+            data.cached[i] = hidden[row, : lengths[i]].cpu().clone()
         if tick:
             tick(len(idx))
 
@@ -120,7 +132,7 @@ def fit(model, data: Inputs, plan: SeedPlan, cfg: TrainConfig, freeze_layers: in
         backbone(model).embeddings.eval()
         for layer in backbone(model).encoder.layer[:freeze_layers]:
             layer.eval()
-    labels = torch.from_numpy(data.labels)
+    labels = torch.from_numpy(data.labels).to(device_of(model))
     start = time.perf_counter()
     loss_value = float("nan")
     for _ in range(cfg.epochs):
@@ -147,7 +159,7 @@ def predict(model, data: Inputs, freeze_layers: int, pad_id: int, batch_size: in
     lengths = np.array([len(x) for x in data.ids])
     out = None
     for idx in eval_batches(lengths, batch_size):
-        logits = forward(model, data, idx, freeze_layers, pad_id).float().numpy()
+        logits = forward(model, data, idx, freeze_layers, pad_id).float().cpu().numpy()
         if out is None:
             out = np.zeros((len(data), logits.shape[1]), dtype=np.float32)
         out[idx] = logits

@@ -25,7 +25,7 @@ from stablex.models.resolve import resolve_model
 from stablex.progress import progress_or
 from stablex.rundir import Run, prepare_run, write_run_records
 from stablex.train.layers import supports_split
-from stablex.train.loop import Inputs, cache_lower, configure_trainable, fit, predict
+from stablex.train.loop import Inputs, cache_lower, configure_trainable, fit, predict, resolve_device
 from stablex.train.seeds import derive_seeds
 
 
@@ -117,7 +117,8 @@ def train(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Prog
               "dropout_seed": cfg.train.dropout_seed}
 
     with progress_or(progress, disable=not show_progress) as prog:
-        probe = init_classifier(run.path, classes, 0)
+        device = resolve_device(cfg.train.device)
+        probe = init_classifier(run.path, classes, 0).to(device)
         if k:
             if not supports_split(probe):
                 raise StablexError(f"option freeze_layers={k}: not supported for model type "
@@ -137,7 +138,7 @@ def train(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Prog
         for seed in todo:
             plan = derive_seeds(seed, pinned)
             step_task = prog.add_task(f"seed {seed}", total=n_steps)
-            model = init_classifier(run.path, classes, plan.init_seed)
+            model = init_classifier(run.path, classes, plan.init_seed).to(device)
             configure_trainable(model, k, cfg.model.freeze_embeddings)
             outcome = fit(model, train_data, plan, cfg.train, k, pad_id, tick=lambda n: prog.advance(step_task, n))
             logits = predict(model, everything, k, pad_id, cfg.train.eval_batch_size)
@@ -156,7 +157,7 @@ def train(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Prog
                 "n": {s: m["n"] for s, m in per_split.items()},
                 "final_train_loss": outcome.final_loss, "n_steps": outcome.n_steps,
                 "train_seconds": round(outcome.train_seconds, 3), "model_bytes": model_bytes,
-                "threads": torch.get_num_threads(),
+                "threads": torch.get_num_threads(), "device": str(device),
             }
             write_json(seed_dir / "metrics.json", metrics)  # last: marks the seed complete
             result.trained.append(seed)
