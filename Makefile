@@ -25,6 +25,7 @@ test: install
 	$(BIN)/python -m pytest -q -ra
 
 bench: install
+	$(BIN)/python -m pip install -q -e ".[bench]"
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
