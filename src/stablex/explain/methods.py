@@ -93,7 +93,12 @@ class LRP(_Method):
 
 
 class GradientXInput(_Method):
-    """Plain gradient x input at the LRP input point (same cost profile as `lrp`)."""
+    """Plain gradient x input, with the word embeddings as input (same cost as `lrp`).
+
+    Not at the full input point e = word + position + type: the embedding LayerNorm
+    normalises each token's vector, so f is scale invariant in each e_t and e_t . grad f = 0
+    for every token (Euler): gradient x input there is identically zero up to rounding. The
+    word-embedding part w_t . grad_{e_t} f is the usual choice (Captum's BERT tutorials)."""
 
     name = "gxi"
 
@@ -104,8 +109,8 @@ class GradientXInput(_Method):
         t = _pick(logits, target)
         sel = _selected(logits, t)
         (g,) = torch.autograd.grad(sel.sum(), e)
-        # no reference: e is LayerNorm's input, f(alpha e) = f(e), so these sum to ~0 (Euler)
-        return Attribution(((g * e).sum(-1) * mask).detach(), logits.detach(), t)
+        R = (g * self.W.word[ids]).sum(-1) * mask
+        return Attribution(R.detach(), logits.detach(), t)
 
 
 def gauss_legendre(steps: int) -> tuple[np.ndarray, np.ndarray]:
