@@ -205,7 +205,7 @@ JS = r"""
       maps.appendChild(box);
     });
     var cons = document.getElementById("consensus-map");
-    if (t.consensus) { heatmap(cons, "consensus of all analysed seeds (mean)", chars, t.spans, t.consensus.mean, scale); }
+    if (t.consensus) { heatmap(cons, "consensus: mean over seeds", chars, t.spans, t.consensus.mean, scale); }
     else { cons.textContent = "No consensus: run stablex analyze RUN."; }
     spread(document.getElementById("consensus-spread"), t, chars, scale);
     var fm = document.getElementById("feature-map");

@@ -452,7 +452,9 @@ def conservation(d: ReportData) -> str:
     series, notes = [], []
     names: list[str] = []
     for method, s in d.explained.items():
-        seeds = s.get("seeds") or {}
+        seeds = s.get("seeds")
+        if not isinstance(seeds, dict):  # explanations/features/summary.json lists seeds: no conservation
+            continue
         recs = [r.get("conservation") for r in seeds.values() if r.get("conservation")]
         if not recs:
             continue
