@@ -109,8 +109,8 @@ class RayExecutor:
     """One Ray task per seed.
 
     address: None starts a private local Ray instance (loopback, no dashboard, no usage
-    stats) unless `ray.init` was already called in this process; otherwise a cluster
-    address ('auto', 'HOST:6379', 'ray://HOST:10001'). cpus_per_seed / gpus_per_seed are the
+    stats) unless `ray.init` was already called in this process or RAY_ADDRESS is set;
+    otherwise a cluster address ('auto', 'HOST:6379', 'ray://HOST:10001'). cpus_per_seed / gpus_per_seed are the
     task's resource request (and cpus_per_seed the torch thread count when the study leaves
     `threads` unset). max_retries: how often Ray reruns a seed whose worker died.
     """
@@ -148,16 +148,17 @@ class RayExecutor:
                                       "configure_logging": False}
             if self.runtime_env:
                 kwargs["runtime_env"] = self.runtime_env
-            if self.address in (None, "local"):
+            address = self.address if self.address is not None else os.environ.get("RAY_ADDRESS")
+            if address in (None, "", "local"):
                 kwargs.update(address="local", _node_ip_address="127.0.0.1")
             else:
-                kwargs = {"address": self.address, "log_to_driver": False,
+                kwargs = {"address": address, "log_to_driver": False,
                           **({"runtime_env": self.runtime_env} if self.runtime_env else {})}
             kwargs.update(self.init_kwargs)
             try:
                 ray.init(**kwargs)
             except ConnectionError as e:
-                raise StablexError(f"--address {self.address}: cannot reach a Ray cluster ({e})") from None
+                raise StablexError(f"--address {address}: cannot reach a Ray cluster ({e})") from None
             self._owned = True
         self._ray = ray
         return ray
