@@ -6,7 +6,8 @@ and fails if it cannot: a report nobody opened is not tested. STABLEX_SKIP_BROWS
 on purpose.
 
 The main test builds a small real run (every stage on 120 Le Monde texts, 2 seeds, 64
-tokens; about 3 minutes on 2 cores) unless STABLEX_REPORT_RUN names a finished run to reuse.
+tokens; 4.5 CPU-minutes, 8 min wall on a loaded 2-core machine) unless STABLEX_REPORT_RUN
+names a finished run to reuse.
 Screenshots go to test-artifacts/.
 """
 
