@@ -26,6 +26,18 @@ def _root() -> None:
 
 
 RunArg = Annotated[Path, typer.Argument(help="Run directory")]
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="local | ray: where each seed runs")]
+AddressOpt = Annotated[Optional[str], typer.Option(help="Ray cluster address (default: a local one)")]
+CpusOpt = Annotated[float, typer.Option(help="Ray: CPUs per seed task")]
+GpusOpt = Annotated[float, typer.Option(help="Ray: GPUs per seed task")]
+
+
+def _executor(name: str, address: Optional[str], cpus: float, gpus: float):
+    from stablex.train.executors import make_executor
+
+    if name not in ("local", "ray"):
+        raise StablexError(f"--executor {name!r}: choose local or ray")
+    return make_executor(name, address=address, cpus_per_seed=cpus, gpus_per_seed=gpus)
 
 
 def _study(config: Optional[Path], preset: Optional[str]) -> StudyConfig:
@@ -76,9 +88,11 @@ def train(
     keep_models: Annotated[bool, typer.Option("--keep-models/--no-keep-models")] = True,
     threads: Annotated[Optional[int], typer.Option(help="Torch threads")] = None,
     force: Annotated[bool, typer.Option("--force", help="Discard a run made with another configuration")] = False,
+    executor: ExecutorOpt = "local", address: AddressOpt = None, cpus_per_seed: CpusOpt = 1,
+    gpus_per_seed: GpusOpt = 0,
 ) -> None:
     """Fine-tune one classifier per seed (resumable: rerun to complete an interrupted sweep)."""
-    from stablex.train.sweep import train as train_api
+    from stablex.train.executors import train_distributed
 
     cfg = _study(config, preset)
     overrides = {
@@ -99,7 +113,8 @@ def train(
         cfg.corpus.drop_empty = True
     if not keep_models:
         cfg.model.keep_models = False
-    result = train_api(cfg, out, force=force)
+    with _executor(executor, address, cpus_per_seed, gpus_per_seed) as ex:
+        result = train_distributed(cfg, out, ex, force=force)
     console.print(f"trained {len(result.trained)} seed(s), {len(result.skipped)} already done -> {result.run_dir}")
 
 
@@ -123,9 +138,11 @@ def explain(
     max_docs: Annotated[Optional[int], typer.Option(help="Explain only the first N texts")] = None,
     ig_steps: Annotated[Optional[int], typer.Option()] = None,
     force: Annotated[bool, typer.Option("--force", help="Discard explanations made with another config")] = False,
+    executor: ExecutorOpt = "local", address: AddressOpt = None, cpus_per_seed: CpusOpt = 1,
+    gpus_per_seed: GpusOpt = 0,
 ) -> None:
     """Explain every text of a split with every seed's model (resumable per seed)."""
-    from stablex.explain.stage import explain as explain_api
+    from stablex.train.executors import explain_distributed
     from stablex.rundir import open_run
 
     cfg = open_run(run).config().explain
@@ -133,7 +150,8 @@ def explain(
     for key, value in {"aggregate": aggregate, "max_docs": max_docs, "ig_steps": ig_steps}.items():
         if value is not None:
             setattr(cfg, key, value)
-    res = explain_api(run, method, cfg, seeds=parse_seeds(seeds) if seeds else None, force=force)
+    with _executor(executor, address, cpus_per_seed, gpus_per_seed) as ex:
+        res = explain_distributed(run, method, cfg, ex, seeds=parse_seeds(seeds) if seeds else None, force=force)
     console.print(f"{method}: explained {len(res.explained)} seed(s), {len(res.skipped)} already done -> {res.out_dir}")
 
 
@@ -201,12 +219,19 @@ def run_cmd(
     study: Annotated[Path, typer.Argument(help="Study file (TOML)")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default runs/<name>)")] = None,
     force: Annotated[bool, typer.Option("--force", help="Discard a run made with another configuration")] = False,
+    executor: ExecutorOpt = "local", address: AddressOpt = None, cpus_per_seed: CpusOpt = 1,
+    gpus_per_seed: GpusOpt = 0,
 ) -> None:
     """The whole study: train -> explain -> analyze -> features -> hybrid -> report (resumable)."""
     from stablex.pipeline import run_study
 
     cfg = _study(study, None)
-    result = run_study(cfg, out or Path("runs") / cfg.name, force=force)
+    ex = _executor(executor, address, cpus_per_seed, gpus_per_seed) if executor != "local" else None
+    try:
+        result = run_study(cfg, out or Path("runs") / cfg.name, force=force, executor=ex)
+    finally:
+        if ex is not None:
+            ex.close()
     for stage, secs in result.seconds.items():
         console.print(f"  {stage:<13} {secs:8.1f} s")
     console.print(f"report: {result.report}")

@@ -37,8 +37,12 @@ def _analysis_current(run_dir: Path, method: str, seeds: list[int]) -> bool:
 
 
 def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Progress | None = None,
-              show_progress: bool = True, stages: tuple[str, ...] = STAGES) -> StudyResult:
-    """The whole study in one call; `stages` restricts it (e.g. to stop before the report)."""
+              show_progress: bool = True, stages: tuple[str, ...] = STAGES, executor=None) -> StudyResult:
+    """The whole study in one call; `stages` restricts it (e.g. to stop before the report).
+
+    `executor` (stablex.train.executors: LocalExecutor, RayExecutor) runs the per-seed stages
+    (train, explain); None runs them in this process.
+    """
     from stablex.explain.faithfulness import faithfulness, faithfulness_path
     from stablex.explain.stage import explain, explanations_dir
     from stablex.features.extract import extract_features
@@ -48,6 +52,7 @@ def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: 
     from stablex.report import build_report
     from stablex.rundir import open_run
     from stablex.stats.analyze import analyze
+    from stablex.train.executors import explain_distributed, train_distributed
     from stablex.train.sweep import train
 
     out = Path(out)
@@ -61,7 +66,10 @@ def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: 
     with progress_or(progress, disable=not show_progress) as prog:
         overall = prog.add_task("study", total=len(stages))
         if "train" in stages:
-            timed("train", lambda: train(cfg, out, force=force, progress=prog))
+            if executor is None:
+                timed("train", lambda: train(cfg, out, force=force, progress=prog))
+            else:
+                timed("train", lambda: train_distributed(cfg, out, executor, force=force, progress=prog))
             prog.advance(overall)
         run = open_run(out)
         seeds = [s for s in run.trained_seeds() if s in cfg.train.seeds]
@@ -69,11 +77,16 @@ def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: 
         hybrid_method = cfg.hybrid.method
         if "explain" in stages:
             def do_explain() -> None:
+                def one(method: str, config: ExplainConfig) -> None:
+                    if executor is None:
+                        explain(out, method, config, seeds=seeds, progress=prog)
+                    else:
+                        explain_distributed(out, method, config, executor, seeds=seeds, progress=prog)
+
                 for m in methods:
-                    explain(out, m, cfg.explain, seeds=seeds, progress=prog)
+                    one(m, cfg.explain)
                 if "hybrid" in stages:  # the hybrid's lexicons come from the training split only
-                    train_cfg = ExplainConfig(**{**cfg.explain.__dict__, "split": "train"})
-                    explain(out, hybrid_method, train_cfg, seeds=seeds, progress=prog)
+                    one(hybrid_method, ExplainConfig(**{**cfg.explain.__dict__, "split": "train"}))
             timed("explain", do_explain)
             prog.advance(overall)
         if "faithfulness" in stages:
