@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_INDEX) "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[test]"
+	sh scripts/install-browser.sh $(BIN)/python
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,11 +23,11 @@ demo: install
 	$(BIN)/stablex run studies/lemonde-quick.toml --out runs/lemonde-quick
 
 test: install
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra --durations=15
 
 bench: install
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache test-artifacts

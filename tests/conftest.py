@@ -28,7 +28,8 @@ def small_study(corpus: Path, **overrides):
 
     data = {"preset": "quick",
             "corpus": {"path": str(corpus), "max_docs": 400, "max_tokens": 64},
-            "train": {"seeds": [0, 1]}}
+            "train": {"seeds": [0, 1], "epochs": 3},
+            "explain": {"methods": ["lrp", "gxi"]}}
     for section, values in overrides.items():
         data.setdefault(section, {}).update(values)
     return StudyConfig.from_dict(data)
@@ -36,10 +37,28 @@ def small_study(corpus: Path, **overrides):
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, lemonde_path):
-    """Two real seeds of e5-small fine-tuned on 400 Le Monde texts (about a minute on 2 cores)."""
+    """Two real seeds of e5-small fine-tuned on 400 Le Monde texts (about a minute on 2 cores).
+
+    Tests must not mutate the returned config (deep-copy it first): later fixtures reuse it."""
     from stablex.train.sweep import train
 
     out = tmp_path_factory.mktemp("runs") / "small"
     cfg = small_study(lemonde_path)
     train(cfg, out, show_progress=False)
     return out, cfg
+
+
+@pytest.fixture(scope="session")
+def study_run(trained_run):
+    """The same run taken through `stablex run`: first interrupted after the explanations, then
+    completed, so tests can check that the second call only did what was missing."""
+    from types import SimpleNamespace
+
+    from stablex.pipeline import run_study
+
+    run, cfg = trained_run
+    first = run_study(cfg, run, show_progress=False, stages=("train", "explain"))
+    lrp = run / "explanations" / "lrp" / "seed-0.parquet"
+    mtime = lrp.stat().st_mtime_ns
+    second = run_study(cfg, run, show_progress=False)
+    return SimpleNamespace(run=run, cfg=cfg, first=first, second=second, lrp_mtime=mtime)

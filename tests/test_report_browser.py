@@ -5,9 +5,8 @@ installs both; `make test` runs it first). When they are missing the test tries 
 and fails if it cannot: a report nobody opened is not tested. STABLEX_SKIP_BROWSER=1 skips
 on purpose.
 
-The main test builds a small real run (every stage on 120 Le Monde texts, 2 seeds, 64
-tokens; 4.5 CPU-minutes, 8 min wall on a loaded 2-core machine) unless STABLEX_REPORT_RUN
-names a finished run to reuse.
+The main test opens the report of the end-to-end study run (conftest.study_run: every stage
+on 400 Le Monde texts, 2 real seeds) unless STABLEX_REPORT_RUN names a finished run.
 Screenshots go to test-artifacts/.
 """
 
@@ -17,12 +16,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from report_run import CORPUS, HOSTILE, build_handmade_run, build_run, small_config
+from report_run import HOSTILE, build_handmade_run
 from stablex.report import build_report
 from stablex.report.sections import SECTIONS
 
@@ -62,18 +60,10 @@ def browser(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def real_run(tmp_path_factory) -> Path:
-    """A run with every stage done: STABLEX_REPORT_RUN when set (e.g. the end-to-end test's), else built."""
+def real_run(study_run) -> Path:
+    """The end-to-end test's run (every stage done on real seeds), or STABLEX_REPORT_RUN when set."""
     given = os.environ.get("STABLEX_REPORT_RUN")
-    if given:
-        return Path(given)
-    if not CORPUS.exists():
-        pytest.skip(f"corpus not found: {CORPUS}")
-    run = tmp_path_factory.mktemp("report-run") / "run"
-    t = time.perf_counter()
-    build_run(run, small_config(n_docs=120, seeds=(0, 1), max_tokens=64), log=lambda m: print(m, file=sys.stderr))
-    print(f"report run built in {time.perf_counter() - t:.0f} s", file=sys.stderr)
-    return run
+    return Path(given) if given else study_run.run
 
 
 def open_page(ctx, path: Path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -47,6 +48,7 @@ def test_two_seeds_beat_the_majority_rate(trained_run):
 
 def test_same_seed_gives_bit_identical_predictions(trained_run, tmp_path):
     run, cfg = trained_run
+    cfg = copy.deepcopy(cfg)
     cfg.train.seeds = [1]
     train(cfg, tmp_path / "again", show_progress=False)
     assert np.array_equal(logits_of(run, 1), logits_of(tmp_path / "again", 1))
