@@ -6,6 +6,7 @@ then the ratios lrp/gxi (goal <= 1.2) and lrp/forward (goal <= 3.5). Texts: Le M
 title+summary (128 tokens) and title+summary+body (512 tokens), padded to the full length.
 
     python benchmarks/bench_explain.py [--texts 16] [--reps 3] [--ig-steps 32] [--threads 2]
+                                       [--lengths 128,512] [--methods forward,gxi,lrp,chefer,ig]
 """
 
 from __future__ import annotations
@@ -95,13 +96,15 @@ def main() -> None:
     ap.add_argument("--ig-steps", type=int, default=32)
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--lengths", default="128,512")
+    ap.add_argument("--methods", default="forward,gxi,lrp,chefer,ig", help="forward, gxi and lrp are always run")
     args = ap.parse_args()
     print(f"e5-small, torch {torch.__version__}, {args.threads} thread(s), {args.texts} texts, "
           f"ig {args.ig_steps} steps; median of {args.reps} repetitions")
     for tokens in [int(x) for x in args.lengths.split(",")]:
         batch = 16 if tokens <= 128 else 4
         res = {}
-        for method in ("forward", "gxi", "lrp", "chefer", "ig"):
+        wanted = {"forward", "gxi", "lrp", *args.methods.split(",")}
+        for method in [m for m in ("forward", "gxi", "lrp", "chefer", "ig") if m in wanted]:
             n = args.texts if method != "ig" else max(batch, args.texts // 4)
             res[method] = measure(method, tokens, n, args.reps if method != "ig" else 1, args.ig_steps,
                                   args.threads, batch)
