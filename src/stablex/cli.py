@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import tomllib
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -17,7 +16,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="How much do a fine-tuned transformer's explanations depend on its training seed?")
 console = Console()
 err = Console(stderr=True)
-
 
 
 @app.callback()
@@ -41,22 +39,9 @@ def _executor(name: str, address: Optional[str], cpus: float, gpus: float):
 
 
 def _study(config: Optional[Path], preset: Optional[str]) -> StudyConfig:
-    data: dict = {}
     if config is not None:
-        try:
-            data = tomllib.loads(config.read_text())
-        except FileNotFoundError:
-            raise StablexError(f"--config: file not found: {config}") from None
-        except tomllib.TOMLDecodeError as e:
-            raise StablexError(f"--config {config}: not valid TOML: {e}") from None
-    if preset:
-        data["preset"] = preset
-    cfg = StudyConfig.from_dict(data, source=str(config or "options"))
-    if config is not None:  # corpus paths in a study file are relative to the file
-        corpus = Path(cfg.corpus.path)
-        if not corpus.is_absolute() and not corpus.exists() and (config.parent / corpus).exists():
-            cfg.corpus.path = str((config.parent / corpus).resolve())
-    return cfg
+        return StudyConfig.from_toml(config, preset=preset)
+    return StudyConfig.from_dict({"preset": preset} if preset else {}, source="options")
 
 
 @app.command()

@@ -162,7 +162,8 @@ class StudyConfig:
         return cfg
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> "StudyConfig":
+    def from_toml(cls, path: str | Path, preset: str | None = None) -> "StudyConfig":
+        """Read a study file; `preset` (e.g. from the command line) replaces the file's own."""
         path = Path(path)
         try:
             data = tomllib.loads(path.read_text())
@@ -170,6 +171,8 @@ class StudyConfig:
             raise StablexError(f"study file not found: {path}") from None
         except tomllib.TOMLDecodeError as e:
             raise StablexError(f"{path}: not valid TOML: {e}") from None
+        if preset:
+            data["preset"] = preset
         cfg = cls.from_dict(data, source=str(path))
         # Corpus paths in a study file are relative to the file.
         corpus = Path(cfg.corpus.path)

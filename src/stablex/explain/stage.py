@@ -219,21 +219,21 @@ def _summarise(summary: dict) -> None:
                           "ms_per_text": round(1000 * sum(secs) / max(1, sum(texts)), 2)}
 
 
-def explain(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list[int] | None = None,
-            progress: Progress | None = None, force: bool = False, show_progress: bool = True) -> ExplainResult:
-    """Explain every text of `config.split` with every seed's model (seeds already done are skipped)."""
-    from stablex.models.classifier import load_seed_model
+def plan(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list[int] | None,
+         force: bool) -> tuple[Run, Path, dict, ExplainResult, list[int]]:
+    """Checks and bookkeeping before explaining: (run, out dir, summary, result, seeds to do).
 
-    started = time.perf_counter()
+    Refuses a bad method/target/split and explanations made with another configuration
+    (discarded with `force`); shared by the local stage and the distributed executors.
+    """
     check_config(config, method)
     run = open_run(run_dir)
     classes = run.classes()
     resolve_target(config.target, classes, np.zeros(0, np.int64))  # refuse a bad target before anything else
     if config.split not in SPLITS:
         raise StablexError(f"option split={config.split!r}: choose one of {', '.join(SPLITS)}")
-    max_tokens = int(run.config().corpus.max_tokens)
     out = explanations_dir(run.path, method, config.split)
-    ident = identity(run, method, config, max_tokens)
+    ident = identity(run, method, config, int(run.config().corpus.max_tokens))
     summary_path = out / "summary.json"
     summary: dict = read_json(summary_path) if summary_path.exists() else {}
     if summary and summary.get("config") != ident:
@@ -250,13 +250,25 @@ def explain(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list
     all_seeds = run.trained_seeds() if seeds is None else list(seeds)
     if not all_seeds:
         raise StablexError(f"{run.path}: no trained seeds; run `stablex train` first")
-    result = ExplainResult(out_dir=out)
-    todo = []
+    result = ExplainResult(out_dir=out, summary=summary)
+    todo: list[int] = []
     for s in all_seeds:
         (result.skipped if (out / f"seed-{s}.parquet").exists() else todo).append(s)
+    return run, out, summary, result, todo
+
+
+def explain(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list[int] | None = None,
+            progress: Progress | None = None, force: bool = False, show_progress: bool = True) -> ExplainResult:
+    """Explain every text of `config.split` with every seed's model (seeds already done are skipped)."""
+    from stablex.models.classifier import load_seed_model
+
+    started = time.perf_counter()
+    run, out, summary, result, todo = plan(run_dir, method, config, seeds, force)
     if not todo:
-        result.summary = summary
         return result
+    classes = run.classes()
+    max_tokens = int(run.config().corpus.max_tokens)
+    summary_path = out / "summary.json"
     if config.threads:
         torch.set_num_threads(config.threads)
     texts = select_texts(run, config)

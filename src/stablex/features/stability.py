@@ -13,7 +13,6 @@ as disagreement by itself.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path

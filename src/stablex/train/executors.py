@@ -31,7 +31,6 @@ from __future__ import annotations
 import copy
 import functools
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -301,41 +300,19 @@ def explain_distributed(run_dir: str | Path, method: str, config: ExplainConfig,
     Workers write their seed's parquet; the driver writes `summary.json` once all are back
     (concurrent workers would otherwise overwrite each other's records).
     """
-    from stablex.errors import ConfigMismatchError
-    from stablex.explain.stage import (ExplainResult, _diff, _summarise, check_config, explain,
-                                       explanations_dir, identity)
+    from stablex.explain.stage import _summarise, explain, plan
     from stablex.io import read_json, write_json
     from stablex.progress import progress_or
-    from stablex.rundir import open_run
 
     executor = executor or LocalExecutor()
     if executor.in_process:
         return explain(run_dir, method, config, seeds=seeds, progress=progress, force=force,
                        show_progress=show_progress)
     started = time.perf_counter()
-    check_config(config, method)
-    run = open_run(Path(run_dir).resolve())
-    out = explanations_dir(run.path, method, config.split)
-    ident = identity(run, method, config, int(run.config().corpus.max_tokens))
-    summary_path = out / "summary.json"
-    summary: dict = read_json(summary_path) if summary_path.exists() else {}
-    if summary and summary.get("config") != ident:
-        if not force:
-            raise ConfigMismatchError(
-                f"{out} holds explanations made with another explain configuration "
-                f"({_diff(summary.get('config') or {}, ident)}); use --force to discard them")
-        shutil.rmtree(out)
-        summary = {}
-    all_seeds = run.trained_seeds() if seeds is None else list(seeds)
-    if not all_seeds:
-        raise StablexError(f"{run.path}: no trained seeds; run `stablex train` first")
-    result = ExplainResult(out_dir=out)
-    todo = []
-    for s in all_seeds:
-        (result.skipped if (out / f"seed-{s}.parquet").exists() else todo).append(s)
+    run, out, summary, result, todo = plan(Path(run_dir).resolve(), method, config, seeds, force)
     if not todo:
-        result.summary = summary
         return result
+    summary_path = out / "summary.json"
     # As locally: the randomisation check runs once, on the first seed explained.
     needs_check = "randomisation" not in summary and config.randomisation_texts > 0
     first_cfg = copy.deepcopy(config)
@@ -364,13 +341,7 @@ def explain_distributed(run_dir: str | Path, method: str, config: ExplainConfig,
             failed = e
     # One writer for summary.json: what was there, plus every seed that came back.
     on_disk = read_json(summary_path) if summary_path.exists() else {}
-    if not summary:
-        summary = {k: v for k, v in on_disk.items() if k != "seeds"} if on_disk.get("config") == ident else {}
-        summary.setdefault("method", method)
-        summary.setdefault("split", config.split)
-        summary["config"] = ident
-        summary.setdefault("seeds", {})
-    if on_disk.get("config") == ident:  # seeds a killed worker wrote the parquet of, then the record
+    if on_disk.get("config") == summary["config"]:  # seeds a killed worker wrote the parquet of, then the record
         for k, v in on_disk.get("seeds", {}).items():
             summary["seeds"].setdefault(k, v)
     for s in todo:
