@@ -22,14 +22,14 @@ def lemonde_path() -> Path:
     return LEMONDE
 
 
-def small_study(corpus: Path, **overrides):
+def small_study(corpus_path: Path, **overrides):
     """A real but small study: e5-small, quick preset, a few hundred balanced title+summary texts."""
     from stablex.config import StudyConfig
 
     data = {"preset": "quick",
-            "corpus": {"path": str(corpus), "max_docs": 400, "max_tokens": 64},
+            "corpus": {"path": str(corpus_path), "max_docs": 400, "max_tokens": 64, "split": [0.7, 0.05, 0.25]},
             "train": {"seeds": [0, 1], "epochs": 3},
-            "explain": {"methods": ["lrp", "gxi"]}}
+            "explain": {"methods": ["lrp", "gxi"], "faithfulness_texts": 40}}
     for section, values in overrides.items():
         data.setdefault(section, {}).update(values)
     return StudyConfig.from_dict(data)

@@ -14,8 +14,8 @@ from stablex.errors import StablexError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="How much do a fine-tuned transformer's explanations depend on its training seed?")
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)  # no hard wrapping: paths and messages stay on one line
+err = Console(stderr=True, soft_wrap=True)
 
 
 @app.callback()

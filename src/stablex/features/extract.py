@@ -62,12 +62,13 @@ def compute_features(texts: list[str], feature_set: FeatureSet, model: str = "fr
                      batch_size: int = 64, n_process: int = 1, progress: Progress | None = None) -> np.ndarray:
     """texts x features, in the order of `feature_set.names`."""
     out = np.zeros((len(texts), len(feature_set.features)))
+    task = progress.add_task("features (spaCy)", total=len(texts)) if progress is not None else None
     for i, doc in enumerate(parse(texts, model, batch_size, n_process)):
         out[i] = feature_set.values(DocView.from_doc(doc))
-        if progress and (i + 1) % batch_size == 0:
-            progress(i + 1, len(texts))
-    if progress:
-        progress(len(texts), len(texts))
+        if task is not None and (i + 1) % batch_size == 0:
+            progress.advance(task, batch_size)
+    if task is not None:
+        progress.update(task, completed=len(texts))
     return out
 
 
