@@ -119,3 +119,22 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
     assert r.returncode == 2
     assert "c.csv: column 'id', row 2: duplicate id 'a'" in r.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_a_model_not_found_offline_is_one_clear_error(tmp_path):
+    from stablex.models.resolve import resolve_model
+
+    with pytest.raises(StablexError, match="--model no-such-org/no-such-model: not found offline"):
+        resolve_model("no-such-org/no-such-model")
+    empty = tmp_path / "ckpt"
+    empty.mkdir()
+    with pytest.raises(StablexError, match="has no config.json"):
+        resolve_model(str(empty))
+
+
+def test_models_prints_accuracy_and_equivalence(trained_run):
+    run, _ = trained_run
+    r = subprocess.run([sys.executable, "-m", "stablex.cli", "models", str(run)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    accs = [json.loads((run / "seeds" / str(s) / "metrics.json").read_text())["accuracy"]["test"] for s in (0, 1)]
+    assert f"{np.mean(accs):.4f}" in r.stdout and "equivalent" in r.stdout

@@ -29,11 +29,7 @@ class StudyResult:
 
 def _analysis_current(run_dir: Path, method: str, seeds: list[int]) -> bool:
     path = run_dir / "analysis" / method / "summary.json"
-    if not path.exists():
-        return False
-    summary = read_json(path)
-    done = summary.get("seeds") or summary.get("overview", {}).get("seeds", [])
-    return sorted(done) == sorted(seeds)
+    return path.exists() and sorted(read_json(path)["seeds"]) == sorted(seeds)
 
 
 def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Progress | None = None,

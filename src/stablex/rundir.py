@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import shutil
 import time
@@ -123,6 +122,3 @@ def write_run_records(run: Run, cfg: StudyConfig, split: Split, corpus_facts: di
     }
     write_json(run.manifest_path, manifest)  # written last: its presence means the run is ready
 
-
-def load_json_if(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.exists() else None

@@ -66,10 +66,6 @@ class TextEncoder:
             lengths=enc["attention_mask"].sum(1).numpy(),
         )
 
-    def lengths(self, texts: list[str], max_tokens: int) -> np.ndarray:
-        enc = self.tokenizer(list(texts), truncation=True, max_length=max_tokens)
-        return np.array([len(ids) for ids in enc["input_ids"]])
-
 
 def _special_ids(tokenizer) -> list[int]:
     return sorted({int(i) for i in tokenizer.all_special_ids})

@@ -118,8 +118,8 @@ def train(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Prog
 
     with progress_or(progress, disable=not show_progress) as prog:
         device = resolve_device(cfg.train.device)
-        probe = init_classifier(run.path, classes, 0).to(device)
-        if k:
+        if k:  # the frozen lower layers are the same for every head: any init seed will do
+            probe = init_classifier(run.path, classes, 0).to(device)
             if not supports_split(probe):
                 raise StablexError(f"option freeze_layers={k}: not supported for model type "
                                    f"{probe.config.model_type!r}; use freeze_layers = 0")
@@ -129,7 +129,7 @@ def train(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Prog
             task = prog.add_task("cache frozen layers", total=len(everything))
             cache_lower(probe, everything, k, pad_id, cfg.train.eval_batch_size,
                         tick=lambda n: prog.advance(task, n))
-        del probe
+            del probe
         train_idx = split.indices("train")
         train_data = Inputs(ids=[everything.ids[i] for i in train_idx], labels=everything.labels[train_idx],
                             cached=None if everything.cached is None else [everything.cached[i] for i in train_idx])
