@@ -50,6 +50,11 @@ class TextEncoder:
     def map_ids(self, ids: torch.Tensor) -> torch.Tensor:
         return ids if self.vocab_map is None else self.vocab_map[ids]
 
+    def lengths(self, texts: list[str], max_tokens: int) -> np.ndarray:
+        """Tokens per text (specials included), for length-sorted batching without padding."""
+        enc = self.tokenizer(list(texts), truncation=True, max_length=max_tokens)
+        return np.array([len(ids) for ids in enc["input_ids"]])
+
     def __call__(self, texts: list[str], max_tokens: int) -> Encoded:
         enc = self.tokenizer(
             list(texts), truncation=True, max_length=max_tokens, padding=True,
