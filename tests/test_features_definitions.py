@@ -15,7 +15,7 @@ import pytest
 
 from stablex.config import FeaturesConfig
 from stablex.errors import StablexError
-from stablex.features.definitions import DocView, Feature, default_feature_set, per100
+from stablex.features.definitions import DocView, Feature, FeatureSet, TokenCount, default_feature_set, per100
 from stablex.features.extract import compute_features, parse
 
 
@@ -81,6 +81,33 @@ def test_word_length_and_cttr(fs):
 def test_token_weights_sum_to_the_values(fs):
     v = view("« Je ne sais pas », dit-on ; c'est pourtant simple : 3 options… Lesquelles ?")
     assert np.allclose(fs.token_weights(v).sum(axis=0), fs.values(v))
+
+
+def test_memoised_values_equal_the_per_token_definitions_on_the_corpus(lemonde_path):
+    """values() reads TokenCount features from a table of distinct tokens; token_weights()
+    evaluates each token: both must agree on real articles (bodies: thousands of distinct
+    tokens, so the table grows past its first allocation)."""
+    import pyarrow.csv as pacsv
+
+    table = pacsv.read_csv(lemonde_path, parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                           convert_options=pacsv.ConvertOptions(include_columns=["body"])).slice(0, 60)
+    fresh = default_feature_set()  # its own row memo, filled by these texts
+    n_tokens = 0
+    for doc in parse([b or "" for b in table.column("body").to_pylist()]):
+        v = DocView.from_doc(doc)
+        n_tokens += v.n
+        assert np.allclose(fresh.token_weights(v).sum(axis=0), fresh.values(v), rtol=1e-12, atol=1e-12)
+    assert n_tokens > 20_000
+
+
+def test_token_count_extension(fs):
+    custom = FeatureSet()
+    custom.add(Feature("capitals", "capitalised words", "proper names", TokenCount(lambda w: w.text[:1].isupper())))
+    custom.add(Feature("verb_lemmas", "verbs whose lemma is 'dire'", "reported speech",
+                       TokenCount(lambda w: w.pos == "VERB" and w.lemma == "dire")))
+    v = view("Les ministres disent que Paul a dit non à Paris.")  # 11 tokens; « disent », « dit » are VERB
+    assert v.n == 11
+    assert custom.values(v) == pytest.approx([100 * 3 / 11, 100 * 2 / 11])  # Les, Paul, Paris
 
 
 def test_empty_text_gives_zeros(fs):

@@ -19,11 +19,14 @@ import importlib
 import math
 import re
 from collections import Counter
+from itertools import compress
 from dataclasses import dataclass, field
-from typing import Callable
+from functools import cached_property
+from operator import itemgetter
+from typing import Callable, NamedTuple
 
 import numpy as np
-from spacy.attrs import IDX, IS_SPACE, LEMMA, LENGTH, LIKE_NUM, MORPH, POS, SENT_START
+from spacy.attrs import IDX, IS_SPACE, LEMMA, LIKE_NUM, MORPH, ORTH, POS, SENT_START
 
 from stablex.config import FeaturesConfig
 from stablex.errors import StablexError
@@ -32,70 +35,135 @@ from stablex.features.lexicons import load_word_list, normalise_word, polarity_l
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
+class Word(NamedTuple):
+    """One token out of context: what a TokenCount reads."""
+
+    text: str  # as written
+    norm: str  # normalise_word(text)
+    lemma: str  # normalise_word(lemma)
+    pos: str
+    rel: bool  # morphologizer says PronType=Rel
+    letters: int  # alphabetic characters (0 for punctuation, digits)
+    punct: bool  # no letter or digit at all (punctuation, symbols)
+    digit: bool  # at least one digit
+
+
+class _WordTable:
+    """Memo: spaCy hashes (orth, lemma, pos, morph) -> Word, each distinct token built once.
+
+    spaCy's hashes are content-derived, so one table serves every pipeline; it grows with
+    the distinct tokens seen, not with the corpus. `words[i]` is never rewritten, so other
+    memos may be indexed by word id (see _TokenRows).
+    """
+
+    def __init__(self) -> None:
+        self.index: dict[bytes, int] = {}
+        self.words: list[Word] = []
+
+    def ids(self, strings, hashes: np.ndarray) -> list[int]:
+        """Word ids of rows of (orth, lemma, pos, morph) hashes."""
+        # each row as one bytes key ('S32' drops trailing NULs, which keeps keys distinct):
+        # a quarter of the cost of hashing tuples of four ints
+        keys = np.ascontiguousarray(hashes, dtype=np.uint64).view("S32").ravel().tolist()
+        index = self.index
+        ids = [index.get(k, -1) for k in keys]
+        if -1 in ids:
+            for i, k in enumerate(keys):
+                if ids[i] == -1:
+                    if k not in index:
+                        index[k] = len(self.words)
+                        row = hashes[i].tolist()
+                        self.words.append(_word(*(strings[h] if h else "" for h in row)))
+                    ids[i] = index[k]
+        return ids
+
+
+def _word(text: str, lemma: str, pos: str, morph: str) -> Word:
+    return Word(text, normalise_word(text), normalise_word(lemma), pos, "PronType=Rel" in morph,
+                sum(ch.isalpha() for ch in text), _is_punct(text), any(ch.isdigit() for ch in text))
+
+
+def _is_punct(x: str) -> bool:
+    return not any(ch.isalnum() for ch in x)
+
+
+_WORDS = _WordTable()
+
+
+def _column(field: str) -> cached_property:
+    get = itemgetter(Word._fields.index(field))
+    return cached_property(lambda view: list(map(get, view.words)))
+
+
 @dataclass
 class DocView:
-    """What features read from a spaCy Doc, computed once per text (spaces dropped)."""
+    """What features read from a spaCy Doc, computed once per text (spaces dropped).
 
-    text: list[str]  # token text as written
-    norm: list[str]  # normalise_word(text)
-    lemma: list[str]
-    pos: list[str]
-    rel: list[bool]  # morphologizer says PronType=Rel
-    like_num: list[bool]
-    sent: list[int]  # sentence number
-    idx: list[int]  # character offset of the token
-    letters: list[int]  # alphabetic characters (0 for punctuation, digits)
-    punct: list[bool]  # no letter or digit at all (punctuation, symbols)
+    Per-token lists (`text`, `norm`, `lemma`, `pos`, `rel`, `letters`, `punct`, `digit`,
+    `like_num`, `sent`, `idx`) are built on first use: a feature pays only for what it reads.
+    """
+
+    words: list[Word]
+    _attrs: np.ndarray  # idx, sent start, like_num per token
+    word_ids: np.ndarray | None = None  # rows of the word table (None: not from the table)
+
+    text = _column("text")  # as written
+    norm = _column("norm")  # normalise_word(text)
+    lemma = _column("lemma")
+    pos = _column("pos")
+    rel = _column("rel")  # morphologizer says PronType=Rel
+    letters = _column("letters")  # alphabetic characters (0 for punctuation, digits)
+    punct = _column("punct")  # no letter or digit at all (punctuation, symbols)
+    digit = _column("digit")  # at least one digit
+
+    @cached_property
+    def idx(self) -> list[int]:
+        """Character offset of each token."""
+        return self._attrs[:, 0].tolist()
+
+    @cached_property
+    def sent(self) -> list[int]:
+        """Sentence number of each token (one sentence when spaCy set no boundaries)."""
+        start = self._attrs[:, 1] == 1
+        if len(start):
+            start[0] = True
+        return (np.cumsum(start) - 1).tolist()
+
+    @cached_property
+    def like_num(self) -> list[bool]:
+        return self._attrs[:, 2].astype(bool).tolist()
 
     @property
     def n(self) -> int:
-        return len(self.text)
+        return len(self.words)
 
     @classmethod
     def from_doc(cls, doc) -> "DocView":
-        # one to_array call instead of per-token attribute access: most of the cost otherwise
-        arr = doc.to_array([IDX, LENGTH, POS, SENT_START, LIKE_NUM, IS_SPACE, LEMMA, MORPH])
-        arr = arr[arr[:, 5] == 0] if len(arr) else arr.reshape(0, 8)
-        strings, full = doc.vocab.strings, doc.text
-        idx = arr[:, 0].tolist()
-        text = [full[a:a + n] for a, n in zip(idx, arr[:, 1].tolist())]
-        sent_start = arr[:, 3].astype(np.int64) == 1
-        if len(sent_start):
-            sent_start[0] = True
-        sent = (np.cumsum(sent_start) - 1).tolist() if doc.has_annotation("SENT_START") else [0] * len(text)
-        return cls(
-            text=text,
-            norm=[normalise_word(x) for x in text],
-            lemma=[normalise_word(strings[h]) for h in arr[:, 6].tolist()],
-            pos=[_pos_name(strings, h) for h in arr[:, 2].tolist()],
-            rel=[_is_rel(strings, h) for h in arr[:, 7].tolist()],
-            like_num=arr[:, 4].astype(bool).tolist(),
-            sent=sent,
-            idx=idx,
-            letters=[sum(ch.isalpha() for ch in x) for x in text],
-            punct=[not any(ch.isalnum() for ch in x) for x in text],
-        )
-
-
-_POS_NAMES: dict[int, str] = {}
-_REL: dict[int, bool] = {}
-
-
-def _pos_name(strings, h: int) -> str:
-    name = _POS_NAMES.get(h)
-    if name is None:
-        name = _POS_NAMES[h] = strings[h] if h else ""
-    return name
-
-
-def _is_rel(strings, h: int) -> bool:
-    rel = _REL.get(h)
-    if rel is None:
-        rel = _REL[h] = bool(h) and "PronType=Rel" in strings[h]
-    return rel
+        # one to_array call and a memo of tokens instead of per-token attribute access: the
+        # feature pass must stay a small fraction of spaCy's own time (bench_features.py)
+        arr = doc.to_array([ORTH, LEMMA, POS, MORPH, IDX, SENT_START, LIKE_NUM, IS_SPACE])
+        arr = arr[arr[:, 7] == 0] if len(arr) else arr.reshape(0, 8)
+        ids = _WORDS.ids(doc.vocab.strings, arr[:, :4])
+        words = _WORDS.words
+        return cls([words[i] for i in ids], arr[:, 4:7], np.array(ids, dtype=np.int64))
 
 
 WeightFn = Callable[[DocView], np.ndarray]
+
+
+@dataclass(frozen=True)
+class TokenCount:
+    """Weights that depend on one token alone: `count(word)` per token, per 100 tokens.
+
+    A FeatureSet evaluates all its TokenCount features together, once per distinct token
+    (text, lemma, tag), so that word lists, lexicons, tags and punctuation counts cost
+    one array lookup per token in all (bench_features.py).
+    """
+
+    count: Callable[[Word], float]
+
+    def __call__(self, view: DocView) -> np.ndarray:
+        return per100(view, [self.count(w) for w in view.words])
 
 
 @dataclass(frozen=True)
@@ -110,6 +178,7 @@ class Feature:
 class FeatureSet:
     features: list[Feature] = field(default_factory=list)
     signature_parts: list[str] = field(default_factory=list)  # what the cache depends on
+    _token_rows: "_TokenRows | None" = field(default=None, init=False, repr=False, compare=False)
 
     def add(self, feature: Feature, version: str = "1") -> None:
         """Register a feature; `version` must change when its definition does (cache key)."""
@@ -119,6 +188,7 @@ class FeatureSet:
             raise StablexError(f"feature {feature.name!r} is defined twice")
         self.features.append(feature)
         self.signature_parts.append(f"{feature.name}:{version}")
+        self._token_rows = None  # the TokenCount memo depends on the features
 
     def add_word_list(self, name: str, words: frozenset[str] | set[str], description: str, why: str) -> None:
         """A count feature: tokens whose normalised form is in `words`, per 100 tokens."""
@@ -130,13 +200,48 @@ class FeatureSet:
         return [f.name for f in self.features]
 
     def values(self, view: DocView) -> np.ndarray:
-        return np.array([float(f.weights(view).sum()) if view.n else 0.0 for f in self.features])
+        out = np.zeros(len(self.features))
+        if not view.n:
+            return out
+        if self._token_rows is None:
+            self._token_rows = _TokenRows([f.weights for f in self.features])
+        rows = self._token_rows
+        if rows.columns:
+            out[rows.columns] = rows.counts(view).sum(axis=0) * (100.0 / view.n)
+        for j in rows.others:
+            out[j] = float(self.features[j].weights(view).sum())
+        return out
 
     def token_weights(self, view: DocView) -> np.ndarray:
         """Tokens x features: each token's share of each feature value."""
         if not view.n:
             return np.zeros((0, len(self.features)))
         return np.stack([f.weights(view) for f in self.features], axis=1)
+
+
+class _TokenRows:
+    """Memo: row i = the TokenCount features' counts of Word i of the word table."""
+
+    def __init__(self, weights: list[WeightFn]) -> None:
+        self.columns = [j for j, w in enumerate(weights) if isinstance(w, TokenCount)]
+        self.others = [j for j, w in enumerate(weights) if not isinstance(w, TokenCount)]
+        self._counts = [weights[j].count for j in self.columns]
+        self._matrix = np.zeros((0, len(self.columns)))
+        self._filled = 0
+
+    def counts(self, view: DocView) -> np.ndarray:
+        if view.word_ids is None:
+            return np.array([[c(w) for c in self._counts] for w in view.words], dtype=float).reshape(view.n, -1)
+        words = _WORDS.words
+        if self._filled < len(words):
+            if len(words) > len(self._matrix):
+                grown = np.zeros((max(1024, 2 * len(words)), len(self.columns)))
+                grown[:self._filled] = self._matrix[:self._filled]
+                self._matrix = grown
+            for i in range(self._filled, len(words)):
+                self._matrix[i] = [c(words[i]) for c in self._counts]
+            self._filled = len(words)
+        return self._matrix[view.word_ids]
 
 
 def _digest(parts: list[str]) -> str:
@@ -151,25 +256,18 @@ def per100(view: DocView, hits: list[float] | np.ndarray) -> np.ndarray:
     return np.asarray(hits, dtype=float) * (100.0 / view.n)
 
 
-def count_in(words: frozenset[str]) -> WeightFn:
-    def weights(view: DocView) -> np.ndarray:
-        return per100(view, [w in words for w in view.norm])
-    return weights
+def count_in(words: frozenset[str]) -> TokenCount:
+    return TokenCount(lambda w: w.norm in words)
 
 
-def count_lexicon(words: frozenset[str]) -> WeightFn:
+def count_lexicon(words: frozenset[str]) -> TokenCount:
     """Form in the list, or (for inflected verbs and nouns) its lemma."""
-    def weights(view: DocView) -> np.ndarray:
-        return per100(view, [w in words or (l in words and p != "ADJ") for w, l, p in
-                             zip(view.norm, view.lemma, view.pos)])
-    return weights
+    return TokenCount(lambda w: w.norm in words or (w.lemma in words and w.pos != "ADJ"))
 
 
-def count_char(chars: str) -> WeightFn:
+def count_char(chars: str) -> TokenCount:
     """Occurrences of any of `chars` in punctuation tokens (not in URLs or times)."""
-    def weights(view: DocView) -> np.ndarray:
-        return per100(view, [sum(x.count(c) for c in chars) if p else 0 for x, p in zip(view.text, view.punct)])
-    return weights
+    return TokenCount(lambda w: sum(w.text.count(c) for c in chars) if _is_punct(w.text) else 0)
 
 
 # --- the study's features -----------------------------------------------------------------
@@ -188,70 +286,71 @@ _THOUSANDS = re.compile(r"^\d{3}$")
 
 
 def _avg_word_length(view: DocView) -> np.ndarray:
-    n_words = sum(1 for k in view.letters if k)
-    return np.array([k / n_words if n_words else 0.0 for k in view.letters])
+    letters = np.array(view.letters, dtype=float)
+    n_words = np.count_nonzero(letters)
+    return letters / n_words if n_words else letters
 
 
 def _cttr(view: DocView) -> np.ndarray:
-    words = [w for w, k in zip(view.norm, view.letters) if k]
-    if not words:
-        return np.zeros(view.n)
-    freq = Counter(words)
-    scale = 1.0 / math.sqrt(2 * len(words))
-    return np.array([scale / freq[w] if k else 0.0 for w, k in zip(view.norm, view.letters)])
+    has_letters = np.array(view.letters) > 0
+    words = list(compress(view.norm, has_letters))
+    weights = np.zeros(view.n)
+    if words:
+        freq = Counter(words)
+        weights[has_letters] = 1.0 / (math.sqrt(2 * len(words)) * np.array(list(map(freq.__getitem__, words))))
+    return weights
 
 
-def _relative(view: DocView) -> np.ndarray:
-    return per100(view, [w in RELATIVE_UNAMBIGUOUS or (w in RELATIVE_AMBIGUOUS and r)
-                         for w, r in zip(view.norm, view.rel)])
+_relative = TokenCount(lambda w: w.norm in RELATIVE_UNAMBIGUOUS or (w.norm in RELATIVE_AMBIGUOUS and w.rel))
 
 
 def _negations(view: DocView) -> np.ndarray:
     """'ne'/'n'' opens a negation that its closer ('pas', 'jamais'...) shares (half each);
     a closer without any 'ne' before it in its sentence is a negation of its own ('c'est pas')."""
     hits = np.zeros(view.n)
+    norm = view.norm
+    candidates = [i for i, w in enumerate(norm) if w in NEGATION_HEAD or w in NEGATION_CLOSERS]
+    if not candidates:
+        return hits
     open_ne: list[int] = []
     seen_ne_in = -1  # sentence in which a 'ne' was seen
     sent = -1
-    for i, w in enumerate(view.norm):
+    for i in candidates:
+        w = norm[i]
         if view.sent[i] != sent:
             sent, open_ne = view.sent[i], []
         if w in NEGATION_HEAD:
             hits[i] = 1.0
             open_ne.append(i)
             seen_ne_in = sent
-        elif w in NEGATION_CLOSERS:
-            if open_ne:
-                j = open_ne.pop()
-                hits[j], hits[i] = 0.5, 0.5
-            elif seen_ne_in != sent and w in NEGATION_ALONE:
-                hits[i] = 1.0
+        elif open_ne:
+            j = open_ne.pop()
+            hits[j], hits[i] = 0.5, 0.5
+        elif seen_ne_in != sent and w in NEGATION_ALONE:
+            hits[i] = 1.0
     return per100(view, hits)
 
 
 def _numbers(view: DocView) -> np.ndarray:
     """Digits or number words; '12 000' is one number, '[NUM]' (placeholder) is one."""
-    hits = []
-    for i, x in enumerate(view.text):
+    hits = np.zeros(view.n)
+    text, digit, like_num = view.text, view.digit, view.like_num
+    for i in [i for i, w in enumerate(view.words) if w.digit or w.text == "NUM" or like_num[i]]:
+        x, prev = text[i], text[i - 1] if i else ""
         # number words only when tagged NUM: spaCy's like_num also says yes to the article « un/une »
-        is_num = (any(ch.isdigit() for ch in x) or (view.like_num[i] and view.pos[i] == "NUM")
-                  or (x == "NUM" and i > 0 and view.text[i - 1] == "["))
-        if is_num and i and _THOUSANDS.match(x) and view.text[i - 1][-1:].isdigit():
+        is_num = digit[i] or (like_num[i] and view.pos[i] == "NUM") or (x == "NUM" and prev == "[")
+        if digit[i] and prev[-1:].isdigit() and _THOUSANDS.match(x):
             is_num = False  # a thousands group continues the previous number
-        hits.append(is_num)
+        hits[i] = is_num
     return per100(view, hits)
 
 
-def _pos(tag: str) -> WeightFn:
-    return lambda view: per100(view, [p == tag for p in view.pos])
+def _pos(tag: str) -> TokenCount:
+    return TokenCount(lambda w: w.pos == tag)
 
 
-def _ellipsis(view: DocView) -> np.ndarray:
-    return per100(view, [len(_ELLIPSIS.findall(x)) if p else 0 for x, p in zip(view.text, view.punct)])
-
-
-def _long_words(view: DocView) -> np.ndarray:
-    return per100(view, [k > 8 for k in view.letters])
+_ellipsis = TokenCount(lambda w: len(_ELLIPSIS.findall(w.text)) if _is_punct(w.text) else 0)
+_long_words = TokenCount(lambda w: sum(ch.isalpha() for ch in w.text) > 8)
 
 
 def default_feature_set(config: FeaturesConfig | None = None) -> FeatureSet:
