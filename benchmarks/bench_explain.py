@@ -7,6 +7,7 @@ title+summary (128 tokens) and title+summary+body (512 tokens), padded to the fu
 
     python benchmarks/bench_explain.py [--texts 16] [--reps 3] [--ig-steps 32] [--threads 2]
                                        [--lengths 128,512] [--methods forward,gxi,lrp,chefer,ig]
+                                       [--default-malloc]
 """
 
 from __future__ import annotations
@@ -54,8 +55,13 @@ def texts(n: int, long: bool) -> list[str]:
     return [f"{a}. {b}" for a, b in zip(df["title"], df["summary"])]
 
 
-def child(q, method: str, tokens: int, n: int, reps: int, ig_steps: int, threads: int, batch: int) -> None:
+def child(q, method: str, tokens: int, n: int, reps: int, ig_steps: int, threads: int, batch: int,
+          keep_freed: bool) -> None:
     from stablex.explain.methods import get_method
+    from stablex.runtime import keep_freed_memory
+
+    if keep_freed:  # what `stablex explain` does; applied to every method, the HF forward included
+        keep_freed_memory()
 
     model, tok = load(threads)
     enc = tok(texts(n, tokens > 128), padding="max_length", truncation=True, max_length=tokens,
@@ -79,10 +85,11 @@ def child(q, method: str, tokens: int, n: int, reps: int, ig_steps: int, threads
     q.put((statistics.median(times), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 
 
-def measure(method: str, tokens: int, n: int, reps: int, ig_steps: int, threads: int, batch: int) -> tuple[float, float]:
+def measure(method: str, tokens: int, n: int, reps: int, ig_steps: int, threads: int, batch: int,
+            keep_freed: bool) -> tuple[float, float]:
     ctx = mp.get_context("fork")
     q = ctx.Queue()
-    p = ctx.Process(target=child, args=(q, method, tokens, n, reps, ig_steps, threads, batch))
+    p = ctx.Process(target=child, args=(q, method, tokens, n, reps, ig_steps, threads, batch, keep_freed))
     p.start()
     out = q.get()
     p.join()
@@ -97,9 +104,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--lengths", default="128,512")
     ap.add_argument("--methods", default="forward,gxi,lrp,chefer,ig", help="forward, gxi and lrp are always run")
+    ap.add_argument("--default-malloc", action="store_true",
+                    help="leave glibc's malloc settings alone (stablex explain calls runtime.keep_freed_memory)")
     args = ap.parse_args()
     print(f"e5-small, torch {torch.__version__}, {args.threads} thread(s), {args.texts} texts, "
-          f"ig {args.ig_steps} steps; median of {args.reps} repetitions")
+          f"ig {args.ig_steps} steps; median of {args.reps} repetitions; "
+          f"malloc {'glibc defaults' if args.default_malloc else 'keep_freed_memory()'}")
     for tokens in [int(x) for x in args.lengths.split(",")]:
         batch = 16 if tokens <= 128 else 4
         res = {}
@@ -107,7 +117,7 @@ def main() -> None:
         for method in [m for m in ("forward", "gxi", "lrp", "chefer", "ig") if m in wanted]:
             n = args.texts if method != "ig" else max(batch, args.texts // 4)
             res[method] = measure(method, tokens, n, args.reps if method != "ig" else 1, args.ig_steps,
-                                  args.threads, batch)
+                                  args.threads, batch, not args.default_malloc)
         print(f"\n{tokens} tokens (batch {batch})")
         print(f"  {'method':<8} {'ms/text':>9} {'peak RSS MB':>12} {'x forward':>10} {'x gxi':>7}")
         for method, (ms, rss) in res.items():

@@ -63,6 +63,25 @@ def test_zero_bias_conservation_tiny(arch, rule):
     assert np.abs(err).max() < 1e-10
 
 
+@pytest.mark.parametrize("rules", [Rules.lrp("identity"), Rules(softmax="identity")])
+def test_fused_attention_node_equals_the_separate_nodes(rules):
+    """The identity rule runs as one autograd node (_AttentionLRP) unless attention maps are
+    captured (chefer), where softmax and A.V are separate nodes: both must give the same
+    relevance, with and without padding, with the equal split and without it."""
+    from stablex.explain.forward import Capture, EncoderWeights, embed, encode
+
+    m, b = tiny("xlmr", layers=3), batch(B=3, T=12, pad_from={1: 7, 2: 10})
+    W = EncoderWeights.from_hf(zero_biases(m, torch.float64))
+    out = []
+    for cap in (None, Capture(attention=True)):
+        e = embed(W, b.input_ids).requires_grad_(True)
+        logits = encode(W, e, b.attention_mask, rules, cap)
+        (g,) = torch.autograd.grad(logits[:, 1].sum(), e)
+        out.append((g * e).sum(-1) * b.attention_mask)
+    torch.testing.assert_close(out[0], out[1], rtol=1e-12, atol=1e-12)
+    assert out[0].abs().sum() > 0
+
+
 def test_attnlrp_softmax_rule_is_not_conservative():
     err = zero_bias_conservation(tiny("bert"), batch(), torch.float64, "attnlrp")
     assert np.abs(err).max() > 1e-4  # the documented reason it is not the default

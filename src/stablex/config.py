@@ -82,6 +82,7 @@ class ExplainConfig:
     randomisation_texts: int = 8  # texts of the cascading-randomisation check (0: skip it)
     faithfulness_texts: int = 100  # texts sampled for `stablex faithfulness`
     threads: int | None = None  # torch threads; None: torch's default
+    keep_freed_memory: bool = True  # glibc malloc reuses freed blocks (runtime.keep_freed_memory): faster, holds peak RSS
 
 
 @dataclass

@@ -32,6 +32,7 @@ from stablex.explain.words import aggregate
 from stablex.io import read_json, write_json
 from stablex.progress import progress_or
 from stablex.rundir import open_run
+from stablex.runtime import keep_freed_memory
 
 FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)
 
@@ -95,6 +96,8 @@ def faithfulness(run_dir: str | Path, methods: list[str], config: ExplainConfig,
     sample = [texts.texts[i] for i in rows]
     classes = run.classes()
     fixed = resolve_target(config.target, classes, texts.label_ids[rows])
+    if config.keep_freed_memory:
+        keep_freed_memory()
     loaded = load_seed_model(run.path, seed)
     model = loaded.model
     pad_id = int(model.config.pad_token_id if model.config.pad_token_id is not None else 0)

@@ -124,13 +124,62 @@ class _ScoresLRP(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         q, k, probs = ctx.saved_tensors
-        qa, ka = q.abs(), k.abs()
-        tiny = torch.full((1, 1, 1), torch.finfo(q.dtype).tiny, dtype=q.dtype)
-        gp = (probs * g).div_(torch.baddbmm(tiny, qa, ka.transpose(1, 2)))
-        c = 0.5 * ctx.share
-        gq = q.sign() * torch.bmm(gp, ka * c)
-        gk = k.sign() * torch.bmm(gp.transpose(1, 2), qa * c)
+        gq, gk = _share_scores(q, k, probs * g, 0.5 * ctx.share)
         return gq, gk, None, None
+
+
+def _share_scores(q: torch.Tensor, k: torch.Tensor, r: torch.Tensor, c: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients of q and k that hand each feature d of q_i.k_j the share |q_d k_d| / sum |q k|
+    of r_ij (relevance of the scores; overwritten), times c (q's and k's common share)."""
+    qa, ka = q.abs(), k.abs()
+    # |q||k|^T > 0 everywhere: a floor of eps on the (small) operands rather than a pass over T x T
+    eps = torch.finfo(q.dtype).tiny ** 0.5
+    r.div_(torch.bmm(qa + eps, (ka + eps).transpose(1, 2)))
+    gq = q.sign() * torch.bmm(r, ka * c)
+    # (qa^T r)^T rather than r^T qa: a transposed T x T operand makes bmm twice as slow
+    gk = k.sign() * torch.bmm((qa * c).transpose(1, 2), r).transpose(1, 2)
+    return gq, gk
+
+
+class _AttentionLRP(torch.autograd.Function):
+    """softmax(q k^T + mask) @ v with the 'identity' softmax rule in one node: the T x T
+    gradient is computed, weighted and shared in place, with no autograd graph between.
+    `share`: each operand's share of the products A.V and Q.K^T (0.5: the equal split; 1:
+    plain gradients). q, k, v: [B * heads, T, dh] (q already scaled)."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, bias, share):
+        probs = torch.softmax(_scores(q, k, bias), dim=-1)
+        ctx.save_for_backward(q, k, v, probs)
+        ctx.share = share
+        return torch.bmm(probs, v)
+
+    @staticmethod
+    def backward(ctx, g):
+        q, k, v, probs = ctx.saved_tensors
+        gv = torch.bmm(g.transpose(1, 2), probs).transpose(1, 2)  # (g^T A)^T: see _AttendValues
+        if ctx.share != 1.0:
+            gv.mul_(ctx.share)
+        r = torch.bmm(g, v.transpose(1, 2)).mul_(probs)  # relevance of A (before A's share)
+        gq, gk = _share_scores(q, k, r, 0.5 * ctx.share)
+        return gq, gk, gv, None, None
+
+
+class _AttendValues(torch.autograd.Function):
+    """a @ v with the gradient of v computed as (g^T a)^T: autograd's a^T g reads the T x T
+    matrix transposed, which makes that product about twice as slow on CPU."""
+
+    @staticmethod
+    def forward(ctx, a, v):
+        ctx.save_for_backward(a, v)
+        return torch.matmul(a, v)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, v = ctx.saved_tensors
+        ga = torch.matmul(g, v.transpose(-1, -2)) if ctx.needs_input_grad[0] else None
+        gv = torch.matmul(g.transpose(-1, -2), a).transpose(-1, -2) if ctx.needs_input_grad[1] else None
+        return ga, gv
 
 
 def _scores(q: torch.Tensor, k: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -300,6 +349,10 @@ def _attention(h: torch.Tensor, L: LayerWeights, bias: torch.Tensor | None, n_he
     q = (qkv[0] * dh**-0.5).reshape(B * n_heads, T, dh)
     k = qkv[1].reshape(B * n_heads, T, dh)
     v = qkv[2]
+    if rules.softmax == "identity" and not (cap is not None and cap.attention):
+        share = 0.5 if rules.attention else 1.0
+        ctx = _AttentionLRP.apply(q, k, v.reshape(B * n_heads, T, dh), bias, share).view(B, n_heads, T, dh)
+        return F.linear(ctx.transpose(1, 2).reshape(B, T, H), L.o_w, L.o_b)
     if rules.softmax == "identity":
         a = _ScoresLRP.apply(q, k, bias, 0.5 if rules.attention else 1.0).view(B, n_heads, T, T)
         probs = a
@@ -323,7 +376,7 @@ def _attention(h: torch.Tensor, L: LayerWeights, bias: torch.Tensor | None, n_he
         a.retain_grad()
         cap.attn.append(a)
         cap.probs.append(probs.detach())
-    ctx = torch.matmul(a, v).transpose(1, 2).reshape(B, T, H)
+    ctx = _AttendValues.apply(a, v).transpose(1, 2).reshape(B, T, H)
     return F.linear(ctx, L.o_w, L.o_b)
 
 

@@ -31,6 +31,7 @@ from stablex.explain.words import AGGREGATIONS, aggregate
 from stablex.io import read_json, write_json, write_parquet
 from stablex.progress import progress_or
 from stablex.rundir import Run, open_run
+from stablex.runtime import keep_freed_memory
 
 SCHEMA = pa.schema([
     ("seed", pa.int32()), ("doc_id", pa.string()), ("word_index", pa.int32()), ("word", pa.string()),
@@ -271,6 +272,8 @@ def explain(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list
     summary_path = out / "summary.json"
     if config.threads:
         torch.set_num_threads(config.threads)
+    if config.keep_freed_memory:
+        keep_freed_memory()
     texts = select_texts(run, config)
     target = resolve_target(config.target, classes, texts.label_ids)
     opts = method_options(method, config)
