@@ -64,6 +64,7 @@ class TrainConfig:
     bootstrap: bool = False
     threads: int | None = None  # torch threads; None: all cores
     device: str = "auto"  # auto|cpu|cuda
+    keep_freed_memory: bool = True  # glibc malloc reuses freed blocks (runtime.keep_freed_memory): faster, holds peak RSS
 
 
 @dataclass
@@ -187,7 +188,7 @@ class StudyConfig:
         """What a trained seed depends on: a run refuses to mix seeds trained otherwise."""
         d = self.to_dict()
         train = dict(d["train"])
-        for volatile in ("seeds", "threads", "device", "eval_batch_size"):
+        for volatile in ("seeds", "threads", "device", "eval_batch_size", "keep_freed_memory"):
             train.pop(volatile)
         model = dict(d["model"])
         model.pop("keep_models")

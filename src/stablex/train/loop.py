@@ -121,7 +121,10 @@ def fit(model, data: Inputs, plan: SeedPlan, cfg: TrainConfig, freeze_layers: in
     steps_per_epoch = math.ceil(len(rows) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    # the fused kernel (as HF Trainer's default, adamw_torch_fused): one pass over each tensor
+    # instead of a dozen foreach sweeps; it matters with a 96 M-row embedding matrix
+    fused = device_of(model).type in ("cpu", "cuda")
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay, fused=fused or None)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
     torch.manual_seed(plan.dropout_seed)  # the only torch randomness left in training: dropout
     model.train()

@@ -24,6 +24,7 @@ from stablex.models.classifier import init_classifier, load_encoder, prepare_bas
 from stablex.models.resolve import resolve_model
 from stablex.progress import progress_or
 from stablex.rundir import Run, prepare_run, write_run_records
+from stablex.runtime import keep_freed_memory
 from stablex.train.layers import supports_split
 from stablex.train.loop import Inputs, cache_lower, configure_trainable, fit, predict, resolve_device
 from stablex.train.seeds import derive_seeds
@@ -104,6 +105,8 @@ def train(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Prog
     if not todo:
         return result
     _set_threads(cfg)
+    if cfg.train.keep_freed_memory:
+        keep_freed_memory()
     split = run.split()
     classes = run.classes()
     encoder = load_encoder(run.path)
