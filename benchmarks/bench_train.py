@@ -7,7 +7,10 @@ Prints, measured in this one run on this machine:
     the measured steps (a full Trainer seed takes minutes: we time `--steps` steps of each);
   - the ratios. Goals: quick >= 3x faster per seed than Trainer; stablex full <= Trainer.
 
-    python benchmarks/bench_train.py [--docs 1000] [--steps 20]
+    python benchmarks/bench_train.py [--docs 1000] [--steps 12] [--quick-precision auto|float32|bfloat16]
+
+Trainer runs in float32 (its default) in the same process, after the quick seed, so it gets
+the malloc setting stablex applies (runtime.keep_freed_memory), which makes it faster.
 """
 
 from __future__ import annotations
@@ -30,18 +33,21 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
-def quick_seed(tmp: Path, docs: int) -> tuple[float, float, int]:
+def quick_seed(tmp: Path, docs: int, precision: str) -> tuple[float, float, str]:
+    import tomllib
+
     from stablex.config import StudyConfig
     from stablex.io import read_json
     from stablex.train.sweep import train
 
     cfg = StudyConfig.from_dict({"preset": "quick", "corpus": {"path": str(CORPUS), "max_docs": docs},
-                                 "train": {"seeds": [0]}})
+                                 "train": {"seeds": [0], "precision": precision}})
     t = time.perf_counter()
     train(cfg, tmp / "quick", show_progress=False)
     wall = time.perf_counter() - t
     m = read_json(tmp / "quick" / "seeds" / "0" / "metrics.json")
-    return wall, m["accuracy"]["test"], m["n_steps"]
+    resolved = tomllib.loads((tmp / "quick" / "study.toml").read_text())["train"]["precision"]
+    return wall, m["accuracy"]["test"], resolved
 
 
 def full_finetune_data(docs: int):
@@ -128,11 +134,12 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=1000)
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--quick-precision", default="auto", help="the quick preset's precision (preset: auto)")
     a = ap.parse_args()
     torch.set_num_threads(torch.get_num_threads())
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        q_wall, q_acc, q_steps = quick_seed(tmp, a.docs)
+        q_wall, q_acc, q_precision = quick_seed(tmp, a.docs, a.quick_precision)
         q_rss = peak_rss_gb()
         texts, labels = full_finetune_data(a.docs)
         per_seed_steps = int(np.ceil(len(texts) / a.batch)) * 2
@@ -142,7 +149,7 @@ def main() -> None:
     print(f"machine: {torch.get_num_threads()} torch threads, {a.docs} balanced Le Monde texts (title+summary), "
           f"batch {a.batch}, 2 epochs = {per_seed_steps} steps per seed")
     print(f"quick preset      : {q_wall:7.1f} s per seed (measured, incl. set-up), test acc {q_acc:.3f}, "
-          f"peak RSS {q_rss:.2f} GB")
+          f"peak RSS {q_rss:.2f} GB, precision {q_precision}")
     print(f"HF Trainer (full) : {t_step:7.3f} s/step -> {t_seed:7.1f} s per seed (from {a.steps} timed steps)")
     print(f"stablex (full)    : {s_step:7.3f} s/step -> {s_seed:7.1f} s per seed (from {a.steps} timed steps)")
     print(f"ratio Trainer / quick preset per seed : {t_seed / q_wall:5.2f}x  (goal >= 3)")

@@ -138,3 +138,45 @@ def test_models_prints_accuracy_and_equivalence(trained_run):
     assert r.returncode == 0, r.stderr
     accs = [json.loads((run / "seeds" / str(s) / "metrics.json").read_text())["accuracy"]["test"] for s in (0, 1)]
     assert f"{np.mean(accs):.4f}" in r.stdout and "equivalent" in r.stdout
+
+
+def test_precision_is_resolved_recorded_and_part_of_the_identity(trained_run, lemonde_path, tmp_path):
+    import tomllib
+
+    from stablex.train.loop import native_bfloat16
+
+    run, cfg = trained_run
+    assert cfg.train.precision == "auto"  # the quick preset's; the caller's config is not changed
+    expected = "bfloat16" if native_bfloat16(torch.device("cpu")) else "float32"
+    assert tomllib.loads((run / "study.toml").read_text())["train"]["precision"] == expected
+    other = copy.deepcopy(cfg)
+    other.train.precision = "float32" if expected == "bfloat16" else "bfloat16"
+    with pytest.raises(ConfigMismatchError, match="created with another configuration"):
+        train(other, run, show_progress=False)
+    bad = small_study(lemonde_path, train={"precision": "half"}, corpus={"max_docs": 40})
+    with pytest.raises(StablexError, match="precision='half'"):
+        train(bad, tmp_path / "r", show_progress=False)
+    assert not (tmp_path / "r").exists()
+
+
+def test_bfloat16_steps_keep_float32_weights_and_are_deterministic():
+    """Mechanics on a tiny random model: autocast changes the updates, not the weights' dtype."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from stablex.config import TrainConfig
+    from stablex.train.loop import Inputs, fit
+
+    def trained(precision: str) -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)
+        model = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=64, num_hidden_layers=2,
+                                                         num_attention_heads=4, intermediate_size=128, num_labels=2))
+        g = torch.Generator().manual_seed(1)
+        data = Inputs(ids=[torch.randint(3, 50, (int(n),), generator=g) for n in torch.randint(5, 20, (24,), generator=g)],
+                      labels=np.arange(24) % 2)
+        fit(model, data, derive_seeds(0), TrainConfig(batch_size=8, lr=1e-3, epochs=1, precision=precision), 0, 0)
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    f32, b16, b16_again = trained("float32"), trained("bfloat16"), trained("bfloat16")
+    assert all(v.dtype == torch.float32 for k, v in b16.items() if v.is_floating_point())
+    assert all(torch.equal(b16[k], b16_again[k]) for k in b16)
+    assert not torch.equal(f32["classifier.weight"], b16["classifier.weight"])

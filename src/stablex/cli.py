@@ -70,6 +70,7 @@ def train(
     drop_empty: Annotated[bool, typer.Option("--drop-empty", help="Drop texts that are empty")] = False,
     keep_models: Annotated[bool, typer.Option("--keep-models/--no-keep-models")] = True,
     threads: Annotated[Optional[int], typer.Option(help="Torch threads")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="float32 | bfloat16 (autocast) | auto")] = None,
     force: Annotated[bool, typer.Option("--force", help="Discard a run made with another configuration")] = False,
     executor: ExecutorOpt = "local", address: AddressOpt = None, cpus_per_seed: CpusOpt = 1,
     gpus_per_seed: GpusOpt = 0,
@@ -86,7 +87,7 @@ def train(
         ("model", "freeze_layers"): freeze_layers, ("train", "epochs"): epochs,
         ("train", "batch_size"): batch_size, ("train", "lr"): lr, ("train", "init_seed"): init_seed,
         ("train", "order_seed"): order_seed, ("train", "dropout_seed"): dropout_seed,
-        ("train", "bootstrap"): bootstrap, ("train", "threads"): threads,
+        ("train", "bootstrap"): bootstrap, ("train", "threads"): threads, ("train", "precision"): precision,
         ("train", "seeds"): parse_seeds(seeds) if seeds else None,
     }
     for (section, key), value in overrides.items():

@@ -65,6 +65,10 @@ class TrainConfig:
     threads: int | None = None  # torch threads; None: all cores
     device: str = "auto"  # auto|cpu|cuda
     keep_freed_memory: bool = True  # glibc malloc reuses freed blocks (runtime.keep_freed_memory): faster, holds peak RSS
+    # Training steps in float32, or bfloat16 autocast (weights, optimizer and predictions stay
+    # float32); auto: bfloat16 where the device multiplies bfloat16 natively (CPU with AMX or
+    # AVX512-BF16, CUDA with bf16), resolved once when the run is created.
+    precision: str = "float32"  # float32 | bfloat16 | auto
 
 
 @dataclass
@@ -200,7 +204,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "quick": {
         "corpus": {"max_docs": 1000, "balance": True, "max_tokens": 128},
         "model": {"trim_vocab": True, "freeze_layers": 6, "freeze_embeddings": True},
-        "train": {"batch_size": 16, "lr": 1e-4, "epochs": 2, "seeds": [0, 1, 2, 3, 4]},
+        "train": {"batch_size": 16, "lr": 1e-4, "epochs": 2, "seeds": [0, 1, 2, 3, 4], "precision": "auto"},
     },
     # The published study's settings (camembert-base, 200 seeds, GPUs).
     "paper": {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from stablex.config import TrainConfig
+from stablex.errors import StablexError
 from stablex.train.layers import lower_states, upper_logits
 from stablex.train.seeds import SeedPlan, bootstrap_indices
 
@@ -64,6 +66,30 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+PRECISIONS = ("float32", "bfloat16", "auto")
+
+
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether `device` multiplies bfloat16 in hardware (emulated bfloat16 is slower than float32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
+def resolve_precision(cfg: TrainConfig) -> str:
+    if cfg.precision not in PRECISIONS:
+        raise StablexError(f"option precision={cfg.precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if cfg.precision == "auto":
+        return "bfloat16" if native_bfloat16(resolve_device(cfg.device)) else "float32"
+    return cfg.precision
 
 
 def forward(model, data: Inputs, idx: np.ndarray, k: int, pad_id: int) -> torch.Tensor:
@@ -138,10 +164,14 @@ def fit(model, data: Inputs, plan: SeedPlan, cfg: TrainConfig, freeze_layers: in
     labels = torch.from_numpy(data.labels).to(device_of(model))
     start = time.perf_counter()
     loss_value = float("nan")
+    # mixed precision: the steps' products in bfloat16, the weights and their updates in float32
+    autocast = torch.autocast(device_of(model).type, dtype=torch.bfloat16,
+                              enabled=resolve_precision(cfg) == "bfloat16")
     for _ in range(cfg.epochs):
         for idx in batches(order_rng.permutation(rows), lengths, cfg.batch_size, order_rng):
-            logits = forward(model, data, idx, freeze_layers, pad_id)
-            loss = F.cross_entropy(logits, labels[idx])
+            with autocast:
+                logits = forward(model, data, idx, freeze_layers, pad_id)
+            loss = F.cross_entropy(logits.float(), labels[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.max_grad_norm:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import time
@@ -26,7 +27,8 @@ from stablex.progress import progress_or
 from stablex.rundir import Run, prepare_run, write_run_records
 from stablex.runtime import keep_freed_memory
 from stablex.train.layers import supports_split
-from stablex.train.loop import Inputs, cache_lower, configure_trainable, fit, predict, resolve_device
+from stablex.train.loop import (Inputs, cache_lower, configure_trainable, fit, predict, resolve_device,
+                                resolve_precision)
 from stablex.train.seeds import derive_seeds
 
 
@@ -39,7 +41,12 @@ class TrainResult:
 
 
 def init_run(cfg: StudyConfig, out: str | Path, force: bool = False) -> Run:
-    """Create (or reopen) RUN/: validated corpus, fixed split, prepared base checkpoint."""
+    """Create (or reopen) RUN/: validated corpus, fixed split, prepared base checkpoint.
+    `precision = "auto"` is resolved here: the run records what its seeds use."""
+    precision = resolve_precision(cfg.train)  # an unknown value stops here, before anything is written
+    if precision != cfg.train.precision:
+        cfg = copy.deepcopy(cfg)
+        cfg.train.precision = precision
     run, fresh = prepare_run(cfg, out, force=force)
     if not fresh:
         return run
