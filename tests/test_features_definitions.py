@@ -100,6 +100,15 @@ def test_memoised_values_equal_the_per_token_definitions_on_the_corpus(lemonde_p
     assert n_tokens > 20_000
 
 
+def test_a_view_sent_to_another_process_does_not_use_this_processs_word_ids(fs):
+    import pickle
+
+    v = view("« Je ne sais pas », dit-on ; 3 options… Lesquelles ?")
+    copy = pickle.loads(pickle.dumps(v))
+    assert v.word_ids is not None and copy.word_ids is None
+    assert np.array_equal(fs.values(copy), fs.values(v))
+
+
 def test_token_count_extension(fs):
     custom = FeatureSet()
     custom.add(Feature("capitals", "capitalised words", "proper names", TokenCount(lambda w: w.text[:1].isupper())))

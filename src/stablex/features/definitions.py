@@ -19,9 +19,9 @@ import importlib
 import math
 import re
 from collections import Counter
-from itertools import compress
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import compress
 from operator import itemgetter
 from typing import Callable, NamedTuple
 
@@ -90,8 +90,8 @@ def _is_punct(x: str) -> bool:
 _WORDS = _WordTable()
 
 
-def _column(field: str) -> cached_property:
-    get = itemgetter(Word._fields.index(field))
+def _column(name: str) -> cached_property:
+    get = itemgetter(Word._fields.index(name))
     return cached_property(lambda view: list(map(get, view.words)))
 
 
@@ -105,7 +105,11 @@ class DocView:
 
     words: list[Word]
     _attrs: np.ndarray  # idx, sent start, like_num per token
-    word_ids: np.ndarray | None = None  # rows of the word table (None: not from the table)
+    word_ids: np.ndarray | None = None  # rows of this process's word table (None: not from it)
+
+    def __getstate__(self) -> dict:
+        # word ids index this process's table: another process evaluates the Words themselves
+        return {**self.__dict__, "word_ids": None}
 
     text = _column("text")  # as written
     norm = _column("norm")  # normalise_word(text)
@@ -267,7 +271,7 @@ def count_lexicon(words: frozenset[str]) -> TokenCount:
 
 def count_char(chars: str) -> TokenCount:
     """Occurrences of any of `chars` in punctuation tokens (not in URLs or times)."""
-    return TokenCount(lambda w: sum(w.text.count(c) for c in chars) if _is_punct(w.text) else 0)
+    return TokenCount(lambda w: sum(w.text.count(c) for c in chars) if w.punct else 0)
 
 
 # --- the study's features -----------------------------------------------------------------
@@ -349,8 +353,8 @@ def _pos(tag: str) -> TokenCount:
     return TokenCount(lambda w: w.pos == tag)
 
 
-_ellipsis = TokenCount(lambda w: len(_ELLIPSIS.findall(w.text)) if _is_punct(w.text) else 0)
-_long_words = TokenCount(lambda w: sum(ch.isalpha() for ch in w.text) > 8)
+_ellipsis = TokenCount(lambda w: len(_ELLIPSIS.findall(w.text)) if w.punct else 0)
+_long_words = TokenCount(lambda w: w.letters > 8)
 
 
 def default_feature_set(config: FeaturesConfig | None = None) -> FeatureSet:
