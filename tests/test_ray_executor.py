@@ -189,15 +189,3 @@ def test_make_executor_and_local_default(lemonde_path, tmp_path):
         make_executor("dask")
     with pytest.raises(StablexError, match="--address needs"):
         make_executor("local", address="auto")
-    seen = []
-    assert LocalExecutor().map_seeds(lambda s: s * 10, [3, 1], lambda s, r: seen.append((s, r))) == {3: 30, 1: 10}
-    assert seen == [(3, 30), (1, 10)]
-
-    def boom(s):
-        if s == 1:
-            raise ValueError("bad seed")
-        return s
-
-    with pytest.raises(SeedsFailed, match="seed 1: ValueError: bad seed") as e:
-        LocalExecutor().map_seeds(boom, [0, 1, 2])
-    assert e.value.results == {0: 0, 2: 2}

@@ -9,17 +9,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from rich.table import Table
 
 from stablex.config import StudyConfig
+from stablex.errors import StablexError
 
 
-def train(study: StudyConfig, out: str | Path, force: bool = False, show_progress: bool = True):
-    from stablex.train.sweep import train as _train
+def _override(section_cfg, section: str, options: dict):
+    """A copy of a config section with `options` replaced; an unknown name is one clear error."""
+    unknown = sorted(set(options) - {f.name for f in dataclasses.fields(section_cfg)})
+    if unknown:
+        raise StablexError(f"unknown [{section}] option(s): {', '.join(unknown)}")
+    return dataclasses.replace(section_cfg, **options)
 
-    return _train(study, out, force=force, show_progress=show_progress)
+
+def train(study: StudyConfig, out: str | Path, force: bool = False, show_progress: bool = True, executor=None):
+    """One classifier per seed; `executor` (stablex.train.executors) runs the seeds, None: here."""
+    from stablex.train.executors import train_distributed
+
+    return train_distributed(study, out, executor, force=force, show_progress=show_progress)
 
 
 def models(run_dir: str | Path, sizes: list[int] | None = None):
@@ -58,16 +69,14 @@ class ModelsReport:
         return Group(top, eq)
 
 
-def explain(run_dir: str | Path, method: str = "lrp", force: bool = False, **options):
+def explain(run_dir: str | Path, method: str = "lrp", force: bool = False, seeds: list[int] | None = None,
+            executor=None, **options):
     """Explain every text of a split with every seed's model; `options` override [explain]."""
-    from stablex.explain.stage import explain as _explain
     from stablex.rundir import open_run
+    from stablex.train.executors import explain_distributed
 
-    cfg = open_run(run_dir).config().explain
-    seeds = options.pop("seeds", None)
-    for key, value in options.items():
-        setattr(cfg, key, value)
-    return _explain(run_dir, method, cfg, seeds=seeds, force=force)
+    cfg = _override(open_run(run_dir).config().explain, "explain", options)
+    return explain_distributed(run_dir, method, cfg, executor, seeds=seeds, force=force)
 
 
 def faithfulness(run_dir: str | Path, methods: list[str], n_texts: int | None = None, seed: int | None = None):
@@ -89,12 +98,11 @@ def faithfulness_table(run_dir: str | Path, methods: list[str], n_texts: int | N
 
 
 def analyze(run_dir: str | Path, method: str = "lrp", **options):
+    """Agreement across seeds and the rest of analysis/<method>/; `options` override [analyze]."""
     from stablex.rundir import open_run
     from stablex.stats.analyze import analyze as _analyze
 
-    cfg = open_run(run_dir).config().analyze
-    for key, value in options.items():
-        setattr(cfg, key, value)
+    cfg = _override(open_run(run_dir).config().analyze, "analyze", options)
     return _analyze(Path(run_dir), method, cfg)
 
 
@@ -145,9 +153,10 @@ def report(run_dir: str | Path) -> Path:
 
 
 def run(study: StudyConfig | str | Path, out: str | Path | None = None, force: bool = False,
-        show_progress: bool = True):
+        show_progress: bool = True, executor=None):
     """The whole study (train -> explain -> analyze -> features -> hybrid -> report), resumable."""
     from stablex.pipeline import run_study
 
     cfg = study if isinstance(study, StudyConfig) else StudyConfig.from_toml(study)
-    return run_study(cfg, out or Path("runs") / cfg.name, force=force, show_progress=show_progress)
+    return run_study(cfg, out or Path("runs") / cfg.name, force=force, show_progress=show_progress,
+                     executor=executor)

@@ -36,6 +36,11 @@ def _executor(name: str, address: Optional[str], cpus: float, gpus: float):
     return make_executor(name, address=address, cpus_per_seed=cpus, gpus_per_seed=gpus)
 
 
+def _given(**options) -> dict:
+    """The options the command line set (None: left to the study file)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def _study(config: Optional[Path], preset: Optional[str]) -> StudyConfig:
     if config is not None:
         return StudyConfig.from_toml(config, preset=preset)
@@ -76,7 +81,7 @@ def train(
     gpus_per_seed: GpusOpt = 0,
 ) -> None:
     """Fine-tune one classifier per seed (resumable: rerun to complete an interrupted sweep)."""
-    from stablex.train.executors import train_distributed
+    from stablex.api import train as train_api
 
     cfg = _study(config, preset)
     overrides = {
@@ -98,7 +103,7 @@ def train(
     if not keep_models:
         cfg.model.keep_models = False
     with _executor(executor, address, cpus_per_seed, gpus_per_seed) as ex:
-        result = train_distributed(cfg, out, ex, force=force)
+        result = train_api(cfg, out, force=force, executor=ex)
     console.print(f"trained {len(result.trained)} seed(s), {len(result.skipped)} already done -> {result.run_dir}")
 
 
@@ -126,16 +131,12 @@ def explain(
     gpus_per_seed: GpusOpt = 0,
 ) -> None:
     """Explain every text of a split with every seed's model (resumable per seed)."""
-    from stablex.train.executors import explain_distributed
-    from stablex.rundir import open_run
+    from stablex.api import explain as explain_api
 
-    cfg = open_run(run).config().explain
-    cfg.split, cfg.target = split, target
-    for key, value in {"aggregate": aggregate, "max_docs": max_docs, "ig_steps": ig_steps}.items():
-        if value is not None:
-            setattr(cfg, key, value)
     with _executor(executor, address, cpus_per_seed, gpus_per_seed) as ex:
-        res = explain_distributed(run, method, cfg, ex, seeds=parse_seeds(seeds) if seeds else None, force=force)
+        res = explain_api(run, method, force=force, seeds=parse_seeds(seeds) if seeds else None, executor=ex,
+                          split=split, target=target,
+                          **_given(aggregate=aggregate, max_docs=max_docs, ig_steps=ig_steps))
     console.print(f"{method}: explained {len(res.explained)} seed(s), {len(res.skipped)} already done -> {res.out_dir}")
 
 
@@ -160,16 +161,10 @@ def analyze(
     bootstrap: Annotated[Optional[int], typer.Option(help="Bootstrap replicates")] = None,
 ) -> None:
     """Agreement, signal/noise, seeds needed, random sources and lexicon across seeds."""
-    from stablex.rundir import open_run
-    from stablex.stats.analyze import analyze as analyze_api
+    from stablex.api import analyze as analyze_api
     from stablex.stats.analyze import format_table
 
-    cfg = open_run(run).config().analyze
-    if equivalent is not None:
-        cfg.equivalent = equivalent
-    if bootstrap is not None:
-        cfg.bootstrap = bootstrap
-    console.print(format_table(analyze_api(run, method, cfg)))
+    console.print(format_table(analyze_api(run, method, **_given(equivalent=equivalent, bootstrap=bootstrap))))
 
 
 @app.command()
@@ -193,9 +188,9 @@ def hybrid(run: RunArg,
 @app.command()
 def report(run: RunArg) -> None:
     """Write RUN/report/index.html, one self-contained page."""
-    from stablex.report import build_report
+    from stablex.api import report as report_api
 
-    console.print(f"report: {build_report(run)}")
+    console.print(f"report: {report_api(run)}")
 
 
 @app.command(name="run")
@@ -207,15 +202,10 @@ def run_cmd(
     gpus_per_seed: GpusOpt = 0,
 ) -> None:
     """The whole study: train -> explain -> analyze -> features -> hybrid -> report (resumable)."""
-    from stablex.pipeline import run_study
+    from stablex.api import run as run_api
 
-    cfg = _study(study, None)
-    ex = _executor(executor, address, cpus_per_seed, gpus_per_seed) if executor != "local" else None
-    try:
-        result = run_study(cfg, out or Path("runs") / cfg.name, force=force, executor=ex)
-    finally:
-        if ex is not None:
-            ex.close()
+    with _executor(executor, address, cpus_per_seed, gpus_per_seed) as ex:
+        result = run_api(_study(study, None), out, force=force, executor=ex)
     for stage, secs in result.seconds.items():
         console.print(f"  {stage:<13} {secs:8.1f} s")
     console.print(f"report: {result.report}")

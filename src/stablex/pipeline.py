@@ -6,13 +6,14 @@ rerun after an interruption (or after adding seeds) continues where the last one
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.progress import Progress
 
-from stablex.config import ExplainConfig, StudyConfig
+from stablex.config import StudyConfig
 from stablex.io import read_json
 from stablex.progress import progress_or
 
@@ -39,8 +40,9 @@ def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: 
     `executor` (stablex.train.executors: LocalExecutor, RayExecutor) runs the per-seed stages
     (train, explain); None runs them in this process.
     """
+
     from stablex.explain.faithfulness import faithfulness, faithfulness_path
-    from stablex.explain.stage import explain, explanations_dir
+    from stablex.explain.stage import explanations_dir
     from stablex.features.extract import extract_features
     from stablex.features.hybrid import run_hybrid
     from stablex.features.model import fit_feature_model
@@ -49,7 +51,6 @@ def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: 
     from stablex.rundir import open_run
     from stablex.stats.analyze import analyze
     from stablex.train.executors import explain_distributed, train_distributed
-    from stablex.train.sweep import train
 
     out = Path(out)
     result = StudyResult(run_dir=out)
@@ -62,10 +63,7 @@ def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: 
     with progress_or(progress, disable=not show_progress) as prog:
         overall = prog.add_task("study", total=len(stages))
         if "train" in stages:
-            if executor is None:
-                timed("train", lambda: train(cfg, out, force=force, progress=prog))
-            else:
-                timed("train", lambda: train_distributed(cfg, out, executor, force=force, progress=prog))
+            timed("train", lambda: train_distributed(cfg, out, executor, force=force, progress=prog))
             prog.advance(overall)
         run = open_run(out)
         seeds = [s for s in run.trained_seeds() if s in cfg.train.seeds]
@@ -73,16 +71,11 @@ def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: 
         hybrid_method = cfg.hybrid.method
         if "explain" in stages:
             def do_explain() -> None:
-                def one(method: str, config: ExplainConfig) -> None:
-                    if executor is None:
-                        explain(out, method, config, seeds=seeds, progress=prog)
-                    else:
-                        explain_distributed(out, method, config, executor, seeds=seeds, progress=prog)
-
                 for m in methods:
-                    one(m, cfg.explain)
+                    explain_distributed(out, m, cfg.explain, executor, seeds=seeds, progress=prog)
                 if "hybrid" in stages:  # the hybrid's lexicons come from the training split only
-                    one(hybrid_method, ExplainConfig(**{**cfg.explain.__dict__, "split": "train"}))
+                    explain_distributed(out, hybrid_method, dataclasses.replace(cfg.explain, split="train"),
+                                        executor, seeds=seeds, progress=prog)
             timed("explain", do_explain)
             prog.advance(overall)
         if "faithfulness" in stages:

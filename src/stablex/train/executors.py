@@ -1,6 +1,7 @@
 """Where the seeds of a sweep run: in this process (`LocalExecutor`) or as Ray tasks (`RayExecutor`).
 
-Seeds are independent, so a sweep is a map over seeds. An executor has one small contract::
+Seeds are independent, so a sweep is a map over seeds. An executor that runs seeds
+elsewhere (`in_process = False`) has one small contract::
 
     executor.map_seeds(fn, seeds, on_done) -> {seed: fn(seed)}
 
@@ -67,28 +68,12 @@ def _reason(e: BaseException) -> str:
 
 
 class LocalExecutor:
-    """Seeds one after another in this process (the default; needs no Ray)."""
+    """The whole sweep in this process, by the ordinary stage function (the default; needs no
+    Ray): frozen layers are cached once for all seeds, which one task per seed cannot do."""
 
     name = "local"
-    in_process = True  # train_distributed hands the whole sweep to train(): frozen layers cached once
+    in_process = True  # train_distributed / explain_distributed call train() / explain() directly
     threads_per_seed: int | None = None
-
-    def map_seeds(self, fn: SeedFn, seeds: Iterable[int], on_done: OnDone | None = None) -> dict[int, Any]:
-        results: dict[int, Any] = {}
-        failures: dict[int, BaseException] = {}
-        for seed in seeds:
-            try:
-                results[seed] = fn(seed)
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except Exception as e:  # noqa: BLE001 - reported with the others below
-                failures[seed] = e
-                continue
-            if on_done:
-                on_done(seed, results[seed])
-        if failures:
-            raise SeedsFailed(failures, results)
-        return results
 
     def close(self) -> None:
         pass
@@ -344,22 +329,15 @@ def explain_distributed(run_dir: str | Path, method: str, config: ExplainConfig,
     if on_disk.get("config") == summary["config"]:  # seeds a killed worker wrote the parquet of, then the record
         for k, v in on_disk.get("seeds", {}).items():
             summary["seeds"].setdefault(k, v)
-    for s in todo:
+    for s in todo:  # in sweep order: the first seed's randomisation check is the one kept
         r = records.get(s)
         if r is None:
             continue
         if r.get("record") is not None:
             summary["seeds"][str(s)] = r["record"]
         (result.explained if r.get("explained") else result.skipped).append(s)
-        rnd = r.get("randomisation")
-        if "randomisation" not in summary and rnd is not None and s == todo[0]:
-            summary["randomisation"] = rnd
-    if "randomisation" not in summary:
-        for s in todo:
-            rnd = (records.get(s) or {}).get("randomisation")
-            if rnd is not None:
-                summary["randomisation"] = rnd
-                break
+        if r.get("randomisation") is not None:
+            summary.setdefault("randomisation", r["randomisation"])
     if summary["seeds"]:
         _summarise(summary)
         write_json(summary_path, summary)
