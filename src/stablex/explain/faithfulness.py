@@ -113,7 +113,7 @@ def faithfulness(run_dir: str | Path, methods: list[str], config: ExplainConfig,
     result = FaithfulnessResult(path=path)
     with progress_or(progress, disable=not show_progress) as prog, torch.inference_mode(False):
         task = prog.add_task("faithfulness", total=len(methods) + 1)
-        target = None
+        target, p_full = None, None
         for method in [*methods, "random"]:
             rel_words, token_words = [], []
             if method == "random":
@@ -139,10 +139,12 @@ def faithfulness(run_dir: str | Path, methods: list[str], config: ExplainConfig,
                 raise StablexError("faithfulness needs at least one explanation method besides 'random'")
             by_text = dict(rel_words)
             tw = dict(token_words)
-            full, comp, suff = [], [], []
+            if p_full is None:  # the unperturbed texts: one model, one target, whatever the method
+                p_full = _probabilities(model, [ids_np[i, :int(lengths[i])].tolist() for i in range(n)], target,
+                                        pad_id, config.batch_size)
+            comp, suff = [], []
             for i in range(n):
                 T = int(lengths[i])
-                full.append(ids_np[i, :T].tolist())
                 order = np.argsort(-by_text[i], kind="stable")
                 for f in FRACTIONS:
                     c, s = perturb(ids_np[i, :T], special[i, :T], tw[i][:T], order[: top_k(len(order), f)])
@@ -150,7 +152,6 @@ def faithfulness(run_dir: str | Path, methods: list[str], config: ExplainConfig,
                     suff.append(s)
             K = len(FRACTIONS)
             tgt_rep = np.repeat(target, K)
-            p_full = _probabilities(model, full, target, pad_id, config.batch_size)
             p_comp = _probabilities(model, comp, tgt_rep, pad_id, config.batch_size).reshape(n, K)
             p_suff = _probabilities(model, suff, tgt_rep, pad_id, config.batch_size).reshape(n, K)
             c_k = p_full[:, None] - p_comp
