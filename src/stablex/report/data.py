@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from stablex.stats.equivalence import equivalence
+from stablex.stats.load import SEED_FILE, read_seed_metrics, test_accuracy
 
 # What produces each artefact (shown in place of a missing section).
 COMMANDS = {
@@ -115,16 +116,9 @@ def load(run_dir: Path) -> ReportData:
 
 def load_accuracy(run_dir: Path) -> dict | None:
     """Test accuracy per seed from seeds/<seed>/metrics.json, with the equivalence windows."""
-    by_seed: dict[int, float] = {}
-    n_test = None
-    for m in sorted((run_dir / "seeds").glob("*/metrics.json")):
-        if not m.parent.name.isdigit():
-            continue
-        rec = read_json(m) or {}
-        acc = _finite((rec.get("accuracy") or {}).get("test"))
-        if acc is not None:
-            by_seed[int(m.parent.name)] = acc
-            n_test = (rec.get("n") or {}).get("test", n_test)
+    seeds = [int(m.parent.name) for m in (run_dir / "seeds").glob("*/metrics.json") if m.parent.name.isdigit()]
+    by_seed, n_test = test_accuracy(read_seed_metrics(run_dir, seeds))
+    by_seed = {s: a for s, a in by_seed.items() if math.isfinite(a)}
     if not by_seed:
         return None
     eq = equivalence(by_seed, int(n_test)).to_dict() if n_test and len(by_seed) >= 2 else None
@@ -134,12 +128,24 @@ def load_accuracy(run_dir: Path) -> dict | None:
 # --- the text viewer ---------------------------------------------------------------------------
 
 def _seed_files(directory: Path) -> list[tuple[int, Path]]:
-    out = []
-    for p in directory.glob("seed-*.parquet"):
-        s = p.stem.removeprefix("seed-")
-        if s.isdigit():
-            out.append((int(s), p))
-    return sorted(out)
+    return sorted((int(m.group(1)), p) for p in directory.glob("seed-*.parquet") if (m := SEED_FILE.match(p.name)))
+
+
+def _rows_by_doc(path: Path, columns: list[str], doc_ids: set[str]) -> dict[str, dict[str, np.ndarray]]:
+    """The rows of the texts `doc_ids`, per text in word order: Arrow filters and sorts the
+    table (at the study's scale a seed's file holds ~300,000 rows; the viewer wants 50 texts)."""
+    if not doc_ids:
+        return {}
+    t = pq.read_table(path, columns=["doc_id", "word_index", *columns], filters=[("doc_id", "in", sorted(doc_ids))])
+    t = t.sort_by([("doc_id", "ascending"), ("word_index", "ascending")])
+    ids = t.column("doc_id").to_pylist()
+    cols = {c: t.column(c).to_numpy(zero_copy_only=False) for c in columns}
+    out, start = {}, 0
+    for end in range(1, len(ids) + 1):
+        if end == len(ids) or ids[end] != ids[start]:
+            out[ids[start]] = {c: v[start:end] for c, v in cols.items()}
+            start = end
+    return out
 
 
 def _round(values: np.ndarray, digits: int = 4) -> list[float | None]:
@@ -158,20 +164,12 @@ def _toward_reference(rel: np.ndarray, target: list[str], reference: str | None)
 
 
 def _read_map(path: Path, doc_ids: set[str], reference: str | None) -> dict[str, dict]:
-    cols = ["doc_id", "word_index", "start", "end", "relevance", "target", "pred"]
-    t = pq.read_table(path, columns=cols).to_pydict()
-    by_doc: dict[str, list[int]] = {}
-    for i, d in enumerate(t["doc_id"]):
-        if d in doc_ids:
-            by_doc.setdefault(d, []).append(i)
     out = {}
-    for d, rows in by_doc.items():
-        rows.sort(key=lambda i: t["word_index"][i])
-        rel = np.array([t["relevance"][i] for i in rows], float)
-        tgt = [t["target"][i] for i in rows]
-        out[d] = {"spans": [[t["start"][i], t["end"][i]] for i in rows],
-                  "rel": _round(_toward_reference(rel, tgt, reference)),
-                  "pred": t["pred"][rows[0]], "target": tgt[0]}
+    for d, c in _rows_by_doc(path, ["start", "end", "relevance", "target", "pred"], doc_ids).items():
+        tgt = c["target"].tolist()
+        out[d] = {"spans": np.stack([c["start"], c["end"]], 1).tolist(),
+                  "rel": _round(_toward_reference(c["relevance"].astype(float), tgt, reference)),
+                  "pred": c["pred"][0], "target": tgt[0]}
     return out
 
 
@@ -235,16 +233,9 @@ def _consensus(data: ReportData, method: str, wanted: set[str], maps: dict[int, 
     path = data.run_dir / "analysis" / method / "per_word.parquet"
     out: dict[str, dict] = {}
     if path.exists():
-        t = pq.read_table(path, columns=["doc_id", "word_index", "consensus", "sd", "consensus_lo", "consensus_hi",
-                                         "sign_consistency"]).to_pydict()
-        rows: dict[str, list[int]] = {}
-        for i, d in enumerate(t["doc_id"]):
-            if d in wanted:
-                rows.setdefault(d, []).append(i)
-        for d, idx in rows.items():
-            idx.sort(key=lambda i: t["word_index"][i])
-            col = {k: np.array([np.nan if t[k][i] is None else t[k][i] for i in idx], float)
-                   for k in ("consensus", "sd", "consensus_lo", "consensus_hi", "sign_consistency")}
+        keys = ["consensus", "sd", "consensus_lo", "consensus_hi", "sign_consistency"]
+        for d, c in _rows_by_doc(path, keys, wanted).items():
+            col = {k: c[k].astype(float) for k in keys}  # nulls are NaN
             out[d] = {"mean": _round(col["consensus"]), "sd": _round(col["sd"]), "lo": _round(col["consensus_lo"]),
                       "hi": _round(col["consensus_hi"]), "sign": _round(col["sign_consistency"], 3),
                       "band": "95% seed-bootstrap band over all analysed seeds"}

@@ -7,8 +7,9 @@ the run (corpus words, class names, paths, config) goes through `esc`.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable
+
+from scipy.stats import binomtest
 
 from stablex.report import svg
 from stablex.report.data import COMMANDS, MAX_SEEDS, MAX_TEXTS, ReportData
@@ -399,13 +400,12 @@ def tradeoff(d: ReportData) -> str:
                    "bootstrap draw of the training texts.")
 
 
-def _wilson(p: float, n: int, z: float = 1.96) -> tuple[float | None, float | None]:
+def _wilson(p: float, n: int) -> tuple[float | None, float | None]:
+    """95 % Wilson interval of an accuracy p measured on n texts."""
     if not n:
         return None, None
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return mid - half, mid + half
+    ci = binomtest(round(p * n), n).proportion_ci(0.95, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def _lexicon_overlap(d: ReportData) -> float | None:
