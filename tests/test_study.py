@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pyarrow.parquet as pq
+import pytest
+from scipy.stats import binomtest
 
 from stablex.pipeline import run_study
 
@@ -31,7 +33,13 @@ def test_study_artefacts_hold_real_figures(study_run):
     summary = json.loads((run / "analysis" / "lrp" / "summary.json").read_text())
     assert summary["seeds"] == [0, 1]
     hybrid = json.loads((run / "hybrid" / "metrics.json").read_text())
-    assert "mcnemar" in json.dumps(hybrid)
+    vs = hybrid["consensus"]["vs_base"]  # the hybrid's tests, checked against their definitions
+    assert vs["difference"] == pytest.approx(hybrid["consensus"]["accuracy"] - hybrid["base"]["accuracy"])
+    assert vs["ci"][0] <= vs["difference"] <= vs["ci"][1]
+    b, c = vs["mcnemar"]["b"], vs["mcnemar"]["c"]  # texts only the base / only the hybrid gets right
+    assert vs["difference"] == pytest.approx((c - b) / hybrid["n_test"])
+    if b + c:
+        assert vs["mcnemar"]["p_exact"] == pytest.approx(binomtest(min(b, c), b + c, 0.5).pvalue)
     table = pq.read_table(run / "explanations" / "lrp@train" / "seed-0.parquet")
     split = pq.read_table(run / "split.parquet").to_pydict()
     train_ids = {d for d, s in zip(split["doc_id"], split["split"]) if s == "train"}
