@@ -12,7 +12,7 @@ import importlib as _importlib
 import types as _types
 
 from stablex import api as _api
-from stablex.api import analyze, faithfulness, hybrid, run
+from stablex.api import analyze, compare, faithfulness, hybrid, run
 from stablex.config import StudyConfig
 from stablex.errors import StablexError
 
@@ -27,6 +27,6 @@ for _name in ("train", "models", "explain", "features", "report"):
     _module.__class__ = _CallableModule
     _module.__stablex_api__ = getattr(_api, _name)
 
-__all__ = ["StudyConfig", "StablexError", "train", "models", "explain", "faithfulness", "analyze",
+__all__ = ["StudyConfig", "StablexError", "train", "models", "explain", "faithfulness", "analyze", "compare",
            "features", "hybrid", "report", "run"]
 __version__ = "0.1.0"

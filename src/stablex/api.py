@@ -146,6 +146,18 @@ def hybrid(run_dir: str | Path, method: str = "lrp") -> Table:
     return t
 
 
+def compare(run_a: str | Path, run_b: str | Path, method: str = "lrp", k: int = 10, n_boot: int = 500,
+            n_permutations: int = 9999, out: str | Path | None = None):
+    """Explanation sensitivity of run A minus run B (Comparison), written as JSON; returns (result, path)."""
+    from stablex.rundir import open_run
+    from stablex.stats.compare import compare as _compare
+    from stablex.stats.compare import write_comparison
+
+    open_run(run_a), open_run(run_b)  # each a clear error when it is not a run
+    result = _compare(run_a, run_b, method, k=k, n_boot=n_boot, n_permutations=n_permutations)
+    return result, write_comparison(result, out)
+
+
 def report(run_dir: str | Path) -> Path:
     from stablex.report import build_report
 

@@ -186,6 +186,24 @@ def hybrid(run: RunArg,
 
 
 @app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="Run directory A")],
+    run_b: Annotated[Path, typer.Argument(help="Run directory B")],
+    method: Annotated[str, typer.Option(help="An explanation method both runs hold")] = "lrp",
+    k: Annotated[int, typer.Option(help="k of FA@k")] = 10,
+    bootstrap: Annotated[int, typer.Option(help="Multi-bootstrap replicates")] = 500,
+    permutations: Annotated[int, typer.Option(help="Permutation-test resamples")] = 9999,
+    out: Annotated[Optional[Path], typer.Option("--out", help="JSON file (default RUN_A/compare/<B>-<method>.json)")] = None,
+) -> None:
+    """Difference in explanation sensitivity between two runs: median rho, FA@k, half-split r, SNR."""
+    from stablex.api import compare as compare_api
+
+    result, path = compare_api(run_a, run_b, method, k=k, n_boot=bootstrap, n_permutations=permutations, out=out)
+    console.print(result)
+    console.print(f"-> {path}")
+
+
+@app.command()
 def report(run: RunArg) -> None:
     """Write RUN/report/index.html, one self-contained page."""
     from stablex.api import report as report_api

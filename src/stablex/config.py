@@ -62,6 +62,11 @@ class TrainConfig:
     dropout_seed: int | None = None
     # Train each seed on a bootstrap draw of the training split (resampling randomness).
     bootstrap: bool = False
+    # A source design (train/seeds.py): groups of seeds, each varying some sources with the
+    # others pinned, e.g. [{name = "init", vary = ["init"], seeds = [0, 1]}, ...]. When given,
+    # `seeds` is their union and the run-wide pins above must be unset.
+    groups: list[dict] = field(default_factory=list)
+    pin_seed: int = 0  # a group's pinned sources take the values derived from this seed
     threads: int | None = None  # torch threads; None: all cores
     device: str = "auto"  # auto|cpu|cuda
     keep_freed_memory: bool = True  # glibc malloc reuses freed blocks (runtime.keep_freed_memory): faster, holds peak RSS
@@ -79,13 +84,19 @@ class ExplainConfig:
     aggregate: str = "sum"  # sub-word -> word: sum (conserves relevance) or mean (the study)
     batch_size: int = 16
     ig_steps: int = 32
-    max_docs: int | None = None  # explain only the first N texts of the split
+    max_docs: int | None = None  # explain only the first N texts of the split (kept for old runs; prefer texts)
+    # A fixed subset, stratified by label and drawn with [corpus] split_seed: the same texts for
+    # every seed and method (None: the whole split). `texts` applies to the validation/test split,
+    # `train_texts` to the training split (what `stablex run` explains for the hybrid).
+    texts: int | None = None
+    train_texts: int | None = None
     softmax_rule: str = "identity"  # lrp/chefer softmax rule: identity (conservative) | attnlrp | detach
     chefer_start_layer: int = 0  # first layer of chefer's rollout (0: all layers, as in the paper)
     ig_batch: int = 64  # rows (text x step) per ig forward/backward
     batch_tokens: int = 4096  # at most batch_size texts and about this many padded tokens per batch
     randomisation_texts: int = 8  # texts of the cascading-randomisation check (0: skip it)
-    faithfulness_texts: int = 100  # texts sampled for `stablex faithfulness`
+    faithfulness_texts: int = 100  # texts sampled (from the explained texts) for `stablex faithfulness`
+    faithfulness_bootstrap: int = 2000  # bootstrap replicates (over texts) of the AOPC intervals
     threads: int | None = None  # torch threads; None: torch's default
     keep_freed_memory: bool = True  # glibc malloc reuses freed blocks (runtime.keep_freed_memory): faster, holds peak RSS
 
@@ -96,6 +107,10 @@ class AnalyzeConfig:
     bootstrap: int = 500
     target_reliability: float = 0.9
     equivalent: int | None = None  # restrict to the n most equivalent seeds
+    # Accuracy equivalence (TOST of best vs worst seed): the margin, in accuracy (0.01 = 1 point),
+    # and the power for the minimum detectable difference and the texts needed.
+    accuracy_margin: float = 0.01
+    power: float = 0.8
 
 
 @dataclass
@@ -165,6 +180,10 @@ class StudyConfig:
                 setattr(cfg, f.name, value)
         if data:
             raise StablexError(f"{source}: unknown key(s) {sorted(data)}")
+        if cfg.train.groups:
+            from stablex.train.seeds import design_seeds  # validates the design, naming the group at fault
+
+            cfg.train.seeds = design_seeds(cfg.train, f"{source}: [train] groups")
         return cfg
 
     @classmethod
@@ -194,6 +213,10 @@ class StudyConfig:
         train = dict(d["train"])
         for volatile in ("seeds", "threads", "device", "eval_batch_size", "keep_freed_memory"):
             train.pop(volatile)
+        # A design's identity is its groups' names and varied sources: seeds may be added to a group.
+        train["groups"] = [{"name": g.get("name"), "vary": g.get("vary")} for g in train.get("groups", [])]
+        if not train["groups"]:
+            del train["groups"], train["pin_seed"]  # runs made before designs existed keep their hash
         model = dict(d["model"])
         model.pop("keep_models")
         return {"corpus": d["corpus"], "model": model, "train": train}

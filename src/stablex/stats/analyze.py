@@ -29,7 +29,7 @@ from stablex.stats.equivalence import equivalence, select_equivalent
 from stablex.stats.intervals import multi_bootstrap, quantile_interval, seed_weights, seeds_needed, spearman_brown
 from stablex.stats.lexicon import lexicon
 from stablex.stats.load import (explanation_seeds, load_explanations, read_classes, read_seed_metrics,
-                                study_bootstrap, test_accuracy)
+                                study_bootstrap, test_accuracy, test_correctness)
 
 CURVE_REPEATS = 20
 RNG_SEED = 0
@@ -149,6 +149,10 @@ def analyze(run_dir: Path, method: str, config: AnalyzeConfig, progress: Any = N
         summary["metrics"][m] = multi_bootstrap(None, text_cols[m], B, boot_rng)
     summary["reliability"] = _curve_section(curve, grid, config.target_reliability)
     summary["sources"] = _sources_section(dsg, src_var, B, boot_rng)
+    if dsg.informative:
+        _, correct = test_correctness(run_dir, seeds)
+        if correct.size:
+            summary["sources"]["accuracy"] = sources.accuracy_shares(correct, dsg, B, boot_rng)
 
     types_arr = pc.utf8_lower(ex.words).dictionary_encode()
     lex_table, summary["lexicon"] = lexicon(ex.R, ex.pos_text, types_arr.indices.to_numpy().astype(np.int64),

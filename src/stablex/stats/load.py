@@ -97,6 +97,26 @@ def test_accuracy(metrics: dict[int, dict]) -> tuple[dict[int, float], int | Non
     return acc, n
 
 
+def test_correctness(run_dir: Path, seeds: list[int], split: str = "test") -> tuple[list[str], np.ndarray]:
+    """The split's doc ids (sorted) and [S, n] bool: did each seed predict each text right.
+
+    Every seed predicts the same texts, so per-text correctness pairs the seeds' accuracies."""
+    ids, rows = None, []
+    for s in seeds:
+        path = Path(run_dir) / "seeds" / str(s) / "predictions.parquet"
+        if not path.exists():
+            raise StablexError(f"{path}: missing (seed {s} has no predictions)")
+        t = pq.read_table(path, columns=["doc_id", "label", "pred"], filters=[("split", "=", split)])
+        t = t.sort_by("doc_id")
+        d = t["doc_id"].to_pylist()
+        if ids is None:
+            ids = d
+        elif d != ids:
+            raise StablexError(f"{path}: seed {s} predicted other {split} texts than seed {seeds[0]}")
+        rows.append(pc.equal(t["label"], t["pred"]).to_numpy(zero_copy_only=False))
+    return ids or [], np.asarray(rows, bool).reshape(len(seeds), -1)
+
+
 def study_bootstrap(run_dir: Path) -> bool:
     """Whether seeds trained on bootstrap draws (then data_seed is a random source)."""
     p = Path(run_dir) / "study.toml"

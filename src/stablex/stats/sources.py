@@ -130,3 +130,34 @@ def overall_shares(per_text_var: dict[str, np.ndarray], reference: str, n_boot: 
         ci = ([float(x) for x in np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])] if len(boot) else None)
         out[label] = {"share": share, "share_ci": ci, "mean_variance": float(v.mean())}
     return out
+
+
+def accuracy_shares(correct: np.ndarray, d: SourceDesign, n_boot: int, rng: np.random.Generator,
+                    level: float = 0.95) -> dict:
+    """Each varying set's share of the variance of test accuracy across seeds.
+
+    `correct` [S, n]: per-text correctness of each seed (seeds in the design's order). The
+    variance of a set is the mean over its pairs of (acc_a - acc_b)^2 / 2, as for the
+    explanations; the interval resamples test texts (the seeds' accuracies move together)."""
+    acc = correct.mean(1)
+    var = variances(acc[None, :, None], d)
+    ref = float(var[d.reference][0, 0])
+    n = correct.shape[1]
+    idx = rng.integers(0, n, size=(n_boot, n))
+    acc_b = correct[:, idx].mean(-1).T  # [B, S]
+    var_b = variances(acc_b[:, :, None], d)
+    ref_b = var_b[d.reference][:, 0]
+    q = [(1 - level) / 2, (1 + level) / 2]
+    out = {"n_texts": int(n), "reference_variance": ref, "reference_sd": float(np.sqrt(ref))}
+    shares = {}
+    for label, v in var.items():
+        if label == d.reference:
+            continue
+        with np.errstate(invalid="ignore", divide="ignore"):
+            boot = var_b[label][:, 0] / np.where(ref_b > 0, ref_b, np.nan)
+        boot = boot[np.isfinite(boot)]
+        shares[label] = {"share": float(v[0, 0] / ref) if ref > 0 else None,
+                         "share_ci": [float(x) for x in np.quantile(boot, q)] if len(boot) else None,
+                         "variance": float(v[0, 0]), "pairs": d.n_pairs.get(label)}
+    out["shares"] = shares
+    return out

@@ -29,7 +29,7 @@ from stablex.runtime import keep_freed_memory
 from stablex.train.layers import supports_split
 from stablex.train.loop import (Inputs, cache_lower, configure_trainable, fit, predict, resolve_device,
                                 resolve_precision)
-from stablex.train.seeds import derive_seeds
+from stablex.train.seeds import SOURCES, plan_seed
 
 
 @dataclass
@@ -70,6 +70,17 @@ def init_run(cfg: StudyConfig, out: str | Path, force: bool = False) -> Run:
     return run
 
 
+def _check_plans(run: Run, cfg: StudyConfig, seeds: list[int]) -> None:
+    """A trained seed whose recorded sources differ from what the design now gives it (moved to
+    another group) would silently mix designs: refuse it."""
+    for s in seeds:
+        recorded = run.seed_metrics(s)
+        plan, _ = plan_seed(cfg.train, s)
+        if any(recorded.get(k) is not None and recorded[k] != getattr(plan, k) for k in SOURCES):
+            raise StablexError(f"seed {s} was trained with other per-source seeds than [train] groups now gives it "
+                               f"(moved to another group?); use another --out, or --force to discard its results")
+
+
 def _set_threads(cfg: StudyConfig) -> None:
     torch.set_num_threads(cfg.train.threads or os.cpu_count() or 1)
 
@@ -107,6 +118,7 @@ def train(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Prog
     result = TrainResult(run_dir=run.path)
     done = set(run.trained_seeds())
     wanted = cfg.train.seeds if seeds is None else seeds
+    _check_plans(run, cfg, [s for s in wanted if s in done])
     todo = [s for s in wanted if s not in done]
     result.skipped = [s for s in wanted if s in done]
     if not todo:
@@ -123,8 +135,6 @@ def train(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Prog
     everything = Inputs(ids=ids, labels=split.label_ids.astype(np.int64))
     pad_id = encoder.tokenizer.pad_token_id
     k = cfg.model.freeze_layers
-    pinned = {"init_seed": cfg.train.init_seed, "order_seed": cfg.train.order_seed,
-              "dropout_seed": cfg.train.dropout_seed}
 
     with progress_or(progress, disable=not show_progress) as prog:
         device = resolve_device(cfg.train.device)
@@ -146,7 +156,7 @@ def train(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Prog
         n_steps = int(np.ceil(len(train_idx) / cfg.train.batch_size)) * cfg.train.epochs
         seeds_task = prog.add_task(f"seeds ({len(result.skipped)} already done)", total=len(todo))
         for seed in todo:
-            plan = derive_seeds(seed, pinned)
+            plan, group = plan_seed(cfg.train, seed)
             step_task = prog.add_task(f"seed {seed}", total=n_steps)
             model = init_classifier(run.path, classes, plan.init_seed).to(device)
             configure_trainable(model, k, cfg.model.freeze_embeddings)
@@ -160,7 +170,7 @@ def train(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Prog
             per_split = {s: _metrics(logits[split.indices(s)], split.label_ids[split.indices(s)])
                          for s in SPLITS if len(split.indices(s))}
             metrics = {
-                "seed": seed, **plan.to_dict(), "bootstrap": cfg.train.bootstrap,
+                "seed": seed, **plan.to_dict(), "group": group, "bootstrap": cfg.train.bootstrap,
                 "accuracy": {s: m["accuracy"] for s, m in per_split.items()},
                 "macro_f1": {s: m["macro_f1"] for s, m in per_split.items()},
                 "loss": {s: m["loss"] for s, m in per_split.items()},
