@@ -26,6 +26,7 @@ class CorpusConfig:
     label: str = "label"
     id: str | None = "id"  # None: the row number is the id
     classes: list[str] | None = None  # class order (index = class id); default sorted labels
+    other_labels: str = "refuse"  # rows whose label is not in `classes`: refuse | drop (another task on one corpus)
     max_docs: int | None = None
     balance: bool = False  # undersample to equal class counts (the study used balanced data)
     split_seed: int = 0  # fixed across training seeds
@@ -133,12 +134,24 @@ class FeaturesConfig:
 @dataclass
 class HybridConfig:
     method: str = "lrp"
+    # Fixed settings, used when cv_folds = 0 (otherwise the grids below are searched).
     top_words: int = 50  # words per class lexicon
-    min_freq: int = 5  # documents (training split) a word must occur in
+    min_freq: int = 5  # documents (explained training texts) a word must occur in
     min_sign_consistency: float = 0.8  # share of seeds agreeing on the sign
-    individual_words: int = 0  # also add the top N words as individual features
-    bootstrap: int = 1000  # paired bootstrap replicates of the test set
+    individual_words: int = 0  # N of the 'words' variant (0: that variant is skipped)
+    bootstrap: int = 1000  # paired bootstrap replicates (over texts) of each difference
     single_seed: bool = True  # also build one lexicon per seed (does the consensus help?)
+    # Variants (features/selection.py): counts | weighted | words, their settings chosen by
+    # stratified k-fold cross-validation on the training split (lexicons rebuilt per fold).
+    variants: list[str] = field(default_factory=lambda: ["counts", "weighted", "words"])
+    cv_folds: int = 5
+    top_words_grid: list[int] = field(default_factory=lambda: [10, 25, 50, 100])
+    min_freq_grid: list[int] = field(default_factory=lambda: [2, 5, 10])
+    sign_consistency_grid: list[float] = field(default_factory=lambda: [0.6, 0.8, 1.0])
+    n_words_grid: list[int] = field(default_factory=lambda: [5, 10, 25, 50])
+    # Held-out pool (features/pool.py): corpus texts outside split.parquet, balanced, at most this many.
+    pool_size: int = 5000
+    pool_seed: int = 0
 
 
 @dataclass
@@ -219,7 +232,10 @@ class StudyConfig:
             del train["groups"], train["pin_seed"]  # runs made before designs existed keep their hash
         model = dict(d["model"])
         model.pop("keep_models")
-        return {"corpus": d["corpus"], "model": model, "train": train}
+        corpus = dict(d["corpus"])
+        if corpus.get("other_labels") == "refuse":
+            del corpus["other_labels"]  # the default: runs made before the option keep their hash
+        return {"corpus": corpus, "model": model, "train": train}
 
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {

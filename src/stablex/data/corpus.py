@@ -32,6 +32,7 @@ class Corpus:
     sha256: str
     n_rows: int  # rows in the file
     n_dropped_empty: int = 0
+    n_dropped_other: int = 0  # rows whose label is not in `classes` (other_labels = "drop")
     notes: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -136,10 +137,17 @@ def load_corpus(cfg: CorpusConfig) -> Corpus:
     for i, label in enumerate(labels):
         if not label:
             raise StablexError(f"{path}: column {cfg.label!r}, row {i + 1}: empty label")
+    other = np.zeros(n, dtype=bool)
+    if cfg.other_labels not in ("refuse", "drop"):
+        raise StablexError(f"option other_labels={cfg.other_labels!r}: choose refuse or drop")
+    if cfg.other_labels == "drop" and not cfg.classes:
+        raise StablexError("option other_labels='drop' needs option classes (the labels to keep)")
     if cfg.classes:
         known = set(cfg.classes)
         for i, label in enumerate(labels):
-            if label not in known:
+            if label not in known and cfg.other_labels == "drop":
+                other[i] = True
+            elif label not in known:
                 raise StablexError(
                     f"{path}: column {cfg.label!r}, row {i + 1}: unknown label {label!r} "
                     f"(classes: {', '.join(cfg.classes)})"
@@ -147,8 +155,10 @@ def load_corpus(cfg: CorpusConfig) -> Corpus:
         classes = list(cfg.classes)
     else:
         classes = sorted(set(labels))
-    if len(set(labels)) < 2:
-        raise StablexError(f"{path}: column {cfg.label!r} has a single class ({labels[0]!r}); need at least two")
+    kept_labels = {label for label, o in zip(labels, other) if not o}
+    if len(kept_labels) < 2:
+        raise StablexError(f"{path}: column {cfg.label!r} has a single class ({sorted(kept_labels) or labels[:1]}); "
+                           f"need at least two")
 
     if cfg.id:
         doc_ids = [s.strip() for s in _column_as_str(table, cfg.id, path)]
@@ -169,14 +179,14 @@ def load_corpus(cfg: CorpusConfig) -> Corpus:
     if cfg.preprocess:
         texts = [preprocess_text(t) for t in texts]
 
-    empty = [i for i, t in enumerate(texts) if not t.strip()]
+    empty = [i for i, t in enumerate(texts) if not t.strip() and not other[i]]
     if empty and not cfg.drop_empty:
         first = empty[0]
         raise StablexError(
             f"{path}: {len(empty)} text(s) built from {cfg.text!r} are empty; first at row {first + 1} "
             f"(id {doc_ids[first]!r}). Pass --drop-empty to drop them."
         )
-    keep = np.ones(n, dtype=bool)
+    keep = ~other
     keep[empty] = False
     idx = np.flatnonzero(keep)
     return Corpus(
@@ -188,4 +198,5 @@ def load_corpus(cfg: CorpusConfig) -> Corpus:
         sha256=sha256_file(path),
         n_rows=n,
         n_dropped_empty=len(empty),
+        n_dropped_other=int(other.sum()),
     )

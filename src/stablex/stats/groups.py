@@ -1,0 +1,96 @@
+"""Is the sensitivity to the seed larger for some kinds of words or texts than for others?
+
+Loncour, Bogaert & Standaert (2026) find that explanation sensitivity depends on the class
+of the text and on the syntactic context of the word. Here a word's sensitivity is its
+dispersion across seeds made comparable between texts:
+
+    dispersion(w) = SD over seeds of w's relevance / RMS over the text's words of the consensus
+
+(relevance scales differ from text to text with the explained logit; dividing by the text's
+own consensus scale makes a text with large logits count no more than another), and the
+share of seeds agreeing on its sign. Words are grouped (by the text's class, gold or
+predicted, or by the word's part of speech) and compared by:
+
+- each group's median with a 95 % interval from a **cluster bootstrap over texts** (words of
+  one text are not independent: a replicate draws texts, with all their words);
+- the Kruskal-Wallis H test across groups (scipy.stats.kruskal) with its effect size
+  epsilon^2 = H / (n - 1) (Tomczak & Tomczak 2014; 0 = no effect, 1 = groups fully apart).
+  Its p-value treats words as independent, so it overstates the evidence when words of a
+  text move together: read it with the cluster intervals, which do not.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import kruskal
+
+from stablex.stats.intervals import quantile_interval
+
+MIN_GROUP_WORDS = 5  # smaller groups are listed but left out of the test
+
+
+def text_scale(mean: np.ndarray, text: np.ndarray, n_texts: int) -> np.ndarray:
+    """[n_texts] RMS of the consensus relevance over each text's words."""
+    sq = np.bincount(text, weights=np.asarray(mean, float) ** 2, minlength=n_texts)
+    n = np.bincount(text, minlength=n_texts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt(sq / n)
+
+
+def dispersion(sd: np.ndarray, mean: np.ndarray, text: np.ndarray, n_texts: int) -> np.ndarray:
+    """Per word: SD across seeds over its text's consensus RMS (NaN for a text of zero relevance)."""
+    scale = text_scale(mean, text, n_texts)[text]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(scale > 0, sd / np.where(scale > 0, scale, 1), np.nan)
+
+
+def compare_groups(values: np.ndarray, groups: np.ndarray, text: np.ndarray, n_boot: int,
+                   rng: np.random.Generator, level: float = 0.95) -> dict:
+    """Per group: words, texts, median [cluster-bootstrap interval]; Kruskal-Wallis and epsilon^2.
+
+    `groups` holds a label per word (None: not in any group, counted as left out)."""
+    values = np.asarray(values, float)
+    labels = np.asarray(groups, object)
+    keep = np.isfinite(values) & np.array([g is not None for g in labels], bool)
+    out: dict = {"n_words": int(keep.sum()), "left_out": int((~keep).sum())}
+    if not keep.any():
+        return {**out, "groups": {}, "test": None}
+    v, g, t = values[keep], labels[keep].astype(str), np.asarray(text)[keep]
+    names, gi = np.unique(g, return_inverse=True)
+    texts, ti = np.unique(t, return_inverse=True)
+    draws = rng.integers(0, len(texts), size=(n_boot, len(texts)))
+    weight = np.zeros((n_boot, len(texts)))  # how often each text is drawn in each replicate
+    np.add.at(weight, (np.arange(n_boot)[:, None], draws), 1.0)
+    table = {}
+    for j, name in enumerate(names):
+        sel = gi == j
+        w = weight[:, ti[sel]]  # [B, words of the group]
+        meds = np.array([_weighted_median(v[sel], w[b]) for b in range(n_boot)])
+        lo, hi = quantile_interval(meds)
+        table[str(name)] = {"n_words": int(sel.sum()), "n_texts": int(len(np.unique(ti[sel]))),
+                            "median": float(np.median(v[sel])), "median_ci": [float(lo), float(hi)],
+                            "mean": float(v[sel].mean())}
+    out["groups"] = table
+    tested = [v[gi == j] for j in range(len(names)) if (gi == j).sum() >= MIN_GROUP_WORDS]
+    if len(tested) < 2:
+        out["test"] = None
+        return out
+    h, p = kruskal(*tested)
+    n = sum(len(x) for x in tested)
+    out["test"] = {"name": "Kruskal-Wallis", "H": float(h), "p_value": float(p), "groups_tested": len(tested),
+                   "n_words": int(n), "epsilon_squared": float(h / (n - 1)),
+                   "min_group_words": MIN_GROUP_WORDS}
+    return out
+
+
+def _weighted_median(v: np.ndarray, w: np.ndarray) -> float:
+    """Median of `v` with integer multiplicities `w` (a bootstrap draw); NaN when all are 0."""
+    mask = w > 0
+    if not mask.any():
+        return np.nan
+    order = np.argsort(v[mask], kind="stable")
+    vs, cw = v[mask][order], np.cumsum(w[mask][order])
+    total = cw[-1]
+    lo = vs[np.searchsorted(cw, total / 2, side="left")]
+    hi = vs[np.searchsorted(cw, total / 2, side="right")] if total % 2 == 0 else lo
+    return float((lo + hi) / 2)
