@@ -89,19 +89,29 @@ def test_attnlrp_softmax_rule_is_not_conservative():
 
 def test_analytic_head_only_model():
     """No encoder layer: only [CLS] reaches the head, so LRP is a closed form. With h = LN(e)
-    (LN bias beta), z = W h + b (pooler), logit = w . tanh(z) + c: tanh passes w_j tanh(z_j)
-    to z_j (identity rule), the epsilon rule gives h_i its share h_i W_ji / z_j, and beta_i
-    absorbs beta_i / h_i of that: R_cls = sum_i (h_i - beta_i) sum_j W_ji w_j tanh(z_j) / z_j."""
+    (LN scale gamma, bias beta), z = W h + b (pooler), logit = w . tanh(z) + c: tanh passes
+    w_j tanh(z_j) to z_j (identity rule), the epsilon rule gives h_i its share h_i W_ji / z_j,
+    beta_i absorbs beta_i / h_i of that, so h_i - beta_i = gamma_i (e_i - mean e) / std holds
+    R_i = (h_i - beta_i) v_i with v = sum_j W_ji w_j tanh(z_j) / z_j. LayerNorm's rule (1/std
+    constant) is linear in e, so the word embedding x (e = x + p) gets
+    sum_i gamma_i (x_i - mean x) v_i / std and the position/type part p the rest."""
     m = tiny("bert", layers=0, labels=2)
     b = batch(B=2, T=7, pad_from={})
     att = LRP(m).attribute(b, torch.tensor([1, 0]))
     with torch.no_grad():
-        h = m.bert.embeddings(input_ids=b.input_ids)[:, 0]
+        emb = m.bert.embeddings
+        h = emb(input_ids=b.input_ids)[:, 0]
         z = m.bert.pooler.dense(h)
         w = m.classifier.weight[[1, 0]]
-        u = w * torch.tanh(z) / z
-        expected = ((h - m.bert.embeddings.LayerNorm.bias) * (u @ m.bert.pooler.dense.weight)).sum(1)
-    torch.testing.assert_close(att.relevance[:, 0], expected, rtol=1e-4, atol=1e-6)
+        v = (w * torch.tanh(z) / z) @ m.bert.pooler.dense.weight
+        total = ((h - emb.LayerNorm.bias) * v).sum(1)
+        x = emb.word_embeddings(b.input_ids[:, 0])
+        e = x + emb.position_embeddings.weight[0] + emb.token_type_embeddings.weight[0]
+        std = (e.var(-1, unbiased=False) + emb.LayerNorm.eps).sqrt()
+        words = (emb.LayerNorm.weight * (x - x.mean(-1, keepdim=True)) * v).sum(1) / std
+    torch.testing.assert_close(att.relevance[:, 0], words, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(att.relevance[:, 0] + att.position_type, total, rtol=1e-4, atol=1e-6)
+    assert (att.position_type.abs() > 1e-3).all()  # the position/type part is not negligible
     assert torch.all(att.relevance[:, 1:] == 0)
     logits = m(input_ids=b.input_ids).logits
     torch.testing.assert_close(att.logits, logits, rtol=1e-5, atol=1e-6)
@@ -109,11 +119,16 @@ def test_analytic_head_only_model():
 
 
 def test_layer_sums_are_conserved_with_zero_biases():
-    att = LRP(zero_biases(tiny("xlmr"), torch.float64)).attribute(batch())
-    ratio = (att.layer_sums / att.reference[:, None]).numpy()
-    assert att.layer_names[0] == "input" and att.layer_names[-1] == "last_hidden"
-    assert ratio.shape == (3, 4)
-    np.testing.assert_allclose(ratio, 1.0, atol=1e-10)
+    for rule in ("identity", "detach"):
+        att = LRP(zero_biases(tiny("xlmr"), torch.float64), softmax_rule=rule).attribute(batch())
+        ratio = (att.layer_sums / att.reference[:, None]).numpy()
+        assert att.layer_names[:2] == ["words", "input"] and att.layer_names[-1] == "last_hidden"
+        assert ratio.shape == (3, 5)
+        np.testing.assert_allclose(ratio[:, 1:], 1.0, atol=1e-10)  # conserved from the last hidden to the input
+        # the input splits into the words' relevance and the position/type embeddings'
+        np.testing.assert_allclose(att.layer_sums[:, 0] + att.position_type, att.layer_sums[:, 1], atol=1e-10)
+        torch.testing.assert_close(att.layer_sums[:, 0], att.relevance.sum(1))
+        assert (att.position_type.abs() > 1e-3 * att.reference.abs()).any()
 
 
 def test_padding_gets_no_relevance_and_padding_does_not_change_relevance():
@@ -194,9 +209,9 @@ def test_relevance_is_linear_in_the_explained_logit():
     the relevance of logit_a - logit_b (the sign convention of two-class comparisons)."""
     m = zero_biases(tiny("bert", labels=2), torch.float64)
     b = batch()
-    r0 = LRP(m).attribute(b, torch.zeros(3, dtype=torch.long))
-    r1 = LRP(m).attribute(b, torch.ones(3, dtype=torch.long))
-    diff = (r1.relevance - r0.relevance).sum(1)
+    r0 = LRP(m, softmax_rule="detach").attribute(b, torch.zeros(3, dtype=torch.long))
+    r1 = LRP(m, softmax_rule="detach").attribute(b, torch.ones(3, dtype=torch.long))
+    diff = (r1.relevance - r0.relevance).sum(1) + r1.position_type - r0.position_type
     torch.testing.assert_close(diff, r1.reference - r0.reference)
 
 

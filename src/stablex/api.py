@@ -158,6 +158,13 @@ def compare(run_a: str | Path, run_b: str | Path, method: str = "lrp", k: int = 
     return result, write_comparison(result, out)
 
 
+def convert(source: str, arch: str, out: str | Path, force: bool = False):
+    """Write a BERT-shaped encoder (e5-small) as an XLM-R- or CamemBERT-shaped checkpoint at `out`."""
+    from stablex.models.convert import convert as _convert
+
+    return _convert(source, arch, out, force=force)
+
+
 def report(run_dir: str | Path) -> Path:
     from stablex.report import build_report
 

@@ -204,6 +204,21 @@ def compare(
 
 
 @app.command()
+def convert(
+    source: Annotated[str, typer.Argument(help="A BERT-shaped encoder: e5-small, a path or an HF id in the cache")],
+    arch: Annotated[str, typer.Option(help="xlm-roberta | camembert")],
+    out: Annotated[Path, typer.Option("--out", help="Directory of the new checkpoint")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out")] = False,
+) -> None:
+    """Rewrite e5-small (BERT-shaped) as an XLM-R- or CamemBERT-shaped checkpoint, for `--model PATH`."""
+    from stablex.api import convert as convert_api
+
+    res = convert_api(source, arch, out, force=force)
+    console.print(f"{res.source} -> {res.arch} checkpoint (positions shifted by {res.position_offset}, no pooler)"
+                  f" -> {res.path}")
+
+
+@app.command()
 def report(run: RunArg) -> None:
     """Write RUN/report/index.html, one self-contained page."""
     from stablex.api import report as report_api

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from stablex.explain.forward import EncoderWeights, Rules, forward
+from stablex.explain.forward import DEFAULT_SOFTMAX_RULE, EncoderWeights, Rules, forward
 from stablex.explain.methods import LRP, Attributor, Batch
 
 DIFFERS_BELOW = 0.5  # mean Spearman rho (trained vs fully randomised) under which explanations 'differ'
@@ -45,11 +45,12 @@ def zero_biases(model: torch.nn.Module, dtype: torch.dtype | None = None) -> tor
 
 
 def zero_bias_conservation(model: torch.nn.Module, batch: Batch, dtype: torch.dtype = torch.float32,
-                           softmax_rule: str = "identity") -> np.ndarray:
-    """Per text: (sum of input relevance - logit) / |logit| for the zero-bias copy of `model`."""
+                           softmax_rule: str = DEFAULT_SOFTMAX_RULE) -> np.ndarray:
+    """Per text: (sum of input relevance - logit) / |logit| for the zero-bias copy of `model`;
+    the input is the words plus the position/type embeddings (the embedding LayerNorm's input)."""
     m = zero_biases(model, dtype)
     att = LRP(m, softmax_rule=softmax_rule, layers=False).attribute(batch)
-    total = att.relevance.sum(1).double()
+    total = att.relevance.sum(1).double() + att.position_type.double()
     logit = att.reference.double()
     return ((total - logit) / logit.abs()).numpy()
 

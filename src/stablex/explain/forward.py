@@ -3,7 +3,8 @@
 The pass reads the weights of an HF `BertForSequenceClassification`, `RobertaFor...`,
 `XLMRobertaFor...` or `CamembertForSequenceClassification` and recomputes its logits (eval
 mode: no dropout). With `Rules.lrp()`, every rule is a change of the *backward* only
-(values are untouched), so that gradient x input at the input point is the LRP relevance:
+(values are untouched), so that gradient x input at the input (the word embeddings, plus
+the position/type embeddings reported apart) is the LRP relevance:
 
 - LayerNorm: the normalising factor 1/std is a constant (gradient through the centring
   and the affine scale only);
@@ -25,6 +26,26 @@ import torch
 import torch.nn.functional as F
 
 from stablex.errors import StablexError
+
+DEFAULT_SOFTMAX_RULE = "attnlrp"  # chosen by measurement: docs/explain.md, "Choosing the rule"
+
+# The rule sets by name, with the publication each one is (softmax_rule -> name, reference).
+RULE_SETS = {
+    "attnlrp": ("AttnLRP", "Achtibat et al. 2024, AttnLRP: Attention-Aware Layer-Wise Relevance Propagation "
+                "for Transformers, ICML 2024 (as LXT implements it)"),
+    "detach": ("CP-LRP", "Ali et al. 2022, XAI for Transformers: Better Explanations through Conservative "
+               "Propagation, ICML 2022 (AH and LN rules)"),
+    "identity": ("stablex identity rule", "none: stablex's own rule, see docs/explain.md"),
+}
+
+
+def rule_record(softmax_rule: str) -> dict:
+    """What a summary says about the rule set: its name, option value and reference."""
+    if softmax_rule not in RULE_SETS:
+        raise StablexError(f"softmax rule {softmax_rule!r}: choose one of {sorted(RULE_SETS)}")
+    name, ref = RULE_SETS[softmax_rule]
+    return {"name": name, "softmax_rule": softmax_rule, "reference": ref, "rules": SOFTMAX_RULES[softmax_rule]}
+
 
 SOFTMAX_RULES = {
     # Normaliser Z treated as a constant and identity rule through exp: the relevance of a score
@@ -51,7 +72,7 @@ class Rules:
     softmax: str = "plain"  # 'plain' (ordinary gradient) or one of SOFTMAX_RULES
 
     @classmethod
-    def lrp(cls, softmax: str = "identity") -> "Rules":
+    def lrp(cls, softmax: str = DEFAULT_SOFTMAX_RULE) -> "Rules":
         if softmax not in SOFTMAX_RULES:
             raise StablexError(f"softmax rule {softmax!r}: choose one of {sorted(SOFTMAX_RULES)}")
         return cls(layernorm=True, activation=True, attention=True, softmax=softmax)
@@ -295,10 +316,17 @@ def position_ids(W: EncoderWeights, input_ids: torch.Tensor) -> torch.Tensor:
     return torch.arange(T, device=input_ids.device).unsqueeze(0).expand_as(input_ids)
 
 
+def embed_parts(W: EncoderWeights, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(word embeddings, position + token-type embeddings), each [B, T, H]. The word part is
+    every method's input point (as in LXT and Captum); the other part's relevance is relevance
+    the words do not own, reported on its own."""
+    return F.embedding(input_ids, W.word), F.embedding(position_ids(W, input_ids), W.pos) + W.typ[0]
+
+
 def embed(W: EncoderWeights, input_ids: torch.Tensor) -> torch.Tensor:
-    """The input point of every method: word + token-type + position embeddings [B, T, H]."""
-    e = F.embedding(input_ids, W.word) + W.typ[0]
-    return e + F.embedding(position_ids(W, input_ids), W.pos)
+    """The input of the embedding LayerNorm: word + token-type + position embeddings [B, T, H]."""
+    word, rest = embed_parts(W, input_ids)
+    return word + rest
 
 
 @dataclass

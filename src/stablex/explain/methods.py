@@ -1,10 +1,12 @@
 """Explanation methods behind one interface: `get_method(name, model).attribute(batch, target)`.
 
 Every method explains the logit of `target` (one class per text; None: the predicted class)
-and returns token relevances [B, T] at the same input point, the sum of word, position and
-token-type embeddings (`forward.embed`). Sign convention: relevance is toward the explained
-class (positive: the token raises that class's logit), for every method; `chefer` is
-non-negative by construction (its positive part only).
+and returns token relevances [B, T] at one input point, the **word embeddings** (as LXT and
+Captum read them). `lrp` also reports the relevance of the position + token-type embeddings
+(`Attribution.position_type`): relevance the words do not own, so it is kept apart, and
+words + position/type is what conservation checks at the input. Sign convention: relevance
+is toward the explained class (positive: the token raises that class's logit), for every
+method; `chefer` is non-negative by construction (its positive part only).
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import numpy as np
 import torch
 
 from stablex.errors import StablexError
-from stablex.explain.forward import Capture, EncoderWeights, Rules, embed, encode
+from stablex.explain.forward import (DEFAULT_SOFTMAX_RULE, Capture, EncoderWeights, Rules, embed, embed_parts,
+                                     encode, rule_record)
+
+INPUT_POINT = "word embeddings"
 
 
 @dataclass
@@ -27,6 +32,7 @@ class Attribution:
     reference: torch.Tensor | None = None  # [B] what relevance should sum to (lrp: the logit; ig: f(x) - f(baseline))
     layer_sums: torch.Tensor | None = None  # [B, K] relevance summed at each of `layer_names` (lrp)
     layer_names: list[str] | None = None
+    position_type: torch.Tensor | None = None  # [B] lrp: relevance of the position + token-type embeddings
 
 
 class Batch(Protocol):
@@ -68,34 +74,42 @@ class _Method:
 
 
 class LRP(_Method):
-    """Conservative LRP / AttnLRP rules (see forward.py): one forward and one backward pass."""
+    """LRP with a published rule set (see forward.py): one forward and one backward pass.
+
+    Relevance is read at the word embeddings; the position + token-type embeddings' share is
+    returned apart. `layer_sums` holds the words' total, then the total at the embedding
+    LayerNorm's input (words + position/type), each layer's input and the last hidden state."""
 
     name = "lrp"
 
-    def __init__(self, model: torch.nn.Module, softmax_rule: str = "identity", layers: bool = True):
+    def __init__(self, model: torch.nn.Module, softmax_rule: str = DEFAULT_SOFTMAX_RULE, layers: bool = True):
         super().__init__(model)
         self.rules = Rules.lrp(softmax_rule)
         self.layers = layers
 
     def attribute(self, batch: Batch, target: torch.Tensor | None = None) -> Attribution:
         ids, mask = self._inputs(batch)
-        e = embed(self.W, ids).requires_grad_(True)
+        word, rest = embed_parts(self.W, ids)
+        e = (word + rest).requires_grad_(True)
         cap = Capture(hidden=self.layers)
         logits = encode(self.W, e, mask, self.rules, cap)
         t = _pick(logits, target)
         sel = _selected(logits, t)
         grads = torch.autograd.grad(sel.sum(), [e, *cap.hiddens])
-        R = (grads[0] * e).sum(-1).detach()
-        sums = torch.stack([(g * x).sum((1, 2)) for g, x in zip(grads, [e, *cap.hiddens])], 1).detach() \
-            if self.layers else None
-        names = ["input", *[f"layer_{i}" for i in range(self.W.n_layers)], "last_hidden"] if self.layers else None
-        return Attribution(R * mask, logits.detach(), t, sel.detach(), sums, names)
+        R = ((grads[0] * word).sum(-1) * mask).detach()
+        pos_type = ((grads[0] * rest).sum(-1) * mask).sum(1).detach()
+        sums, names = None, None
+        if self.layers:
+            at = [(g * x).sum((1, 2)) for g, x in zip(grads, [e, *cap.hiddens])]
+            sums = torch.stack([R.sum(1), *at], 1).detach()
+            names = ["words", "input", *[f"layer_{i}" for i in range(self.W.n_layers)], "last_hidden"]
+        return Attribution(R, logits.detach(), t, sel.detach(), sums, names, pos_type)
 
 
 class GradientXInput(_Method):
     """Plain gradient x input, with the word embeddings as input (same cost as `lrp`).
 
-    Not at the full input point e = word + position + type: the embedding LayerNorm
+    Not at e = word + position + type: the embedding LayerNorm
     normalises each token's vector, so f is scale invariant in each e_t and e_t . grad f = 0
     for every token (Euler): gradient x input there is identically zero up to rounding. The
     word-embedding part w_t . grad_{e_t} f is the usual choice (Captum's BERT tutorials)."""
@@ -190,7 +204,7 @@ class Chefer(_Method):
 
     name = "chefer"
 
-    def __init__(self, model: torch.nn.Module, softmax_rule: str = "identity", start_layer: int = 0):
+    def __init__(self, model: torch.nn.Module, softmax_rule: str = DEFAULT_SOFTMAX_RULE, start_layer: int = 0):
         super().__init__(model)
         if softmax_rule == "detach":
             raise StablexError("chefer needs the relevance of the attention map: softmax rule 'identity' or 'attnlrp'")
@@ -248,3 +262,12 @@ def method_options(name: str, config: Any) -> dict[str, Any]:
     if name == "ig":
         return {"steps": config.ig_steps, "internal_batch": config.ig_batch}
     return {}
+
+
+def method_record(name: str, config: Any) -> dict[str, Any]:
+    """What a summary says about method `name`: where relevance is read and, for the LRP-type
+    methods, the rule set by name with its reference (`summary["rule"]`)."""
+    rec: dict[str, Any] = {"input_point": "attention rollout, [CLS] row" if name == "chefer" else INPUT_POINT}
+    if name in ("lrp", "chefer"):
+        rec["rule"] = rule_record(config.softmax_rule)
+    return rec

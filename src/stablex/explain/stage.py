@@ -26,7 +26,7 @@ from stablex.data.split import SPLITS
 from stablex.errors import ConfigMismatchError, StablexError
 from stablex.explain.checks import randomisation_check
 from stablex.explain.forward import SOFTMAX_RULES
-from stablex.explain.methods import METHODS, Attribution, get_method, method_options
+from stablex.explain.methods import METHODS, Attribution, get_method, method_options, method_record
 from stablex.explain.words import AGGREGATIONS, aggregate
 from stablex.io import read_json, write_json, write_parquet
 from stablex.progress import progress_or
@@ -136,6 +136,7 @@ def explain_texts(attributor, loaded, texts: Texts, classes: list[str], target: 
     layer_ratios: list[np.ndarray] = []
     layer_raw: list[np.ndarray] = []
     special_share: list[np.ndarray] = []
+    pos_share: list[np.ndarray] = []  # lrp: position + token-type embeddings' share of the input relevance
     ref_ratio: list[np.ndarray] = []
     names: list[str] | None = None
     started = time.perf_counter()
@@ -156,6 +157,9 @@ def explain_texts(attributor, loaded, texts: Texts, classes: list[str], target: 
         total = att.relevance.sum(1).numpy()
         spec = np.where(np.asarray(batch.special_tokens_mask, bool), rel, 0).sum(1)
         special_share.append(spec / np.where(total == 0, 1, total))
+        if att.position_type is not None:
+            both = total + att.position_type.numpy()
+            pos_share.append(att.position_type.numpy() / np.where(both == 0, 1, both))
         if att.reference is not None and att.layer_sums is None:
             ref_ratio.append((att.relevance.sum(1) / att.reference).numpy())
         for row, i in enumerate(idx):
@@ -201,7 +205,9 @@ def explain_texts(attributor, loaded, texts: Texts, classes: list[str], target: 
         record["conservation"] = {name: {"mean": float(np.mean(r[:, k])), "median": float(np.median(r[:, k])),
                                          "pooled": float(raw[:, k].sum() / raw[:, -1].sum())}
                                   for k, name in enumerate(names or [])}
-    record["special_tokens_share"] = float(np.median(np.concatenate(special_share)))  # of the input relevance
+    record["special_tokens_share"] = float(np.median(np.concatenate(special_share)))  # of the words' relevance
+    if pos_share:  # relevance the words do not own (median over texts, of words + position/type)
+        record["position_type_share"] = float(np.median(np.concatenate(pos_share)))
     if ref_ratio:
         r = np.concatenate(ref_ratio)
         record["completeness"] = {"mean": float(np.mean(r)), "median": float(np.median(r))}
@@ -247,7 +253,7 @@ def plan(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list[in
     if not summary:
         summary = {"method": method, "split": config.split, "config": ident, "sign": SIGN,
                    "rules": SOFTMAX_RULES.get(config.softmax_rule) if method in ("lrp", "chefer") else None,
-                   "seeds": {}}
+                   **method_record(method, config), "seeds": {}}
     all_seeds = run.trained_seeds() if seeds is None else list(seeds)
     if not all_seeds:
         raise StablexError(f"{run.path}: no trained seeds; run `stablex train` first")
