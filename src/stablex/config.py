@@ -112,6 +112,7 @@ class AnalyzeConfig:
     # and the power for the minimum detectable difference and the texts needed.
     accuracy_margin: float = 0.01
     power: float = 0.8
+    groups: bool = True  # sensitivity by class and part of speech (analysis/<method>/groups.json; spaCy)
 
 
 @dataclass

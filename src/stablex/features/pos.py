@@ -3,13 +3,15 @@
 A word of stablex's explanations (explain/words.py) gets the part of speech of the spaCy
 token(s) (fr_core_news_sm, universal POS) its characters overlap. Both cut French the same
 way on elisions and punctuation, so this is almost always one token: « l' » + « Occident »
--> DET + PROPN, « » » -> PUNCT. When the overlapping tokens (whitespace tokens aside) carry
+-> DET + PROPN; a word of punctuation or symbol characters only (« » ? …) is PUNCT or SYM by
+its characters (see _symbol_tag). When the overlapping tokens (whitespace tokens aside) carry
 different parts of speech — a word spaCy splits where stablex does not, e.g. « a-t-il » —
 the word is **not aligned**: it is counted, never guessed. Statistics: stats/groups.py.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +27,27 @@ from stablex.stats.load import SEED_FILE
 RNG_SEED = 0
 
 
+def _symbol_tag(word: str) -> str | None:
+    """PUNCT / SYM for a word made only of punctuation / symbol characters (Unicode categories
+    P* / S*), whatever the tagger said: fr_core_news_sm tags « as NOUN or PROPN in some titles,
+    and guillemets are the corpus's strongest opinion cue, so a mis-tag would move them between
+    groups. By the universal POS definitions these tags follow from the characters alone."""
+    cats = {unicodedata.category(ch)[0] for ch in word}
+    return "PUNCT" if cats == {"P"} else "SYM" if cats <= {"P", "S"} and cats else None
+
+
 def align_pos(doc, starts: np.ndarray, ends: np.ndarray) -> list[str | None]:
     """The universal POS of each word [start, end) of `doc`'s text, None where tokens disagree."""
     toks = [t for t in doc if not t.is_space]
     t_start = np.array([t.idx for t in toks], np.int64)
     t_end = t_start + np.array([len(t) for t in toks], np.int64)
+    text = doc.text
     out: list[str | None] = []
     for a, b in zip(starts, ends):
+        fixed = _symbol_tag(text[a:b])
+        if fixed:
+            out.append(fixed)
+            continue
         i0 = int(np.searchsorted(t_end, a, side="right"))  # first token ending after a
         i1 = int(np.searchsorted(t_start, b, side="left"))  # tokens starting before b
         tags = {toks[i].pos_ for i in range(i0, i1)}

@@ -13,6 +13,7 @@ from scipy.stats import binomtest
 
 from stablex.report import svg
 from stablex.report.data import COMMANDS, MAX_SEEDS, MAX_TEXTS, ReportData
+from stablex.report.sensitivity import sensitivity
 from stablex.report.svg import esc, num
 
 METRIC_LABELS = {
@@ -168,7 +169,7 @@ def variability(d: ReportData) -> str:
     body = [f'<p>Per text, the {S} seeds\' explanations ({esc(method)}) are compared pair by pair; each histogram '
             f'shows how the figure is distributed over the {an.summary.get("n_texts")} test texts. The red line is '
             f'the median, the shaded band its 95% interval (seeds and texts resampled together).</p>',
-            f'<div class="grid">{"".join(hists)}</div>', _half_split(an), _curve(an), _metric_table(d), _sources(an)]
+            f'<div class="grid">{"".join(hists)}</div>', _half_split(an), _curve(an), _metric_table(d)]
     return section("variability", "How much explanations vary", "".join(body),
                    "If explanations did not depend on the seed, every agreement figure would be 1.")
 
@@ -241,19 +242,6 @@ def _metric_table(d: ReportData) -> str:
         rows.append(row)
     return ('<details><summary>Every agreement figure, every analysed method (median over texts, 95% interval)'
             '</summary>' + table(["figure", *methods], rows, "num") + "</details>")
-
-
-def _sources(an) -> str:
-    src = an.summary.get("sources") or {}
-    if not src.get("available"):
-        return (f'<p class="note">Which random source moves explanations: {esc(src.get("reason", "not computed"))} '
-                f'(pin a source with <code>[train] init_seed</code>, <code>order_seed</code> or <code>dropout_seed</code> '
-                f'to separate them).</p>')
-    rows = [[esc(k), f'{num(v.get("share"))}<span class="ci">{interval(v.get("share_ci"))}</span>', num(v.get("mean_variance"), 4)]
-            for k, v in (src.get("shares") or {}).items()]
-    return ("<h3>Which random source</h3><p>Share of the explanation variance caused when only these sources "
-            f"differ, relative to <code>{esc(src.get('reference'))}</code>.</p>"
-            + table(["sources that differ", "share of variance", "variance"], rows, "num"))
 
 
 # --- viewer ------------------------------------------------------------------------------------
@@ -508,6 +496,7 @@ SECTIONS: list[tuple[str, str, Callable[[ReportData], str]]] = [
     ("verdict", "Verdict", verdict),
     ("accuracy", "Accuracy", accuracy),
     ("variability", "Variability", variability),
+    ("sensitivity", "Sources", sensitivity),
     ("viewer", "Text viewer", viewer),
     ("lexicon", "Lexicon", lexicon),
     ("tradeoff", "Trade-off", tradeoff),

@@ -29,7 +29,7 @@ from stablex.stats.equivalence import equivalence, select_equivalent
 from stablex.stats.intervals import multi_bootstrap, quantile_interval, seed_weights, seeds_needed, spearman_brown
 from stablex.stats.lexicon import lexicon
 from stablex.stats.load import (explanation_seeds, load_explanations, read_classes, read_seed_metrics,
-                                study_bootstrap, test_accuracy, test_correctness)
+                                split_correctness, study_bootstrap, test_accuracy)
 
 CURVE_REPEATS = 20
 RNG_SEED = 0
@@ -150,7 +150,7 @@ def analyze(run_dir: Path, method: str, config: AnalyzeConfig, progress: Any = N
     summary["reliability"] = _curve_section(curve, grid, config.target_reliability)
     summary["sources"] = _sources_section(dsg, src_var, B, boot_rng)
     if dsg.informative:
-        _, correct = test_correctness(run_dir, seeds)
+        _, correct = split_correctness(run_dir, seeds)
         if correct.size:
             summary["sources"]["accuracy"] = sources.accuracy_shares(correct, dsg, B, boot_rng)
 

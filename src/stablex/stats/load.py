@@ -97,7 +97,7 @@ def test_accuracy(metrics: dict[int, dict]) -> tuple[dict[int, float], int | Non
     return acc, n
 
 
-def test_correctness(run_dir: Path, seeds: list[int], split: str = "test") -> tuple[list[str], np.ndarray]:
+def split_correctness(run_dir: Path, seeds: list[int], split: str = "test") -> tuple[list[str], np.ndarray]:
     """The split's doc ids (sorted) and [S, n] bool: did each seed predict each text right.
 
     Every seed predicts the same texts, so per-text correctness pairs the seeds' accuracies."""
@@ -187,3 +187,13 @@ def load_explanations(run_dir: Path, method: str, seeds: list[int], classes: lis
             R[si] *= np.repeat(flip[si], np.diff(offsets))
     return Explanations(seeds=list(seeds), classes=list(classes), reference=reference, doc_ids=docs.to_pylist(),
                         offsets=offsets, word_index=wi, words=words, R=R, targets=targets, dropped=dropped)
+
+
+def test_correctness(run_dir: Path, seeds: list[int]) -> dict[int, np.ndarray]:
+    """{seed: bool per test text (sorted by doc_id), right or wrong}, for the paired accuracy
+    tests; {} unless every seed has predictions of exactly the same test texts."""
+    try:
+        _, correct = split_correctness(run_dir, seeds)
+    except StablexError:
+        return {}
+    return {s: correct[i] for i, s in enumerate(seeds)}

@@ -1,0 +1,164 @@
+"""Report section "Where the sensitivity comes from": random sources, classes and parts of
+speech, comparisons with other runs, and how this run's protocol differs from the study's.
+
+Reads analysis/<method>/summary.json ("sources"), analysis/<method>/groups.json
+(features/pos.py) and compare/*.json (stats/compare.py); renders nothing it cannot back
+with an interval and the number of texts and seeds behind it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any
+
+from stablex.config import PRESETS
+from stablex.report.data import ReportData, read_json
+from stablex.report.svg import esc, num
+
+# What stablex measured about the quick preset's departures from the study's protocol, by
+# `stablex compare` on Le Monde (README, "Where the sensitivity comes from"; studies/compare/).
+# Keyed like protocol_differences(); a departure without an entry says "not measured".
+PROTOCOL_MEASUREMENTS: dict[str, dict] = {}
+
+
+def _ci(ci: Any, digits: int = 3, signed: bool = False) -> str:
+    if not ci or ci[0] is None or ci[1] is None:
+        return ""
+    f = (lambda x: f"{x:+.{digits}f}") if signed else (lambda x: num(x, digits))
+    return f'<span class="ci"> [{f(ci[0])}, {f(ci[1])}]</span>'
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    th = "".join(f"<th>{esc(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return f'<table class="num"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def protocol_differences(study_toml: str) -> list[dict]:
+    """How this run departs from the paper preset in ways that change what sensitivity means."""
+    try:
+        cfg = tomllib.loads(study_toml)
+    except tomllib.TOMLDecodeError:
+        return []
+    paper = PRESETS["paper"]
+    model, train, corpus = cfg.get("model", {}), cfg.get("train", {}), cfg.get("corpus", {})
+    out = []
+    if model.get("freeze_layers", 0):
+        out.append({"key": "freeze_layers", "text": f"the lower {model['freeze_layers']} encoder layers are frozen "
+                    f"(the study fine-tunes every layer)"})
+    if corpus.get("max_tokens", paper["corpus"]["max_tokens"]) < paper["corpus"]["max_tokens"]:
+        out.append({"key": "max_tokens", "text": f"texts are cut to {corpus['max_tokens']} tokens "
+                    f"(the study: {paper['corpus']['max_tokens']})"})
+    if train.get("epochs", 2) < paper["train"]["epochs"]:
+        out.append({"key": "epochs", "text": f"{train['epochs']} epoch(s) (the study: {paper['train']['epochs']})"})
+    if train.get("batch_size", 4) > paper["train"]["batch_size"]:
+        out.append({"key": "batch_size", "text": f"batch size {train['batch_size']} (the study: "
+                    f"{paper['train']['batch_size']}), so fewer, larger steps"})
+    n_seeds = len(train.get("seeds", []))
+    if n_seeds and n_seeds < len(paper["train"]["seeds"]):
+        out.append({"key": "seeds", "text": f"{n_seeds} seeds (the study: {len(paper['train']['seeds'])})"})
+    return out
+
+
+def protocol_note(d: ReportData) -> str:
+    """One paragraph for the verdict: what in this run is not the study's protocol, with the
+    measured effect on stability where stablex has measured it."""
+    diffs = protocol_differences(d.study_toml)
+    if not diffs:
+        return ""
+    items = []
+    for diff in diffs:
+        effect = _measured_effect(d, diff["key"])
+        items.append(f"<li>{esc(diff['text'])}{effect}</li>")
+    return ('<div class="note" id="verdict-protocol"><strong>Not the study\'s protocol.</strong> This run departs '
+            'from the published setting (stablex\'s <code>paper</code> preset) as follows, so its figures are not '
+            f'the study\'s measurement:<ul>{"".join(items)}</ul></div>')
+
+
+def _measured_effect(d: ReportData, key: str) -> str:
+    m = PROTOCOL_MEASUREMENTS.get(key)
+    if not m:
+        return " (effect on stability not measured by stablex)"
+    return (f' — measured by stablex on Le Monde ({esc(m["where"])}): {esc(m["text"])} '
+            f'{esc(m["metric"])} {m["difference"]:+.3f}{_ci(m["ci"], signed=True)} '
+            f'({m["n_texts"]} texts, {m["seeds"]} seeds per run, permutation p = {num(m["p_value"], 3)})')
+
+
+def _sources(method: str, src: dict) -> str:
+    if not src.get("available"):
+        return (f'<p class="note">{esc(method)}: which random source — {esc(src.get("reason", "not computed"))}. '
+                'Declare a source design (<code>[train] groups</code>, e.g. <code>studies/lemonde-sources.toml</code>) '
+                'to separate head initialisation, data order, dropout and the training sample.</p>')
+    acc = (src.get("accuracy") or {}).get("shares", {})
+    rows = []
+    for label, v in (src.get("shares") or {}).items():
+        a = acc.get(label, {})
+        rows.append([esc(label.replace("_seed", "")), str(src.get("pairs", {}).get(label, "")),
+                     f'{num(v.get("share"))}{_ci(v.get("share_ci"))}',
+                     f'{num(a.get("share"))}{_ci(a.get("share_ci"))}' if a else "–"])
+    n_acc = (src.get("accuracy") or {}).get("n_texts")
+    return (f"<h3>Random sources ({esc(method)})</h3><p>Share of the variance across seeds caused when only the "
+            f"named sources differ, relative to <code>{esc(src.get('reference'))}</code> (1 = as much as when every "
+            f"source varies). Explanations: per-word variance, interval over texts; accuracy: variance of test "
+            f"accuracy{f' on {n_acc} test texts' if n_acc else ''}, interval over texts. With few seed pairs per "
+            f"source a wide interval is the honest answer.</p>"
+            + _table(["sources that differ", "seed pairs", "explanation variance share", "accuracy variance share"],
+                     rows))
+
+
+def _groups(method: str, g: dict) -> str:
+    disp = g.get("dispersion", {})
+    parts = [f"<h3>By class and part of speech ({esc(method)})</h3><p>Dispersion of a word's relevance across "
+             f"{g.get('n_seeds')} seeds, relative to its text's consensus scale, over {g.get('n_texts')} texts and "
+             f"{g.get('n_words')} words. Medians with 95% cluster-bootstrap intervals (texts resampled); "
+             f"Kruskal-Wallis across groups with its effect size ε² (0: none, 1: groups fully apart).</p>"]
+    for by, title in (("gold_class", "gold class"), ("predicted_class", "predicted class (seeds' majority)"),
+                      ("pos", "part of speech (spaCy)")):
+        res = disp.get(by) or {}
+        groups = sorted((res.get("groups") or {}).items(), key=lambda kv: -kv[1]["n_words"])
+        rows = [[esc(name), str(v["n_words"]), str(v["n_texts"]), f'{num(v["median"])}{_ci(v.get("median_ci"))}']
+                for name, v in groups]
+        t = res.get("test")
+        test = (f'Kruskal-Wallis H = {num(t["H"], 1)}, p = {num(t["p_value"], 4)}, ε² = {num(t["epsilon_squared"], 3)} '
+                f'({t["groups_tested"]} groups of ≥ {t["min_group_words"]} words)' if t else "no test (fewer than two groups)")
+        parts.append(f"<h4>{esc(title)}</h4><p>{esc(test)}; {res.get('left_out', 0)} words left out.</p>"
+                     + _table(["group", "words", "texts", "median dispersion"], rows))
+    al = g.get("pos_alignment", {})
+    parts.append(f'<p class="note">Part of speech: {al.get("aligned")} words aligned to one spaCy tag by character '
+                 f'offsets, {al.get("not_aligned")} not aligned (tokens with different tags: counted, not guessed).</p>')
+    return "".join(parts)
+
+
+def _comparisons(comps: list[dict]) -> str:
+    if not comps:
+        return ('<p class="note">No comparison with another run yet: <code>stablex compare RUN OTHER_RUN --method '
+                'lrp</code> writes one (see <code>studies/compare/</code>).</p>')
+    parts = ["<h3>Compared with other runs</h3>"]
+    for c in comps:
+        kind = "paired by text" if c.get("paired") else "unpaired"
+        rows = [[esc(m["label"]), num(m.get("a")), num(m.get("b")),
+                 (f'{m["difference"]:+.3f}' if m.get("difference") is not None else "–") + _ci(m.get("ci"), signed=True),
+                 num(m.get("p_value"), 4)] for m in c.get("metrics", {}).values()]
+        parts.append(f"<p>{esc(c.get('method'))}: A = <code>{esc(c.get('run_a'))}</code>, B = "
+                     f"<code>{esc(c.get('run_b'))}</code>; {kind}, {c['n_texts']['a']} / {c['n_texts']['b']} texts, "
+                     f"{len(c['seeds']['a'])} / {len(c['seeds']['b'])} seeds.</p>"
+                     + _table(["figure", "A", "B", "A − B [95% multi-bootstrap]", "p (permutation)"], rows))
+    return "".join(parts)
+
+
+def sensitivity(d: ReportData) -> str:
+    from stablex.report.sections import section
+
+    body = []
+    for method, an in sorted(d.analyses.items()):
+        if method == "features":
+            continue
+        body.append(_sources(method, an.summary.get("sources") or {}))
+        g = read_json(d.run_dir / "analysis" / method / "groups.json")
+        if g:
+            body.append(_groups(method, g))
+    comps = [read_json(p) for p in sorted((d.run_dir / "compare").glob("*.json"))]
+    body.append(_comparisons([c for c in comps if c]))
+    return section("sensitivity", "Where the sensitivity comes from", "".join(body),
+                   "Which random source, which texts and which words move the explanations, and how this run "
+                   "compares with others.")

@@ -1,0 +1,314 @@
+"""Source designs ([train] groups): validation, pins, identity; a real design trained, killed,
+resumed and analysed; variance shares checked against a direct computation."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from stablex.config import StudyConfig
+from stablex.errors import StablexError
+from stablex.train.seeds import SOURCES, derive_seeds, plan_seed
+
+GROUPS = [{"name": "init", "vary": ["init"], "seeds": [0, 1]},
+          {"name": "order", "vary": ["order"], "seeds": [10, 11]},
+          {"name": "all", "vary": ["all"], "seeds": [20, 21]}]
+
+
+def design(**train) -> StudyConfig:
+    return StudyConfig.from_dict({"train": {"groups": GROUPS, **train}})
+
+
+def test_groups_define_the_seeds_and_pin_the_other_sources():
+    cfg = design()
+    assert cfg.train.seeds == [0, 1, 10, 11, 20, 21]
+    ref = derive_seeds(0)  # pin_seed = 0
+    plans = {s: plan_seed(cfg.train, s) for s in cfg.train.seeds}
+    assert {g for _, g in plans.values()} == {"init", "order", "all"}
+    for s in (0, 1):
+        p, _ = plans[s]
+        assert (p.order_seed, p.dropout_seed) == (ref.order_seed, ref.dropout_seed)
+    assert plans[0][0].init_seed != plans[1][0].init_seed
+    for s in (10, 11):
+        p, _ = plans[s]
+        assert (p.init_seed, p.dropout_seed) == (ref.init_seed, ref.dropout_seed)
+    assert plans[10][0].order_seed != plans[11][0].order_seed
+    for s in (20, 21):  # "all": every active source its own; data_seed (inactive without bootstrap) pinned
+        p, own = plans[s][0], derive_seeds(s)
+        assert (p.init_seed, p.order_seed, p.dropout_seed) == (own.init_seed, own.order_seed, own.dropout_seed)
+        assert p.data_seed == ref.data_seed
+
+
+@pytest.mark.parametrize("train, message", [
+    ({"groups": [{"name": "x", "vary": ["weights"], "seeds": [0]}]}, "unknown source"),
+    ({"groups": [{"name": "x", "vary": ["data"], "seeds": [0]}]}, "needs \\[train\\] bootstrap = true"),
+    ({"groups": [{"name": "x", "vary": ["init"], "seeds": [0]}, {"name": "y", "vary": ["order"], "seeds": [0]}]},
+     "seed 0 is also in group 'x'"),
+    ({"groups": [{"name": "x", "vary": ["init"], "seeds": [0]}, {"name": "x", "vary": ["order"], "seeds": [1]}]},
+     "unique among the groups"),
+    ({"groups": [{"name": "x", "vary": ["init"], "seeds": "0-4"}]}, "seeds must be a list"),
+    ({"groups": [{"name": "x", "vary": ["init"], "seeds": [0], "pins": 3}]}, "unknown key"),
+    ({"init_seed": 7, "groups": [{"name": "x", "vary": ["init"], "seeds": [0]}]}, "unset \\[train\\] init_seed"),
+])
+def test_a_bad_design_is_one_error_naming_the_group(train, message):
+    with pytest.raises(StablexError, match=message):
+        StudyConfig.from_dict({"train": train})
+
+
+def test_identity_covers_the_design_not_the_seed_counts():
+    base = design().training_identity()
+    grown = StudyConfig.from_dict({"train": {"groups": [{**GROUPS[0], "seeds": [0, 1, 2]}, *GROUPS[1:]]}})
+    assert grown.training_identity() == base
+    other = StudyConfig.from_dict({"train": {"groups": [{**GROUPS[0], "vary": ["dropout"]}, *GROUPS[1:]]}})
+    assert other.training_identity() != base
+    assert "groups" not in StudyConfig().training_identity()["train"]  # runs without a design keep their hash
+
+
+# --- a real design: e5-small on Le Monde ------------------------------------------------------------
+
+def _study(corpus: Path, out: Path) -> Path:
+    """The conftest's small study (same corpus options, so the same split), trained 1 epoch in 3 groups."""
+    path = out.parent / f"{out.name}.toml"
+    groups = ",\n  ".join(f'{{ name = "{g["name"]}", vary = {json.dumps(g["vary"])}, seeds = {g["seeds"]} }}'
+                          for g in GROUPS)
+    path.write_text(f"""preset = "quick"
+[corpus]
+path = "{corpus}"
+max_docs = 400
+max_tokens = 64
+split = [0.7, 0.05, 0.25]
+[train]
+epochs = 1
+threads = 2
+groups = [
+  {groups},
+]
+[explain]
+methods = ["lrp"]
+randomisation_texts = 0
+""")
+    return path
+
+
+@pytest.fixture(scope="module")
+def design_run(lemonde_path, tmp_path_factory):
+    """Trained with a SIGKILL after the first seed, then resumed; lrp explained and analysed."""
+    from stablex.api import analyze, explain
+
+    root = tmp_path_factory.mktemp("design")
+    out = root / "run"
+    study = _study(lemonde_path, out)
+    cmd = [sys.executable, "-m", "stablex.cli", "train", "--config", str(study), "--out", str(out)]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while not (out / "seeds" / "0" / "metrics.json").exists():
+        assert proc.poll() is None and time.time() < deadline, "training ended before it could be killed"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_with = sorted(p.name for p in (out / "seeds").iterdir() if (p / "metrics.json").exists())
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    explain(out, "lrp")
+    analyze(out, "lrp", bootstrap=50)
+    return out, killed_with
+
+
+def test_design_resumes_after_sigkill_and_pins_hold(design_run):
+    out, killed_with = design_run
+    assert len(killed_with) < 6  # the kill did interrupt the sweep
+    metrics = {s: json.loads((out / "seeds" / str(s) / "metrics.json").read_text()) for s in (0, 1, 10, 11, 20, 21)}
+    cfg = StudyConfig.from_toml(out / "study.toml")
+    for s, m in metrics.items():
+        plan, group = plan_seed(cfg.train, s)
+        assert m["group"] == group and all(m[k] == getattr(plan, k) for k in SOURCES)
+    assert metrics[0]["order_seed"] == metrics[1]["order_seed"] and metrics[0]["dropout_seed"] == metrics[1]["dropout_seed"]
+    assert metrics[10]["init_seed"] == metrics[11]["init_seed"] and metrics[10]["dropout_seed"] == metrics[11]["dropout_seed"]
+    assert metrics[0]["init_seed"] != metrics[1]["init_seed"] and metrics[10]["order_seed"] != metrics[11]["order_seed"]
+    for s in (0, 1, 10, 11, 20, 21):
+        assert metrics[s]["accuracy"]["test"] > 0.6  # every seed learned something (majority rate 0.5)
+
+
+def _flipped(out: Path, seeds: list[int]) -> dict[str, np.ndarray]:
+    """Per text [S, L] relevance toward the second class, read directly from the seed files."""
+    classes = json.loads((out / "manifest.json").read_text())["classes"]
+    per_seed = []
+    for s in seeds:
+        t = pq.read_table(out / "explanations" / "lrp" / f"seed-{s}.parquet").to_pandas()
+        t["r"] = np.where(t["target"] == classes[1], t["relevance"], -t["relevance"])
+        per_seed.append({d: g.sort_values("word_index")["r"].to_numpy(float) for d, g in t.groupby("doc_id")})
+    return {d: np.stack([p[d] for p in per_seed]) for d in per_seed[0]}
+
+
+def test_variance_shares_match_a_direct_computation(design_run):
+    out, _ = design_run
+    summary = json.loads((out / "analysis" / "lrp" / "summary.json").read_text())
+    seeds = summary["seeds"]
+    assert seeds == [0, 1, 10, 11, 20, 21]
+    src = summary["sources"]
+    assert src["available"]
+    X = _flipped(out, seeds)
+    idx = {s: i for i, s in enumerate(seeds)}
+    recorded = {s: json.loads((out / "seeds" / str(s) / "metrics.json").read_text()) for s in seeds}
+
+    def pairs_differing_in(*names):  # the definition: seed pairs whose recorded seeds differ in exactly these
+        active = ("init_seed", "order_seed", "dropout_seed")
+        return [(a, b) for i, a in enumerate(seeds) for b in seeds[i + 1:]
+                if {k for k in active if recorded[a][k] != recorded[b][k]} == set(names)]
+
+    init_pairs, order_pairs = pairs_differing_in("init_seed"), pairs_differing_in("order_seed")
+    assert init_pairs == [(0, 1)]  # seed 0 is the pinned reference itself (pin_seed = 0)
+    assert order_pairs == [(0, 10), (0, 11), (10, 11)]
+    assert src["pairs"]["init_seed"] == 1 and src["pairs"]["order_seed"] == 3
+    direct_init = {d: np.mean([(x[idx[a]] - x[idx[b]]) ** 2 / 2 for a, b in init_pairs], 0).mean() for d, x in X.items()}
+    direct_order = {d: np.mean([(x[idx[a]] - x[idx[b]]) ** 2 / 2 for a, b in order_pairs], 0).mean() for d, x in X.items()}
+    per_text = pq.read_table(out / "analysis" / "lrp" / "per_text.parquet").to_pandas().set_index("doc_id")
+    for d in X:
+        assert per_text.loc[d, "var_init_seed"] == pytest.approx(direct_init[d], rel=1e-4, abs=1e-9)
+        assert per_text.loc[d, "var_order_seed"] == pytest.approx(direct_order[d], rel=1e-4, abs=1e-9)
+    # corpus share = sum over texts of the set's variance / sum of the reference's
+    ref = src["reference"]
+    direct_ref = {d: per_text.loc[d, f"var_{ref}"] for d in X}
+    share = sum(direct_init.values()) / sum(direct_ref.values())
+    assert src["shares"]["init_seed"]["share"] == pytest.approx(share, rel=1e-4)
+    lo, hi = src["shares"]["init_seed"]["share_ci"]
+    assert lo <= share <= hi
+
+
+def test_accuracy_shares_match_a_direct_computation(design_run):
+    out, _ = design_run
+    src = json.loads((out / "analysis" / "lrp" / "summary.json").read_text())["sources"]
+    acc = {s: json.loads((out / "seeds" / str(s) / "metrics.json").read_text())["accuracy"]["test"]
+           for s in (0, 1, 10, 11, 20, 21)}
+    a = src["accuracy"]
+    assert a["shares"]["init_seed"]["variance"] == pytest.approx((acc[0] - acc[1]) ** 2 / 2, abs=1e-12)
+    order = np.mean([(acc[a] - acc[b]) ** 2 / 2 for a, b in ((0, 10), (0, 11), (10, 11))])
+    assert a["shares"]["order_seed"]["variance"] == pytest.approx(order, abs=1e-12)
+    assert a["n_texts"] == 100
+
+
+# --- stablex compare --------------------------------------------------------------------------------
+
+def test_compare_a_run_with_itself_gives_zero_and_p_one(design_run):
+    from stablex.stats.compare import compare
+
+    out, _ = design_run
+    res = compare(out, out, "lrp", n_boot=50, n_permutations=199)
+    assert res.paired and res.n_texts == {"a": 100, "b": 100}
+    for name, m in res.metrics.items():
+        assert m["difference"] == 0.0, name
+        assert m["p_value"] == 1.0, name
+
+
+def _direct_median_spearman(out: Path, seeds: list[int], docs: list[str]) -> float:
+    from scipy.stats import spearmanr
+
+    X = _flipped(out, seeds)
+    per_text = []
+    for d in docs:
+        x = X[d]
+        rhos = [spearmanr(x[a], x[b]).statistic for a in range(len(x)) for b in range(a + 1, len(x))]
+        per_text.append(np.mean([0.0 if np.isnan(r) else r for r in rhos]))
+    return float(np.median(per_text))
+
+
+def _direct_median_half_r(out: Path, seeds: list[int], docs: list[str]) -> float:
+    X = _flipped(out, seeds)
+    h = len(seeds) // 2
+    return float(np.median([np.corrcoef(X[d][:h].ravel(), X[d][h:2 * h].ravel())[0, 1] for d in docs]))
+
+
+def test_compare_two_runs_matches_a_direct_computation(design_run, study_run, tmp_path):
+    from stablex.api import compare
+
+    out, _ = design_run
+    other = study_run.run  # the conftest's small study: same corpus options, so the same 100 test texts
+    res, path = compare(out, other, "lrp", n_boot=100, n_permutations=499, out=tmp_path / "c.json")
+    assert res.paired and res.n_texts == {"a": 100, "b": 100}
+    docs = sorted(_flipped(out, [0]))
+    sa = _direct_median_spearman(out, [0, 1, 10, 11, 20, 21], docs)
+    sb = _direct_median_spearman(other, [0, 1], docs)
+    sp = res.metrics["spearman"]
+    assert sp["a"] == pytest.approx(sa, abs=1e-5) and sp["b"] == pytest.approx(sb, abs=1e-5)
+    assert sp["difference"] == pytest.approx(sa - sb, abs=1e-5)
+    assert sp["ci"][0] <= sp["difference"] <= sp["ci"][1] and 0 < sp["p_value"] <= 1
+    hr = res.metrics["half_r"]
+    assert hr["a"] == pytest.approx(_direct_median_half_r(out, [0, 1, 10, 11, 20, 21], docs), abs=1e-5)
+    assert json.loads(path.read_text())["metrics"]["spearman"]["difference"] == pytest.approx(sp["difference"])
+
+
+def test_compare_cli_prints_the_table_and_refuses_a_non_run(design_run, tmp_path):
+    out, _ = design_run
+    r = subprocess.run([sys.executable, "-m", "stablex.cli", "compare", str(out), str(out), "--method", "lrp",
+                        "--bootstrap", "20", "--permutations", "99"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "median Spearman rho" in r.stdout and (out / "compare" / "run-lrp.json").exists()
+    r = subprocess.run([sys.executable, "-m", "stablex.cli", "compare", str(out), str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not a stablex run directory" in r.stderr
+
+
+# --- by class and part of speech -----------------------------------------------------------------------
+
+REAL_TITLES = {  # Le Monde titles (ids in the corpus), with the alignments they must give
+    "https://www.lemonde.fr/international/article/2022/02/01/ukraine-volodymyr-zelensky-compte-ses-allies-dans-la-crise_6111827_3210.html":
+        {"l’": "DET", "Occident": "PROPN", "«": "PUNCT", "»": "PUNCT", "Washington": "PROPN"},
+    "https://www.lemonde.fr/idees/article/2021/12/17/pres-de-cent-producteurs-et-realisateurs-s-insurgent-les-documentaires-informent-et-emancipent-comment-le-csa-a-t-il-pu-les-sacrifier_6106540_3232.html":
+        {"s’": "PRON", "«": "PUNCT", "a-t-il": None, "?": "PUNCT"},
+    "https://www.lemonde.fr/societe/article/2022/01/04/ecole-et-covid-19-jusqu-a-quand-tiendra-t-on-comme-ca_6108093_3224.html":
+        {"Jusqu’": "ADP", "tiendra-t-on": None, "l’": "DET", "incertitude": "NOUN"},
+}
+
+
+def test_pos_alignment_on_real_titles(lemonde_path):
+    from stablex.config import CorpusConfig
+    from stablex.data.corpus import load_corpus
+    from stablex.explain.words import word_spans
+    from stablex.features.extract import load_nlp, prepare_text
+    from stablex.features.pos import align_pos
+
+    corpus = load_corpus(CorpusConfig(path=str(lemonde_path), text="title"))
+    where = {d: i for i, d in enumerate(corpus.doc_ids)}
+    nlp = load_nlp()
+    for doc_id, expected in REAL_TITLES.items():
+        text = corpus.texts[where[doc_id]]
+        spans = word_spans(text)
+        tags = dict(zip((text[a:b] for a, b in spans), align_pos(nlp(prepare_text(text)), spans[:, 0], spans[:, 1])))
+        for word, tag in expected.items():
+            assert tags[word] == tag, (word, tags[word], text)
+
+
+def test_groups_by_class_and_pos_on_the_real_run(design_run):
+    from stablex.features.pos import sensitivity_groups
+    from stablex.stats.groups import dispersion
+
+    out, _ = design_run
+    g = sensitivity_groups(out, "lrp", n_boot=50)
+    assert (out / "analysis" / "lrp" / "groups.json").exists()
+    al = g["pos_alignment"]
+    assert al["aligned"] + al["not_aligned"] == g["n_words"] and al["aligned"] > 0.95 * g["n_words"]
+    gold = g["dispersion"]["gold_class"]
+    assert set(gold["groups"]) == {"news", "opinion"}
+    assert sum(v["n_texts"] for v in gold["groups"].values()) == g["n_texts"] == 100
+    pos = g["dispersion"]["pos"]
+    assert pos["left_out"] == al["not_aligned"] and {"NOUN", "PUNCT", "DET"} <= set(pos["groups"])
+    t = pos["test"]
+    assert 0 <= t["p_value"] <= 1 and t["epsilon_squared"] == pytest.approx(t["H"] / (t["n_words"] - 1))
+    # the definition, directly: SD over seeds / RMS of the text's consensus, median over the PUNCT words
+    words = pq.read_table(out / "analysis" / "lrp" / "per_word.parquet").to_pandas().sort_values(["doc_id", "word_index"])
+    text = words["doc_id"].astype("category").cat.codes.to_numpy()
+    rms = words.groupby("doc_id")["mean"].apply(lambda m: np.sqrt((m ** 2).mean()))
+    direct = (words["sd"] / words["doc_id"].map(rms)).to_numpy()
+    np.testing.assert_allclose(dispersion(words["sd"].to_numpy(), words["mean"].to_numpy(), text, text.max() + 1),
+                               direct, rtol=1e-9)
+    for cls, v in gold["groups"].items():
+        assert v["median_ci"][0] <= v["median"] <= v["median_ci"][1]
