@@ -33,17 +33,26 @@ def train(study: StudyConfig, out: str | Path, force: bool = False, show_progres
     return train_distributed(study, out, executor, force=force, show_progress=show_progress)
 
 
-def models(run_dir: str | Path, sizes: list[int] | None = None):
-    """Accuracy over seeds and the study's equivalence analysis (EquivalenceResult)."""
+def models(run_dir: str | Path, sizes: list[int] | None = None, margin: float | None = None):
+    """Accuracy over seeds, the study's equivalence analysis and the TOST of best vs worst
+    (EquivalenceResult); `margin` overrides [analyze] accuracy_margin."""
     from stablex.rundir import open_run
     from stablex.stats.equivalence import equivalence
+    from stablex.stats.load import test_correctness
 
     run = open_run(run_dir)
     seeds = run.trained_seeds()
+    if not seeds:
+        raise StablexError(f"{run.path}: no trained seeds; run `stablex train` first")
     metrics = {s: run.seed_metrics(s) for s in seeds}
     acc = {s: m["accuracy"]["test"] for s, m in metrics.items()}
     n_test = run.manifest()["split_sizes"]["test"]
-    return ModelsReport(equivalence(acc, n_test, sizes=sizes), acc)
+    an = run.config().analyze
+    margin = an.accuracy_margin if margin is None else margin
+    if not 0 < margin < 1:
+        raise StablexError(f"option margin={margin}: give the accuracy margin as a fraction in (0, 1), e.g. 0.01")
+    return ModelsReport(equivalence(acc, n_test, sizes=sizes, correct=test_correctness(run.path, seeds),
+                                    margin=margin, power=an.power), acc)
 
 
 class ModelsReport:
@@ -66,7 +75,27 @@ class ModelsReport:
         for s in self.result.subsets:
             eq.add_row(str(s.n), f"{s.epsilon:.4f}", f"[{s.low:.4f}, {s.high:.4f}]",
                        "-" if s.z is None else f"{s.z:.2f}", f"{s.p_value:.3f}", "yes" if s.equivalent else "no")
-        return Group(top, eq)
+        return Group(top, eq, self._tost_table(), self._tost_caption())
+
+    def _tost_table(self) -> Table:
+        r = self.result
+        t = Table(title=f"equivalence test (TOST) of best vs worst, margin ±{100 * r.margin:g} points, "
+                        f"alpha {r.alpha}; detectable difference and texts needed at {r.power:.0%} power")
+        for col in ("n", "best-worst", "d (points)", f"{1 - 2 * r.alpha:.0%} CI", "p TOST", "equivalent",
+                    "p diff.", "detectable", "texts needed"):
+            t.add_column(col, justify="right")
+        for s in r.subsets:
+            x = s.tost
+            t.add_row(str(s.n), f"{x.best}-{x.worst}" + ("" if x.paired else " (unpaired)"),
+                      f"{100 * x.difference:+.2f}", f"[{100 * x.ci[0]:+.2f}, {100 * x.ci[1]:+.2f}]",
+                      f"{x.p_value:.3f}", "yes" if x.equivalent else "no", f"{x.p_difference:.3f}",
+                      "-" if x.mdd is None else f"{100 * x.mdd:.1f} pts", "-" if x.n_needed is None else f"{x.n_needed:,}")
+        return t
+
+    def _tost_caption(self) -> str:
+        from stablex.stats.equivalence import accuracy_reading
+
+        return accuracy_reading(self.result)
 
 
 def explain(run_dir: str | Path, method: str = "lrp", force: bool = False, seeds: list[int] | None = None,

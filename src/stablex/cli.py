@@ -109,11 +109,14 @@ def train(
 
 @app.command()
 def models(run: RunArg,
-           sizes: Annotated[Optional[str], typer.Option(help="Subset sizes n, e.g. 200,150,100,50")] = None) -> None:
-    """Accuracy over seeds and the study's equivalence analysis (narrowest windows, z-tests)."""
+           sizes: Annotated[Optional[str], typer.Option(help="Subset sizes n, e.g. 200,150,100,50")] = None,
+           margin: Annotated[Optional[float], typer.Option(
+               help="TOST equivalence margin in accuracy (default [analyze] accuracy_margin, 0.01 = 1 point)")] = None,
+           ) -> None:
+    """Accuracy over seeds, the study's equivalence analysis (windows, z-tests) and TOST of best vs worst."""
     from stablex.api import models as models_api
 
-    console.print(models_api(run, sizes=[int(x) for x in sizes.split(",")] if sizes else None))
+    console.print(models_api(run, sizes=[int(x) for x in sizes.split(",")] if sizes else None, margin=margin))
 
 
 @app.command()

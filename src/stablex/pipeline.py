@@ -41,7 +41,7 @@ def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: 
     (train, explain); None runs them in this process.
     """
 
-    from stablex.explain.faithfulness import faithfulness, faithfulness_path
+    from stablex.explain.faithfulness import faithfulness, missing_methods
     from stablex.explain.stage import explanations_dir
     from stablex.features.extract import extract_features
     from stablex.features.hybrid import run_hybrid
@@ -74,15 +74,17 @@ def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: 
                 for m in methods:
                     explain_distributed(out, m, cfg.explain, executor, seeds=seeds, progress=prog)
                 if "hybrid" in stages:  # the hybrid's lexicons come from the training split only
+                    # a fixed stratified sample of it: [explain] train_texts (None: all of it)
                     explain_distributed(out, hybrid_method, dataclasses.replace(cfg.explain, split="train"),
                                         executor, seeds=seeds, progress=prog)
             timed("explain", do_explain)
             prog.advance(overall)
-        if "faithfulness" in stages:
-            if faithfulness_path(out, cfg.explain.split).exists():
+        if "faithfulness" in stages:  # every explained method, plus the random ranking
+            if not missing_methods(out, methods, cfg.explain):
                 result.skipped.append("faithfulness")
             else:
-                timed("faithfulness", lambda: faithfulness(out, methods, cfg.explain, progress=prog))
+                timed("faithfulness", lambda: faithfulness(out, methods, cfg.explain, progress=prog,
+                                                           only_missing=True))
             prog.advance(overall)
         if "features" in stages:
             def do_features() -> None:

@@ -7,7 +7,10 @@ least one word):
 - comprehensiveness_k = p(y | x) - p(y | x without the top-k words): high is faithful;
 - sufficiency_k = p(y | x) - p(y | only the top-k words): low is faithful;
 
-AOPC is their mean over k. Removing a word removes its tokens (special tokens stay), as
+AOPC is their mean over k, averaged over texts, with a 95 % bootstrap interval over texts
+(scipy.stats.bootstrap) and, for each pair of rankings, the paired interval of their
+difference on the same texts (`vs`): that is what says whether a method beats the random
+ranking. Removing a word removes its tokens (special tokens stay), as
 ERASER deletes tokens rather than masking them. A `random` ranking is always scored as the
 floor a method must beat. Written to RUN/explanations/faithfulness.json (test split) or
 RUN/explanations/faithfulness@<split>.json, one entry per method (later calls add methods).
@@ -16,6 +19,7 @@ RUN/explanations/faithfulness@<split>.json, one entry per method (later calls ad
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,6 +27,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 from rich.progress import Progress
+from scipy.stats import bootstrap
 
 from stablex.config import ExplainConfig
 from stablex.errors import StablexError
@@ -76,16 +81,77 @@ def _probabilities(model, seqs: list[list[int]], target: np.ndarray, pad_id: int
     return out
 
 
+def mean_ci(values: np.ndarray, n_resamples: int, seed: int) -> list[float | None]:
+    """95 % bootstrap interval (BCa, percentile where BCa is undefined) of a mean over texts."""
+    values = np.asarray(values, float)
+    if len(values) < 2 or n_resamples < 1:
+        return [None, None]
+    if np.ptp(values) == 0:
+        return [float(values[0]), float(values[0])]
+    for method in ("BCa", "percentile"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ci = bootstrap((values,), np.mean, n_resamples=n_resamples, method=method,
+                           random_state=np.random.default_rng(seed)).confidence_interval
+        if np.isfinite(ci.low) and np.isfinite(ci.high):
+            return [float(ci.low), float(ci.high)]
+    return [None, None]
+
+
+def compare(scored: dict, n_resamples: int, seed: int) -> None:
+    """Per method: AOPC intervals, and paired intervals (same texts) of its difference with the
+    random ranking and with every other method, oriented so that positive means more faithful."""
+    per = {m: {k: np.asarray(v["per_text"][k], float) for k in ("comprehensiveness", "sufficiency")}
+           for m, v in scored.items() if "per_text" in v}
+    for m, v in scored.items():
+        if m not in per:
+            continue
+        for key in ("comprehensiveness", "sufficiency"):
+            v[f"{key}_ci"] = mean_ci(per[m][key], n_resamples, seed)
+        vs = {}
+        for other in per:
+            if other == m or len(per[other]["comprehensiveness"]) != len(per[m]["comprehensiveness"]):
+                continue
+            dc = per[m]["comprehensiveness"] - per[other]["comprehensiveness"]
+            ds = per[other]["sufficiency"] - per[m]["sufficiency"]  # lower sufficiency is better
+            vs[other] = {"comprehensiveness_gain": float(dc.mean()), "comprehensiveness_gain_ci": mean_ci(dc, n_resamples, seed),
+                         "sufficiency_gain": float(ds.mean()), "sufficiency_gain_ci": mean_ci(ds, n_resamples, seed)}
+        v["vs"] = vs
+
+
 def faithfulness(run_dir: str | Path, methods: list[str], config: ExplainConfig, n_texts: int | None = None,
                  seed: int | None = None, sample_seed: int = 0, progress: Progress | None = None,
-                 show_progress: bool = True) -> FaithfulnessResult:
-    """Score `methods` (plus a random ranking) on `n_texts` texts of `config.split` for one seed."""
-    from stablex.models.classifier import load_seed_model
+                 show_progress: bool = True, only_missing: bool = False) -> FaithfulnessResult:
+    """Score `methods` (plus a random ranking) on `n_texts` of the explained texts for one seed.
 
+    The sample is drawn from the texts `stablex explain` covers (select_texts), so faithfulness
+    and stability rest on the same texts. `only_missing`: methods already scored on the same
+    sample are kept as they are (what `stablex run` does)."""
     for m in methods:
         check_config(config, m)
     run = open_run(run_dir)
-    max_tokens = int(run.config().corpus.max_tokens)
+    header, texts, rows = _sample(run, config, n_texts, seed, sample_seed)
+    seed = header["seed"]
+    path = faithfulness_path(run.path, config.split)
+    scored = _scored(path, header)
+    todo = [m for m in methods if not (only_missing and m in scored and "per_text" in scored[m])]
+    if "random" not in scored or "per_text" not in scored["random"]:
+        todo.append("random")
+    result = FaithfulnessResult(path=path)
+    if todo:
+        if todo == ["random"]:  # the random ranking needs the explained class of one real method
+            todo = [methods[0], "random"] if methods else todo
+        _score(run, texts, rows, seed, sample_seed, todo, config, scored, progress, show_progress)
+    compare(scored, config.faithfulness_bootstrap, sample_seed)
+    result.methods = {m: scored[m] for m in [*methods, "random"] if m in scored}
+    write_json(path, {**header, "note": "comprehensiveness: higher is more faithful; sufficiency: lower is. "
+                      "*_ci: 95% bootstrap over texts; vs.<other>.*_gain: paired difference, positive = more "
+                      "faithful than <other>", "bootstrap": config.faithfulness_bootstrap, "methods": scored})
+    return result
+
+
+def _sample(run, config: ExplainConfig, n_texts: int | None, seed: int | None, sample_seed: int):
+    """(header, explained texts, sampled rows): what a stored result must match to be reused."""
     seeds = run.trained_seeds()
     if not seeds:
         raise StablexError(f"{run.path}: no trained seeds; run `stablex train` first")
@@ -93,9 +159,35 @@ def faithfulness(run_dir: str | Path, methods: list[str], config: ExplainConfig,
     texts = select_texts(run, config)
     n = min(n_texts or config.faithfulness_texts, len(texts.texts))
     rows = np.sort(np.random.default_rng(sample_seed).choice(len(texts.texts), n, replace=False))
+    header = {"seed": seed, "split": config.split, "n_texts": int(n), "sample_seed": sample_seed,
+              "target": config.target, "aggregate": config.aggregate, "fractions": list(FRACTIONS),
+              "max_tokens": int(run.config().corpus.max_tokens), "explained_texts": len(texts.texts),
+              "doc_ids": [texts.doc_ids[i] for i in rows]}
+    return header, texts, rows
+
+
+def _scored(path: Path, header: dict) -> dict:
+    previous = read_json(path) if path.exists() else {}
+    return previous.get("methods", {}) if {k: previous.get(k) for k in header} == header else {}
+
+
+def missing_methods(run_dir: str | Path, methods: list[str], config: ExplainConfig, sample_seed: int = 0) -> list[str]:
+    """The methods (and 'random') not yet scored on the sample `faithfulness` would draw now."""
+    run = open_run(run_dir)
+    header, _, _ = _sample(run, config, None, None, sample_seed)
+    scored = _scored(faithfulness_path(run.path, config.split), header)
+    return [m for m in [*methods, "random"] if "per_text" not in scored.get(m, {})]
+
+
+def _score(run, texts, rows: np.ndarray, seed: int, sample_seed: int, todo: list[str], config: ExplainConfig,
+           scored: dict, progress, show_progress: bool) -> None:
+    """Comprehensiveness and sufficiency per text for each method of `todo`, into `scored`."""
+    from stablex.models.classifier import load_seed_model
+
+    n = len(rows)
+    max_tokens = int(run.config().corpus.max_tokens)
     sample = [texts.texts[i] for i in rows]
-    classes = run.classes()
-    fixed = resolve_target(config.target, classes, texts.label_ids[rows])
+    fixed = resolve_target(config.target, run.classes(), texts.label_ids[rows])
     if config.keep_freed_memory:
         keep_freed_memory()
     loaded = load_seed_model(run.path, seed)
@@ -104,17 +196,10 @@ def faithfulness(run_dir: str | Path, methods: list[str], config: ExplainConfig,
     enc = loaded.encode(sample, max_tokens)
     ids_np, special = enc.input_ids.numpy(), np.asarray(enc.special_tokens_mask, bool)
     lengths = enc.attention_mask.sum(1).numpy()
-    path = faithfulness_path(run.path, config.split)
-    previous = read_json(path) if path.exists() else {}
-    header = {"seed": seed, "split": config.split, "n_texts": int(n), "sample_seed": sample_seed,
-              "target": config.target, "aggregate": config.aggregate, "fractions": list(FRACTIONS),
-              "max_tokens": max_tokens}
-    scored = previous.get("methods", {}) if {k: previous.get(k) for k in header} == header else {}
-    result = FaithfulnessResult(path=path)
     with progress_or(progress, disable=not show_progress) as prog, torch.inference_mode(False):
-        task = prog.add_task("faithfulness", total=len(methods) + 1)
+        task = prog.add_task("faithfulness", total=len(todo))
         target, p_full = None, None
-        for method in [*methods, "random"]:
+        for method in todo:
             rel_words, token_words = [], []
             if method == "random":
                 rng = np.random.default_rng(sample_seed + 1)
@@ -137,35 +222,37 @@ def faithfulness(run_dir: str | Path, methods: list[str], config: ExplainConfig,
                     token_words.append((i, w.token_word))
             if target is None:
                 raise StablexError("faithfulness needs at least one explanation method besides 'random'")
-            by_text = dict(rel_words)
-            tw = dict(token_words)
             if p_full is None:  # the unperturbed texts: one model, one target, whatever the method
                 p_full = _probabilities(model, [ids_np[i, :int(lengths[i])].tolist() for i in range(n)], target,
                                         pad_id, config.batch_size)
-            comp, suff = [], []
-            for i in range(n):
-                T = int(lengths[i])
-                order = np.argsort(-by_text[i], kind="stable")
-                for f in FRACTIONS:
-                    c, s = perturb(ids_np[i, :T], special[i, :T], tw[i][:T], order[: top_k(len(order), f)])
-                    comp.append(c)
-                    suff.append(s)
-            K = len(FRACTIONS)
-            tgt_rep = np.repeat(target, K)
-            p_comp = _probabilities(model, comp, tgt_rep, pad_id, config.batch_size).reshape(n, K)
-            p_suff = _probabilities(model, suff, tgt_rep, pad_id, config.batch_size).reshape(n, K)
-            c_k = p_full[:, None] - p_comp
-            s_k = p_full[:, None] - p_suff
+            c_k, s_k = _erase(model, ids_np, special, lengths, dict(rel_words), dict(token_words), target, p_full,
+                              pad_id, config.batch_size)
             scored[method] = {
                 "comprehensiveness_aopc": float(c_k.mean()), "sufficiency_aopc": float(s_k.mean()),
                 "comprehensiveness_se": float(c_k.mean(1).std(ddof=1) / np.sqrt(n)) if n > 1 else None,
                 "sufficiency_se": float(s_k.mean(1).std(ddof=1) / np.sqrt(n)) if n > 1 else None,
                 "comprehensiveness": {f"{f:g}": float(v) for f, v in zip(FRACTIONS, c_k.mean(0))},
                 "sufficiency": {f"{f:g}": float(v) for f, v in zip(FRACTIONS, s_k.mean(0))},
+                "per_text": {"comprehensiveness": c_k.mean(1).tolist(), "sufficiency": s_k.mean(1).tolist()},
                 "options": method_options(method, config) if method in METHODS else {},
             }
-            result.methods[method] = scored[method]
             prog.advance(task)
-    write_json(path, {**header, "note": "comprehensiveness: higher is more faithful; sufficiency: lower is",
-                      "methods": scored})
-    return result
+
+
+def _erase(model, ids_np, special, lengths, by_text: dict, tw: dict, target, p_full, pad_id: int,
+           batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """[texts, fractions] drops in p(target) without the top words (comp.) and with only them (suff.)."""
+    n = len(lengths)
+    comp, suff = [], []
+    for i in range(n):
+        T = int(lengths[i])
+        order = np.argsort(-by_text[i], kind="stable")
+        for f in FRACTIONS:
+            c, s = perturb(ids_np[i, :T], special[i, :T], tw[i][:T], order[: top_k(len(order), f)])
+            comp.append(c)
+            suff.append(s)
+    K = len(FRACTIONS)
+    tgt_rep = np.repeat(target, K)
+    p_comp = _probabilities(model, comp, tgt_rep, pad_id, batch_size).reshape(n, K)
+    p_suff = _probabilities(model, suff, tgt_rep, pad_id, batch_size).reshape(n, K)
+    return p_full[:, None] - p_comp, p_full[:, None] - p_suff

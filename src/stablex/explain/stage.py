@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 from rich.progress import Progress
+from sklearn.model_selection import train_test_split
 
 from stablex.config import ExplainConfig
 from stablex.data.split import SPLITS
@@ -62,18 +63,61 @@ class Texts:
     label_ids: np.ndarray
 
 
+def explained_count(config: ExplainConfig) -> int | None:
+    """How many texts of `config.split` to explain: `train_texts` for the training split, else `texts`."""
+    return config.train_texts if config.split == "train" else config.texts
+
+
+def stratified_subset(label_ids: np.ndarray, n: int | None, seed: int, option: str = "texts") -> np.ndarray:
+    """Positions of a fixed, label-stratified subset of n items (sorted); all of them when n is None
+    or not smaller. It depends only on the labels, n and `seed`: every seed and method gets it."""
+    if n is None or n >= len(label_ids):
+        return np.arange(len(label_ids))
+    classes = np.unique(label_ids)
+    if n < max(1, len(classes)):
+        raise StablexError(f"option {option}={n}: must be at least the number of classes ({len(classes)})")
+    try:
+        pos, _ = train_test_split(np.arange(len(label_ids)), train_size=n, stratify=label_ids, random_state=seed)
+    except ValueError:  # a class too rare to stratify: a plain draw with the same seed
+        pos = np.random.default_rng(seed).choice(len(label_ids), n, replace=False)
+    return np.sort(pos)
+
+
 def select_texts(run: Run, config: ExplainConfig) -> Texts:
+    """The texts an explain configuration covers: the split, or its fixed stratified subset
+    (`texts` / `train_texts`, drawn with [corpus] split_seed), or (old option) its first max_docs."""
     if config.split not in SPLITS:
         raise StablexError(f"option split={config.split!r}: choose one of {', '.join(SPLITS)}")
     split = run.split()
     idx = split.indices(config.split)
+    n = explained_count(config)
     if config.max_docs is not None:
+        if n is not None:
+            raise StablexError(f"options max_docs and {'train_texts' if config.split == 'train' else 'texts'} "
+                               "both set: use only texts / train_texts (a stratified subset)")
         if config.max_docs < 1:
             raise StablexError(f"option max_docs={config.max_docs}: must be >= 1")
         idx = idx[: config.max_docs]
+    elif n is not None:
+        option = "train_texts" if config.split == "train" else "texts"
+        idx = idx[stratified_subset(split.label_ids[idx], n, int(run.config().corpus.split_seed), option)]
     if len(idx) == 0:
         raise StablexError(f"{run.path}: the {config.split} split is empty")
     return Texts([split.doc_ids[i] for i in idx], [split.texts[i] for i in idx], split.label_ids[idx])
+
+
+def texts_record(run: Run, config: ExplainConfig, texts: Texts) -> dict:
+    """What the summary and the report say about the explained texts."""
+    n, of = len(texts.doc_ids), len(run.split().indices(config.split))
+    if config.max_docs is not None:
+        how = f"the first {config.max_docs} of the split"
+    elif n < of:
+        how = f"stratified by label, drawn with split_seed {run.config().corpus.split_seed}"
+    else:
+        how = "the whole split"
+    classes = run.classes()
+    return {"n": n, "of": of, "split": config.split, "selection": how,
+            "class_counts": {c: int((texts.label_ids == i).sum()) for i, c in enumerate(classes)}}
 
 
 def resolve_target(target: str, classes: list[str], label_ids: np.ndarray) -> np.ndarray | None:
@@ -102,9 +146,12 @@ def identity(run: Run, method: str, config: ExplainConfig, max_tokens: int) -> d
     """What the explanations of a directory depend on (batching and threads do not count)."""
     opts = method_options(method, config)
     opts.pop("internal_batch", None)
-    return {"method": method, "options": opts, "split": config.split, "target": config.target,
-            "aggregate": config.aggregate, "max_docs": config.max_docs, "max_tokens": max_tokens,
-            "run_config_hash": run.manifest().get("config_hash")}
+    ident = {"method": method, "options": opts, "split": config.split, "target": config.target,
+             "aggregate": config.aggregate, "max_docs": config.max_docs, "max_tokens": max_tokens,
+             "run_config_hash": run.manifest().get("config_hash")}
+    if explained_count(config) is not None:  # absent for whole splits: older runs keep their identity
+        ident["texts"] = explained_count(config)
+    return ident
 
 
 def length_batches(lengths: np.ndarray, batch_size: int, batch_tokens: int) -> list[np.ndarray]:
@@ -254,6 +301,7 @@ def plan(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list[in
         summary = {"method": method, "split": config.split, "config": ident, "sign": SIGN,
                    "rules": SOFTMAX_RULES.get(config.softmax_rule) if method in ("lrp", "chefer") else None,
                    **method_record(method, config), "seeds": {}}
+    summary["texts"] = texts_record(run, config, select_texts(run, config))
     all_seeds = run.trained_seeds() if seeds is None else list(seeds)
     if not all_seeds:
         raise StablexError(f"{run.path}: no trained seeds; run `stablex train` first")

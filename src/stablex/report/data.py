@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from stablex.stats.equivalence import equivalence
-from stablex.stats.load import SEED_FILE, read_seed_metrics, test_accuracy
+from stablex.config import AnalyzeConfig, StudyConfig
+from stablex.stats.equivalence import accuracy_reading, equivalence
+from stablex.stats.load import SEED_FILE, read_seed_metrics, test_accuracy, test_correctness
 
 # What produces each artefact (shown in place of a missing section).
 COMMANDS = {
@@ -58,7 +59,7 @@ class ReportData:
     manifest: dict
     study_toml: str
     classes: list[str]
-    accuracy: dict | None = None  # by_seed, n_test, equivalence (dict of EquivalenceResult)
+    accuracy: dict | None = None  # by_seed, n_test, equivalence (dict of EquivalenceResult), reading
     analyses: dict[str, MethodAnalysis] = field(default_factory=dict)
     explained: dict[str, dict] = field(default_factory=dict)  # method -> explanations/<method>/summary.json
     faithfulness: dict | None = None
@@ -121,8 +122,17 @@ def load_accuracy(run_dir: Path) -> dict | None:
     by_seed = {s: a for s, a in by_seed.items() if math.isfinite(a)}
     if not by_seed:
         return None
-    eq = equivalence(by_seed, int(n_test)).to_dict() if n_test and len(by_seed) >= 2 else None
-    return {"by_seed": dict(sorted(by_seed.items())), "n_test": n_test, "equivalence": eq}
+    if not (n_test and len(by_seed) >= 2):
+        return {"by_seed": dict(sorted(by_seed.items())), "n_test": n_test, "equivalence": None, "reading": None}
+    try:
+        an = StudyConfig.from_toml(run_dir / "study.toml").analyze
+        margin, power = an.accuracy_margin, an.power
+    except Exception:  # a hand-made or damaged study.toml: the defaults
+        margin, power = AnalyzeConfig.accuracy_margin, AnalyzeConfig.power
+    res = equivalence(by_seed, int(n_test), correct=test_correctness(run_dir, sorted(by_seed)), margin=margin,
+                      power=power)
+    return {"by_seed": dict(sorted(by_seed.items())), "n_test": n_test, "equivalence": res.to_dict(),
+            "reading": accuracy_reading(res)}
 
 
 # --- the text viewer ---------------------------------------------------------------------------

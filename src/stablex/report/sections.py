@@ -58,63 +58,10 @@ def table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
 # --- verdict -----------------------------------------------------------------------------------
 
 def verdict(d: ReportData) -> str:
-    acc, method = d.accuracy, d.primary
-    an = d.analyses.get(method) if method else None
-    parts = []
-    if acc:
-        vals = list(acc["by_seed"].values())
-        eq = acc.get("equivalence")
-        mean, lo, hi = sum(vals) / len(vals), min(vals), max(vals)
-        st = eq["accuracy"] if eq else {"sd": None}
-        n_test = acc.get("n_test")
-        widest = eq["subsets"][0] if eq and eq["subsets"] else None
-        test_txt = ""
-        if widest:
-            test_txt = (f" The best and the worst seed differ by {100 * widest['epsilon']:.1f} points, which "
-                        f"{'a two-proportion test cannot tell from chance' if widest['equivalent'] else 'is more than chance would give'}"
-                        f" (p = {num(widest['p_value'], 2)}, {n_test} test texts).")
-        parts.append(
-            f'<div class="card" id="verdict-accuracy"><div class="big">{mean:.3f}'
-            f'<span class="ci"> [{lo:.3f}, {hi:.3f}]</span></div><div class="what">test accuracy: mean '
-            f'[lowest, highest] over {len(vals)} seeds</div></div>')
-        similar = widest["equivalent"] if widest else (hi - lo) < 0.02
-        s1 = (f"<p>Trained {len(vals)} times on the same data, changing only the random seed, the classifier is "
-              f"{'about equally accurate every time' if similar else 'not equally accurate every time'}: test "
-              f"accuracy {mean:.3f}, from {lo:.3f} to {hi:.3f} (SD {num(st.get('sd'), 4)}).{test_txt}</p>")
-    else:
-        s1 = missing("train", "No trained seed with a test accuracy.")
-    if an and an.summary.get("metrics", {}).get("spearman", {}).get("median") is not None:
-        m = an.summary["metrics"]
-        sp, fa = m["spearman"], m.get("fa_10") or m.get("fa_5") or {}
-        k = "10" if m.get("fa_10") else "5"
-        parts.append(
-            f'<div class="card" id="verdict-agreement"><div class="big">ρ = {sp["median"]:.2f}'
-            f'<span class="ci">{interval(sp.get("median_ci"), 2)}</span></div><div class="what">explanation '
-            f'agreement between two seeds: median Spearman ρ over {sp["n_texts"]} texts, 95% interval</div></div>')
-        fa_txt = ""
-        if fa.get("median") is not None:
-            ci = fa.get("median_ci")
-            fa_ci = interval([100 * ci[0], 100 * ci[1]], 0) if ci and None not in ci else ""
-            fa_txt = (f"; a median {100 * fa['median']:.0f}%{fa_ci} of one seed's top-{k} words are also in "
-                      f"another's top {k}")
-        rho = sp["median"]
-        s2 = (f"<p>Their explanations ({esc(method)}) {'move much more' if rho < 0.8 else 'agree closely too'}: "
-              f"for the same text, two seeds' word relevances have a median rank correlation of "
-              f"ρ = {rho:.2f}{interval(sp.get('median_ci'), 2)} (1 would be identical explanations, 0 unrelated)"
-              f"{fa_txt}. {_reading(rho)}</p>")
-    else:
-        s2 = missing("analyze", "Explanation agreement across seeds needs the analysis stage.")
-    return section("verdict", "Verdict", f'<div class="cards">{"".join(parts)}</div>{s1}{s2}',
-                   "Same data, same architecture, only the random seed changes: how much do accuracy and "
-                   "explanations move?")
+    """Every explained method's stability weighed by its faithfulness (report/verdict.py)."""
+    from stablex.report.verdict import render
 
-
-def _reading(rho: float) -> str:
-    if rho < 0.5:
-        return "One model's explanation is one draw from a wide distribution: read the consensus of many seeds, not one."
-    if rho < 0.8:
-        return "Explanations share a core but differ in detail: single-seed explanations should be read with care."
-    return "Explanations are largely stable across seeds."
+    return render(d)
 
 
 # --- accuracy ----------------------------------------------------------------------------------
@@ -127,21 +74,39 @@ def accuracy(d: ReportData) -> str:
     windows = []
     rows = []
     for sub in (eq or {}).get("subsets", []):
-        windows.append(svg.Window(f"{sub['n']} seeds", sub["low"], sub["high"], sub["equivalent"]))
+        t = sub.get("tost") or {}
+        windows.append(svg.Window(f"{sub['n']} seeds", sub["low"], sub["high"], bool(t.get("equivalent"))))
         rows.append([str(sub["n"]), f"{sub['low']:.4f} – {sub['high']:.4f}", f"{100 * sub['epsilon']:.2f}",
-                     num(sub["z"], 2), num(sub["p_value"], 3), "yes" if sub["equivalent"] else "<strong>no</strong>"])
+                     num(sub["z"], 2), num(sub["p_value"], 3), *_tost_cells(t)])
     refs = []
     fm = (d.feature_model or {}).get("metrics", {}).get("test", {})
     if fm.get("accuracy") is not None:
         refs.append(("feature model", fm["accuracy"]))
     fig = svg.strip_plot({str(s): a for s, a in acc["by_seed"].items()}, windows, refs)
-    tab = table(["seeds kept", "accuracy window", "width ε (points)", "z", "p", "equivalent"], rows) if rows else ""
-    lead = ("Each dot is one seed's accuracy on the test texts. Each bar below is the narrowest accuracy window "
-            "holding that many seeds; a solid bar means its best and worst model are statistically equivalent "
-            "(two-proportion z-test, p ≥ 0.05), a dashed bar that they differ.")
+    margin = 100 * (eq or {}).get("margin", 0.01)
+    power = (eq or {}).get("power", 0.8)
+    tab = table(["seeds kept", "accuracy window", "width ε (points)", "z", "p (z-test)", "best − worst (points, 90% CI)",
+                 f"TOST p (±{margin:g} pt)", "equivalent (TOST)", f"detectable at {power:.0%} power",
+                 "texts needed for TOST"], rows) if rows else ""
+    reading = f'<p id="accuracy-reading">{esc(acc.get("reading") or "")}</p>' if acc.get("reading") else ""
+    lead = (f"Each dot is one seed's accuracy on the {acc.get('n_test')} test texts. Each bar below is the narrowest "
+            f"accuracy window holding that many seeds (the study's ε windows and z-tests). A solid bar means its best "
+            f"and worst model are shown equivalent by two one-sided tests (TOST, margin ±{margin:g} point, paired by "
+            f"text), a dashed bar that they are not: a z-test that finds no difference is not an equivalence.")
     if refs:
         lead += " The dashed vertical line is the feature model's accuracy on the same test texts."
-    return section("accuracy", "Accuracy across seeds", f'<figure>{fig}</figure>{tab}', lead)
+    return section("accuracy", "Accuracy across seeds", f'<figure>{fig}</figure>{reading}{tab}', lead)
+
+
+def _tost_cells(t: dict) -> list[str]:
+    if not t:
+        return ["–"] * 5
+    ci = t.get("ci") or (None, None)
+    return [f'{100 * t["difference"]:+.1f}<span class="ci"> [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]'
+            f'{"" if t.get("paired") else ", unpaired"}</span>', num(t.get("p_value"), 3),
+            "yes" if t.get("equivalent") else "<strong>no</strong>",
+            "–" if t.get("mdd") is None else f"{100 * t['mdd']:.1f} points",
+            "–" if t.get("n_needed") is None else f"{t['n_needed']:,}"]
 
 
 # --- variability -------------------------------------------------------------------------------
@@ -422,18 +387,28 @@ def faithfulness(d: ReportData) -> str:
         series = [svg.Series(name, xs, [m.get(key, {}).get(f"{x:g}") for x in fracs]) for name, m in methods.items()]
         figs.append(f'<figure class="half">{svg.line_chart(series, "top words removed or kept (%)", key, width=420)}'
                     f'<figcaption>{esc(key)} ({what})</figcaption></figure>')
-    rows = [[esc(name), f'{m["comprehensiveness_aopc"]:.3f}<span class="ci"> ± {num(m.get("comprehensiveness_se"))}</span>',
-             f'{m["sufficiency_aopc"]:.3f}<span class="ci"> ± {num(m.get("sufficiency_se"))}</span>']
-            for name, m in methods.items()]
+    rows = []
+    for name, m in methods.items():
+        vs = (m.get("vs") or {}).get("random") or {}
+        ci = m.get("comprehensiveness_ci")
+        rows.append([esc(name), f'{m["comprehensiveness_aopc"]:.3f}<span class="ci">{interval(m.get("comprehensiveness_ci"))}'
+                     f'{"" if ci else " ± " + num(m.get("comprehensiveness_se")) + " SE"}</span>',
+                     "–" if name == "random" or not vs else
+                     f'{vs["comprehensiveness_gain"]:+.3f}<span class="ci">{interval(vs.get("comprehensiveness_gain_ci"))}</span>',
+                     f'{m["sufficiency_aopc"]:.3f}<span class="ci">{interval(m.get("sufficiency_ci"))}</span>',
+                     "–" if name == "random" or not vs else
+                     f'{vs["sufficiency_gain"]:+.3f}<span class="ci">{interval(vs.get("sufficiency_gain_ci"))}</span>'])
     n = f.get("n_texts") or f.get("n")
-    lead = ("ERASER scores on one seed: delete the words a method ranks highest and see how much the model's "
-            "probability for its class drops (comprehensiveness: a faithful method drops it most), or keep only "
-            "those words (sufficiency: a faithful method keeps the probability, so a small drop). "
-            "`random` is a random ranking: a method should beat it. AOPC averages over the fractions; ± is the "
-            "standard error over texts" + (f" ({n} texts)." if n else "."))
+    lead = (f"ERASER scores on seed {f.get('seed')}: delete the words a method ranks highest and see how much the "
+            "model's probability for its class drops (comprehensiveness: a faithful method drops it most), or keep "
+            "only those words (sufficiency: a faithful method keeps the probability, so a small drop). "
+            "`random` is a random ranking: a method should beat it. AOPC averages over the fractions; brackets are "
+            "95% bootstrap intervals over texts, and 'vs random' is the paired difference on the same texts "
+            "(positive: more faithful than random)" + (f"; {n} texts sampled from the explained texts." if n else "."))
     return section("faithfulness", "Faithfulness per method",
-                   f'<div class="grid2">{"".join(figs)}</div>' + table(["method", "comprehensiveness AOPC",
-                                                                         "sufficiency AOPC"], rows, "num"), esc(lead))
+                   f'<div class="grid2">{"".join(figs)}</div>' + table(
+                       ["method", "comprehensiveness AOPC ↑", "vs random", "sufficiency AOPC ↓", "vs random"],
+                       rows, "num"), esc(lead))
 
 
 def conservation(d: ReportData) -> str:
