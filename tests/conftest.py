@@ -29,7 +29,7 @@ def small_study(corpus_path: Path, **overrides):
     data = {"preset": "quick",
             "corpus": {"path": str(corpus_path), "max_docs": 400, "max_tokens": 64, "split": [0.7, 0.05, 0.25]},
             "train": {"seeds": [0, 1], "epochs": 3},
-            "explain": {"methods": ["lrp", "gxi"], "faithfulness_texts": 40}}
+            "explain": {"methods": ["lrp", "gxi"], "texts": 60, "faithfulness_texts": 40}}
     for section, values in overrides.items():
         data.setdefault(section, {}).update(values)
     return StudyConfig.from_dict(data)

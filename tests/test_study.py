@@ -58,3 +58,79 @@ def test_cli_run_reports_its_page(study_run, tmp_path):
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "report:" in r.stdout and "index.html" in r.stdout.replace("\n", "")
+
+
+def test_verdict_names_every_method_with_its_faithfulness(study_run):
+    """Two explained methods: both scored for faithfulness (with the random ranking's interval),
+    both in the verdict's table and sentences, the LRP rule named from the summary."""
+    import re
+
+    from stablex.report.data import load
+    from stablex.report.verdict import method_rows
+
+    run = study_run.run
+    faith = json.loads((run / "explanations" / "faithfulness.json").read_text())
+    assert set(faith["methods"]) == {"lrp", "gxi", "random"} and faith["n_texts"] == 40
+    for m in ("lrp", "gxi", "random"):
+        lo, hi = faith["methods"][m]["comprehensiveness_ci"]
+        assert lo <= faith["methods"][m]["comprehensiveness_aopc"] <= hi
+    explained = set(faith["doc_ids"])
+    lrp_texts = set(pq.read_table(run / "explanations" / "lrp" / "seed-0.parquet").column("doc_id").to_pylist())
+    assert explained <= lrp_texts  # faithfulness rests on explained texts
+    d = load(run)
+    rows = {r.name: r for r in method_rows(d)}
+    assert set(rows) == {"lrp", "gxi"} and all(r.status != "unscored" for r in rows.values())
+    html = (run / "report" / "index.html").read_text()
+    verdict = html[html.index('<section id="verdict"'):html.index("</section>", html.index('<section id="verdict"'))]
+    page = re.sub(r"<[^>]+>", "", verdict)
+    rule = json.loads((run / "explanations" / "lrp" / "summary.json").read_text())["rule"]["name"]
+    assert rule in page
+    for m in ("lrp", "gxi"):
+        aopc = f'{faith["methods"][m]["comprehensiveness_aopc"]:.3f}'
+        assert f"<td>{m}</td>" in verdict and aopc in page  # its row, with its comprehensiveness
+        assert re.search(rf"{m}(’s|'s)? (is more faithful|faithfulness cannot be told|faithfulness is below)", page)
+    assert 'id="verdict-figure"' in verdict and "random ranking" in page
+
+
+def test_explained_subset_is_fixed_stratified_and_shared(study_run):
+    """`[explain] texts = 60`: the same 60 test texts for every seed and method, 30 per class."""
+    from stablex.explain.stage import stratified_subset
+
+    run = study_run.run
+    split = pq.read_table(run / "split.parquet").to_pydict()
+    test = [(d, lab) for d, s, lab in zip(split["doc_id"], split["split"], split["label_id"]) if s == "test"]
+    sets = {(m, s): frozenset(pq.read_table(run / "explanations" / m / f"seed-{s}.parquet",
+                                            columns=["doc_id"]).column("doc_id").to_pylist())
+            for m in ("lrp", "gxi") for s in (0, 1)}
+    assert len(set(sets.values())) == 1
+    chosen = next(iter(sets.values()))
+    assert len(chosen) == 60 and len(test) == 100
+    labels = dict(test)
+    assert sum(labels[d] for d in chosen) == 30  # stratified: half opinion, as the test split
+    import numpy as np
+    pos = stratified_subset(np.array([lab for _, lab in test]), 60, study_run.cfg.corpus.split_seed)
+    assert chosen == {test[i][0] for i in pos}  # what stratified_subset draws with split_seed
+    summary = json.loads((run / "explanations" / "lrp" / "summary.json").read_text())
+    assert summary["texts"]["n"] == 60 and summary["texts"]["of"] == 100
+    analysis = json.loads((run / "analysis" / "gxi" / "summary.json").read_text())
+    assert analysis["n_texts"] == 60
+
+
+def test_quick_study_tests_on_1000_texts_apart_from_training():
+    """The shipped quick study: >= 1,000 balanced test texts, disjoint from train and validation."""
+    from pathlib import Path
+
+    from stablex.config import StudyConfig
+    from stablex.data.corpus import load_corpus
+    from stablex.data.split import make_split
+
+    cfg = StudyConfig.from_toml(Path(__file__).resolve().parents[1] / "studies" / "lemonde-quick.toml")
+    split = make_split(load_corpus(cfg.corpus), cfg.corpus)
+    ids = {s: {split.doc_ids[i] for i in split.indices(s)} for s in ("train", "validation", "test")}
+    texts = {s: {split.texts[i] for i in split.indices(s)} for s in ids}
+    assert len(ids["test"]) >= 1000 and split.sizes() == {"train": 800, "validation": 100, "test": 1000}
+    assert not ids["test"] & (ids["train"] | ids["validation"]) and not ids["train"] & ids["validation"]
+    assert not texts["test"] & texts["train"]  # no duplicate text across the boundary either
+    test_labels = split.label_ids[split.indices("test")]
+    assert (test_labels == 0).sum() == (test_labels == 1).sum() == 500
+    assert cfg.explain.texts == 200 and cfg.explain.texts < len(ids["test"])

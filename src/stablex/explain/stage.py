@@ -106,6 +106,15 @@ def select_texts(run: Run, config: ExplainConfig) -> Texts:
     return Texts([split.doc_ids[i] for i in idx], [split.texts[i] for i in idx], split.label_ids[idx])
 
 
+def _note_in_manifest(run: Run, name: str, record: dict) -> None:
+    """manifest.json's `explained.<dir>`: how many texts each explanation directory covers."""
+    manifest = run.manifest()
+    explained = manifest.setdefault("explained", {})
+    if explained.get(name) != record:
+        explained[name] = record
+        write_json(run.manifest_path, manifest)
+
+
 def texts_record(run: Run, config: ExplainConfig, texts: Texts) -> dict:
     """What the summary and the report say about the explained texts."""
     n, of = len(texts.doc_ids), len(run.split().indices(config.split))
@@ -302,6 +311,7 @@ def plan(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list[in
                    "rules": SOFTMAX_RULES.get(config.softmax_rule) if method in ("lrp", "chefer") else None,
                    **method_record(method, config), "seeds": {}}
     summary["texts"] = texts_record(run, config, select_texts(run, config))
+    _note_in_manifest(run, out.name, summary["texts"])
     all_seeds = run.trained_seeds() if seeds is None else list(seeds)
     if not all_seeds:
         raise StablexError(f"{run.path}: no trained seeds; run `stablex train` first")

@@ -161,7 +161,9 @@ def train(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Prog
             model = init_classifier(run.path, classes, plan.init_seed).to(device)
             configure_trainable(model, k, cfg.model.freeze_embeddings)
             outcome = fit(model, train_data, plan, cfg.train, k, pad_id, tick=lambda n: prog.advance(step_task, n))
+            t_pred = time.perf_counter()  # every text of the split; frozen layers come from the shared cache
             logits = predict(model, everything, k, pad_id, cfg.train.eval_batch_size)
+            predict_seconds = time.perf_counter() - t_pred
             seed_dir = run.seed_dir(seed)
             model_bytes = 0
             if cfg.model.keep_models:
@@ -176,7 +178,8 @@ def train(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Prog
                 "loss": {s: m["loss"] for s, m in per_split.items()},
                 "n": {s: m["n"] for s, m in per_split.items()},
                 "final_train_loss": outcome.final_loss, "n_steps": outcome.n_steps,
-                "train_seconds": round(outcome.train_seconds, 3), "model_bytes": model_bytes,
+                "train_seconds": round(outcome.train_seconds, 3), "predict_seconds": round(predict_seconds, 3),
+                "model_bytes": model_bytes,
                 "threads": torch.get_num_threads(), "device": str(device),
             }
             write_json(seed_dir / "metrics.json", metrics)  # last: marks the seed complete
