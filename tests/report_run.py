@@ -25,7 +25,8 @@ def small_config(n_docs: int = 120, seeds: tuple[int, ...] = (0, 1), max_tokens:
         "explain": {"randomisation_texts": 4, "faithfulness_texts": 12, "threads": 2},
         "analyze": {"bootstrap": 100},
         "features": {"bootstrap": 20, "resample_draws": 3},
-        "hybrid": {"bootstrap": 200, "min_freq": 2, "single_seed": True},
+        "hybrid": {"bootstrap": 200, "single_seed": True, "pool_size": 400, "cv_folds": 3,
+                   "top_words_grid": [25], "min_freq_grid": [2], "sign_consistency_grid": [0.8], "n_words_grid": [10]},
     })
 
 

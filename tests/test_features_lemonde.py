@@ -10,6 +10,7 @@ stage.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -17,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from stablex.config import FeaturesConfig, HybridConfig
+from stablex.config import CorpusConfig, FeaturesConfig, HybridConfig, StudyConfig
+from stablex.data.corpus import load_corpus
 from stablex.errors import StablexError
 from stablex.features.extract import extract_features
 from stablex.features.hybrid import run_hybrid
@@ -37,21 +38,22 @@ pytestmark = pytest.mark.skipif(not CORPUS.exists(), reason=f"corpus not found: 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
-    t = pacsv.read_csv(CORPUS, parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                       convert_options=pacsv.ConvertOptions(include_columns=["id", "label", "title", "summary"]))
+    """600 balanced texts read by the corpus reader (so the hybrid's held-out pool can be drawn from the
+    same corpus with the run's [corpus] settings, written to study.toml)."""
+    corpus_cfg = CorpusConfig(path=str(CORPUS.resolve()))
+    corpus = load_corpus(corpus_cfg)
     rng = np.random.default_rng(0)
-    label = np.array(t.column("label").to_pylist())
+    label = np.array(corpus.labels)
     idx = np.sort(np.concatenate([rng.choice(np.flatnonzero(label == c), 300, replace=False) for c in CLASSES]))
-    sub = t.take(idx)
-    texts = [f"{a}\n{b}" for a, b in zip(sub.column("title").to_pylist(), sub.column("summary").to_pylist())]
-    labels = sub.column("label").to_pylist()
+    texts, labels = [corpus.texts[i] for i in idx], [corpus.labels[i] for i in idx]
     split = np.array(["train"] * len(idx), dtype=object)
     split[rng.permutation(len(idx))[:180]] = "test"
     run = tmp_path_factory.mktemp("run")
-    pq.write_table(pa.table({"doc_id": sub.column("id"), "split": pa.array(split.tolist()), "label": labels,
-                             "label_id": pa.array([CLASSES.index(x) for x in labels], pa.int8()),
+    pq.write_table(pa.table({"doc_id": [corpus.doc_ids[i] for i in idx], "split": pa.array(split.tolist()),
+                             "label": labels, "label_id": pa.array([CLASSES.index(x) for x in labels], pa.int8()),
                              "text": texts}), run / "split.parquet")
     (run / "manifest.json").write_text(json.dumps({"classes": CLASSES}))
+    (run / "study.toml").write_text(StudyConfig(corpus=corpus_cfg).to_toml())
     return run
 
 
@@ -187,22 +189,40 @@ def _hand_made_explanations(run: Path, out: Path, split: str = "train", seeds=(0
     (out / "summary.json").write_text(json.dumps({"split": split}))
 
 
+HYBRID = HybridConfig(bootstrap=300, pool_size=400, top_words_grid=[10, 25], min_freq_grid=[2, 5],
+                      sign_consistency_grid=[0.8], n_words_grid=[3], cv_folds=3)
+
+
 def test_hybrid_with_hand_made_explanations(run, extracted):
     expl = run / "explanations" / "lrp@train"
     _hand_made_explanations(run, expl)
-    result = run_hybrid(run, HybridConfig(top_words=10, individual_words=2, bootstrap=300), expl)
+    result = run_hybrid(run, HYBRID, expl)
     opinion_words = [e.word for e in result.lexicons["opinion"]]
     assert "tribune" in opinion_words
     assert "tribune" not in [e.word for e in result.lexicons["news"]]
-    assert all(e.sign_consistency >= 0.8 and e.doc_freq >= 5 for v in result.lexicons.values() for e in v)
-    gain = result.consensus["vs_base"]
-    assert result.consensus["accuracy"] > result.base["accuracy"]
-    assert gain["ci"][0] > 0 and gain["mcnemar"]["p_exact"] < 0.05, gain
+    params = result.selection["variants"][result.consensus["variant"]]["params"]
+    assert all(e.sign_consistency >= 0.8 and e.doc_freq >= params["min_freq"]
+               for v in result.lexicons.values() for e in v)
+    assert set(result.variants) == {"counts", "weighted", "words"}
+    for v, res in result.variants.items():  # the planted cues help on both pools (power differs)
+        for pool, n in (("test", 180), ("held_out", 400)):
+            vs = res[pool]["vs_base"]
+            assert res[pool]["pool"] == pool and res[pool]["n"] == vs["n"] == n
+            assert vs["difference"] > 0 and vs["mcnemar"]["c"] > vs["mcnemar"]["b"], (v, pool, vs)
+            assert vs["ci"][0] <= vs["difference"] <= vs["ci"][1]
+    assert result.consensus["pool"] == result.variants[result.consensus["variant"]]["held_out"]
+    assert result.consensus["variant"] == max(result.variants, key=lambda v: result.selection["variants"][v]["cv_accuracy"])
     assert [r["seed"] for r in result.single_seed] == [0, 1, 2]
     metrics = json.loads((run / "hybrid" / "metrics.json").read_text())
-    assert metrics["single_seed_summary"]["mean_accuracy"] > 0.5
+    assert metrics["single_seed_summary"]["held_out"]["mean_accuracy"] > 0.5
+    assert metrics["pool"]["per_class"] == {"news": 200, "opinion": 200}
+    assert metrics["matching"]["rate"] > 0.9 and metrics["n_pool"] == 400
     header = (run / "hybrid" / "lexicon.csv").read_text(encoding="utf-8").splitlines()[0]
     assert header == "source,class,rank,word,score,sign_consistency,doc_freq,n_seeds"
+    # the choice reads the training split only: another pool, the same choice and the same CV scores
+    other = run_hybrid(run, dataclasses.replace(HYBRID, pool_size=200, pool_seed=1), expl)
+    assert other.selection == result.selection
+    assert other.consensus["pool"]["n"] == 200 and other.consensus["vs_base"] == result.consensus["vs_base"]
 
 
 def test_hybrid_refuses_anything_but_the_training_split(run, extracted):

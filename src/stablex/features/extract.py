@@ -120,16 +120,21 @@ def _read_cache(path: Path, signature: str) -> tuple[dict[str, str], dict[str, n
 def extract_features(run_dir: str | Path, config: FeaturesConfig, progress: Progress | None = None,
                      feature_set: FeatureSet | None = None) -> ExtractResult:
     """Features of every text of split.parquet -> RUN/features/features.parquet (cached rows reused)."""
+    split = read_split(Path(run_dir))
+    return extract_texts(Path(run_dir) / FEATURES_FILE, split.column("doc_id").to_pylist(),
+                         split.column("text").to_pylist(), config, progress, feature_set)
+
+
+def extract_texts(path: Path, doc_ids: list[str], texts: list[str], config: FeaturesConfig,
+                  progress: Progress | None = None, feature_set: FeatureSet | None = None) -> ExtractResult:
+    """Features of `texts` -> the Parquet file `path`, reusing its rows whose text is unchanged.
+
+    The run's split and the hybrid's held-out pool (features/pool.py) share this cache."""
     t0 = time.perf_counter()
-    run_dir = Path(run_dir)
     if config.n_process < 1 or config.batch_size < 1:
         raise StablexError("options [features] n_process and batch_size must be >= 1")
     feature_set = feature_set or default_feature_set(config)
-    split = read_split(run_dir)
-    doc_ids = split.column("doc_id").to_pylist()
-    texts = split.column("text").to_pylist()
     digests = [text_digest(t) for t in texts]
-    path = run_dir / FEATURES_FILE
     signature = feature_signature(feature_set, config.spacy_model)
     old_digests, cached = _read_cache(path, signature)
     todo = [i for i, (d, h) in enumerate(zip(doc_ids, digests)) if d not in cached or old_digests.get(d) != h]
@@ -154,7 +159,10 @@ def extract_features(run_dir: str | Path, config: FeaturesConfig, progress: Prog
 
 def read_features(run_dir: str | Path, names: list[str] | None = None) -> tuple[list[str], list[str], np.ndarray]:
     """(doc_ids, feature names, values) of RUN/features/features.parquet."""
-    path = Path(run_dir) / FEATURES_FILE
+    return read_feature_file(Path(run_dir) / FEATURES_FILE, names)
+
+
+def read_feature_file(path: Path, names: list[str] | None = None) -> tuple[list[str], list[str], np.ndarray]:
     if not path.exists():
         raise StablexError(f"{path} not found: run `stablex features` first")
     table = pq.read_table(path)

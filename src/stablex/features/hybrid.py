@@ -1,54 +1,38 @@
 """The hybrid: lexicons distilled from the transformer's explanations, added to the feature model.
 
 Lexicons come from explanations of the **training split only** (anything else would leak
-test information into the features): for each class, the words with the highest consensus
-relevance toward it across seeds, kept when their sign agrees across seeds and they occur
-in enough training texts. Each lexicon becomes one feature (its words per 100 tokens). The
-same is done with lexicons built from one seed each, to see whether the distribution of
-explanations over seeds helps.
+test information into the features), and only the explained training texts count (the
+explain stage may explain a stratified sample of them). Three variants (features/selection.py)
+have their settings chosen by cross-validation on the training split; then, once, the
+feature model and every variant are scored on the run's test split and on a large
+held-out pool of corpus texts the run never used (features/pool.py), each with the paired
+difference to the feature model, its bootstrap interval and McNemar's test
+(features/compare.py). The chosen variant is also rebuilt from one seed's explanations at a
+time: does the distribution of explanations over seeds help?
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import warnings
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-from scipy.stats import binomtest, chi2
 
 from stablex.config import FeaturesConfig, HybridConfig
 from stablex.errors import StablexError
+from stablex.features.compare import compare, paired_difference, wilson
 from stablex.features.extract import load_nlp, prepare_text
 from stablex.features.lexicons import normalise_word
-from stablex.features.model import fit, load_run, scores
+from stablex.features.matching import (ExplanationStats, LexiconEntry, WordCounts, count_words, match_rate,
+                                       spacy_match_rate)
+from stablex.features.model import RunData, fit, load_run, scores
+from stablex.features.pool import Pool, build_pool
+from stablex.features.selection import VARIANTS, Grid, HybridClassifier, TrainingData, choose
 from stablex.io import atomic_path, write_json
-
-
-@dataclass
-class WordScores:
-    """Mean relevance of each word toward each class, per seed (NaN: no occurrence counted)."""
-
-    seeds: list[int]
-    words: list[str]  # normalised forms
-    classes: list[str]
-    mean: np.ndarray  # S x W x K
-    doc_freq: np.ndarray  # W: training texts the word occurs in
-
-
-@dataclass(frozen=True)
-class LexiconEntry:
-    source: str  # 'consensus' or 'seed-<s>'
-    cls: str
-    rank: int
-    word: str
-    score: float  # consensus (or single-seed) mean relevance toward cls
-    sign_consistency: float
-    doc_freq: int
-    n_seeds: int
 
 
 # --- reading explanations, with the leakage guard -----------------------------------------
@@ -82,177 +66,205 @@ def read_train_explanations(run_dir: Path, explanations_dir: Path, train_ids: se
     return cols
 
 
-def word_scores(cols: dict[str, np.ndarray], classes: list[str]) -> WordScores:
-    seeds, s_idx = np.unique(cols["seed"].astype(np.int64), return_inverse=True)
-    raw, raw_idx = np.unique(cols["word"].astype(str), return_inverse=True)
-    norm = np.array([normalise_word(w) for w in raw])
-    words, w_of_raw = np.unique(norm, return_inverse=True)
-    w_idx = w_of_raw[raw_idx]
-    keep = words[w_idx] != ""
-    target = cols["target"].astype(str)
-    unknown = sorted(set(np.unique(target).tolist()) - set(classes))
-    if unknown:
-        raise StablexError(f"explanations: target(s) {unknown} are not classes {classes}")
-    rel = cols["relevance"].astype(float)
-    S, W, K = len(seeds), len(words), len(classes)
-    mean = np.full((S, W, K), np.nan)
-    for k, c in enumerate(classes):
-        if K == 2:  # relevance toward the other class is relevance against this one
-            r, m = np.where(target == c, rel, -rel), keep
-        else:
-            r, m = rel, keep & (target == c)
-        sums, counts = np.zeros((S, W)), np.zeros((S, W))
-        np.add.at(sums, (s_idx[m], w_idx[m]), r[m])
-        np.add.at(counts, (s_idx[m], w_idx[m]), 1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean[:, :, k] = np.where(counts > 0, sums / counts, np.nan)
-    # documents per word (counted once, whatever the number of seeds)
-    pairs = np.unique(np.stack([np.unique(cols["doc_id"], return_inverse=True)[1][keep], w_idx[keep]]), axis=1)
-    doc_freq = np.bincount(pairs[1], minlength=W)
-    return WordScores(seeds.tolist(), words.tolist(), classes, mean, doc_freq)
+# --- settings and the choice (training split only) -----------------------------------------
+
+def validate(config: HybridConfig) -> None:
+    for name in ("top_words", "min_freq", "bootstrap", "individual_words", "cv_folds", "pool_size"):
+        if getattr(config, name) < 0:
+            raise StablexError(f"option [hybrid] {name} must be >= 0")
+    if config.cv_folds == 1:
+        raise StablexError("option [hybrid] cv_folds must be 0 (fixed settings) or >= 2")
+    unknown = sorted(set(config.variants) - set(VARIANTS))
+    if unknown or not config.variants:
+        raise StablexError(f"option [hybrid] variants: {unknown or 'none given'}; choose among {list(VARIANTS)}")
+    values = [config.min_sign_consistency, *config.sign_consistency_grid]
+    if not all(0 <= v <= 1 for v in values):
+        raise StablexError("options [hybrid] min_sign_consistency and sign_consistency_grid must lie in [0, 1]")
+    if config.cv_folds:
+        for name in ("top_words_grid", "min_freq_grid", "sign_consistency_grid", "n_words_grid"):
+            grid = getattr(config, name)
+            if not grid or min(grid) < 0:
+                raise StablexError(f"option [hybrid] {name} must list non-negative values")
 
 
-def build_lexicons(ws: WordScores, cfg: HybridConfig, seed: int | None = None) -> dict[str, list[LexiconEntry]]:
-    """Per class: top words by consensus (or one seed's) relevance, filtered by sign consistency and frequency."""
-    if seed is None:
-        m, source = ws.mean, "consensus"
-    else:
-        m, source = ws.mean[[ws.seeds.index(seed)]], f"seed-{seed}"
-    n_seeds = np.sum(~np.isnan(m), axis=0)  # W x K
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # words a seed never saw: NaN, not a warning
-        score = np.nanmean(m, axis=0)
-        consistency = np.where(n_seeds > 0, np.nansum(np.sign(m) == np.sign(score)[None], axis=0) / np.maximum(n_seeds, 1), 0)
-    out: dict[str, list[LexiconEntry]] = {}
-    for k, c in enumerate(ws.classes):
-        ok = (n_seeds[:, k] > 0) & (score[:, k] > 0) & (ws.doc_freq >= cfg.min_freq) & \
-             (consistency[:, k] >= cfg.min_sign_consistency)
-        cand = np.flatnonzero(ok)
-        cand = cand[np.lexsort((np.array(ws.words, dtype=object)[cand], -score[cand, k]))][: cfg.top_words]
-        out[c] = [LexiconEntry(source, c, r + 1, ws.words[w], float(score[w, k]), float(consistency[w, k]),
-                               int(ws.doc_freq[w]), int(n_seeds[w, k])) for r, w in enumerate(cand)]
+def training_data(data: RunData, train: np.ndarray, stats: ExplanationStats) -> TrainingData:
+    position = {d: i for i, d in enumerate(stats.doc_ids)}
+    explained = np.array([position.get(d, -1) for d in data.doc_ids[train]], dtype=np.int64)
+    words = count_words([data.texts[i] for i in train], stats.words)
+    return TrainingData(data.X[train], words, explained, stats)
+
+
+def select(td: TrainingData, y: np.ndarray, config: HybridConfig, C: float) -> dict:
+    """Chosen settings per variant (cross-validated, or fixed when cv_folds = 0), with fitted estimators."""
+    variants = [v for v in config.variants if config.cv_folds or v != "words" or config.individual_words]
+    if config.cv_folds:
+        grid = Grid(config.top_words_grid, config.min_freq_grid, config.sign_consistency_grid, config.n_words_grid)
+        return choose(td, y, variants, grid, config.cv_folds, C)
+    rows = np.arange(len(y)).reshape(-1, 1)
+    out = {"cv": None, "variants": {}, "estimators": {}, "chosen": variants[0],
+           "note": "cv_folds = 0: fixed settings from [hybrid], no choice made"}
+    for v in variants:
+        est = HybridClassifier(td, v, config.top_words, config.min_freq, config.min_sign_consistency,
+                               config.individual_words, C=C).fit(rows, y)
+        out["variants"][v] = {"params": {k: est.get_params()[k] for k in Grid([], [], [], []).for_variant(v)}}
+        out["estimators"][v] = est
     return out
 
 
-# --- lexicon features and the comparison --------------------------------------------------
+# --- held-out figures (computed once, after the choice) ------------------------------------
 
-def tokenize(texts: list[str], model: str) -> list[list[str]]:
-    """Normalised forms of spaCy's tokens (the same tokens the features count)."""
+@dataclass
+class Evaluation:
+    """One set of held-out texts: its name, labels, base features, word counts, base predictions."""
+
+    pool: str  # 'test' or 'held_out'
+    y: np.ndarray
+    X: np.ndarray
+    words: WordCounts
+    base_pred: np.ndarray
+
+
+def evaluate(est: HybridClassifier, sets: list[Evaluation], n_boot: int) -> tuple[dict, dict]:
+    """Comparisons per set, and each set's correctness vector (for the paired seed comparisons)."""
+    out, correct = {}, {}
+    for e in sets:
+        pred = est.predict_texts(e.X, e.words)
+        out[e.pool] = compare(e.pool, e.y, e.base_pred, pred, n_boot)
+        correct[e.pool] = pred == e.y
+    return out, correct
+
+
+def single_seeds(best: HybridClassifier, td: TrainingData, y: np.ndarray, sets: list[Evaluation],
+                 consensus_correct: dict, n_boot: int) -> tuple[list[dict], list[LexiconEntry], dict]:
+    """The chosen variant with its lexicons from one seed at a time, against the consensus on the same texts."""
+    rows, out, entries = np.arange(len(y)).reshape(-1, 1), [], []
+    for s in td.stats.seeds:
+        est = HybridClassifier(**{**best.get_params(), "seed": s}).fit(rows, y)
+        res, correct = evaluate(est, sets, n_boot)
+        for e in sets:
+            res[e.pool]["consensus_vs_this"] = paired_difference(correct[e.pool], consensus_correct[e.pool], n_boot)
+        out.append({"seed": s, **res})
+        entries += [x for v in est.lexicons_.values() for x in v]
+    summary = {}
+    for e in sets:
+        acc = np.array([r[e.pool]["accuracy"] for r in out])
+        cons = float(np.mean(consensus_correct[e.pool]))
+        summary[e.pool] = {"mean_accuracy": float(acc.mean()), "min_accuracy": float(acc.min()),
+                           "max_accuracy": float(acc.max()), "consensus_accuracy": cons,
+                           "consensus_minus_mean": float(cons - acc.mean()),
+                           "seeds_below_consensus": int(np.sum(acc < cons))}
+    return out, entries, summary
+
+
+def matching_record(entries: list[LexiconEntry], vocabulary: list[str], pool: Pool, words: WordCounts,
+                    model: str) -> dict:
+    """Share of the lexicons' words found in the pool, by the matching rule and by lone spaCy tokens."""
+    rec = {"rule": "words cut as the explanations cut them (explain/words.py), forms by "
+                   "lexicons.normalise_word; see docs/features.md, Matching",
+           "pool": "held_out" if len(pool.y) else None, **match_rate(entries, vocabulary, words)}
+    t0 = time.perf_counter()
     tok = load_nlp(model).tokenizer
-    return [[normalise_word(t.text) for t in doc if not t.is_space] for doc in tok.pipe(prepare_text(x) for x in texts)]
-
-
-def lexicon_matrix(tokens: list[list[str]], lexicons: dict[str, list[LexiconEntry]],
-                   individual_words: int = 0) -> tuple[np.ndarray, list[str]]:
-    """Texts x (one column per lexicon + optional single-word columns), per 100 tokens."""
-    columns: list[tuple[str, frozenset[str]]] = []
-    for c, entries in lexicons.items():
-        columns.append((f"lexicon_{c}", frozenset(e.word for e in entries)))
-    for c, entries in lexicons.items():
-        columns += [(f"word_{c}_{e.rank}", frozenset({e.word})) for e in entries[:individual_words]]
-    X = np.zeros((len(tokens), len(columns)))
-    for i, toks in enumerate(tokens):
-        if toks:
-            for j, (_, words) in enumerate(columns):
-                X[i, j] = 100.0 * sum(t in words for t in toks) / len(toks)
-    return X, [name for name, _ in columns]
-
-
-def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, float]:
-    """b: only A right; c: only B right. Exact binomial p and chi-square with continuity correction."""
-    b = int(np.sum(correct_a & ~correct_b))
-    c = int(np.sum(~correct_a & correct_b))
-    if b + c == 0:
-        return {"b": b, "c": c, "p_exact": 1.0, "p_chi2": 1.0}
-    stat = (abs(b - c) - 1) ** 2 / (b + c)
-    return {"b": b, "c": c, "p_exact": float(binomtest(c, b + c, 0.5).pvalue), "p_chi2": float(chi2.sf(stat, 1))}
-
-
-def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, n_boot: int, seed: int = 0) -> dict:
-    """Accuracy of B minus A with a paired bootstrap interval over test texts."""
-    diff = correct_b.astype(float) - correct_a.astype(float)
-    rng = np.random.default_rng(seed)
-    boots = np.array([diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(n_boot)]) if n_boot else np.array([])
-    ci = [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))] if n_boot else None
-    return {"difference": float(diff.mean()), "ci": ci, "mcnemar": mcnemar(correct_a, correct_b)}
+    forms = {normalise_word(t.text) for d in tok.pipe(prepare_text(x) for x in pool.texts) for t in d}
+    rec["spacy_token_rate"] = spacy_match_rate(entries, forms)
+    rec["spacy_seconds"] = round(time.perf_counter() - t0, 2)
+    return rec
 
 
 @dataclass
 class HybridResult:
-    base: dict[str, float]
-    consensus: dict
+    base: dict[str, float]  # the feature model on the test split
+    consensus: dict  # the chosen variant with consensus lexicons: test figures, 'pool' = held-out figures
     single_seed: list[dict]
-    lexicons: dict[str, list[LexiconEntry]]
+    lexicons: dict[str, list[LexiconEntry]]  # the chosen variant's
+    selection: dict
+    variants: dict
     paths: dict[str, Path] = field(default_factory=dict)
 
 
 def run_hybrid(run_dir: str | Path, config: HybridConfig, explanations_dir: str | Path,
                features: FeaturesConfig | None = None) -> HybridResult:
-    """Build lexicons from training-split explanations, retrain the feature model with them, compare on test."""
+    """Lexicons from training-split explanations; variants chosen by CV on the training split; then
+    the feature model and each variant scored once on the test split and on the held-out pool."""
     run_dir, explanations_dir = Path(run_dir), Path(explanations_dir)
     features = features or FeaturesConfig()
-    for name in ("top_words", "min_freq", "bootstrap", "individual_words"):
-        if getattr(config, name) < 0:
-            raise StablexError(f"option [hybrid] {name} must be >= 0")
-    if not 0 <= config.min_sign_consistency <= 1:
-        raise StablexError("option [hybrid] min_sign_consistency must lie in [0, 1]")
+    validate(config)
     data = load_run(run_dir)
     train, test = data.rows("train"), data.rows("test")
     cols = read_train_explanations(run_dir, explanations_dir, set(data.doc_ids[train].tolist()))
-    ws = word_scores(cols, data.classes)
-    tokens = tokenize([data.texts[i] for i in np.concatenate([train, test])], features.spacy_model)
-    rows = np.concatenate([train, test])
-    y_test = data.y[test]
+    stats = ExplanationStats.from_columns(cols, data.classes)
+    td, y_train = training_data(data, train, stats), data.y[train]
+    t0 = time.perf_counter()
+    selection = select(td, y_train, config, features.C)  # reads the training split only
+    cost = {"selection_seconds": round(time.perf_counter() - t0, 2)}
+    estimators = selection.pop("estimators")
 
-    base = fit(data.X[train], data.y[train], data.names, data.classes, features.C)
-    base_correct = base.predict(data.X[test]) == y_test
+    base = fit(data.X[train], y_train, data.names, data.classes, features.C)
+    pool = build_pool(run_dir, data, config.pool_size, config.pool_seed, features)
+    t0 = time.perf_counter()
+    pool_words = count_words(pool.texts, stats.words)
+    cost["pool_lexicon_counts_seconds"] = round(time.perf_counter() - t0, 3)
+    sets = [Evaluation("test", data.y[test], data.X[test], count_words([data.texts[i] for i in test], stats.words),
+                       base.predict(data.X[test]))]
+    if len(pool.y):
+        sets.append(Evaluation("held_out", pool.y, pool.X, pool_words, base.predict(pool.X)))
 
-    def evaluate(lexicons: dict[str, list[LexiconEntry]]) -> tuple[dict, np.ndarray]:
-        L, names = lexicon_matrix(tokens, lexicons, config.individual_words)
-        X = np.hstack([data.X[rows], L])
-        m = fit(X[: len(train)], data.y[train], data.names + names, data.classes, features.C)
-        pred = m.predict(X[len(train):])
-        res = scores(y_test, pred)
-        res["n_words"] = {c: len(v) for c, v in lexicons.items()}
-        res["added_features"] = names
-        res["coef_added"] = {n: m.coef[:, len(data.names) + j].tolist() for j, n in enumerate(names)}
-        return res, pred == y_test
+    variants, correct = {}, {}
+    for v, est in estimators.items():
+        t0 = time.perf_counter()
+        res, correct[v] = evaluate(est, sets, config.bootstrap)
+        names = est.added_names()
+        coef = est.pipeline_[-1].coef_
+        variants[v] = {"params": selection["variants"][v]["params"], "added_features": names,
+                       "coef_added": {n: coef[:, len(data.names) + j].tolist() for j, n in enumerate(names)},
+                       "n_words": {c: len(e) for c, e in est.lexicons_.items()}, **res,
+                       "seconds": round(time.perf_counter() - t0, 3)}
+    chosen = selection["chosen"]
+    best = estimators[chosen]
+    single, seed_entries, summary = (single_seeds(best, td, y_train, sets, correct[chosen], config.bootstrap)
+                                     if config.single_seed else ([], [], None))
+    entries = [e for v in estimators.values() for x in v.lexicons_.values() for e in x]
+    matching = matching_record(entries, stats.words, pool, pool_words, features.spacy_model)
+    cost.update(pool.record.pop("seconds"))
+    cost["pool_texts"] = len(pool.y)
+    test_scores = scores(sets[0].y, sets[0].base_pred)
+    consensus = {"variant": chosen, **{k: variants[chosen]["test"][k] for k in ("accuracy", "macro_f1", "vs_base")},
+                 "pool": variants[chosen].get("held_out")}
+    record = {
+        "explanations": str(explanations_dir), "split_explained": "train", "seeds": stats.seeds,
+        "config": asdict(config), "n_train": int(len(train)), "n_train_explained": len(stats.doc_ids),
+        "n_test": int(len(test)), "n_pool": len(pool.y), "pool": pool.record, "matching": matching,
+        "selection": selection, "chosen": chosen,
+        "base": {**test_scores, "pool": base_record(sets[1]) if len(sets) > 1 else None},
+        "consensus": consensus, "variants": variants, "single_seed": single, "single_seed_summary": summary,
+        "cost": cost,
+        "notes": "Each comparison names its pool: 'test' = the run's test split, 'held_out' = corpus texts outside "
+                 "split.parquet (pool). difference = variant minus feature model, paired percentile bootstrap 95% "
+                 "interval over texts; McNemar b = texts only the feature model gets right, c = only the variant; "
+                 "settings chosen by cross-validation on the training split before any held-out figure.",
+    }
+    chosen_entries = [e for x in best.lexicons_.values() for e in x]
+    return write_outputs(run_dir, record, chosen_entries + seed_entries, test_scores, consensus, single,
+                         best.lexicons_, selection, variants)
 
-    lexicons = build_lexicons(ws, config)
-    consensus, cons_correct = evaluate(lexicons)
-    consensus["vs_base"] = paired_difference(base_correct, cons_correct, config.bootstrap)
-    all_entries = [e for v in lexicons.values() for e in v]
-    single = []
-    if config.single_seed:
-        for s in ws.seeds:
-            lex_s = build_lexicons(ws, config, seed=s)
-            res, correct = evaluate(lex_s)
-            res["seed"] = s
-            res["vs_base"] = paired_difference(base_correct, correct, config.bootstrap)
-            res["consensus_vs_this"] = paired_difference(correct, cons_correct, config.bootstrap)
-            single.append(res)
-            all_entries += [e for v in lex_s.values() for e in v]
-    base_scores = scores(y_test, base.predict(data.X[test]))
-    summary = None
-    if single:
-        acc = np.array([r["accuracy"] for r in single])
-        summary = {"mean_accuracy": float(acc.mean()), "min_accuracy": float(acc.min()),
-                   "max_accuracy": float(acc.max()),
-                   "consensus_minus_mean": float(consensus["accuracy"] - acc.mean()),
-                   "seeds_below_consensus": int(np.sum(acc < consensus["accuracy"]))}
+
+def base_record(e: Evaluation) -> dict:
+    """The feature model alone on one set of texts."""
+    ok = e.base_pred == e.y
+    return {"pool": e.pool, "n": int(len(e.y)), "accuracy": float(ok.mean()), "accuracy_ci": wilson(ok),
+            "macro_f1": scores(e.y, e.base_pred)["macro_f1"]}
+
+
+def write_outputs(run_dir: Path, record: dict, entries: list[LexiconEntry], base: dict, consensus: dict,
+                  single: list[dict], lexicons: dict, selection: dict, variants: dict) -> HybridResult:
+    """metrics.json, and lexicon.csv: the chosen variant's consensus lexicons, then its single-seed ones."""
     out = run_dir / "hybrid"
     metrics_path, lexicon_path = out / "metrics.json", out / "lexicon.csv"
-    write_json(metrics_path, {
-        "explanations": str(explanations_dir), "split_explained": "train", "seeds": ws.seeds,
-        "config": asdict(config), "n_train": int(len(train)), "n_test": int(len(test)),
-        "base": base_scores, "consensus": consensus, "single_seed": single, "single_seed_summary": summary,
-        "notes": "accuracies on the test split; difference = with lexicon features minus without, paired "
-                 "bootstrap 95% interval over test texts; McNemar b = only the first right, c = only the second",
-    })
+    write_json(metrics_path, record)
     with atomic_path(lexicon_path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["source", "class", "rank", "word", "score", "sign_consistency", "doc_freq", "n_seeds"])
-        for e in all_entries:
+        for e in entries:
             w.writerow([e.source, e.cls, e.rank, e.word, f"{e.score:.6g}", f"{e.sign_consistency:.3f}",
                         e.doc_freq, e.n_seeds])
-    return HybridResult(base_scores, consensus, single, lexicons, {"metrics": metrics_path, "lexicon": lexicon_path})
+    return HybridResult(base, consensus, single, lexicons, selection, variants,
+                        {"metrics": metrics_path, "lexicon": lexicon_path})

@@ -9,6 +9,7 @@ need word lists to count, not TextBlob's phrase-level scoring.
 from __future__ import annotations
 
 import re
+import unicodedata
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,13 +25,15 @@ _ELIDED = re.compile(r"^(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu|quoiqu)'(?=\w)")
 
 @lru_cache(maxsize=1 << 17)
 def normalise_word(word: str) -> str:
-    """The form words are compared in: lower case, typographic apostrophes made ASCII.
+    """The form words are compared in: NFKC, lower case, typographic apostrophes made ASCII.
 
-    Words with letters also lose surrounding punctuation and an elided prefix
-    ("l'homme" -> "homme"), so that a transformer's word segmentation and spaCy's tokens
-    meet on the same form. Pure punctuation ("«", "?") is kept as is.
+    Words with letters or digits also lose surrounding punctuation (« -il » -> « il »,
+    « (Paris) » -> « paris ») and an elided prefix (« L'Occident » -> « occident »), so that
+    the words of the transformer's explanations, of word lists and of the texts meet on the
+    same form; inner hyphens and apostrophes stay (« royaume-uni », « aujourd'hui »). Pure
+    punctuation (« or ?) is kept as is. docs/features.md, "Matching".
     """
-    w = word.strip().lower().translate(_APOSTROPHES)
+    w = unicodedata.normalize("NFKC", word).strip().lower().translate(_APOSTROPHES)
     if any(ch.isalnum() for ch in w):
         w = _EDGE.sub("", w)
         w = _ELIDED.sub("", w)

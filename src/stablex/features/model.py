@@ -18,6 +18,8 @@ import numpy as np
 import pyarrow as pa
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from stablex.config import FeaturesConfig
 from stablex.errors import StablexError
@@ -50,11 +52,11 @@ def fit(X: np.ndarray, y: np.ndarray, names: list[str], classes: list[str], C: f
         random_state: int = 0) -> FittedModel:
     if len(np.unique(y)) < 2:
         raise StablexError("the training rows hold a single class: cannot fit the feature model")
-    mean = X.mean(axis=0)
-    scale = X.std(axis=0)
-    scale[scale == 0] = 1.0  # a constant feature stays at zero
-    lr = LogisticRegression(C=C, max_iter=5000, random_state=random_state)
-    lr.fit((X - mean) / scale, y)
+    # StandardScaler (a constant feature keeps scale 1, so stays at zero) + logistic regression
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000, random_state=random_state))
+    pipe.fit(X, y)
+    scaler, lr = pipe[0], pipe[-1]
+    mean, scale = scaler.mean_.copy(), scaler.scale_.copy()
     K = len(classes)
     coef = np.zeros((K, X.shape[1]))
     intercept = np.zeros(K)
