@@ -167,11 +167,17 @@ def hybrid(run_dir: str | Path, method: str = "lrp") -> Table:
     cfg.hybrid.method = method
     res = run_hybrid(run_dir, cfg.hybrid, explanations_dir(Path(run_dir), method, "train"), features=cfg.features)
     t = Table(title=f"hybrid: feature model + lexicons from {method} explanations of the training split")
-    t.add_column("model")
-    t.add_column("test accuracy", justify="right")
-    t.add_row("features only", f"{res.base['accuracy']:.4f}")
-    t.add_row("+ consensus lexicons", f"{res.consensus['accuracy']:.4f}")
-    t.caption = f"-> {res.paths}"
+    for col in ("variant (settings by CV)", "pool", "texts", "feature model", "hybrid", "difference [95%]", "McNemar p"):
+        t.add_column(col, justify="left" if col.startswith("variant") else "right")
+    for v, r in res.variants.items():
+        for pool in ("test", "held_out"):
+            if pool in r:
+                c, vs = r[pool], r[pool]["vs_base"]
+                ci = f"[{vs['ci'][0]:+.3f}, {vs['ci'][1]:+.3f}]" if vs["ci"] else ""
+                t.add_row(v + (" *" if v == res.consensus["variant"] else ""), pool, str(c["n"]),
+                          f"{c['base_accuracy']:.3f}", f"{c['accuracy']:.3f}", f"{vs['difference']:+.3f} {ci}",
+                          f"{vs['mcnemar']['p_exact']:.3g}")
+    t.caption = f"* chosen by cross-validation on the training split -> {res.paths['metrics']}"
     return t
 
 
