@@ -118,11 +118,21 @@ def faithfulness(run_dir: str | Path, methods: list[str], n_texts: int | None = 
 def faithfulness_table(run_dir: str | Path, methods: list[str], n_texts: int | None = None,
                        seed: int | None = None) -> Table:
     res = faithfulness(run_dir, methods, n_texts=n_texts, seed=seed)
-    t = Table(title=f"faithfulness (AOPC over 1, 5, 10, 20, 50 % of words) -> {res.path}")
-    for col in ("method", "comprehensiveness (higher better)", "sufficiency (lower better)"):
+    t = Table(title=f"faithfulness (AOPC over 1, 5, 10, 20, 50 % of words; 95% bootstrap intervals over texts) "
+                    f"-> {res.path}")
+    for col in ("method", "comprehensiveness (higher better)", "vs random", "sufficiency (lower better)", "vs random"):
         t.add_column(col, justify="right")
+
+    def cell(v, key: str, ci_key: str) -> str:
+        ci = v.get(ci_key) or [None, None]
+        return f"{v[key]:+.4f}" + ("" if None in ci else f" [{ci[0]:+.4f}, {ci[1]:+.4f}]")
+
     for m, s in res.methods.items():
-        t.add_row(m, f"{s['comprehensiveness_aopc']:.4f}", f"{s['sufficiency_aopc']:.4f}")
+        vs = (s.get("vs") or {}).get("random")
+        t.add_row(m, cell(s, "comprehensiveness_aopc", "comprehensiveness_ci"),
+                  cell(vs, "comprehensiveness_gain", "comprehensiveness_gain_ci") if vs and m != "random" else "-",
+                  cell(s, "sufficiency_aopc", "sufficiency_ci"),
+                  cell(vs, "sufficiency_gain", "sufficiency_gain_ci") if vs and m != "random" else "-")
     return t
 
 

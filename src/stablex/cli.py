@@ -127,7 +127,9 @@ def explain(
     target: Annotated[str, typer.Option(help="predicted | label | a class name")] = "predicted",
     aggregate: Annotated[Optional[str], typer.Option(help="sub-words -> word: sum | mean")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Seeds to explain (default: all trained)")] = None,
-    max_docs: Annotated[Optional[int], typer.Option(help="Explain only the first N texts")] = None,
+    max_docs: Annotated[Optional[int], typer.Option(help="Explain only the first N texts (prefer --texts)")] = None,
+    texts: Annotated[Optional[int], typer.Option(
+        help="Explain a fixed subset of N texts, stratified by label ([explain] texts; train_texts with --split train)")] = None,
     ig_steps: Annotated[Optional[int], typer.Option()] = None,
     force: Annotated[bool, typer.Option("--force", help="Discard explanations made with another config")] = False,
     executor: ExecutorOpt = "local", address: AddressOpt = None, cpus_per_seed: CpusOpt = 1,
@@ -139,7 +141,8 @@ def explain(
     with _executor(executor, address, cpus_per_seed, gpus_per_seed) as ex:
         res = explain_api(run, method, force=force, seeds=parse_seeds(seeds) if seeds else None, executor=ex,
                           split=split, target=target,
-                          **_given(aggregate=aggregate, max_docs=max_docs, ig_steps=ig_steps))
+                          **_given(aggregate=aggregate, max_docs=max_docs, ig_steps=ig_steps,
+                                   **{"train_texts" if split == "train" else "texts": texts}))
     console.print(f"{method}: explained {len(res.explained)} seed(s), {len(res.skipped)} already done -> {res.out_dir}")
 
 
