@@ -13,7 +13,7 @@ import torch
 from stablex.config import ExplainConfig, StudyConfig
 from stablex.data.split import Split
 from stablex.errors import ConfigMismatchError, StablexError
-from stablex.explain.faithfulness import FRACTIONS, faithfulness, perturb, top_k
+from stablex.explain.faithfulness import FRACTIONS, faithfulness, missing_methods, perturb, top_k
 from stablex.explain.stage import SCHEMA, explain, explanations_dir, length_batches
 from stablex.io import write_json, write_parquet
 
@@ -95,7 +95,9 @@ def test_explain_writes_the_contract(run):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["split"] == "test" and summary["method"] == "lrp"
     assert set(summary["seeds"]) == {"0", "1"}
-    assert list(summary["conservation"])[0] == "input" and "last_hidden" in summary["conservation"]
+    assert list(summary["conservation"])[:2] == ["words", "input"] and "last_hidden" in summary["conservation"]
+    assert summary["texts"] == {"n": 4, "of": 4, "split": "test", "selection": "the whole split",
+                                "class_counts": {"news": 2, "opinion": 2}}
     assert summary["randomisation"]["n_texts"] == 3 and len(summary["randomisation"]["steps"]) >= 2
     assert summary["timings"]["ms_per_text"] > 0
 
@@ -225,3 +227,55 @@ def test_faithfulness_writes_every_method_and_random(run):
         assert -1 <= m["comprehensiveness_aopc"] <= 1 and -1 <= m["sufficiency_aopc"] <= 1
     faithfulness(run, ["chefer"], cfg(), n_texts=3, show_progress=False)  # adds a method, keeps the others
     assert set(json.loads(res.path.read_text())["methods"]) == {"lrp", "gxi", "chefer", "random"}
+
+
+def test_explained_subset_is_stratified_fixed_and_shared(run, tmp_path):
+    """`texts = 2` of the 4 test texts: one per class, the same for every seed and method,
+    recorded in the summary and the manifest; bad values are one clear error."""
+    other = make_run(tmp_path)
+    a = explain(other, "lrp", cfg(texts=2, randomisation_texts=0), show_progress=False)
+    b = explain(other, "gxi", cfg(texts=2, randomisation_texts=0), show_progress=False)
+    docs = {(m, s): set(pq.read_table(r.out_dir / f"seed-{s}.parquet").column("doc_id").to_pylist())
+            for m, r in (("lrp", a), ("gxi", b)) for s in (0, 1)}
+    assert len({frozenset(v) for v in docs.values()}) == 1
+    chosen = docs["lrp", 0]
+    labels = {"d0": "opinion", "d1": "news", "d2": "opinion", "d3": "news"}
+    assert len(chosen) == 2 and {labels[d] for d in chosen} == {"news", "opinion"}
+    assert a.summary["texts"]["n"] == 2 and a.summary["texts"]["of"] == 4
+    assert "stratified" in a.summary["texts"]["selection"]
+    manifest = json.loads((other / "manifest.json").read_text())
+    assert manifest["explained"]["lrp"]["n"] == 2 and manifest["explained"]["gxi"]["n"] == 2
+    with pytest.raises(ConfigMismatchError):  # another subset size is another configuration
+        explain(other, "lrp", cfg(texts=3, randomisation_texts=0), show_progress=False)
+    with pytest.raises(StablexError, match="texts=1: must be at least the number of classes"):
+        explain(other, "lrp", cfg(texts=1), show_progress=False, force=True)
+    with pytest.raises(StablexError, match="max_docs and texts both set"):
+        explain(other, "lrp", cfg(texts=2, max_docs=2), show_progress=False, force=True)
+    # the training split takes train_texts, not texts: the 2 training texts, whole
+    t = explain(other, "lrp", cfg(split="train", texts=1, train_texts=None, randomisation_texts=0), seeds=[0],
+                show_progress=False)
+    assert t.summary["texts"]["n"] == 2
+
+
+def test_faithfulness_intervals_reuse_and_options(run):
+    """Every method and the random ranking get intervals and paired differences; `only_missing`
+    keeps what was scored on the same sample with the same options and adds the rest."""
+    res = faithfulness(run, ["lrp", "gxi"], cfg(), n_texts=4, show_progress=False)
+    data = json.loads(res.path.read_text())
+    for m in ("lrp", "gxi", "random"):
+        e = data["methods"][m]
+        lo, hi = e["comprehensiveness_ci"]
+        assert lo <= e["comprehensiveness_aopc"] <= hi and len(e["per_text"]["comprehensiveness"]) == 4
+        assert np.mean(e["per_text"]["sufficiency"]) == pytest.approx(e["sufficiency_aopc"])
+    vs = data["methods"]["lrp"]["vs"]["random"]
+    diff = np.subtract(data["methods"]["lrp"]["per_text"]["comprehensiveness"],
+                       data["methods"]["random"]["per_text"]["comprehensiveness"])
+    assert vs["comprehensiveness_gain"] == pytest.approx(diff.mean())
+    assert data["methods"]["gxi"]["vs"]["lrp"]["comprehensiveness_gain"] == pytest.approx(-vs["comprehensiveness_gain"]
+                                                                                         + data["methods"]["gxi"]["vs"]["random"]["comprehensiveness_gain"])
+    assert missing_methods(run, ["lrp", "gxi", "chefer"], cfg()) == ["chefer"]  # 4 test texts: the default sample
+    kept = faithfulness(run, ["lrp", "gxi", "chefer"], cfg(), n_texts=4, show_progress=False, only_missing=True)
+    again = json.loads(kept.path.read_text())
+    assert again["methods"]["lrp"]["per_text"] == data["methods"]["lrp"]["per_text"] and "chefer" in again["methods"]
+    changed = faithfulness(run, ["lrp"], cfg(softmax_rule="detach"), n_texts=4, show_progress=False, only_missing=True)
+    assert changed.methods["lrp"]["options"]["softmax_rule"] == "detach"  # another rule is scored again

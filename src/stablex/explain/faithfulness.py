@@ -18,6 +18,7 @@ RUN/explanations/faithfulness@<split>.json, one entry per method (later calls ad
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -134,8 +135,8 @@ def faithfulness(run_dir: str | Path, methods: list[str], config: ExplainConfig,
     seed = header["seed"]
     path = faithfulness_path(run.path, config.split)
     scored = _scored(path, header)
-    todo = [m for m in methods if not (only_missing and m in scored and "per_text" in scored[m])]
-    if "random" not in scored or "per_text" not in scored["random"]:
+    todo = [m for m in methods if not (only_missing and _current(scored, m, config))]
+    if not _current(scored, "random", config):
         todo.append("random")
     result = FaithfulnessResult(path=path)
     if todo:
@@ -176,7 +177,14 @@ def missing_methods(run_dir: str | Path, methods: list[str], config: ExplainConf
     run = open_run(run_dir)
     header, _, _ = _sample(run, config, None, None, sample_seed)
     scored = _scored(faithfulness_path(run.path, config.split), header)
-    return [m for m in [*methods, "random"] if "per_text" not in scored.get(m, {})]
+    return [m for m in [*methods, "random"] if not _current(scored, m, config)]
+
+
+def _current(scored: dict, method: str, config: ExplainConfig) -> bool:
+    """Scored on this sample with the method's current options (e.g. the same LRP rule)."""
+    entry = scored.get(method) or {}
+    opts = method_options(method, config) if method in METHODS else {}
+    return "per_text" in entry and entry.get("options") == json.loads(json.dumps(opts))
 
 
 def _score(run, texts, rows: np.ndarray, seed: int, sample_seed: int, todo: list[str], config: ExplainConfig,
