@@ -76,7 +76,7 @@ def test_identity_covers_the_design_not_the_seed_counts():
 # --- a real design: e5-small on Le Monde ------------------------------------------------------------
 
 def _study(corpus: Path, out: Path) -> Path:
-    """The conftest's small study (same corpus options, so the same split), trained 1 epoch in 3 groups."""
+    """The conftest's small study (same corpus options, so the same split), trained in 3 groups."""
     path = out.parent / f"{out.name}.toml"
     groups = ",\n  ".join(f'{{ name = "{g["name"]}", vary = {json.dumps(g["vary"])}, seeds = {g["seeds"]} }}'
                           for g in GROUPS)
@@ -87,7 +87,7 @@ max_docs = 400
 max_tokens = 64
 split = [0.7, 0.05, 0.25]
 [train]
-epochs = 1
+epochs = 3
 threads = 2
 groups = [
   {groups},

@@ -141,8 +141,14 @@ def analyze(run_dir: str | Path, method: str = "lrp", **options):
     from stablex.rundir import open_run
     from stablex.stats.analyze import analyze as _analyze
 
-    cfg = _override(open_run(run_dir).config().analyze, "analyze", options)
-    return _analyze(Path(run_dir), method, cfg)
+    from stablex.features.pos import sensitivity_groups
+
+    study = open_run(run_dir).config()
+    cfg = _override(study.analyze, "analyze", options)
+    result = _analyze(Path(run_dir), method, cfg)
+    if cfg.groups and method != "features":  # by class and part of speech: analysis/<method>/groups.json
+        sensitivity_groups(run_dir, method, cfg.bootstrap, study.features.spacy_model, result.summary)
+    return result
 
 
 def features(run_dir: str | Path, n_process: int | None = None, method: str = "lrp") -> Table:

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from stablex.config import StudyConfig, parse_seeds
 from stablex.errors import StablexError
@@ -254,7 +255,7 @@ def main() -> None:
     try:
         app()
     except StablexError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)  # '[corpus]' is text, not markup
         sys.exit(2)
 
 

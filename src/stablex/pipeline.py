@@ -45,6 +45,7 @@ def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: 
     from stablex.explain.stage import explanations_dir
     from stablex.features.extract import extract_features
     from stablex.features.hybrid import run_hybrid
+    from stablex.features.pos import sensitivity_groups
     from stablex.features.model import fit_feature_model
     from stablex.features.stability import compare_stability
     from stablex.report import build_report
@@ -100,7 +101,9 @@ def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: 
                 kinds = methods + (["features"] if (out / "explanations" / "features").exists() else [])
                 for m in kinds:
                     if not _analysis_current(out, m, seeds):
-                        analyze(out, m, cfg.analyze, progress=prog)
+                        res = analyze(out, m, cfg.analyze, progress=prog)
+                        if cfg.analyze.groups and m != "features":
+                            sensitivity_groups(out, m, cfg.analyze.bootstrap, cfg.features.spacy_model, res.summary)
             timed("analyze", do_analyze)
             prog.advance(overall)
         if "hybrid" in stages:
