@@ -134,6 +134,22 @@ def evaluate(est: HybridClassifier, sets: list[Evaluation], n_boot: int) -> tupl
     return out, correct
 
 
+def evaluate_variants(estimators: dict[str, HybridClassifier], selection: dict, sets: list[Evaluation],
+                      n_base: int, n_boot: int) -> tuple[dict, dict]:
+    """Every variant's record (settings, added columns and coefficients, comparisons per pool)."""
+    variants, correct = {}, {}
+    for v, est in estimators.items():
+        t0 = time.perf_counter()
+        res, correct[v] = evaluate(est, sets, n_boot)
+        names = est.added_names()
+        coef = est.pipeline_[-1].coef_
+        variants[v] = {"params": selection["variants"][v]["params"], "added_features": names,
+                       "coef_added": {n: coef[:, n_base + j].tolist() for j, n in enumerate(names)},
+                       "n_words": {c: len(e) for c, e in est.lexicons_.items()}, **res,
+                       "seconds": round(time.perf_counter() - t0, 3)}
+    return variants, correct
+
+
 def single_seeds(best: HybridClassifier, td: TrainingData, y: np.ndarray, sets: list[Evaluation],
                  consensus_correct: dict, n_boot: int) -> tuple[list[dict], list[LexiconEntry], dict]:
     """The chosen variant with its lexicons from one seed at a time, against the consensus on the same texts."""
@@ -208,16 +224,7 @@ def run_hybrid(run_dir: str | Path, config: HybridConfig, explanations_dir: str 
     if len(pool.y):
         sets.append(Evaluation("held_out", pool.y, pool.X, pool_words, base.predict(pool.X)))
 
-    variants, correct = {}, {}
-    for v, est in estimators.items():
-        t0 = time.perf_counter()
-        res, correct[v] = evaluate(est, sets, config.bootstrap)
-        names = est.added_names()
-        coef = est.pipeline_[-1].coef_
-        variants[v] = {"params": selection["variants"][v]["params"], "added_features": names,
-                       "coef_added": {n: coef[:, len(data.names) + j].tolist() for j, n in enumerate(names)},
-                       "n_words": {c: len(e) for c, e in est.lexicons_.items()}, **res,
-                       "seconds": round(time.perf_counter() - t0, 3)}
+    variants, correct = evaluate_variants(estimators, selection, sets, len(data.names), config.bootstrap)
     chosen = selection["chosen"]
     best = estimators[chosen]
     single, seed_entries, summary = (single_seeds(best, td, y_train, sets, correct[chosen], config.bootstrap)

@@ -363,7 +363,7 @@ def _hybrid_tradeoff(d: ReportData, hy: dict) -> tuple[list, list[list[str]], st
     overlap = _lexicon_overlap(d)
     note = (f'<p>The hybrid adds lexicons built from the transformer\'s explanations of '
             f'{hy.get("n_train_explained", "the")} training texts to the feature model. Its settings were chosen by '
-            f'cross-validation on the training split ({esc(str((hy.get("selection") or {}).get("cv")))}); the figures '
+            f'cross-validation, {esc(str((hy.get("selection") or {}).get("cv") or "none: fixed settings"))}; the figures '
             f'below were computed once, after the choice, on the run\'s test split and on a held-out pool of corpus '
             f'texts the run never used. No stage measures the hybrid\'s word-map stability, so the figure shows its '
             f'accuracy (and the feature model\'s on the same pool) as dashed lines over their 95% Wilson intervals'
