@@ -223,6 +223,7 @@ def _across(above: list[MethodRow]) -> str:
 def render(d: ReportData) -> str:
     """The verdict section: accuracy across seeds, then every method weighed by its faithfulness."""
     from stablex.report.sections import missing, section
+    from stablex.report.sensitivity import protocol_note
 
     acc, parts, body = d.accuracy, [], []
     if acc:
@@ -251,6 +252,7 @@ def render(d: ReportData) -> str:
         body.append(figure(rows, d))
         body.append(verdict_table(rows, d))
         body.append("<ul id=\"verdict-sentences\">" + "".join(f"<li>{s}</li>" for s in sentences(rows)) + "</ul>")
+    body.append(protocol_note(d))  # a quick study must not read as the paper's measurement
     return section("verdict", "Verdict", f'<div class="cards">{"".join(parts)}</div>{"".join(body)}',
                    "Same data, same architecture, only the random seed changes: how much do accuracy and "
                    "explanations move, and which explanations follow the model at all?")
