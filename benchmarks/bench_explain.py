@@ -7,7 +7,10 @@ title+summary (128 tokens) and title+summary+body (512 tokens), padded to the fu
 
     python benchmarks/bench_explain.py [--texts 16] [--reps 3] [--ig-steps 32] [--threads 2]
                                        [--lengths 128,512] [--methods forward,gxi,lrp,chefer,ig]
-                                       [--default-malloc]
+                                       [--default-malloc] [--softmax-rule attnlrp|identity|detach]
+
+lrp reads relevance at the word embeddings (every method's input point) and, like chefer,
+uses the default rule set (`stablex.explain.forward.DEFAULT_SOFTMAX_RULE`) unless told.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from stablex.explain.forward import DEFAULT_SOFTMAX_RULE
 
 CORPUS = Path(__file__).resolve().parents[1] / "../shared/data/lemonde-2022/lemonde-2022.csv.gz"
 
@@ -56,7 +61,7 @@ def texts(n: int, long: bool) -> list[str]:
 
 
 def child(q, method: str, tokens: int, n: int, reps: int, ig_steps: int, threads: int, batch: int,
-          keep_freed: bool) -> None:
+          keep_freed: bool, rule: str) -> None:
     from stablex.explain.methods import get_method
     from stablex.runtime import keep_freed_memory
 
@@ -73,6 +78,8 @@ def child(q, method: str, tokens: int, n: int, reps: int, ig_steps: int, threads
                 model(input_ids=b.input_ids, attention_mask=b.attention_mask)
     else:
         opts = {"steps": ig_steps, "internal_batch": batch * 4} if method == "ig" else {}
+        if method in ("lrp", "chefer"):
+            opts["softmax_rule"] = rule
         att = get_method(method, model, **opts)
         run = att.attribute
     run(batches[0])  # warm-up
@@ -86,10 +93,10 @@ def child(q, method: str, tokens: int, n: int, reps: int, ig_steps: int, threads
 
 
 def measure(method: str, tokens: int, n: int, reps: int, ig_steps: int, threads: int, batch: int,
-            keep_freed: bool) -> tuple[float, float]:
+            keep_freed: bool, rule: str) -> tuple[float, float]:
     ctx = mp.get_context("fork")
     q = ctx.Queue()
-    p = ctx.Process(target=child, args=(q, method, tokens, n, reps, ig_steps, threads, batch, keep_freed))
+    p = ctx.Process(target=child, args=(q, method, tokens, n, reps, ig_steps, threads, batch, keep_freed, rule))
     p.start()
     out = q.get()
     p.join()
@@ -106,10 +113,12 @@ def main() -> None:
     ap.add_argument("--methods", default="forward,gxi,lrp,chefer,ig", help="forward, gxi and lrp are always run")
     ap.add_argument("--default-malloc", action="store_true",
                     help="leave glibc's malloc settings alone (stablex explain calls runtime.keep_freed_memory)")
+    ap.add_argument("--softmax-rule", default=DEFAULT_SOFTMAX_RULE, help="lrp's and chefer's rule set")
     args = ap.parse_args()
     print(f"e5-small, torch {torch.__version__}, {args.threads} thread(s), {args.texts} texts, "
           f"ig {args.ig_steps} steps; median of {args.reps} repetitions; "
-          f"malloc {'glibc defaults' if args.default_malloc else 'keep_freed_memory()'}")
+          f"malloc {'glibc defaults' if args.default_malloc else 'keep_freed_memory()'}; "
+          f"softmax rule {args.softmax_rule}")
     for tokens in [int(x) for x in args.lengths.split(",")]:
         batch = 16 if tokens <= 128 else 4
         res = {}
@@ -117,7 +126,7 @@ def main() -> None:
         for method in [m for m in ("forward", "gxi", "lrp", "chefer", "ig") if m in wanted]:
             n = args.texts if method != "ig" else max(batch, args.texts // 4)
             res[method] = measure(method, tokens, n, args.reps if method != "ig" else 1, args.ig_steps,
-                                  args.threads, batch, not args.default_malloc)
+                                  args.threads, batch, not args.default_malloc, args.softmax_rule)
         print(f"\n{tokens} tokens (batch {batch})")
         print(f"  {'method':<8} {'ms/text':>9} {'peak RSS MB':>12} {'x forward':>10} {'x gxi':>7}")
         for method, (ms, rss) in res.items():

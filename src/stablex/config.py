@@ -91,8 +91,11 @@ class ExplainConfig:
     # `train_texts` to the training split (what `stablex run` explains for the hybrid).
     texts: int | None = None
     train_texts: int | None = None
-    softmax_rule: str = "identity"  # lrp/chefer softmax rule: identity (conservative) | attnlrp | detach
-    chefer_start_layer: int = 0  # first layer of chefer's rollout (0: all layers, as in the paper)
+    # lrp's rule set by its softmax rule: attnlrp (AttnLRP, Achtibat et al. 2024) | detach
+    # (CP-LRP, Ali et al. 2022) | identity (stablex's own); chosen by measurement, docs/explain.md
+    softmax_rule: str = "detach"
+    chefer_start_layer: int = 0  # first layer of chefer's rollout (0: all; the paper preset: 1, the authors' code)
+    chefer_softmax_rule: str = "attnlrp"  # the rules behind chefer's attention relevance (not detach: none reaches A)
     ig_batch: int = 64  # rows (text x step) per ig forward/backward
     batch_tokens: int = 4096  # at most batch_size texts and about this many padded tokens per batch
     randomisation_texts: int = 8  # texts of the cascading-randomisation check (0: skip it)
@@ -251,6 +254,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "corpus": {"balance": True, "max_tokens": 512, "preprocess": True},
         "model": {"name": "camembert-base", "trim_vocab": False, "save_dtype": "float16"},
         "train": {"batch_size": 4, "lr": 2e-5, "epochs": 2, "seeds": list(range(200))},
+        # the authors' chefer: rollout from layer 1, sub-word relevances averaged into words
+        "explain": {"chefer_start_layer": 1, "aggregate": "mean"},
     },
 }
 

@@ -27,7 +27,8 @@ import torch.nn.functional as F
 
 from stablex.errors import StablexError
 
-DEFAULT_SOFTMAX_RULE = "attnlrp"  # chosen by measurement: docs/explain.md, "Choosing the rule"
+DEFAULT_SOFTMAX_RULE = "detach"  # CP-LRP, chosen by measurement: docs/explain.md, "Choosing the rule"
+CHEFER_SOFTMAX_RULE = "attnlrp"  # chefer needs relevance at the attention maps: not "detach"
 
 # The rule sets by name, with the publication each one is (softmax_rule -> name, reference).
 RULE_SETS = {
@@ -183,6 +184,33 @@ class _AttentionLRP(torch.autograd.Function):
             gv.mul_(ctx.share)
         r = torch.bmm(g, v.transpose(1, 2)).mul_(probs)  # relevance of A (before A's share)
         gq, gk = _share_scores(q, k, r, 0.5 * ctx.share)
+        return gq, gk, gv, None, None
+
+
+class _AttentionAttnLRP(torch.autograd.Function):
+    """softmax(q k^T + mask) @ v with AttnLRP's rules in one node: `share` of the gradient to
+    each operand of A.V and of Q.K^T, the plain softmax gradient between (Achtibat et al.
+    2024; what LXT computes). Same shapes as `_AttentionLRP`; no T x T autograd graph."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, bias, share):
+        probs = torch.softmax(_scores(q, k, bias), dim=-1)
+        ctx.save_for_backward(q, k, v, probs)
+        ctx.share = share
+        return torch.bmm(probs, v)
+
+    @staticmethod
+    def backward(ctx, g):
+        q, k, v, probs = ctx.saved_tensors
+        c = ctx.share
+        gv = torch.bmm(g.transpose(1, 2), probs).transpose(1, 2)  # (g^T A)^T: see _AttendValues
+        ga = torch.bmm(g, v.transpose(1, 2))
+        # softmax backward in place: A * (gA - sum_j gA A), then the shares of both products
+        gs = ga.sub_((ga * probs).sum(-1, keepdim=True)).mul_(probs).mul_(c * c)
+        gq = torch.bmm(gs, k)
+        gk = torch.bmm(q.transpose(1, 2), gs).transpose(1, 2)
+        if c != 1.0:
+            gv.mul_(c)
         return gq, gk, gv, None, None
 
 
@@ -377,9 +405,10 @@ def _attention(h: torch.Tensor, L: LayerWeights, bias: torch.Tensor | None, n_he
     q = (qkv[0] * dh**-0.5).reshape(B * n_heads, T, dh)
     k = qkv[1].reshape(B * n_heads, T, dh)
     v = qkv[2]
-    if rules.softmax == "identity" and not (cap is not None and cap.attention):
+    fused = {"identity": _AttentionLRP, "attnlrp": _AttentionAttnLRP}.get(rules.softmax)
+    if fused is not None and not (cap is not None and cap.attention):
         share = 0.5 if rules.attention else 1.0
-        ctx = _AttentionLRP.apply(q, k, v.reshape(B * n_heads, T, dh), bias, share).view(B, n_heads, T, dh)
+        ctx = fused.apply(q, k, v.reshape(B * n_heads, T, dh), bias, share).view(B, n_heads, T, dh)
         return F.linear(ctx.transpose(1, 2).reshape(B, T, H), L.o_w, L.o_b)
     if rules.softmax == "identity":
         a = _ScoresLRP.apply(q, k, bias, 0.5 if rules.attention else 1.0).view(B, n_heads, T, T)

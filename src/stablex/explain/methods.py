@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from stablex.errors import StablexError
-from stablex.explain.forward import (DEFAULT_SOFTMAX_RULE, Capture, EncoderWeights, Rules, embed, embed_parts,
+from stablex.explain.forward import (CHEFER_SOFTMAX_RULE, DEFAULT_SOFTMAX_RULE, Capture, EncoderWeights, Rules, embed, embed_parts,
                                      encode, rule_record)
 
 INPUT_POINT = "word embeddings"
@@ -204,7 +204,7 @@ class Chefer(_Method):
 
     name = "chefer"
 
-    def __init__(self, model: torch.nn.Module, softmax_rule: str = DEFAULT_SOFTMAX_RULE, start_layer: int = 0):
+    def __init__(self, model: torch.nn.Module, softmax_rule: str = CHEFER_SOFTMAX_RULE, start_layer: int = 0):
         super().__init__(model)
         if softmax_rule == "detach":
             raise StablexError("chefer needs the relevance of the attention map: softmax rule 'identity' or 'attnlrp'")
@@ -254,11 +254,10 @@ def get_method(name: str, model: torch.nn.Module, **options: Any) -> Attributor:
 
 def method_options(name: str, config: Any) -> dict[str, Any]:
     """The options of method `name` taken from an ExplainConfig (what its identity depends on)."""
-    if name in ("lrp", "chefer"):
-        opts: dict[str, Any] = {"softmax_rule": config.softmax_rule}
-        if name == "chefer":
-            opts["start_layer"] = config.chefer_start_layer
-        return opts
+    if name == "lrp":
+        return {"softmax_rule": config.softmax_rule}
+    if name == "chefer":
+        return {"softmax_rule": config.chefer_softmax_rule, "start_layer": config.chefer_start_layer}
     if name == "ig":
         return {"steps": config.ig_steps, "internal_batch": config.ig_batch}
     return {}
@@ -269,5 +268,5 @@ def method_record(name: str, config: Any) -> dict[str, Any]:
     methods, the rule set by name with its reference (`summary["rule"]`)."""
     rec: dict[str, Any] = {"input_point": "attention rollout, [CLS] row" if name == "chefer" else INPUT_POINT}
     if name in ("lrp", "chefer"):
-        rec["rule"] = rule_record(config.softmax_rule)
+        rec["rule"] = rule_record(config.softmax_rule if name == "lrp" else config.chefer_softmax_rule)
     return rec

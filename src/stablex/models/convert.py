@@ -53,9 +53,9 @@ def _config(src, arch: str, pad: int, bos: int, eos: int):
     return cfg
 
 
-def shifted_state(bert: torch.nn.Module, pad: int) -> dict[str, torch.Tensor]:
+def shifted_state(state: dict[str, torch.Tensor], pad: int) -> dict[str, torch.Tensor]:
     """BERT's encoder tensors under RoBERTa's names (the same), positions shifted by pad + 1."""
-    state = {k: v.detach().clone() for k, v in bert.state_dict().items()
+    state = {k: v.contiguous() for k, v in state.items()
              if not k.startswith("pooler.") and not k.endswith(("position_ids", "token_type_ids"))}
     pos = state["embeddings.position_embeddings.weight"]
     shifted = torch.zeros(pos.shape[0] + pad + 1, pos.shape[1], dtype=pos.dtype)
@@ -79,6 +79,18 @@ def _tokenizer(tok, arch: str):
         return tok
 
 
+def _check_names(state: dict[str, torch.Tensor], cfg, arch: str) -> None:
+    """The tensors must be exactly what the target class expects (built on the meta device: free)."""
+    with torch.device("meta"):
+        want = _target_classes(arch)[1](cfg, add_pooling_layer=False).state_dict()
+    expected = {k for k in want if not k.endswith(("position_ids", "token_type_ids"))}
+    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    bad = [k for k in expected & set(state) if tuple(want[k].shape) != tuple(state[k].shape)]
+    if missing or unexpected or bad:
+        raise StablexError(f"conversion to {arch}: missing {missing[:3]}, unexpected {unexpected[:3]}, "
+                           f"wrong shape {bad[:3]}")
+
+
 def convert(source: str, arch: str, out: str | Path, force: bool = False) -> Converted:
     """Write `source` (a BERT-shaped checkpoint; 'e5-small' by default) as an `arch` checkpoint at `out`."""
     if arch not in ARCHS:
@@ -87,26 +99,28 @@ def convert(source: str, arch: str, out: str | Path, force: bool = False) -> Con
     if out.exists() and any(out.iterdir()) and not force:
         raise StablexError(f"--out {out}: exists and is not empty (use --force to replace it)")
     quiet_transformers()
-    from transformers import AutoConfig, AutoTokenizer, BertModel
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoConfig, AutoTokenizer
 
     resolved = resolve_model(source)
     src_cfg = AutoConfig.from_pretrained(resolved.path)
-    if src_cfg.model_type != "bert":
+    weights = resolved.path / "model.safetensors"
+    if src_cfg.model_type != "bert" or not weights.exists():
         raise StablexError(f"--model {source}: model_type {src_cfg.model_type!r}; only BERT-shaped checkpoints "
-                           f"are rewritten")
+                           f"in one model.safetensors are rewritten")
     tok = AutoTokenizer.from_pretrained(resolved.path)
     ids = {k: getattr(tok, f"{k}_token_id") for k in ("pad", "bos", "eos")}
     if any(v is None for v in ids.values()):
         raise StablexError(f"--model {source}: its tokenizer lacks pad/bos/eos tokens, which RoBERTa needs")
-    bert = BertModel.from_pretrained(resolved.path, add_pooling_layer=False)
+    state = load_file(str(weights))
+    if any(k.startswith("bert.") for k in state):  # saved from a *ForSequenceClassification: the encoder only
+        state = {k[len("bert."):]: v for k, v in state.items() if k.startswith("bert.")}
+    state = shifted_state(state, ids["pad"])
     cfg = _config(src_cfg, arch, ids["pad"], ids["bos"], ids["eos"])
-    model = _target_classes(arch)[1](cfg, add_pooling_layer=False)
-    missing, unexpected = model.load_state_dict(shifted_state(bert, ids["pad"]), strict=False)
-    missing = [m for m in missing if not m.endswith(("position_ids", "token_type_ids"))]
-    if missing or unexpected:
-        raise StablexError(f"conversion to {arch}: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    _check_names(state, cfg, arch)
     with atomic_dir(out) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
+        cfg.save_pretrained(tmp)
+        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         _tokenizer(tok, arch).save_pretrained(tmp)
         (tmp / STAMP).write_text(json.dumps({
             "source": source, "source_path": str(resolved.path), "arch": arch, "position_offset": ids["pad"] + 1,
