@@ -312,3 +312,14 @@ def test_groups_by_class_and_pos_on_the_real_run(design_run):
                                direct, rtol=1e-9)
     for cls, v in gold["groups"].items():
         assert v["median_ci"][0] <= v["median"] <= v["median_ci"][1]
+
+
+def test_the_report_says_how_a_quick_study_departs_from_the_papers_protocol():
+    from stablex.report.sensitivity import protocol_differences
+
+    repo = Path(__file__).resolve().parents[1]
+    quick = {d["key"] for d in protocol_differences(StudyConfig.from_toml(repo / "studies/lemonde-quick.toml").to_toml())}
+    assert {"freeze_layers", "max_tokens", "batch_size", "seeds"} <= quick
+    full = {d["key"] for d in protocol_differences(StudyConfig.from_toml(repo / "studies/compare/lemonde-full.toml").to_toml())}
+    assert "freeze_layers" not in full and "max_tokens" in full
+    assert protocol_differences(StudyConfig.from_toml(repo / "studies/paper.toml").to_toml()) == []
