@@ -80,3 +80,12 @@ def test_fit_single_seed_recovers_spearman_brown():
     grid = [1, 2, 4, 8]
     measured = [spearman_brown(0.3, s) for s in grid]
     assert rel.fit_single_seed(grid, measured) == pytest.approx(0.3, abs=1e-5)
+
+
+def test_a_seed_draw_of_one_distinct_seed_has_undefined_noise_not_a_rounding_residue():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(4, 3, 7)).astype(np.float32) * 1e3
+    weights = np.array([[3, 0, 0], [2, 1, 0], [1, 1, 1]], np.float32)
+    _, noise, _ = rel.signal_noise_replicates(X, weights)
+    assert np.isnan(noise[:, 0]).all() and np.isfinite(noise[:, 1:]).all() and (noise[:, 1:] > 0).all()
+    np.testing.assert_allclose(noise[:, 2], rel.signal_noise(X)[1], rtol=1e-4)

@@ -63,6 +63,9 @@ def signal_noise_replicates(X: np.ndarray, weights: np.ndarray) -> tuple[np.ndar
     signal = mean.var(-1, dtype=np.float64)
     var = np.maximum(sq - mean * mean, 0) * (S / (S - 1)) if S > 1 else np.full_like(mean, np.nan)
     noise = var.mean(-1, dtype=np.float64)
+    # A draw of one distinct seed has no noise at all; float32 rounding of sq - mean^2 would
+    # leave ~1e-9 instead of 0 and an SNR of ~1e8 in the interval.
+    noise[:, (weights > 0).sum(1) < 2] = np.nan
     return signal, noise, mean
 
 
