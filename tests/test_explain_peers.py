@@ -39,12 +39,14 @@ def seed0(trained_run):
     return loaded.model, batch
 
 
-def _forward(model, mask):
-    return lambda x: model(inputs_embeds=x, attention_mask=mask).logits
+def _forward(model):
+    """Captum's forward; the mask goes in additional_forward_args so that Captum expands it with the steps."""
+    return lambda x, mask: model(inputs_embeds=x, attention_mask=mask).logits
 
 
 def _close(ours: torch.Tensor, peer: torch.Tensor) -> float:
     """Largest per-text max |difference| / max |relevance|."""
+    ours, peer = ours.detach(), peer.detach()
     return float(((ours - peer).abs().amax(1) / peer.abs().amax(1)).max())
 
 
@@ -52,7 +54,8 @@ def test_gxi_equals_captum_input_x_gradient(seed0):
     model, b = seed0
     ours = get_method("gxi", model).attribute(b)
     word = model.get_input_embeddings()(b.input_ids).detach()
-    peer = captum_attr.InputXGradient(_forward(model, b.attention_mask)).attribute(word, target=ours.target)
+    peer = captum_attr.InputXGradient(_forward(model)).attribute(word, target=ours.target,
+                                                              additional_forward_args=(b.attention_mask,))
     peer = peer.sum(-1) * b.attention_mask
     assert _close(ours.relevance, peer) < 1e-4
     assert peer.abs().max() > 0
@@ -65,9 +68,10 @@ def test_ig_equals_captum_integrated_gradients(seed0):
     word = emb(b.input_ids).detach()
     special = torch.as_tensor(b.special_tokens_mask)[..., None]
     baseline = torch.where(special, word, emb.weight[model.config.pad_token_id].detach())
-    ig = captum_attr.IntegratedGradients(_forward(model, b.attention_mask))
+    ig = captum_attr.IntegratedGradients(_forward(model))
     peer = ig.attribute(word, baselines=baseline, target=ours.target, n_steps=32, method="gausslegendre",
-                        internal_batch_size=96).sum(-1) * b.attention_mask
+                        internal_batch_size=96, additional_forward_args=(b.attention_mask,))
+    peer = peer.sum(-1) * b.attention_mask
     assert _close(ours.relevance, peer) < 1e-4
 
 
