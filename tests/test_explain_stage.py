@@ -185,7 +185,7 @@ def test_other_methods_through_the_stage(run, method):
         assert (t["relevance"].to_numpy() >= 0).all()
     summary = json.loads((res.out_dir / "summary.json").read_text())
     assert summary["config"]["options"] == ({"steps": 4} if method == "ig" else
-                                            {"softmax_rule": "identity", "start_layer": 0})
+                                            {"softmax_rule": "attnlrp", "start_layer": 0})  # chefer_softmax_rule
 
 
 def test_bad_options_are_refused(run):
@@ -277,5 +277,5 @@ def test_faithfulness_intervals_reuse_and_options(run):
     kept = faithfulness(run, ["lrp", "gxi", "chefer"], cfg(), n_texts=4, show_progress=False, only_missing=True)
     again = json.loads(kept.path.read_text())
     assert again["methods"]["lrp"]["per_text"] == data["methods"]["lrp"]["per_text"] and "chefer" in again["methods"]
-    changed = faithfulness(run, ["lrp"], cfg(softmax_rule="detach"), n_texts=4, show_progress=False, only_missing=True)
-    assert changed.methods["lrp"]["options"]["softmax_rule"] == "detach"  # another rule is scored again
+    changed = faithfulness(run, ["lrp"], cfg(softmax_rule="identity"), n_texts=4, show_progress=False, only_missing=True)
+    assert changed.methods["lrp"]["options"]["softmax_rule"] == "identity"  # another rule is scored again
