@@ -151,8 +151,8 @@ def test_other_split_has_its_own_directory(run):
 
 @pytest.mark.parametrize("target", ["label", "news", "opinion", "predicted"])
 def test_target_and_sign_convention(tmp_path, target):
-    """Zero biases: relevance toward the target class, all tokens included, adds up to that
-    class's logit; the stored words are those relevances without the special tokens."""
+    """Zero biases: relevance toward the target class, all tokens and the position/type
+    embeddings included, adds up to that class's logit; the stored words are those relevances without the special tokens."""
     from stablex.explain.methods import LRP
     from stablex.explain.words import aggregate
     from stablex.models.classifier import load_seed_model
@@ -167,7 +167,8 @@ def test_target_and_sign_convention(tmp_path, target):
     tid = {"label": labels, "news": np.zeros(4, int), "opinion": np.ones(4, int),
            "predicted": logits.argmax(1).numpy()}[target]
     att = LRP(loaded.model).attribute(enc, torch.from_numpy(tid))
-    np.testing.assert_allclose(att.relevance.sum(1).numpy(), logits[np.arange(4), tid].numpy(), rtol=1e-4, atol=1e-5)
+    total = (att.relevance.sum(1) + att.position_type).numpy()  # the words + the position/type embeddings
+    np.testing.assert_allclose(total, logits[np.arange(4), tid].numpy(), rtol=1e-4, atol=1e-5)
     for i in range(4):
         rows = [k for k, d in enumerate(t["doc_id"]) if d == f"d{i}"]
         w = aggregate(TEXTS[i], att.relevance[i].numpy(), enc.offsets[i], enc.special_tokens_mask[i])
