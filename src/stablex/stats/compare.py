@@ -4,7 +4,7 @@ Two runs (e.g. the quick preset and the same study fully fine-tuned, or two task
 corpus) are compared on the per-text figures of `stablex analyze` for one method: median
 Spearman rho and FA@k over seed pairs, the study's half-split r and the SNR.
 
-- **Paired** when both runs explained texts of the same corpus file and text columns: the
+- **Paired** when both runs explained texts of the same corpus file, text columns and label: the
   comparison uses the texts both explained, and text t of run A is matched with text t of run
   B. Otherwise **unpaired**: each run's own texts.
 - **Difference** = median over texts in A - median in B. Its interval is a multi-bootstrap
@@ -118,7 +118,7 @@ def _f(x) -> str:
 
 def _same_corpus(a: Path, b: Path) -> bool:
     ma, mb = read_json(a / "manifest.json").get("corpus", {}), read_json(b / "manifest.json").get("corpus", {})
-    keys = ("sha256", "text")
+    keys = ("sha256", "text", "label")  # another label column is another task: its texts do not pair
     return all(ma.get(k) is not None and ma.get(k) == mb.get(k) for k in keys)
 
 
