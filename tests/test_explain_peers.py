@@ -111,7 +111,9 @@ class _LayerNormStdDetached(torch.nn.Module):
         return centred / std * self.weight + self.bias
 
 
-def _attention(softmax_rule: str):
+def _attention(softmax_rule: str, padding: torch.Tensor):
+    """A registered HF attention function; HF passes no mask to an unknown implementation,
+    so the padding mask [B, T] (1: real token) is applied here, as eager attention does."""
     def attend(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
         scaling = query.size(-1) ** -0.5 if scaling is None else scaling
         if softmax_rule == "detach":  # CP-LRP: attention probabilities are constants
@@ -119,10 +121,11 @@ def _attention(softmax_rule: str):
         else:
             query, key, value = _half(query), _half(key), _half(value)
         scores = torch.matmul(query, key.transpose(2, 3)) * scaling
-        if attention_mask is not None:
-            if attention_mask.dtype == torch.bool:
-                attention_mask = torch.zeros_like(scores).masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
-            scores = scores + attention_mask
+        if attention_mask is None:
+            attention_mask = (1.0 - padding[:, None, None, :].to(scores.dtype)) * torch.finfo(scores.dtype).min
+        elif attention_mask.dtype == torch.bool:
+            attention_mask = torch.zeros_like(scores).masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+        scores = scores + attention_mask
         probs = torch.softmax(scores, dim=-1)
         probs = probs.detach() if softmax_rule == "detach" else _half(probs)
         return torch.matmul(probs, value).transpose(1, 2).contiguous(), probs
@@ -135,14 +138,14 @@ def lrp_reference(model, batch, target: torch.Tensor, softmax_rule: str) -> torc
 
     m = copy.deepcopy(model).eval()
     name = f"lrp_reference_{softmax_rule}"
-    AttentionInterface.register(name, _attention(softmax_rule))
+    AttentionInterface.register(name, _attention(softmax_rule, batch.attention_mask))
     m.set_attn_implementation(name)
     for parent in list(m.modules()):
         for child_name, child in list(parent.named_children()):
             if isinstance(child, torch.nn.LayerNorm):
                 setattr(parent, child_name, _LayerNormStdDetached(child))
     for layer in m.bert.encoder.layer:
-        layer.intermediate.intermediate_act_fn = _identity_rule(F.gelu)
+        layer.intermediate.intermediate_act_fn = _Rule(_identity_rule(F.gelu))
     m.bert.pooler.activation = _Rule(_identity_rule(torch.tanh))
     word = m.get_input_embeddings()(batch.input_ids).detach().requires_grad_(True)
     logits = m(inputs_embeds=word, attention_mask=batch.attention_mask).logits
