@@ -157,7 +157,7 @@ def load_corpus(cfg: CorpusConfig) -> Corpus:
         classes = sorted(set(labels))
     kept_labels = {label for label, o in zip(labels, other) if not o}
     if len(kept_labels) < 2:
-        raise StablexError(f"{path}: column {cfg.label!r} has a single class ({sorted(kept_labels) or labels[:1]}); "
+        raise StablexError(f"{path}: column {cfg.label!r} has a single class ({next(iter(kept_labels), labels[0])!r}); "
                            f"need at least two")
 
     if cfg.id:
