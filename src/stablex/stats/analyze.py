@@ -150,7 +150,10 @@ def analyze(run_dir: Path, method: str, config: AnalyzeConfig, progress: Any = N
     summary["reliability"] = _curve_section(curve, grid, config.target_reliability)
     summary["sources"] = _sources_section(dsg, src_var, B, boot_rng)
     if dsg.informative:
-        _, correct = split_correctness(run_dir, seeds)
+        try:  # accuracy shares need every seed's predictions (hand-made runs may lack them)
+            _, correct = split_correctness(run_dir, seeds)
+        except StablexError:
+            correct = np.zeros((0, 0), bool)
         if correct.size:
             summary["sources"]["accuracy"] = sources.accuracy_shares(correct, dsg, B, boot_rng)
 
