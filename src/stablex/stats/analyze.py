@@ -117,8 +117,7 @@ def analyze(run_dir: Path, method: str, config: AnalyzeConfig, progress: Any = N
         point["signal"][ts], point["noise"][ts], point["snr"][ts] = sig, noi, snr
         sig_b, noi_b, means_b = reliability.signal_noise_replicates(X, weights)
         reps["signal"][ts], reps["noise"][ts] = sig_b, noi_b
-        with np.errstate(invalid="ignore", divide="ignore"):
-            reps["snr"][ts] = np.where(noi_b > 0, sig_b / np.where(noi_b > 0, noi_b, 1), np.nan)
+        reps["snr"][ts] = reliability.snr(sig_b, noi_b)
         lo, hi = quantile_interval(means_b, axis=1)  # [Tb, L] consensus bands
         flat = pos.ravel()
         word_cols["consensus_lo"][flat], word_cols["consensus_hi"][flat] = lo.ravel(), hi.ravel()

@@ -67,8 +67,7 @@ def text_metrics(ex: Explanations, k: int, weights: np.ndarray) -> TextMetrics:
             reps[m][ts] = agreement.pair_replicates(pairs[key], weights)
         _, _, point["snr"][ts] = reliability.signal_noise(X)
         sig_b, noi_b, _ = reliability.signal_noise_replicates(X, weights)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            reps["snr"][ts] = np.where(noi_b > 0, sig_b / np.where(noi_b > 0, noi_b, 1), np.nan)
+        reps["snr"][ts] = reliability.snr(sig_b, noi_b)
         point["half_r"][ts] = reliability.half_split(X)[0]
     return TextMetrics(list(ex.doc_ids), list(ex.seeds), point, {**reps, "half_r": None})
 

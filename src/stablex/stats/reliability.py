@@ -47,9 +47,13 @@ def signal_noise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         noise = np.full(X.shape[0], np.nan)
     else:
         noise = X.var(1, ddof=1).mean(-1)
+    return signal, noise, snr(signal, noise)
+
+
+def snr(signal: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """signal / noise, NaN where the noise is 0 or undefined."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        snr = np.where(noise > 0, signal / np.where(noise > 0, noise, 1), np.nan)
-    return signal, noise, snr
+        return np.where(noise > 0, signal / np.where(noise > 0, noise, 1), np.nan)
 
 
 def signal_noise_replicates(X: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
