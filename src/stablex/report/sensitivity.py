@@ -11,7 +11,8 @@ from __future__ import annotations
 import tomllib
 from typing import Any
 
-from stablex.config import PRESETS
+from stablex.config import StudyConfig, apply_preset
+from stablex.errors import StablexError
 from stablex.report.data import ReportData, read_json
 from stablex.report.svg import esc, num
 
@@ -28,42 +29,49 @@ PROTOCOL_MEASUREMENTS: dict[str, dict] = {
 }
 
 
-def _ci(ci: Any, digits: int = 3, signed: bool = False) -> str:
+def _signed(ci: Any, digits: int = 3) -> str:
+    """A difference's interval, with signs (sections.interval prints unsigned values)."""
     if not ci or ci[0] is None or ci[1] is None:
         return ""
-    f = (lambda x: f"{x:+.{digits}f}") if signed else (lambda x: num(x, digits))
-    return f'<span class="ci"> [{f(ci[0])}, {f(ci[1])}]</span>'
+    return f'<span class="ci"> [{ci[0]:+.{digits}f}, {ci[1]:+.{digits}f}]</span>'
+
+
+def _ci(ci: Any) -> str:
+    from stablex.report.sections import interval
+
+    return f'<span class="ci">{interval(ci)}</span>' if interval(ci) else ""
 
 
 def _table(head: list[str], rows: list[list[str]]) -> str:
-    th = "".join(f"<th>{esc(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-    return f'<table class="num"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
+    from stablex.report.sections import table
+
+    return table(head, rows, "num")
 
 
 def protocol_differences(study_toml: str) -> list[dict]:
-    """How this run departs from the paper preset in ways that change what sensitivity means."""
+    """How this run departs from the paper preset in ways that change what sensitivity means.
+
+    The run's study.toml holds every option written out; it is read as a StudyConfig and
+    compared with the paper preset applied to the defaults."""
     try:
-        cfg = tomllib.loads(study_toml)
-    except tomllib.TOMLDecodeError:
+        cfg = StudyConfig.from_dict(tomllib.loads(study_toml), source="study.toml")
+    except (tomllib.TOMLDecodeError, StablexError):
         return []
-    paper = PRESETS["paper"]
-    model, train, corpus = cfg.get("model", {}), cfg.get("train", {}), cfg.get("corpus", {})
+    paper = apply_preset(StudyConfig(), "paper")
     out = []
-    if model.get("freeze_layers", 0):
-        out.append({"key": "freeze_layers", "text": f"the lower {model['freeze_layers']} encoder layers are frozen "
+    if cfg.model.freeze_layers > paper.model.freeze_layers:
+        out.append({"key": "freeze_layers", "text": f"the lower {cfg.model.freeze_layers} encoder layers are frozen "
                     f"(the study fine-tunes every layer)"})
-    if corpus.get("max_tokens", paper["corpus"]["max_tokens"]) < paper["corpus"]["max_tokens"]:
-        out.append({"key": "max_tokens", "text": f"texts are cut to {corpus['max_tokens']} tokens "
-                    f"(the study: {paper['corpus']['max_tokens']})"})
-    if train.get("epochs", 2) < paper["train"]["epochs"]:
-        out.append({"key": "epochs", "text": f"{train['epochs']} epoch(s) (the study: {paper['train']['epochs']})"})
-    if train.get("batch_size", 4) > paper["train"]["batch_size"]:
-        out.append({"key": "batch_size", "text": f"batch size {train['batch_size']} (the study: "
-                    f"{paper['train']['batch_size']}), so fewer, larger steps"})
-    n_seeds = len(train.get("seeds", []))
-    if n_seeds and n_seeds < len(paper["train"]["seeds"]):
-        out.append({"key": "seeds", "text": f"{n_seeds} seeds (the study: {len(paper['train']['seeds'])})"})
+    if cfg.corpus.max_tokens < paper.corpus.max_tokens:
+        out.append({"key": "max_tokens", "text": f"texts are cut to {cfg.corpus.max_tokens} tokens "
+                    f"(the study: {paper.corpus.max_tokens})"})
+    if cfg.train.epochs < paper.train.epochs:
+        out.append({"key": "epochs", "text": f"{cfg.train.epochs} epoch(s) (the study: {paper.train.epochs})"})
+    if cfg.train.batch_size > paper.train.batch_size:
+        out.append({"key": "batch_size", "text": f"batch size {cfg.train.batch_size} (the study: "
+                    f"{paper.train.batch_size}), so fewer, larger steps"})
+    if len(cfg.train.seeds) < len(paper.train.seeds):
+        out.append({"key": "seeds", "text": f"{len(cfg.train.seeds)} seeds (the study: {len(paper.train.seeds)})"})
     return out
 
 
@@ -87,7 +95,7 @@ def _measured_effect(d: ReportData, key: str) -> str:
     if not m:
         return " (effect on stability not measured by stablex)"
     return (f' — measured by stablex on Le Monde ({esc(m["where"])}): {esc(m["text"])} '
-            f'{esc(m["metric"])} {m["difference"]:+.3f}{_ci(m["ci"], signed=True)} '
+            f'{esc(m["metric"])} {m["difference"]:+.3f}{_signed(m["ci"])} '
             f'({m["n_texts"]} texts, {m["seeds"]} seeds per run, permutation p = {num(m["p_value"], 4)})')
 
 
@@ -144,7 +152,7 @@ def _comparisons(comps: list[dict]) -> str:
     for c in comps:
         kind = "paired by text" if c.get("paired") else "unpaired"
         rows = [[esc(m["label"]), num(m.get("a")), num(m.get("b")),
-                 (f'{m["difference"]:+.3f}' if m.get("difference") is not None else "–") + _ci(m.get("ci"), signed=True),
+                 (f'{m["difference"]:+.3f}' if m.get("difference") is not None else "–") + _signed(m.get("ci")),
                  num(m.get("p_value"), 4)] for m in c.get("metrics", {}).values()]
         parts.append(f"<p>{esc(c.get('method'))}: A = <code>{esc(c.get('run_a'))}</code>, B = "
                      f"<code>{esc(c.get('run_b'))}</code>; {kind}, {c['n_texts']['a']} / {c['n_texts']['b']} texts, "
