@@ -189,7 +189,8 @@ def matching_record(entries: list[LexiconEntry], vocabulary: list[str], pool: Po
 @dataclass
 class HybridResult:
     base: dict[str, float]  # the feature model on the test split
-    consensus: dict  # the chosen variant with consensus lexicons: test figures, 'pool' = held-out figures
+    consensus: dict  # the chosen variant with consensus lexicons: test figures (n, accuracy + Wilson interval),
+    # 'pool' = its held-out figures
     single_seed: list[dict]
     lexicons: dict[str, list[LexiconEntry]]  # the chosen variant's
     selection: dict
@@ -234,7 +235,8 @@ def run_hybrid(run_dir: str | Path, config: HybridConfig, explanations_dir: str 
     cost.update(pool.record.pop("seconds"))
     cost["pool_texts"] = len(pool.y)
     test_scores = scores(sets[0].y, sets[0].base_pred)
-    consensus = {"variant": chosen, **{k: variants[chosen]["test"][k] for k in ("accuracy", "macro_f1", "vs_base")},
+    consensus = {"variant": chosen,
+                 **{k: variants[chosen]["test"][k] for k in ("n", "accuracy", "accuracy_ci", "macro_f1", "vs_base")},
                  "pool": variants[chosen].get("held_out")}
     record = {
         "explanations": str(explanations_dir), "split_explained": "train", "seeds": stats.seeds,

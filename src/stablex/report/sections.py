@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from scipy.stats import binomtest
-
 from stablex.report import svg
 from stablex.report.data import COMMANDS, MAX_SEEDS, MAX_TEXTS, ReportData
 from stablex.report.sensitivity import sensitivity
@@ -347,19 +345,17 @@ def _hybrid_tradeoff(d: ReportData, hy: dict) -> tuple[list, list[list[str]], st
     """The hybrid (and the feature model) on the held-out pool as dashed lines, their rows, the comparison table."""
     c, base = hy["consensus"], hy.get("base") or {}
     held, base_held = c.get("pool"), base.get("pool")
-    vlines, rows = [], []
-    if held:  # the pool's accuracy and its interval: thousands of texts, not the test split's few
-        lo, hi = held.get("accuracy_ci") or (None, None)
-        vlines.append(svg.Point(f"hybrid ({c.get('variant')}), held-out", held["accuracy"], 0.0, lo, hi))
-        if base_held:
-            blo, bhi = base_held.get("accuracy_ci") or (None, None)
-            vlines.append(svg.Point("feature model, held-out", base_held["accuracy"], 0.0, blo, bhi))
-        rows.append([esc(f"hybrid: feature model + consensus lexicons ({c.get('variant')}), held-out pool, "
-                         f"{held['n']} texts"), str(len(hy.get("seeds", []))),
-                     f'{held["accuracy"]:.3f}{interval(held.get("accuracy_ci"))}', "not measured", "not measured"])
-    else:
-        lo, hi = _wilson(c["accuracy"], hy.get("n_test") or 0)
-        vlines.append(svg.Point("hybrid, test", c["accuracy"], 0.0, lo, hi))
+    # the pool's accuracy when there is one (thousands of texts, not the test split's few); the
+    # intervals are the Wilson intervals metrics.json holds (features/compare.py)
+    shown, where = (held, "held-out pool") if held else (c, "test split")
+    lo, hi = shown.get("accuracy_ci") or (None, None)
+    vlines = [svg.Point(f"hybrid ({c.get('variant')}), {where}", shown["accuracy"], 0.0, lo, hi)]
+    if held and base_held:
+        blo, bhi = base_held.get("accuracy_ci") or (None, None)
+        vlines.append(svg.Point("feature model, held-out pool", base_held["accuracy"], 0.0, blo, bhi))
+    rows = [[esc(f"hybrid: feature model + consensus lexicons ({c.get('variant')}), {where}, "
+                 f"{shown.get('n', hy.get('n_test'))} texts"), str(len(hy.get("seeds", []))),
+             f'{shown["accuracy"]:.3f}{interval(shown.get("accuracy_ci"))}', "not measured", "not measured"]]
     overlap = _lexicon_overlap(d)
     note = (f'<p>The hybrid adds lexicons built from the transformer\'s explanations of '
             f'{hy.get("n_train_explained", "the")} training texts to the feature model. Its settings were chosen by '
@@ -402,14 +398,6 @@ def _hybrid_table(hy: dict) -> str:
     return (table(["variant", "settings (chosen by CV)", "CV accuracy", "pool", "texts", "feature model",
                    "hybrid", "difference (paired 95% bootstrap)", "McNemar p"], rows, "num")
             + f'<p class="note">b = texts only the feature model gets right, c = only the hybrid.{match}{seed_note}</p>')
-
-
-def _wilson(p: float, n: int) -> tuple[float | None, float | None]:
-    """95 % Wilson interval of an accuracy p measured on n texts."""
-    if not n:
-        return None, None
-    ci = binomtest(round(p * n), n).proportion_ci(0.95, method="wilson")
-    return float(ci.low), float(ci.high)
 
 
 def _lexicon_overlap(d: ReportData) -> float | None:
