@@ -115,10 +115,13 @@ def _f(x) -> str:
     return "-" if x is None or not np.isfinite(x) else f"{x:.3f}"
 
 
-def _same_corpus(a: Path, b: Path) -> bool:
-    ma, mb = read_json(a / "manifest.json").get("corpus", {}), read_json(b / "manifest.json").get("corpus", {})
-    keys = ("sha256", "text", "label")  # another label column is another task: its texts do not pair
-    return all(ma.get(k) is not None and ma.get(k) == mb.get(k) for k in keys)
+def _same_task(a: Path, b: Path) -> bool:
+    """Same corpus file, text columns, label column and classes: then a text pairs with itself
+    (another label column or class set is another task, whose texts do not pair)."""
+    ma, mb = read_json(a / "manifest.json"), read_json(b / "manifest.json")
+    ca, cb = ma.get("corpus", {}), mb.get("corpus", {})
+    same = all(ca.get(k) is not None and ca.get(k) == cb.get(k) for k in ("sha256", "text", "label"))
+    return same and ma.get("classes") == mb.get("classes")
 
 
 def _median_diff(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -142,7 +145,7 @@ def compare(run_a: str | Path, run_b: str | Path, method: str = "lrp", k: int = 
         ex = load_explanations(run, method, seeds, read_classes(run))
         tm[side] = text_metrics(ex, k, seed_weights(len(seeds), n_boot, rng))
     notes: list[str] = []
-    paired = run_a.resolve() == run_b.resolve() or _same_corpus(run_a, run_b)
+    paired = run_a.resolve() == run_b.resolve() or _same_task(run_a, run_b)
     if paired:
         common = sorted(set(tm["a"].doc_ids) & set(tm["b"].doc_ids))
         if not common:
@@ -152,7 +155,7 @@ def compare(run_a: str | Path, run_b: str | Path, method: str = "lrp", k: int = 
             for side in ("a", "b"):
                 tm[side] = _subset(tm[side], common)
     else:
-        notes.append("different corpus files or text columns: unpaired")
+        notes.append("another corpus file, text or label column, or class set: unpaired")
     metrics = {}
     labels = {"spearman": "median Spearman rho", "fa": f"median FA@{k}", "half_r": "median half-split r",
               "snr": "median SNR"}
@@ -173,16 +176,12 @@ def _subset(t: TextMetrics, ids: list[str]) -> TextMetrics:
 def _compare_metric(a: TextMetrics, b: TextMetrics, m: str, paired: bool, n_boot: int, n_perm: int,
                     rng: np.random.Generator) -> dict:
     pa_, pb_ = a.point[m], b.point[m]
-    if paired:
-        ok = np.isfinite(pa_) & np.isfinite(pb_)
-        xa, xb = pa_[ok], pb_[ok]
-        ra = None if a.replicates[m] is None else a.replicates[m][ok]
-        rb = None if b.replicates[m] is None else b.replicates[m][ok]
-    else:
-        oka, okb = np.isfinite(pa_), np.isfinite(pb_)
-        xa, xb = pa_[oka], pb_[okb]
-        ra = None if a.replicates[m] is None else a.replicates[m][oka]
-        rb = None if b.replicates[m] is None else b.replicates[m][okb]
+    oka, okb = np.isfinite(pa_), np.isfinite(pb_)
+    if paired:  # a text counts only where both runs define the figure
+        oka = okb = oka & okb
+    xa, xb = pa_[oka], pb_[okb]
+    ra = None if a.replicates[m] is None else a.replicates[m][oka]
+    rb = None if b.replicates[m] is None else b.replicates[m][okb]
     out = {"a": float(np.median(xa)) if len(xa) else None, "b": float(np.median(xb)) if len(xb) else None,
            "n_texts": {"a": int(len(xa)), "b": int(len(xb))}}
     if len(xa) < 2 or len(xb) < 2:
