@@ -3,7 +3,8 @@
 Lexicon features are a regex pass (the explanations' word rule) and a sparse product; the
 feature model's own features need spaCy. Both are timed on the same Le Monde texts (the
 vocabulary is every explanation-style word of other texts, so each word is looked up as in
-the stage). Prints seconds, texts per second and the ratio lexicon / spaCy per text. Usage:
+the stage; texts are built by `data.corpus.load_corpus`, as the held-out pool's). Prints
+seconds, texts per second and the ratio lexicon / spaCy per text. Usage:
     python benchmarks/bench_hybrid.py [--n 5000] [--spacy-n 1000] [--repeat 3]
 """
 
@@ -14,8 +15,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow.csv as pacsv
 
+from stablex.config import CorpusConfig
+from stablex.data.corpus import load_corpus
 from stablex.features.definitions import default_feature_set
 from stablex.features.extract import compute_features, load_nlp
 from stablex.features.matching import count_words, text_words
@@ -30,9 +32,7 @@ def main() -> None:
     ap.add_argument("--spacy-n", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    t = pacsv.read_csv(args.corpus, parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                       convert_options=pacsv.ConvertOptions(include_columns=["title", "summary"]))
-    texts = [f"{a}\n{b}" for a, b in zip(t.column("title").to_pylist(), t.column("summary").to_pylist())]
+    texts = load_corpus(CorpusConfig(path=args.corpus)).texts  # title + summary, built as the pool's texts
     vocab_texts, pool = texts[: 800], texts[800: 800 + args.n]
     vocabulary = sorted({w for x in vocab_texts for w in text_words(x)})
     load_nlp()
