@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from stablex.errors import StablexError
 from stablex.features.extract import load_nlp, prepare_text
-from stablex.io import write_json
+from stablex.io import read_json, write_json
 from stablex.stats.groups import compare_groups, dispersion
 from stablex.stats.load import SEED_FILE
 
@@ -86,8 +86,6 @@ def sensitivity_groups(run_dir: str | Path, method: str, n_boot: int = 500, spac
     run_dir = Path(run_dir)
     if not (run_dir / "analysis" / method / "per_word.parquet").exists():
         raise StablexError(f"{run_dir}: no analysis of {method!r}; run `stablex analyze --method {method}` first")
-    from stablex.io import read_json
-
     summary = summary or read_json(run_dir / "analysis" / method / "summary.json")
     classes, seeds = summary["classes"], summary["seeds"]
     words = _word_table(run_dir, method)

@@ -64,9 +64,7 @@ def compare_groups(values: np.ndarray, groups: np.ndarray, text: np.ndarray, n_b
     table = {}
     for j, name in enumerate(names):
         sel = gi == j
-        w = weight[:, ti[sel]]  # [B, words of the group]
-        meds = np.array([_weighted_median(v[sel], w[b]) for b in range(n_boot)])
-        lo, hi = quantile_interval(meds)
+        lo, hi = quantile_interval(_weighted_medians(v[sel], weight[:, ti[sel]]))
         table[str(name)] = {"n_words": int(sel.sum()), "n_texts": int(len(np.unique(ti[sel]))),
                             "median": float(np.median(v[sel])), "median_ci": [float(lo), float(hi)],
                             "mean": float(v[sel].mean())}
@@ -83,14 +81,14 @@ def compare_groups(values: np.ndarray, groups: np.ndarray, text: np.ndarray, n_b
     return out
 
 
-def _weighted_median(v: np.ndarray, w: np.ndarray) -> float:
-    """Median of `v` with integer multiplicities `w` (a bootstrap draw); NaN when all are 0."""
-    mask = w > 0
-    if not mask.any():
-        return np.nan
-    order = np.argsort(v[mask], kind="stable")
-    vs, cw = v[mask][order], np.cumsum(w[mask][order])
-    total = cw[-1]
-    lo = vs[np.searchsorted(cw, total / 2, side="left")]
-    hi = vs[np.searchsorted(cw, total / 2, side="right")] if total % 2 == 0 else lo
-    return float((lo + hi) / 2)
+def _weighted_medians(v: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """[B] medians of `v` [n] under integer multiplicities `w` [B, n] (bootstrap draws); NaN
+    for a draw that holds none of the values. The values are sorted once for every draw."""
+    order = np.argsort(v, kind="stable")
+    vs, cw = v[order], np.cumsum(w[:, order], axis=1)  # [n], [B, n]
+    total = cw[:, -1]
+    half = total / 2
+    lo = vs[np.minimum((cw < half[:, None]).sum(1), len(vs) - 1)]  # first position reaching half
+    hi = vs[np.minimum((cw <= half[:, None]).sum(1), len(vs) - 1)]  # the next one, for an even total
+    med = np.where(total % 2 == 0, (lo + hi) / 2, lo)
+    return np.where(total > 0, med, np.nan)
