@@ -10,11 +10,12 @@ import unicodedata
 from pathlib import Path
 
 import numpy as np
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from scipy.stats import binomtest
 
+from stablex.config import CorpusConfig
+from stablex.data.corpus import load_corpus
 from stablex.explain.words import word_spans
 from stablex.features.compare import mcnemar, paired_difference, wilson
 from stablex.features.lexicons import normalise_word
@@ -65,12 +66,10 @@ def test_paired_difference_and_mcnemar_against_their_definitions():
 
 @pytest.fixture(scope="module")
 def lemonde_texts() -> list[str]:
+    """The first 1,500 texts as the corpus reader builds them (title + summary), as in a run."""
     if not CORPUS.exists():
         pytest.fail(f"corpus not found: {CORPUS}")
-    t = pacsv.read_csv(CORPUS, parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                       convert_options=pacsv.ConvertOptions(include_columns=["title", "summary"]))
-    titles, summaries = t.column("title").to_pylist()[:1500], t.column("summary").to_pylist()[:1500]
-    return [f"{a.strip()}\n{b.strip()}" for a, b in zip(titles, summaries)]
+    return load_corpus(CorpusConfig(path=str(CORPUS.resolve()))).texts[:1500]
 
 
 def _explanation_columns(texts: list[str]) -> dict[str, np.ndarray]:
@@ -176,3 +175,30 @@ def test_held_out_pool_is_disjoint_from_the_real_split(study_run):
     train = {d for d, s in zip(split["doc_id"], split["split"]) if s == "train"}
     assert explained <= train and metrics["n_train_explained"] == len(explained)
     assert metrics["matching"]["rate"] > 0.8
+
+
+def test_real_explanation_words_are_found_in_their_texts(study_run):
+    """The matching rule against what the real explain stage wrote (e5-small, lrp, training texts):
+    every word of a text's explanation is found in that text by `count_words`, and every lexicon
+    word in as many training texts as its doc_freq or more (more: words past the 128-token
+    truncation are counted in the text but were not explained)."""
+    import csv
+
+    from stablex.features.hybrid import read_train_explanations
+
+    run = study_run.run
+    split = pq.read_table(run / "split.parquet").to_pydict()
+    text_of = dict(zip(split["doc_id"], split["text"]))
+    train = {d for d, s in zip(split["doc_id"], split["split"]) if s == "train"}
+    cols = read_train_explanations(run, run / "explanations" / "lrp@train", train)
+    stats = ExplanationStats.from_columns(cols, ["news", "opinion"])
+    counts = count_words([text_of[d] for d in stats.doc_ids], stats.words)
+    found = (counts.counts > 0).astype(np.float64)
+    assert stats.present.nnz > 1000 and (stats.present - found).max() <= 0  # no explained word unfound
+    doc_freq = np.asarray(found.sum(axis=0)).ravel()
+    index = {w: j for j, w in enumerate(stats.words)}
+    with open(run / "hybrid" / "lexicon.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert rows
+    for r in rows:
+        assert 1 <= int(r["doc_freq"]) <= doc_freq[index[r["word"]]], r
