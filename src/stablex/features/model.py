@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from stablex.config import FeaturesConfig
@@ -48,13 +48,17 @@ class FittedModel:
         return self.logits(X).argmax(axis=1)
 
 
+def pipeline(C: float = 1.0, random_state: int = 0) -> Pipeline:
+    """The feature model: StandardScaler (a constant feature keeps scale 1, so stays at zero) +
+    logistic regression; the hybrid's variants (features/selection.py) fit the same one."""
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000, random_state=random_state))
+
+
 def fit(X: np.ndarray, y: np.ndarray, names: list[str], classes: list[str], C: float = 1.0,
         random_state: int = 0) -> FittedModel:
     if len(np.unique(y)) < 2:
         raise StablexError("the training rows hold a single class: cannot fit the feature model")
-    # StandardScaler (a constant feature keeps scale 1, so stays at zero) + logistic regression
-    pipe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000, random_state=random_state))
-    pipe.fit(X, y)
+    pipe = pipeline(C, random_state).fit(X, y)
     scaler, lr = pipe[0], pipe[-1]
     mean, scale = scaler.mean_.copy(), scaler.scale_.copy()
     K = len(classes)

@@ -19,13 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from stablex.features.matching import (ExplanationStats, LexiconEntry, LexiconSettings, WordCounts,
                                        build_lexicons)
+from stablex.features.model import pipeline
 
 VARIANTS = ("counts", "weighted", "words")
 
@@ -83,7 +81,7 @@ class HybridClassifier(ClassifierMixin, BaseEstimator):
         ws = self.data.stats.word_scores(np.unique(docs[docs >= 0]), seed=self.seed)
         self.lexicons_ = build_lexicons(ws, self.settings(), "consensus" if self.seed is None else f"seed-{self.seed}")
         self.vocabulary_ = {w: j for j, w in enumerate(self.data.stats.words)}
-        self.pipeline_ = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=5000))
+        self.pipeline_ = pipeline(self.C)
         self.pipeline_.fit(self.features(self.data.X[rows], self.data.words.rows(rows)), y)
         self.classes_ = self.pipeline_.classes_
         return self
@@ -116,10 +114,6 @@ class Grid:
         return {**size, "min_freq": self.min_freq, "min_sign_consistency": self.min_sign_consistency}
 
 
-def base_pipeline(C: float) -> Pipeline:
-    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000))
-
-
 def choose(data: TrainingData, y: np.ndarray, variants: list[str], grid: Grid, folds: int, C: float,
            seed: int = 0) -> dict:
     """Per variant, the grid point with the best cross-validated accuracy on the training split.
@@ -128,7 +122,7 @@ def choose(data: TrainingData, y: np.ndarray, variants: list[str], grid: Grid, f
     estimator refitted on the whole training split with its chosen settings."""
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     rows = np.arange(len(y)).reshape(-1, 1)
-    base = cross_val_score(base_pipeline(C), data.X, y, cv=cv, scoring="accuracy")
+    base = cross_val_score(pipeline(C), data.X, y, cv=cv, scoring="accuracy")
     out = {"cv": f"StratifiedKFold(n_splits={folds}, shuffle=True, random_state={seed}) on the training split",
            "scoring": "accuracy", "base_cv_accuracy": float(base.mean()), "base_cv_sd": float(base.std()),
            "variants": {}, "estimators": {}}
