@@ -20,7 +20,7 @@ from stablex.explain.words import word_spans
 from stablex.features.compare import mcnemar, paired_difference, wilson
 from stablex.features.lexicons import normalise_word
 from stablex.features.matching import (ExplanationStats, LexiconEntry, count_words, match_rate,
-                                       spacy_match_rate, text_words)
+                                       text_words)
 from stablex.features.selection import HybridClassifier, TrainingData
 
 CORPUS = Path(__file__).resolve().parents[1] / "../shared/data/lemonde-2022/lemonde-2022.csv.gz"
@@ -95,7 +95,6 @@ def test_every_explained_word_is_found_in_its_texts(lemonde_texts):
     forms = {normalise_word(t.text) for d in load_nlp().tokenizer.pipe(prepare_text(x) for x in texts) for t in d}
     hyphenated = [w for w in stats.words if re.fullmatch(r"\w+(-\w+)+", w)]
     assert len(hyphenated) > 20
-    assert spacy_match_rate(entries, forms) < 1.0
     assert sum(w not in forms for w in hyphenated) > len(hyphenated) / 4
 
 

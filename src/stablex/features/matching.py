@@ -7,7 +7,7 @@ each word is put in the form `normalise_word` gives (NFKC, lower case, surroundi
 punctuation and elided prefix removed). A lexicon word is thus found in a text exactly
 when the transformer would have seen it there as a word. Matching spaCy's tokens one by
 one instead would never find the compounds spaCy splits (« royaume-uni », « week-end »,
-« a-t-il »); `spacy_match_rate` measures that for the record.
+« a-t-il »; tests/test_features_hybrid.py shows it on real texts).
 
 Word statistics are kept per explained document (sparse documents x words matrices), so
 that a lexicon can be rebuilt from any subset of the training texts: the cross-validation
@@ -186,8 +186,3 @@ def match_rate(entries: list[LexiconEntry], vocabulary: list[str], counts: WordC
     return {"entries": len(words), "matched": len(words) - len(unmatched),
             "rate": (len(words) - len(unmatched)) / len(words) if words else None, "unmatched": unmatched[:50]}
 
-
-def spacy_match_rate(entries: list[LexiconEntry], token_forms: set[str]) -> float | None:
-    """The same share had each spaCy token been matched alone (why the rule above cuts words itself)."""
-    words = {e.word for e in entries}
-    return len(words & token_forms) / len(words) if words else None

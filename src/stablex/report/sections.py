@@ -389,8 +389,7 @@ def _hybrid_table(hy: dict) -> str:
         return ""
     m = hy.get("matching") or {}
     match = (f' {m["matched"]} of {m["entries"]} lexicon words ({100 * m["rate"]:.0f}%) occur in the held-out pool '
-             f'(matched as the explanations cut words; matching spaCy tokens alone would find '
-             f'{100 * (m.get("spacy_token_rate") or 0):.0f}%).' if m.get("rate") is not None else "")
+             f'(matched as the explanations cut words).' if m.get("rate") is not None else "")
     seeds = (hy.get("single_seed_summary") or {}).get("held_out") or (hy.get("single_seed_summary") or {}).get("test")
     seed_note = (f' Lexicons from one seed alone: accuracy {seeds["min_accuracy"]:.3f}–{seeds["max_accuracy"]:.3f} '
                  f'(mean {seeds["mean_accuracy"]:.3f}) against {seeds["consensus_accuracy"]:.3f} for the consensus '
