@@ -26,7 +26,7 @@ from stablex.config import FeaturesConfig, HybridConfig
 from stablex.errors import StablexError
 from stablex.features.compare import compare, paired_difference, wilson
 from stablex.features.matching import ExplanationStats, LexiconEntry, WordCounts, count_words, match_rate
-from stablex.features.model import RunData, fit, load_run, scores
+from stablex.features.model import RunData, fit, load_run, one_blas_thread, scores
 from stablex.features.pool import Pool, build_pool
 from stablex.features.selection import VARIANTS, Grid, HybridClassifier, TrainingData, choose
 from stablex.io import atomic_path, write_json
@@ -202,7 +202,8 @@ def run_hybrid(run_dir: str | Path, config: HybridConfig, explanations_dir: str 
     stats = ExplanationStats.from_columns(cols, data.classes)
     td, y_train = training_data(data, train, stats), data.y[train]
     t0 = time.perf_counter()
-    selection = select(td, y_train, config, features.C)  # reads the training split only
+    with one_blas_thread():  # hundreds of small fits
+        selection = select(td, y_train, config, features.C)  # reads the training split only
     cost = {"selection_seconds": round(time.perf_counter() - t0, 2)}
     estimators = selection.pop("estimators")
 
@@ -219,8 +220,9 @@ def run_hybrid(run_dir: str | Path, config: HybridConfig, explanations_dir: str 
     variants, correct = evaluate_variants(estimators, selection, sets, len(data.names), config.bootstrap)
     chosen = selection["chosen"]
     best = estimators[chosen]
-    single, seed_entries, summary = (single_seeds(best, td, y_train, sets, correct[chosen], config.bootstrap)
-                                     if config.single_seed else ([], [], None))
+    with one_blas_thread():
+        single, seed_entries, summary = (single_seeds(best, td, y_train, sets, correct[chosen], config.bootstrap)
+                                         if config.single_seed else ([], [], None))
     entries = [e for v in estimators.values() for x in v.lexicons_.values() for e in x]
     matching = matching_record(entries, stats.words, pool, pool_words)
     cost.update(pool.record.pop("seconds"))

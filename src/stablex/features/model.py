@@ -20,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from stablex.config import FeaturesConfig
 from stablex.errors import StablexError
@@ -52,6 +53,13 @@ def pipeline(C: float = 1.0, random_state: int = 0) -> Pipeline:
     """The feature model: StandardScaler (a constant feature keeps scale 1, so stays at zero) +
     logistic regression; the hybrid's variants (features/selection.py) fit the same one."""
     return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000, random_state=random_state))
+
+
+def one_blas_thread():
+    """Context for loops of many small fits (bootstrap refits, the hybrid's cross-validation):
+    OpenBLAS threads cost far more than they give on a few hundred rows x ~20 features
+    (lbfgs 12-18x slower with 2 threads than with 1 on the 2-core machine, same coefficients)."""
+    return threadpool_limits(1, user_api="blas")
 
 
 def fit(X: np.ndarray, y: np.ndarray, names: list[str], classes: list[str], C: float = 1.0,
@@ -221,11 +229,12 @@ def bootstrap_coefficients(data: RunData, rows: np.ndarray, n_boot: int, C: floa
     """n_boot x K x F standardised coefficients refitted on bootstrap draws of `rows`."""
     rng = np.random.default_rng(seed)
     out = []
-    for _ in range(n_boot):
-        r = rows[rng.integers(0, len(rows), size=len(rows))]
-        if len(np.unique(data.y[r])) < 2:
-            continue
-        out.append(fit(data.X[r], data.y[r], data.names, data.classes, C).coef)
+    with one_blas_thread():
+        for _ in range(n_boot):
+            r = rows[rng.integers(0, len(rows), size=len(rows))]
+            if len(np.unique(data.y[r])) < 2:
+                continue
+            out.append(fit(data.X[r], data.y[r], data.names, data.classes, C).coef)
     return np.array(out)
 
 
