@@ -183,17 +183,22 @@ def hybrid(run_dir: str | Path, method: str = "lrp") -> Table:
     cfg.hybrid.method = method
     res = run_hybrid(run_dir, cfg.hybrid, explanations_dir(Path(run_dir), method, "train"), features=cfg.features)
     t = Table(title=f"hybrid: feature model + lexicons from {method} explanations of the training split")
-    for col in ("variant (settings by CV)", "pool", "texts", "feature model", "hybrid", "difference [95%]", "McNemar p"):
+    for col in ("variant (settings by CV)", "pool", "texts", "feature model [95%]", "hybrid [95%]",
+                "difference [paired 95%]", "McNemar p"):
         t.add_column(col, justify="left" if col.startswith("variant") else "right")
+
+    def cell(x: float, ci: list | None, fmt: str = ".3f") -> str:
+        return f"{x:{fmt}}" + (f" [{ci[0]:{fmt}}, {ci[1]:{fmt}}]" if ci else "")
+
     for v, r in res.variants.items():
         for pool in ("test", "held_out"):
             if pool in r:
                 c, vs = r[pool], r[pool]["vs_base"]
-                ci = f"[{vs['ci'][0]:+.3f}, {vs['ci'][1]:+.3f}]" if vs["ci"] else ""
                 t.add_row(v + (" *" if v == res.consensus["variant"] else ""), pool, str(c["n"]),
-                          f"{c['base_accuracy']:.3f}", f"{c['accuracy']:.3f}", f"{vs['difference']:+.3f} {ci}",
-                          f"{vs['mcnemar']['p_exact']:.3g}")
-    t.caption = f"* chosen by cross-validation on the training split -> {res.paths['metrics']}"
+                          cell(c["base_accuracy"], c.get("base_accuracy_ci")), cell(c["accuracy"], c.get("accuracy_ci")),
+                          cell(vs["difference"], vs["ci"], "+.3f"), f"{vs['mcnemar']['p_exact']:.3g}")
+    t.caption = (f"* chosen by cross-validation on the training split; accuracies with Wilson intervals -> "
+                 f"{res.paths['metrics']}")
     return t
 
 
