@@ -378,13 +378,15 @@ def _hybrid_table(hy: dict) -> str:
                 continue
             vs, mc = r.get("vs_base") or {}, (r.get("vs_base") or {}).get("mcnemar") or {}
             params = ", ".join(f"{k}={val}" for k, val in (res.get("params") or {}).items())
-            cv = sel.get(v, {}).get("cv_accuracy")
-            rows.append([esc(v + (" (chosen)" if v == hy.get("chosen") else "")), esc(params), num(cv),
+            cv, sd = sel.get(v, {}).get("cv_accuracy"), sel.get(v, {}).get("cv_sd")
+            cv_cell = num(cv) + ("" if sd is None else f'<span class="ci"> ± {num(sd)}</span>')
+            rows.append([esc(v + (" (chosen)" if v == hy.get("chosen") else "")), esc(params), cv_cell,
                          "test split" if pool == "test" else "held-out pool", str(r["n"]),
                          f'{r["base_accuracy"]:.3f}{interval(r.get("base_accuracy_ci"))}',
                          f'{r["accuracy"]:.3f}{interval(r.get("accuracy_ci"))}',
                          f'{vs.get("difference", 0):+.3f}{interval(vs.get("ci"))}',
-                         f'{num(mc.get("p_exact"), 3)} <span class="ci">(b={mc.get("b")}, c={mc.get("c")})</span>'])
+                         f'{"–" if mc.get("p_exact") is None else format(mc["p_exact"], ".2g")} '
+                         f'<span class="ci">(b={mc.get("b")}, c={mc.get("c")})</span>'])  # 2e-11, not 0.000
     if not rows:
         return ""
     m = hy.get("matching") or {}
@@ -394,7 +396,7 @@ def _hybrid_table(hy: dict) -> str:
     seed_note = (f' Lexicons from one seed alone: accuracy {seeds["min_accuracy"]:.3f}–{seeds["max_accuracy"]:.3f} '
                  f'(mean {seeds["mean_accuracy"]:.3f}) against {seeds["consensus_accuracy"]:.3f} for the consensus '
                  f'of all seeds, same texts.' if seeds else "")
-    return (table(["variant", "settings (chosen by CV)", "CV accuracy", "pool", "texts", "feature model",
+    return (table(["variant", "settings (chosen by CV)", "CV accuracy ± SD over folds", "pool", "texts", "feature model",
                    "hybrid", "difference (paired 95% bootstrap)", "McNemar p"], rows, "num")
             + f'<p class="note">b = texts only the feature model gets right, c = only the hybrid.{match}{seed_note}</p>')
 
