@@ -48,13 +48,21 @@ class Split:
         return {s: int((self.split == s).sum()) for s in SPLITS}
 
 
+def balanced_draw(label_ids: np.ndarray, eligible: np.ndarray, classes, per_class: int | None,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Undersampling: `per_class` random eligible rows of each class (None: as many as the
+    smallest class has), class after class in the order of `classes` (unsorted)."""
+    rows = [np.flatnonzero(eligible & (label_ids == c)) for c in classes]
+    n = min(len(r) for r in rows) if per_class is None else min([per_class] + [len(r) for r in rows])
+    return np.concatenate([rng.permutation(r)[:n] for r in rows]).astype(np.int64)
+
+
 def _sample(label_ids: np.ndarray, cfg: CorpusConfig, rng: np.random.Generator) -> np.ndarray:
     """Balance classes by undersampling, then cap at max_docs keeping class proportions."""
     idx = np.arange(len(label_ids))
     classes = np.unique(label_ids)
     if cfg.balance:
-        smallest = min(int((label_ids == c).sum()) for c in classes)
-        idx = np.concatenate([rng.permutation(np.flatnonzero(label_ids == c))[:smallest] for c in classes])
+        idx = balanced_draw(label_ids, np.ones(len(label_ids), bool), classes, None, rng)
     if cfg.max_docs is not None and cfg.max_docs < len(idx):
         if cfg.max_docs < 2 * len(classes):
             raise StablexError(f"option max_docs={cfg.max_docs} is too small for {len(classes)} classes")

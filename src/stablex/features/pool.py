@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from stablex.config import FeaturesConfig, StudyConfig
 from stablex.data.corpus import load_corpus
+from stablex.data.split import balanced_draw
 from stablex.errors import StablexError
 from stablex.features.extract import extract_texts, read_feature_file
 from stablex.features.model import RunData
@@ -40,10 +41,8 @@ class Pool:
 
 def pool_indices(labels: np.ndarray, eligible: np.ndarray, n_classes: int, size: int, seed: int) -> np.ndarray:
     """Balanced draw among eligible corpus rows: min(size // classes, smallest class) per class."""
-    per_class = min([size // n_classes] + [int(np.sum(eligible & (labels == k))) for k in range(n_classes)])
     rng = np.random.default_rng(seed)
-    picks = [rng.permutation(np.flatnonzero(eligible & (labels == k)))[:per_class] for k in range(n_classes)]
-    return np.sort(np.concatenate(picks)).astype(np.int64)
+    return np.sort(balanced_draw(labels, eligible, range(n_classes), size // n_classes, rng))
 
 
 def run_corpus_config(run_dir: Path):
