@@ -66,8 +66,7 @@ def test_zero_bias_conservation_tiny(arch, rule):
 @pytest.mark.parametrize("rules", [Rules.lrp("identity"), Rules(softmax="identity"), Rules.lrp("attnlrp"),
                                    Rules(softmax="attnlrp")])
 def test_fused_attention_node_equals_the_separate_nodes(rules):
-    """The identity and AttnLRP rules run as one autograd node (_AttentionLRP,
-    _AttentionAttnLRP) unless attention maps are captured (chefer), where softmax and A.V are
+    """The identity and AttnLRP rules run as one autograd node (_FusedAttention) unless attention maps are captured (chefer), where softmax and A.V are
     separate nodes: both must give the same relevance, with and without padding, with the
     equal split and without it (then: the plain gradient)."""
     from stablex.explain.forward import Capture, EncoderWeights, embed, encode

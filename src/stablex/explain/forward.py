@@ -163,40 +163,19 @@ def _share_scores(q: torch.Tensor, k: torch.Tensor, r: torch.Tensor, c: float) -
     return gq, gk
 
 
-class _AttentionLRP(torch.autograd.Function):
-    """softmax(q k^T + mask) @ v with the 'identity' softmax rule in one node: the T x T
-    gradient is computed, weighted and shared in place, with no autograd graph between.
-    `share`: each operand's share of the products A.V and Q.K^T (0.5: the equal split; 1:
-    plain gradients). q, k, v: [B * heads, T, dh] (q already scaled)."""
+class _FusedAttention(torch.autograd.Function):
+    """softmax(q k^T + mask) @ v with an LRP softmax rule in one node: the T x T gradient is
+    computed, weighted and shared in place, with no autograd graph between. `rule`:
+    'identity' (the score relevance A * g_A split over q_d k_d, see _ScoresLRP) or 'attnlrp'
+    (the plain softmax gradient, Achtibat et al. 2024; what LXT computes). `share`: each
+    operand's share of the products A.V and Q.K^T (0.5: the equal split; 1: plain gradients).
+    q, k, v: [B * heads, T, dh] (q already scaled)."""
 
     @staticmethod
-    def forward(ctx, q, k, v, bias, share):
+    def forward(ctx, q, k, v, bias, share, rule):
         probs = torch.softmax(_scores(q, k, bias), dim=-1)
         ctx.save_for_backward(q, k, v, probs)
-        ctx.share = share
-        return torch.bmm(probs, v)
-
-    @staticmethod
-    def backward(ctx, g):
-        q, k, v, probs = ctx.saved_tensors
-        gv = torch.bmm(g.transpose(1, 2), probs).transpose(1, 2)  # (g^T A)^T: see _AttendValues
-        if ctx.share != 1.0:
-            gv.mul_(ctx.share)
-        r = torch.bmm(g, v.transpose(1, 2)).mul_(probs)  # relevance of A (before A's share)
-        gq, gk = _share_scores(q, k, r, 0.5 * ctx.share)
-        return gq, gk, gv, None, None
-
-
-class _AttentionAttnLRP(torch.autograd.Function):
-    """softmax(q k^T + mask) @ v with AttnLRP's rules in one node: `share` of the gradient to
-    each operand of A.V and of Q.K^T, the plain softmax gradient between (Achtibat et al.
-    2024; what LXT computes). Same shapes as `_AttentionLRP`; no T x T autograd graph."""
-
-    @staticmethod
-    def forward(ctx, q, k, v, bias, share):
-        probs = torch.softmax(_scores(q, k, bias), dim=-1)
-        ctx.save_for_backward(q, k, v, probs)
-        ctx.share = share
+        ctx.share, ctx.rule = share, rule
         return torch.bmm(probs, v)
 
     @staticmethod
@@ -204,14 +183,15 @@ class _AttentionAttnLRP(torch.autograd.Function):
         q, k, v, probs = ctx.saved_tensors
         c = ctx.share
         gv = torch.bmm(g.transpose(1, 2), probs).transpose(1, 2)  # (g^T A)^T: see _AttendValues
-        ga = torch.bmm(g, v.transpose(1, 2))
-        # softmax backward in place: A * (gA - sum_j gA A), then the shares of both products
-        gs = ga.sub_((ga * probs).sum(-1, keepdim=True)).mul_(probs).mul_(c * c)
-        gq = torch.bmm(gs, k)
-        gk = torch.bmm(q.transpose(1, 2), gs).transpose(1, 2)
         if c != 1.0:
             gv.mul_(c)
-        return gq, gk, gv, None, None
+        ga = torch.bmm(g, v.transpose(1, 2))
+        if ctx.rule == "identity":  # relevance of A (before A's share), shared over the features of q.k
+            gq, gk = _share_scores(q, k, ga.mul_(probs), 0.5 * c)
+        else:  # softmax backward in place: A * (gA - sum_j gA A), then the shares of both products
+            gs = ga.sub_((ga * probs).sum(-1, keepdim=True)).mul_(probs).mul_(c * c)
+            gq, gk = torch.bmm(gs, k), torch.bmm(q.transpose(1, 2), gs).transpose(1, 2)
+        return gq, gk, gv, None, None, None
 
 
 class _AttendValues(torch.autograd.Function):
@@ -405,10 +385,10 @@ def _attention(h: torch.Tensor, L: LayerWeights, bias: torch.Tensor | None, n_he
     q = (qkv[0] * dh**-0.5).reshape(B * n_heads, T, dh)
     k = qkv[1].reshape(B * n_heads, T, dh)
     v = qkv[2]
-    fused = {"identity": _AttentionLRP, "attnlrp": _AttentionAttnLRP}.get(rules.softmax)
-    if fused is not None and not (cap is not None and cap.attention):
+    if rules.softmax in ("identity", "attnlrp") and not (cap is not None and cap.attention):
         share = 0.5 if rules.attention else 1.0
-        ctx = fused.apply(q, k, v.reshape(B * n_heads, T, dh), bias, share).view(B, n_heads, T, dh)
+        ctx = _FusedAttention.apply(q, k, v.reshape(B * n_heads, T, dh), bias, share, rules.softmax)
+        ctx = ctx.view(B, n_heads, T, dh)
         return F.linear(ctx.transpose(1, 2).reshape(B, T, H), L.o_w, L.o_b)
     if rules.softmax == "identity":
         a = _ScoresLRP.apply(q, k, bias, 0.5 if rules.attention else 1.0).view(B, n_heads, T, T)
