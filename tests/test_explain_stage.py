@@ -187,6 +187,11 @@ def test_other_methods_through_the_stage(run, method):
     summary = json.loads((res.out_dir / "summary.json").read_text())
     assert summary["config"]["options"] == ({"steps": 4} if method == "ig" else
                                             {"softmax_rule": "attnlrp", "start_layer": 0})  # chefer_softmax_rule
+    if method == "chefer":  # the summary names chefer's own rule set, not lrp's (softmax_rule = detach)
+        assert summary["rule"]["name"] == "AttnLRP" and "Achtibat" in summary["rule"]["reference"]
+        assert summary["input_point"].startswith("attention rollout")
+    else:
+        assert "rule" not in summary and summary["input_point"] == "word embeddings"
 
 
 def test_bad_options_are_refused(run):
@@ -196,6 +201,8 @@ def test_bad_options_are_refused(run):
         explain(run, "lrp", cfg(split="dev"), show_progress=False)
     with pytest.raises(StablexError, match="target"):
         explain(run, "lrp", cfg(target="sport"), show_progress=False, force=True)
+    with pytest.raises(StablexError, match="option chefer_softmax_rule='detach'"):
+        explain(run, "chefer", cfg(chefer_softmax_rule="detach"), show_progress=False, force=True)
     assert (run / "explanations" / "lrp" / "seed-0.parquet").exists()  # refused before anything is discarded
 
 

@@ -147,6 +147,9 @@ def check_config(config: ExplainConfig, method: str) -> None:
         raise StablexError(f"option aggregate={config.aggregate!r}: choose one of {', '.join(AGGREGATIONS)}")
     if config.softmax_rule not in SOFTMAX_RULES:
         raise StablexError(f"option softmax_rule={config.softmax_rule!r}: choose one of {', '.join(SOFTMAX_RULES)}")
+    if method == "chefer" and config.chefer_softmax_rule not in ("identity", "attnlrp"):
+        raise StablexError(f"option chefer_softmax_rule={config.chefer_softmax_rule!r}: choose identity or attnlrp "
+                           "(chefer needs relevance at the attention maps, which detach gives none)")
     if config.batch_size < 1 or config.batch_tokens < 1:
         raise StablexError("options batch_size and batch_tokens must be >= 1")
 
@@ -308,7 +311,6 @@ def plan(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list[in
         summary = {}
     if not summary:
         summary = {"method": method, "split": config.split, "config": ident, "sign": SIGN,
-                   "rules": SOFTMAX_RULES.get(config.softmax_rule) if method in ("lrp", "chefer") else None,
                    **method_record(method, config), "seeds": {}}
     summary["texts"] = texts_record(run, config, select_texts(run, config))
     _note_in_manifest(run, out.name, summary["texts"])
