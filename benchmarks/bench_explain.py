@@ -9,8 +9,9 @@ title+summary (128 tokens) and title+summary+body (512 tokens), padded to the fu
                                        [--lengths 128,512] [--methods forward,gxi,lrp,chefer,ig]
                                        [--default-malloc] [--softmax-rule attnlrp|identity|detach]
 
-lrp reads relevance at the word embeddings (every method's input point) and, like chefer,
-uses the default rule set (`stablex.explain.forward.DEFAULT_SOFTMAX_RULE`) unless told.
+lrp reads relevance at the word embeddings (every method's input point) and uses the default
+rule set (`stablex.explain.forward.DEFAULT_SOFTMAX_RULE`) unless told; chefer keeps its own
+(`CHEFER_SOFTMAX_RULE`: CP-LRP's detach gives the attention maps no relevance).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def child(q, method: str, tokens: int, n: int, reps: int, ig_steps: int, threads
                 model(input_ids=b.input_ids, attention_mask=b.attention_mask)
     else:
         opts = {"steps": ig_steps, "internal_batch": batch * 4} if method == "ig" else {}
-        if method in ("lrp", "chefer"):
+        if method == "lrp":
             opts["softmax_rule"] = rule
         att = get_method(method, model, **opts)
         run = att.attribute
@@ -113,12 +114,12 @@ def main() -> None:
     ap.add_argument("--methods", default="forward,gxi,lrp,chefer,ig", help="forward, gxi and lrp are always run")
     ap.add_argument("--default-malloc", action="store_true",
                     help="leave glibc's malloc settings alone (stablex explain calls runtime.keep_freed_memory)")
-    ap.add_argument("--softmax-rule", default=DEFAULT_SOFTMAX_RULE, help="lrp's and chefer's rule set")
+    ap.add_argument("--softmax-rule", default=DEFAULT_SOFTMAX_RULE, help="lrp's rule set")
     args = ap.parse_args()
     print(f"e5-small, torch {torch.__version__}, {args.threads} thread(s), {args.texts} texts, "
           f"ig {args.ig_steps} steps; median of {args.reps} repetitions; "
           f"malloc {'glibc defaults' if args.default_malloc else 'keep_freed_memory()'}; "
-          f"softmax rule {args.softmax_rule}")
+          f"lrp softmax rule {args.softmax_rule}")
     for tokens in [int(x) for x in args.lengths.split(",")]:
         batch = 16 if tokens <= 128 else 4
         res = {}
