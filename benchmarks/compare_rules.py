@@ -42,8 +42,8 @@ def _stability(out: Path, seeds: list[int], classes: list[str]) -> dict[str, tup
 
 
 def main() -> None:
-    from stablex.explain.faithfulness import faithfulness, faithfulness_path
-    from stablex.explain.stage import explain, explanations_dir
+    from stablex.explain.faithfulness import faithfulness_path
+    from stablex.explain.stage import explanations_dir
     from stablex.rundir import open_run
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -57,6 +57,24 @@ def main() -> None:
     seeds, classes = run.trained_seeds(), run.classes()
     base = run.config().explain
     print(f"{args.run}: seeds {seeds}, classes {classes}, {args.threads} thread(s)")
+    # explain(force=True) replaces RUN/explanations/lrp and faithfulness() rewrites faithfulness.json:
+    # the run's own are set aside here and put back at the end
+    own = [p for p in (explanations_dir(run.path, "lrp", base.split), faithfulness_path(run.path)) if p.exists()]
+    for p in own:
+        p.rename(p.with_name(p.name + ".compare-rules-aside"))
+    try:
+        rows = _compare(args, run, base, seeds, classes)
+    finally:
+        for p in own:
+            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+            p.with_name(p.name + ".compare-rules-aside").rename(p)
+    _table(rows)
+
+
+def _compare(args, run, base, seeds: list[int], classes: list[str]) -> list[tuple]:
+    from stablex.explain.faithfulness import faithfulness, faithfulness_path
+    from stablex.explain.stage import explain
+
     rows = []
     for rule in args.rules.split(","):
         cfg = type(base)(**{**base.__dict__, "softmax_rule": rule, "randomisation_texts": 0, "threads": args.threads})
@@ -74,6 +92,10 @@ def main() -> None:
         rows.append((rule, np.mean(comp), np.std(comp), np.mean(suff), np.std(suff), stab))
         print(f"{rule}: comprehensiveness per seed {np.round(comp, 3)}, sufficiency {np.round(suff, 3)}; {stab}",
               flush=True)
+    return rows
+
+
+def _table(rows: list[tuple]) -> None:
     print("\n| rule | comprehensiveness ↑ (mean over seeds ± sd) | sufficiency ↓ | Spearman between seeds | FA@5 between seeds |")
     print("|---|---|---|---|---|")
     for rule, c, cs, s, ss, stab in rows:
