@@ -106,12 +106,12 @@ def convert(source: str, arch: str, out: str | Path, force: bool = False) -> Con
     src_cfg = AutoConfig.from_pretrained(resolved.path)
     weights = resolved.path / "model.safetensors"
     if src_cfg.model_type != "bert" or not weights.exists():
-        raise StablexError(f"--model {source}: model_type {src_cfg.model_type!r}; only BERT-shaped checkpoints "
+        raise StablexError(f"source {source}: model_type {src_cfg.model_type!r}; only BERT-shaped checkpoints "
                            f"in one model.safetensors are rewritten")
     tok = AutoTokenizer.from_pretrained(resolved.path)
     ids = {k: getattr(tok, f"{k}_token_id") for k in ("pad", "bos", "eos")}
     if any(v is None for v in ids.values()):
-        raise StablexError(f"--model {source}: its tokenizer lacks pad/bos/eos tokens, which RoBERTa needs")
+        raise StablexError(f"source {source}: its tokenizer lacks pad/bos/eos tokens, which RoBERTa needs")
     state = load_file(str(weights))
     if any(k.startswith("bert.") for k in state):  # saved from a *ForSequenceClassification: the encoder only
         state = {k[len("bert."):]: v for k, v in state.items() if k.startswith("bert.")}
