@@ -293,3 +293,16 @@ def test_e5_zero_bias_conservation_float32(e5):
 def test_e5_zero_bias_conservation_float64(e5):
     model, b = e5
     assert np.abs(zero_bias_conservation(model, b, torch.float64)).max() < 1e-10
+
+
+def test_paper_preset_runs_chefer_with_the_authors_settings():
+    """Issue 14 item 4: the paper preset's chefer starts the rollout at layer 1 (the authors'
+    code) and averages sub-words into words; the quick preset keeps every layer and sums."""
+    from stablex.config import StudyConfig
+    from stablex.explain.methods import method_options
+
+    paper = StudyConfig.from_dict({"preset": "paper", "corpus": {"path": "x.csv"}}).explain
+    quick = StudyConfig.from_dict({"preset": "quick", "corpus": {"path": "x.csv"}}).explain
+    assert method_options("chefer", paper) == {"softmax_rule": "attnlrp", "start_layer": 1}
+    assert paper.aggregate == "mean"
+    assert method_options("chefer", quick)["start_layer"] == 0 and quick.aggregate == "sum"
