@@ -76,20 +76,19 @@ def test_convert_refuses_bad_input(converted, tmp_path):
 
 @pytest.fixture(scope="session")
 def camembert_study(converted, tmp_path_factory, lemonde_path):
-    """The whole quick study on the CamemBERT-shaped checkpoint: 160 texts, 2 seeds, 64 tokens."""
-    from stablex.config import StudyConfig
+    """The whole quick study on the CamemBERT-shaped checkpoint: 160 texts, 2 seeds, 64 tokens,
+    24 explained test texts, and conftest's small held-out pool and grid for the hybrid (the
+    default 5,000-text pool made this fixture the slowest of the suite)."""
+    from conftest import small_study
+
     from stablex.pipeline import run_study
 
-    cfg = StudyConfig.from_dict({
-        "preset": "quick",
-        "corpus": {"path": str(lemonde_path), "max_docs": 160, "max_tokens": 64, "split": [0.6, 0.1, 0.3]},
-        "model": {"name": str(converted["camembert"])},
-        "train": {"seeds": [0, 1], "epochs": 3},
-        "explain": {"methods": ["lrp", "chefer", "gxi", "ig"], "ig_steps": 8, "faithfulness_texts": 20,
-                    "randomisation_texts": 4},
-        "features": {"resample_draws": 2, "bootstrap": 20},
-        "hybrid": {"bootstrap": 100},
-    })
+    cfg = small_study(lemonde_path, corpus={"max_docs": 160, "split": [0.6, 0.1, 0.3]},
+                      model={"name": str(converted["camembert"])},
+                      explain={"methods": ["lrp", "chefer", "gxi", "ig"], "ig_steps": 8, "texts": 24,
+                               "faithfulness_texts": 12, "randomisation_texts": 4},
+                      features={"resample_draws": 2, "bootstrap": 20},
+                      hybrid={"bootstrap": 100, "pool_size": 200})
     out = tmp_path_factory.mktemp("camembert") / "run"
     return out, run_study(cfg, out, show_progress=False)
 
