@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,13 +27,13 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 from rich.progress import Progress
-from scipy.stats import bootstrap
 
 from stablex.config import ExplainConfig
 from stablex.errors import StablexError
 from stablex.explain.methods import METHODS, get_method, method_options
 from stablex.explain.stage import check_config, length_batches, resolve_target, select_texts
 from stablex.explain.words import aggregate
+from stablex.stats.intervals import bootstrap_mean_ci
 from stablex.io import read_json, write_json
 from stablex.progress import progress_or
 from stablex.rundir import open_run
@@ -83,20 +82,8 @@ def _probabilities(model, seqs: list[list[int]], target: np.ndarray, pad_id: int
 
 
 def mean_ci(values: np.ndarray, n_resamples: int, seed: int) -> list[float | None]:
-    """95 % bootstrap interval (BCa, percentile where BCa is undefined) of a mean over texts."""
-    values = np.asarray(values, float)
-    if len(values) < 2 or n_resamples < 1:
-        return [None, None]
-    if np.ptp(values) == 0:
-        return [float(values[0]), float(values[0])]
-    for method in ("BCa", "percentile"):
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ci = bootstrap((values,), np.mean, n_resamples=n_resamples, method=method,
-                           random_state=np.random.default_rng(seed)).confidence_interval
-        if np.isfinite(ci.low) and np.isfinite(ci.high):
-            return [float(ci.low), float(ci.high)]
-    return [None, None]
+    """95 % BCa bootstrap interval of a mean over texts ([None, None] when undefined)."""
+    return bootstrap_mean_ci(values, n_resamples, seed, method="BCa") or [None, None]
 
 
 def compare(scored: dict, n_resamples: int, seed: int) -> None:

@@ -8,8 +8,10 @@ percentile), and McNemar's exact test is the binomial test on the discordant tex
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import binomtest, bootstrap, chi2
+from scipy.stats import binomtest, chi2
 from sklearn.metrics import f1_score
+
+from stablex.stats.intervals import bootstrap_mean_ci
 
 
 def wilson(correct: np.ndarray) -> list[float] | None:
@@ -34,14 +36,7 @@ def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, float]:
 def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, n_boot: int, seed: int = 0) -> dict:
     """Accuracy of B minus A, with a paired percentile bootstrap 95% interval over texts."""
     diff = correct_b.astype(float) - correct_a.astype(float)
-    ci = None
-    if n_boot and len(diff):
-        if np.ptp(diff) == 0:  # every text agrees: the bootstrap distribution is a point
-            ci = [float(diff[0]), float(diff[0])]
-        else:
-            res = bootstrap((diff,), np.mean, n_resamples=n_boot, method="percentile", vectorized=True,
-                            random_state=np.random.default_rng(seed))
-            ci = [float(res.confidence_interval.low), float(res.confidence_interval.high)]
+    ci = bootstrap_mean_ci(diff, n_boot, seed)
     return {"difference": float(diff.mean()) if len(diff) else None, "ci": ci, "n": int(len(diff)),
             "mcnemar": mcnemar(correct_a.astype(bool), correct_b.astype(bool))}
 

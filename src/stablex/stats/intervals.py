@@ -11,7 +11,7 @@ import math
 import warnings
 
 import numpy as np
-from scipy.stats import norm
+from scipy.stats import bootstrap, norm
 
 LEVEL = 0.95
 
@@ -108,3 +108,24 @@ def _ci(values: np.ndarray, level: float) -> list[float] | None:
         return None
     lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
     return [float(lo), float(hi)]
+
+
+def bootstrap_mean_ci(values: np.ndarray, n_resamples: int, seed: int = 0, method: str = "percentile",
+                      level: float = LEVEL) -> list[float] | None:
+    """Bootstrap interval of a mean over texts (`scipy.stats.bootstrap`); None without values.
+
+    Values that are all equal give the point (the bootstrap distribution is one value). BCa
+    falls back to the percentile interval where it is undefined (e.g. a skewed 0/1 sample)."""
+    values = np.asarray(values, float)
+    if not len(values) or n_resamples < 1:
+        return None
+    if np.ptp(values) == 0:
+        return [float(values[0]), float(values[0])]
+    for how in dict.fromkeys((method, "percentile")):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ci = bootstrap((values,), np.mean, n_resamples=n_resamples, method=how, confidence_level=level,
+                           vectorized=True, random_state=np.random.default_rng(seed)).confidence_interval
+        if np.isfinite(ci.low) and np.isfinite(ci.high):
+            return [float(ci.low), float(ci.high)]
+    return None
