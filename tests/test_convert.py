@@ -76,15 +76,16 @@ def test_convert_refuses_bad_input(converted, tmp_path):
 
 @pytest.fixture(scope="session")
 def camembert_study(converted, tmp_path_factory, lemonde_path):
-    """The whole quick study on the CamemBERT-shaped checkpoint: 160 texts, 2 seeds, 64 tokens,
+    """The whole quick study on the CamemBERT-shaped checkpoint: 240 texts (5 epochs: 45 steps, enough
+    for both seeds to learn; 18 steps left them at the majority rate), 2 seeds, 64 tokens,
     24 explained test texts, and conftest's small held-out pool and grid for the hybrid (the
     default 5,000-text pool made this fixture the slowest of the suite)."""
     from conftest import small_study
 
     from stablex.pipeline import run_study
 
-    cfg = small_study(lemonde_path, corpus={"max_docs": 160, "split": [0.6, 0.1, 0.3]},
-                      model={"name": str(converted["camembert"])},
+    cfg = small_study(lemonde_path, corpus={"max_docs": 240, "split": [0.6, 0.1, 0.3]},
+                      model={"name": str(converted["camembert"])}, train={"epochs": 5},
                       explain={"methods": ["lrp", "chefer", "gxi", "ig"], "ig_steps": 8, "texts": 24,
                                "faithfulness_texts": 12, "randomisation_texts": 4},
                       features={"resample_draws": 2, "bootstrap": 20},
@@ -107,7 +108,7 @@ def test_camembert_shaped_study_runs_every_stage(camembert_study):
     assert np.isfinite(share) and share != 0
     assert list(summary["seeds"]["0"]["conservation"])[:2] == ["words", "input"]
     acc = [json.loads((run / "seeds" / str(s) / "metrics.json").read_text())["accuracy"]["test"] for s in (0, 1)]
-    assert max(acc) > 0.6  # it learnt something (48 test texts, title + summary)
+    assert min(acc) > 0.7  # both seeds learnt (72 test texts, majority rate 0.5; measured 0.85 and 0.83)
     assert result.report.exists() and result.report.stat().st_size > 10_000
 
 
