@@ -112,12 +112,12 @@ def _ci(values: np.ndarray, level: float) -> list[float] | None:
 
 def bootstrap_mean_ci(values: np.ndarray, n_resamples: int, seed: int = 0, method: str = "percentile",
                       level: float = LEVEL) -> list[float] | None:
-    """Bootstrap interval of a mean over texts (`scipy.stats.bootstrap`); None without values.
+    """Bootstrap interval of a mean over texts (`scipy.stats.bootstrap`); None under two values.
 
-    Values that are all equal give the point (the bootstrap distribution is one value). BCa
+    One value has no sampling distribution to resample. Values that are all equal give the point (the bootstrap distribution is one value). BCa
     falls back to the percentile interval where it is undefined (e.g. a skewed 0/1 sample)."""
     values = np.asarray(values, float)
-    if not len(values) or n_resamples < 1:
+    if len(values) < 2 or n_resamples < 1:
         return None
     if np.ptp(values) == 0:
         return [float(values[0]), float(values[0])]
