@@ -327,7 +327,7 @@ def plan(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list[in
 def explain(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list[int] | None = None,
             progress: Progress | None = None, force: bool = False, show_progress: bool = True) -> ExplainResult:
     """Explain every text of `config.split` with every seed's model (seeds already done are skipped)."""
-    from stablex.models.classifier import load_seed_model
+    from stablex.models.classifier import load_encoder, load_seed_model
 
     started = time.perf_counter()
     run, out, summary, result, todo = plan(run_dir, method, config, seeds, force)
@@ -343,10 +343,11 @@ def explain(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list
     texts = select_texts(run, config)
     target = resolve_target(config.target, classes, texts.label_ids)
     opts = method_options(method, config)
+    encoder = load_encoder(run.path)
     with progress_or(progress, disable=not show_progress) as prog, torch.inference_mode(False):
         seeds_task = prog.add_task(f"explain {method} ({len(result.skipped)} seed(s) done)", total=len(todo))
         for s in todo:
-            loaded = load_seed_model(run.path, s)
+            loaded = load_seed_model(run.path, s, encoder)
             attributor = get_method(method, loaded.model, **opts)
             task = prog.add_task(f"seed {s}", total=len(texts.doc_ids))
             res = explain_texts(attributor, loaded, texts, classes, target, config, max_tokens, s,

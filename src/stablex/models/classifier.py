@@ -160,8 +160,11 @@ def save_trained(model: torch.nn.Module, out_dir: Path, dtype: str) -> int:
     return (out_dir / SEED_WEIGHTS).stat().st_size
 
 
-def load_seed_model(run_dir: Path, seed: int) -> LoadedModel:
-    """The classifier of one trained seed, in eval mode, float32."""
+def load_seed_model(run_dir: Path, seed: int, encoder: TextEncoder | None = None) -> LoadedModel:
+    """The classifier of one trained seed, in eval mode, float32.
+
+    `encoder`: the run's tokenizer already loaded (`load_encoder`), shared by the seeds, as
+    reading a multilingual tokenizer costs seconds each time."""
     run_dir = Path(run_dir)
     metrics_path = run_dir / "seeds" / str(seed) / "metrics.json"
     weights = run_dir / "seeds" / str(seed) / "model" / SEED_WEIGHTS
@@ -181,4 +184,4 @@ def load_seed_model(run_dir: Path, seed: int) -> LoadedModel:
         for name, value in state.items():
             own[name].copy_(value.to(torch.float32))
     model.eval()
-    return LoadedModel(model=model, encoder=load_encoder(run_dir), classes=manifest["classes"])
+    return LoadedModel(model=model, encoder=encoder or load_encoder(run_dir), classes=manifest["classes"])
