@@ -153,8 +153,11 @@ def test_precision_is_resolved_recorded_and_part_of_the_identity(trained_run, le
     other.train.precision = "float32" if expected == "bfloat16" else "bfloat16"
     with pytest.raises(ConfigMismatchError, match="created with another configuration"):
         train(other, run, show_progress=False)
-    bad = small_study(lemonde_path, train={"precision": "half"}, corpus={"max_docs": 40})
-    with pytest.raises(StablexError, match="precision='half'"):
+    with pytest.raises(StablexError, match=r"\[train\] precision = 'half': must be one of float32, bfloat16"):
+        small_study(lemonde_path, train={"precision": "half"})
+    bad = copy.deepcopy(cfg)
+    bad.train.precision = "half"  # set on the object, as the CLI and notebooks do: refused before writing
+    with pytest.raises(StablexError, match=r"\[train\] precision = 'half'"):
         train(bad, tmp_path / "r", show_progress=False)
     assert not (tmp_path / "r").exists()
 

@@ -23,7 +23,11 @@ def _override(section_cfg, section: str, options: dict):
     unknown = sorted(set(options) - {f.name for f in dataclasses.fields(section_cfg)})
     if unknown:
         raise StablexError(f"unknown [{section}] option(s): {', '.join(unknown)}")
-    return dataclasses.replace(section_cfg, **options)
+    from stablex.config_checks import check_section
+
+    replaced = dataclasses.replace(section_cfg, **options)
+    check_section(replaced, section, "options")
+    return replaced
 
 
 def train(study: StudyConfig, out: str | Path, force: bool = False, show_progress: bool = True, executor=None):

@@ -201,7 +201,20 @@ class StudyConfig:
             from stablex.train.seeds import design_seeds  # validates the design, naming the group at fault
 
             cfg.train.seeds = design_seeds(cfg.train, f"{source}: [train] groups")
+        cfg.validate(source)
         return cfg
+
+    def validate(self, source: str = "study") -> "StudyConfig":
+        """Check every option of every section (stablex.config_checks); one error for the first off."""
+        from stablex.config_checks import check_section
+
+        if not isinstance(self.name, str) or not self.name:
+            raise StablexError(f"{source}: name = {self.name!r}: must be a non-empty string")
+        for f in fields(self):
+            section = getattr(self, f.name)
+            if dataclasses.is_dataclass(section):
+                check_section(section, f.name, source)
+        return self
 
     @classmethod
     def from_toml(cls, path: str | Path, preset: str | None = None) -> "StudyConfig":

@@ -9,10 +9,10 @@ import pyarrow as pa
 from sklearn.model_selection import train_test_split
 
 from stablex.config import CorpusConfig
+from stablex.config_checks import SPLITS
 from stablex.data.corpus import Corpus
 from stablex.errors import StablexError
 
-SPLITS = ("train", "validation", "test")
 
 
 @dataclass

@@ -23,12 +23,13 @@ from rich.progress import Progress
 from sklearn.model_selection import train_test_split
 
 from stablex.config import ExplainConfig
+from stablex.config_checks import check_section
 from stablex.data.split import SPLITS
 from stablex.errors import ConfigMismatchError, StablexError
 from stablex.explain.checks import randomisation_check
 from stablex.explain.forward import SOFTMAX_RULES
 from stablex.explain.methods import METHODS, Attribution, get_method, method_options, method_record
-from stablex.explain.words import AGGREGATIONS, aggregate
+from stablex.explain.words import aggregate
 from stablex.io import read_json, write_json, write_parquet
 from stablex.progress import progress_or
 from stablex.rundir import Run, open_run
@@ -141,17 +142,15 @@ def resolve_target(target: str, classes: list[str], label_ids: np.ndarray) -> np
 
 
 def check_config(config: ExplainConfig, method: str) -> None:
+    """The options (stablex.config_checks), then what only the explainers know: methods and rules."""
+    check_section(config, "explain")
     if method not in METHODS:
         raise StablexError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if config.aggregate not in AGGREGATIONS:
-        raise StablexError(f"option aggregate={config.aggregate!r}: choose one of {', '.join(AGGREGATIONS)}")
     if config.softmax_rule not in SOFTMAX_RULES:
         raise StablexError(f"option softmax_rule={config.softmax_rule!r}: choose one of {', '.join(SOFTMAX_RULES)}")
     if method == "chefer" and config.chefer_softmax_rule not in ("identity", "attnlrp"):
         raise StablexError(f"option chefer_softmax_rule={config.chefer_softmax_rule!r}: choose identity or attnlrp "
                            "(chefer needs relevance at the attention maps, which detach gives none)")
-    if config.batch_size < 1 or config.batch_tokens < 1:
-        raise StablexError("options batch_size and batch_tokens must be >= 1")
 
 
 def identity(run: Run, method: str, config: ExplainConfig, max_tokens: int) -> dict[str, Any]:

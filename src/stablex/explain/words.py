@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stablex.config_checks import AGGREGATIONS
+
 WORD_RE = re.compile(
     r"""(?i:(?:jusqu|lorsqu|puisqu|quoiqu|qu|[cdjlmnst])['’])(?=\w)  # elided clitic
       | \d+(?:[.,]\d+)*(?!\w)                                      # number
@@ -34,7 +36,6 @@ WORD_RE = re.compile(
     re.X,
 )
 
-AGGREGATIONS = ("sum", "mean")
 
 
 def word_spans(text: str) -> np.ndarray:

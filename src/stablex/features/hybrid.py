@@ -23,12 +23,13 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from stablex.config import FeaturesConfig, HybridConfig
+from stablex.config_checks import check_section
 from stablex.errors import StablexError
 from stablex.features.compare import compare, paired_difference, wilson
 from stablex.features.matching import ExplanationStats, LexiconEntry, WordCounts, count_words, match_rate
 from stablex.features.model import RunData, fit, load_run, one_blas_thread, scores
 from stablex.features.pool import Pool, build_pool
-from stablex.features.selection import VARIANTS, Grid, HybridClassifier, TrainingData, choose
+from stablex.features.selection import Grid, HybridClassifier, TrainingData, choose
 from stablex.io import atomic_path, write_json
 
 
@@ -66,22 +67,11 @@ def read_train_explanations(run_dir: Path, explanations_dir: Path, train_ids: se
 # --- settings and the choice (training split only) -----------------------------------------
 
 def validate(config: HybridConfig) -> None:
-    for name in ("top_words", "min_freq", "bootstrap", "individual_words", "cv_folds", "pool_size"):
-        if getattr(config, name) < 0:
-            raise StablexError(f"option [hybrid] {name} must be >= 0")
-    if config.cv_folds == 1:
-        raise StablexError("option [hybrid] cv_folds must be 0 (fixed settings) or >= 2")
-    unknown = sorted(set(config.variants) - set(VARIANTS))
-    if unknown or not config.variants:
-        raise StablexError(f"option [hybrid] variants: {unknown or 'none given'}; choose among {list(VARIANTS)}")
-    values = [config.min_sign_consistency, *config.sign_consistency_grid]
-    if not all(0 <= v <= 1 for v in values):
-        raise StablexError("options [hybrid] min_sign_consistency and sign_consistency_grid must lie in [0, 1]")
+    check_section(config, "hybrid")  # types, ranges and variant names (stablex.config_checks)
     if config.cv_folds:
         for name in ("top_words_grid", "min_freq_grid", "sign_consistency_grid", "n_words_grid"):
-            grid = getattr(config, name)
-            if not grid or min(grid) < 0:
-                raise StablexError(f"option [hybrid] {name} must list non-negative values")
+            if not getattr(config, name):
+                raise StablexError(f"option [hybrid] {name} is empty: cross-validation needs values to choose among")
 
 
 def training_data(data: RunData, train: np.ndarray, stats: ExplanationStats) -> TrainingData:

@@ -21,11 +21,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 
+from stablex.config_checks import VARIANTS
 from stablex.features.matching import (ExplanationStats, LexiconEntry, LexiconSettings, WordCounts,
                                        build_lexicons)
 from stablex.features.model import pipeline
 
-VARIANTS = ("counts", "weighted", "words")
 
 
 @dataclass

@@ -76,6 +76,14 @@ def _special_ids(tokenizer) -> list[int]:
     return sorted({int(i) for i in tokenizer.all_special_ids})
 
 
+def token_positions(config) -> int:
+    """Tokens per text an encoder can embed: RoBERTa-type models number positions from padding_idx + 1."""
+    n = int(config.max_position_embeddings)
+    if config.model_type in ("roberta", "xlm-roberta", "camembert"):
+        n -= int(config.pad_token_id) + 1
+    return n
+
+
 def prepare_base(resolved: ResolvedModel, texts: list[str], run_dir: Path, trim_vocab: bool,
                  max_tokens: int) -> dict:
     """Write RUN/base/ (encoder weights + tokenizer [+ vocab map]); returns facts for the manifest."""
@@ -85,6 +93,10 @@ def prepare_base(resolved: ResolvedModel, texts: list[str], run_dir: Path, trim_
     out = Path(run_dir) / BASE_DIR
     tokenizer = AutoTokenizer.from_pretrained(resolved.path)
     config = AutoConfig.from_pretrained(resolved.path)
+    limit = token_positions(config)
+    if max_tokens > limit:
+        raise StablexError(f"[corpus] max_tokens = {max_tokens}: must be <= {limit}, the positions of "
+                           f"{resolved.name}")
     encoder = AutoModel.from_pretrained(resolved.path, config=config, add_pooling_layer=False) \
         if config.model_type in ("bert",) else AutoModel.from_pretrained(resolved.path, config=config)
     full_vocab = encoder.get_input_embeddings().weight.shape[0]

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stablex.config import AnalyzeConfig
+from stablex.config_checks import check_section
 from stablex.errors import StablexError
 from stablex.io import read_json, write_json, write_parquet
 from stablex.stats import agreement, reliability, sources
@@ -59,11 +60,8 @@ def analyze(run_dir: Path, method: str, config: AnalyzeConfig, progress: Any = N
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
     classes = read_classes(run_dir)
-    ks = sorted({int(k) for k in config.k})
-    if not ks or ks[0] < 1:
-        raise StablexError(f"[analyze] k must be positive integers, got {config.k}")
-    if config.bootstrap < 1:
-        raise StablexError("[analyze] bootstrap must be at least 1")
+    check_section(config, "analyze")
+    ks = sorted(set(config.k))
     available = explanation_seeds(run_dir, method)
     seed_metrics = read_seed_metrics(run_dir, available)
     accuracies, n_test = test_accuracy(seed_metrics)

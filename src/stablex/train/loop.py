@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from stablex.config import TrainConfig
+from stablex.config_checks import check_section
 from stablex.errors import StablexError
 from stablex.train.layers import lower_states, upper_logits
 from stablex.train.seeds import SeedPlan, bootstrap_indices
@@ -68,7 +69,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-PRECISIONS = ("float32", "bfloat16", "auto")
 
 
 def native_bfloat16(device: torch.device) -> bool:
@@ -85,8 +85,7 @@ def native_bfloat16(device: torch.device) -> bool:
 
 
 def resolve_precision(cfg: TrainConfig) -> str:
-    if cfg.precision not in PRECISIONS:
-        raise StablexError(f"option precision={cfg.precision!r}: choose one of {', '.join(PRECISIONS)}")
+    check_section(cfg, "train")
     if cfg.precision == "auto":
         return "bfloat16" if native_bfloat16(resolve_device(cfg.device)) else "float32"
     return cfg.precision

@@ -43,7 +43,8 @@ class TrainResult:
 def init_run(cfg: StudyConfig, out: str | Path, force: bool = False) -> Run:
     """Create (or reopen) RUN/: validated corpus, fixed split, prepared base checkpoint.
     `precision = "auto"` is resolved here: the run records what its seeds use."""
-    precision = resolve_precision(cfg.train)  # an unknown value stops here, before anything is written
+    cfg.validate()  # command-line and API overrides too: a bad value stops here, before anything is written
+    precision = resolve_precision(cfg.train)
     if precision != cfg.train.precision:
         cfg = copy.deepcopy(cfg)
         cfg.train.precision = precision
