@@ -120,7 +120,7 @@ def test_camembert_shaped_forward_and_conservation_on_the_trained_seed(camembert
     loaded = load_seed_model(run, 0)
     assert type(loaded.model).__name__ == "CamembertForSequenceClassification"
     W = EncoderWeights.from_hf(loaded.model)
-    assert W.arch == "roberta" and W.position_offset == 2
+    assert W.roberta_positions and W.pad_id == 1  # positions from pad_id + 1 = 2, as the converter shifted them
     split = open_run(run).split()
     batch = loaded.encode([split.texts[i] for i in split.indices("test")[:6]], 64)
     assert batch.attention_mask.min() == 0

@@ -287,3 +287,25 @@ def test_faithfulness_intervals_reuse_and_options(run):
     assert again["methods"]["lrp"]["per_text"] == data["methods"]["lrp"]["per_text"] and "chefer" in again["methods"]
     changed = faithfulness(run, ["lrp"], cfg(softmax_rule="identity"), n_texts=4, show_progress=False, only_missing=True)
     assert changed.methods["lrp"]["options"]["softmax_rule"] == "identity"  # another rule is scored again
+
+
+def test_cli_explain_keeps_the_studys_target_and_split(tmp_path):
+    """`stablex explain` without --target/--split uses the study's [explain] (it used to pass
+    the CLI defaults, overriding target = "label" and then refusing the run as a mismatch)."""
+    import subprocess
+    import sys
+
+    run = make_run(tmp_path, seeds=(0,))
+    study = StudyConfig.from_toml(run / "study.toml")
+    study.explain.target = "label"
+    (run / "study.toml").write_text(study.to_toml())
+    cmd = [sys.executable, "-m", "stablex.cli", "explain", str(run), "--method", "gxi"]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    summary = json.loads((run / "explanations" / "gxi" / "summary.json").read_text())
+    assert summary["config"]["target"] == "label" and summary["split"] == "test"
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)  # no mismatch on resume
+    assert again.returncode == 0 and "0 seed(s), 1 already done" in again.stdout, again.stderr
+    other = subprocess.run([*cmd, "--target", "predicted"], capture_output=True, text=True, timeout=300)
+    err = " ".join(other.stderr.split())
+    assert other.returncode == 2 and "another explain configuration" in err and "target" in err

@@ -29,18 +29,15 @@ from stablex.features.hybrid import run_hybrid
 from stablex.features.model import fit_feature_model
 from stablex.features.stability import compare_stability
 
-CORPUS = Path(__file__).resolve().parents[1] / "../shared/data/lemonde-2022/lemonde-2022.csv.gz"
 CLASSES = ["news", "opinion"]
 CUES = ("tribune", "chronique", "éditorial")
 
-pytestmark = pytest.mark.skipif(not CORPUS.exists(), reason=f"corpus not found: {CORPUS}")
-
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
+def run(tmp_path_factory, lemonde_path) -> Path:
     """600 balanced texts read by the corpus reader (so the hybrid's held-out pool can be drawn from the
     same corpus with the run's [corpus] settings, written to study.toml)."""
-    corpus_cfg = CorpusConfig(path=str(CORPUS.resolve()))
+    corpus_cfg = CorpusConfig(path=str(lemonde_path))
     corpus = load_corpus(corpus_cfg)
     rng = np.random.default_rng(0)
     label = np.array(corpus.labels)

@@ -57,8 +57,11 @@ def test_normalise_word():
 
 def test_word_list(tmp_path):
     f = tmp_path / "w.txt"
-    f.write_text("Certes\n\n# comment\nsans doute # two words\n", encoding="utf-8")
-    assert load_word_list(f) == {"certes", "sans doute"}
+    f.write_text("Certes\n\n# comment\nDoute # a comment\n", encoding="utf-8")
+    assert load_word_list(f) == {"certes", "doute"}
+    (tmp_path / "phrase.txt").write_text("certes\nsans doute\n", encoding="utf-8")
+    with pytest.raises(StablexError, match=r"phrase.txt, line 2: 'sans doute' has several words"):
+        load_word_list(tmp_path / "phrase.txt")
     (tmp_path / "empty.txt").write_text("# nothing\n")
     with pytest.raises(StablexError, match="no words"):
         load_word_list(tmp_path / "empty.txt")

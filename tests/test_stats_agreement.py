@@ -142,3 +142,21 @@ def test_rank_metrics_invariant_to_monotone_rescaling(a, data, scale):
 def test_metrics_are_bounded(X):
     for A in ag.all_pairs(X[None], [3]).values():
         assert (A >= -1 - 1e-6).all() and (A <= 1 + 1e-6).all()
+
+
+def test_one_spearman_convention_for_degenerate_vectors_in_both_comparisons():
+    """The feature-model stability comparison and `stablex analyze` share one implementation:
+    two constant vectors order nothing differently (1), a constant against a varying one has no
+    correlation (0), otherwise scipy's Spearman with average ranks."""
+    from scipy.stats import spearmanr
+
+    from stablex.features.stability import text_agreement
+
+    const = np.array([[0.5, 0.5, 0.5], [2.0, 2.0, 2.0]])
+    assert text_agreement(const, 2)[0] == 1.0 == ag.agreement(const[0], const[1])["spearman"]
+    mixed = np.array([[0.5, 0.5, 0.5], [0.1, 0.3, 0.2]])
+    assert text_agreement(mixed, 2)[0] == 0.0 == ag.agreement(mixed[0], mixed[1])["spearman"]
+    R = np.random.default_rng(1).normal(size=(3, 12))
+    R[1, :4] = R[1, 0]  # ties
+    expected = np.mean([spearmanr(R[a], R[b]).statistic for a, b in ((0, 1), (0, 2), (1, 2))])
+    assert text_agreement(R, 5)[0] == pytest.approx(expected, abs=1e-6)

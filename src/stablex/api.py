@@ -162,9 +162,7 @@ def features(run_dir: str | Path, n_process: int | None = None, method: str = "l
     from stablex.features.stability import compare_stability
     from stablex.rundir import open_run
 
-    cfg = open_run(run_dir).config().features
-    if n_process:
-        cfg.n_process = n_process
+    cfg = _override(open_run(run_dir).config().features, "features", {"n_process": n_process} if n_process else {})
     extract_features(run_dir, cfg)
     fm = fit_feature_model(run_dir, cfg)
     st = compare_stability(run_dir, cfg, method=method)
@@ -183,9 +181,9 @@ def hybrid(run_dir: str | Path, method: str = "lrp") -> Table:
     from stablex.features.hybrid import run_hybrid
     from stablex.rundir import open_run
 
-    cfg = open_run(run_dir).config()
-    cfg.hybrid.method = method
-    res = run_hybrid(run_dir, cfg.hybrid, explanations_dir(Path(run_dir), method, "train"), features=cfg.features)
+    study = open_run(run_dir).config()
+    cfg = _override(study.hybrid, "hybrid", {"method": method})
+    res = run_hybrid(run_dir, cfg, explanations_dir(Path(run_dir), method, "train"), features=study.features)
     t = Table(title=f"hybrid: feature model + lexicons from {method} explanations of the training split")
     for col in ("variant (settings by CV)", "pool", "texts", "feature model [95%]", "hybrid [95%]",
                 "difference [paired 95%]", "McNemar p"):

@@ -124,8 +124,9 @@ def models(run: RunArg,
 def explain(
     run: RunArg,
     method: Annotated[str, typer.Option(help="lrp | chefer | gxi | ig")] = "lrp",
-    split: Annotated[str, typer.Option(help="train | validation | test")] = "test",
-    target: Annotated[str, typer.Option(help="predicted | label | a class name")] = "predicted",
+    split: Annotated[Optional[str], typer.Option(help="train | validation | test (default: the study's)")] = None,
+    target: Annotated[Optional[str], typer.Option(
+        help="predicted | label | a class name (default: the study's)")] = None,
     aggregate: Annotated[Optional[str], typer.Option(help="sub-words -> word: sum | mean")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Seeds to explain (default: all trained)")] = None,
     max_docs: Annotated[Optional[int], typer.Option(help="Explain only the first N texts (prefer --texts)")] = None,
@@ -138,12 +139,14 @@ def explain(
 ) -> None:
     """Explain every text of a split with every seed's model (resumable per seed)."""
     from stablex.api import explain as explain_api
+    from stablex.rundir import open_run
 
+    # only what the command line sets overrides the study's [explain] (its target, its split)
+    on_train = (split or open_run(run).config().explain.split) == "train"
     with _executor(executor, address, cpus_per_seed, gpus_per_seed) as ex:
         res = explain_api(run, method, force=force, seeds=parse_seeds(seeds) if seeds else None, executor=ex,
-                          split=split, target=target,
-                          **_given(aggregate=aggregate, max_docs=max_docs, ig_steps=ig_steps,
-                                   **{"train_texts" if split == "train" else "texts": texts}))
+                          **_given(split=split, target=target, aggregate=aggregate, max_docs=max_docs,
+                                   ig_steps=ig_steps, **{"train_texts" if on_train else "texts": texts}))
     console.print(f"{method}: explained {len(res.explained)} seed(s), {len(res.skipped)} already done -> {res.out_dir}")
 
 

@@ -7,7 +7,7 @@ first offending row (1-based data rows, header excluded).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,6 @@ class Corpus:
     n_rows: int  # rows in the file
     n_dropped_empty: int = 0
     n_dropped_other: int = 0  # rows whose label is not in `classes` (other_labels = "drop")
-    notes: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.doc_ids)

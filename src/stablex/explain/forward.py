@@ -246,7 +246,6 @@ ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu")
 class EncoderWeights:
     """Detached views of an HF BERT-family classifier's parameters (no copy)."""
 
-    arch: str  # 'bert' (pooler + classifier) | 'roberta' (classifier.dense + out_proj)
     word: torch.Tensor
     pos: torch.Tensor
     typ: torch.Tensor
@@ -261,8 +260,7 @@ class EncoderWeights:
     head_b: torch.Tensor
     out_w: torch.Tensor  # classifier / classifier.out_proj
     out_b: torch.Tensor
-    position_offset: int = 0  # RoBERTa: positions start at pad_id + 1
-    extra: dict = field(default_factory=dict)
+    roberta_positions: bool = False  # RoBERTa family: positions start at pad_id + 1 (position_ids)
 
     @property
     def n_layers(self) -> int:
@@ -295,21 +293,20 @@ class EncoderWeights:
             ))
         clf = model.classifier
         if hasattr(clf, "out_proj"):  # RoBERTa, XLM-R, CamemBERT
-            arch, head, out = "roberta", clf.dense, clf.out_proj
+            head, out = clf.dense, clf.out_proj
         else:
             pooler = getattr(base, "pooler", None)
             if pooler is None:
                 raise StablexError(f"{type(model).__name__}: BERT head without a pooler is not supported")
-            arch, head, out = "bert", pooler.dense, clf
+            head, out = pooler.dense, clf
         is_roberta_emb = hasattr(type(emb), "create_position_ids_from_input_ids")
         pad = getattr(emb, "padding_idx", cfg.pad_token_id)
         return cls(
-            arch=arch, word=d(emb.word_embeddings.weight), pos=d(emb.position_embeddings.weight),
+            word=d(emb.word_embeddings.weight), pos=d(emb.position_embeddings.weight),
             typ=d(emb.token_type_embeddings.weight), ln_w=d(emb.LayerNorm.weight), ln_b=d(emb.LayerNorm.bias),
             eps=float(emb.LayerNorm.eps), layers=layers, n_heads=int(cfg.num_attention_heads), act=act,
             pad_id=pad, head_w=d(head.weight), head_b=d(head.bias), out_w=d(out.weight), out_b=d(out.bias),
-            position_offset=(pad + 1) if is_roberta_emb else 0,
-            extra={"roberta_positions": is_roberta_emb},
+            roberta_positions=is_roberta_emb,
         )
 
 
@@ -317,7 +314,7 @@ class EncoderWeights:
 
 def position_ids(W: EncoderWeights, input_ids: torch.Tensor) -> torch.Tensor:
     """BERT: 0..T-1. RoBERTa family: pad_id+1.. over non-pad tokens, pad_id on padding (as HF)."""
-    if W.extra.get("roberta_positions"):
+    if W.roberta_positions:
         mask = input_ids.ne(W.pad_id).int()
         return (torch.cumsum(mask, dim=1).type_as(mask) * mask).long() + W.pad_id
     T = input_ids.shape[1]

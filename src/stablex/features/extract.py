@@ -97,7 +97,7 @@ class ExtractResult:
 def read_split(run_dir: Path) -> pa.Table:
     path = Path(run_dir) / "split.parquet"
     if not path.exists():
-        raise StablexError(f"{path} not found: run `stablex split` (or `stablex train`) first")
+        raise StablexError(f"{path} not found: run `stablex train` first")
     table = pq.read_table(path)
     for column in ("doc_id", "split", "label", "text"):
         if column not in table.column_names:

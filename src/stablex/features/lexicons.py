@@ -106,7 +106,10 @@ def polarity_lexicons(polarity_threshold: float = 0.1, subjectivity_threshold: f
 
 
 def load_word_list(path: str | Path) -> frozenset[str]:
-    """A user word list: one word per line, `#` starts a comment, case-insensitive."""
+    """A user word list: one word per line, `#` starts a comment, case-insensitive.
+
+    Features count single tokens, so an entry of several words could never match: refused,
+    naming its line."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -114,7 +117,14 @@ def load_word_list(path: str | Path) -> frozenset[str]:
         raise StablexError(f"word list not found: {path}") from None
     except UnicodeDecodeError:
         raise StablexError(f"word list {path}: not UTF-8") from None
-    words = frozenset(w for line in lines if (w := normalise_word(line.split("#", 1)[0])))
+    words = set()
+    for number, line in enumerate(lines, 1):
+        w = normalise_word(line.split("#", 1)[0])
+        if len(w.split()) > 1:
+            raise StablexError(f"word list {path}, line {number}: {w!r} has several words; features count "
+                               "single words (list each word, or split the phrase)")
+        if w:
+            words.add(w)
     if not words:
         raise StablexError(f"word list {path}: no words")
-    return words
+    return frozenset(words)

@@ -14,18 +14,18 @@ as disagreement by itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-from scipy.stats import spearmanr
 
 from stablex.config import FeaturesConfig
 from stablex.errors import StablexError
 from stablex.features.definitions import default_feature_set
 from stablex.features.model import SeedDraw, fit, load_run, parse_views, train_rows, transformer_draws
 from stablex.io import write_json
+from stablex.stats.agreement import MIN_WORDS_CORRELATION, correlation_pairs, pair_mean, topk_pairs
+from stablex.stats.intervals import bootstrap_mean_ci
 from stablex.train.seeds import derive_seeds
 
 
@@ -36,32 +36,25 @@ def _interval(values: np.ndarray) -> dict[str, float]:
 
 
 def text_agreement(R: np.ndarray, k: int) -> tuple[float, float]:
-    """Mean over model pairs of Spearman's rho and feature agreement FA@k for one text (R: models x words)."""
-    n = R.shape[1]
-    kk = min(k, n)
-    top = [set(np.argsort(-np.abs(r), kind="stable")[:kk].tolist()) for r in R]
-    rhos, fas = [], []
-    for a, b in combinations(range(R.shape[0]), 2):
-        fas.append(len(top[a] & top[b]) / kk)
-        if np.ptp(R[a]) == 0 or np.ptp(R[b]) == 0:
-            rhos.append(1.0 if np.array_equal(R[a], R[b]) else 0.0)
-        else:
-            rhos.append(float(spearmanr(R[a], R[b]).statistic))
-    return float(np.mean(rhos)), float(np.mean(fas))
+    """Mean over model pairs of Spearman's rho and FA@k for one text (R: models x words), by
+    the code of `stablex analyze` (stats/agreement.py), with its conventions for ties and
+    constant vectors."""
+    X = np.asarray(R, dtype=float)[None]
+    rho = pair_mean(correlation_pairs(X, ranks=True))[0]
+    fa = pair_mean(topk_pairs(X, k)["fa"])[0]
+    return float(rho), float(fa)
 
 
 def agreement(maps: dict[str, np.ndarray], k: int, n_boot: int = 200, seed: int = 0) -> dict:
     """Per-text agreement averaged over texts, with a bootstrap interval over texts."""
-    docs = [d for d, R in maps.items() if R.shape[0] >= 2 and R.shape[1] >= 2]
+    docs = [d for d, R in maps.items() if R.shape[0] >= 2 and R.shape[1] >= MIN_WORDS_CORRELATION]
     if not docs:
         raise StablexError("agreement needs at least two models and texts of two words or more")
     per_text = np.array([text_agreement(maps[d], k) for d in docs])
-    rng = np.random.default_rng(seed)
-    boots = np.array([per_text[rng.integers(0, len(docs), len(docs))].mean(axis=0) for _ in range(n_boot)])
     out = {}
     for j, name in enumerate(("spearman", f"fa@{k}")):
-        out[name] = {"mean": float(per_text[:, j].mean()), "lo": float(np.quantile(boots[:, j], 0.025)),
-                     "hi": float(np.quantile(boots[:, j], 0.975)), "n_texts": len(docs)}
+        lo, hi = bootstrap_mean_ci(per_text[:, j], n_boot, seed) or [None, None]
+        out[name] = {"mean": float(per_text[:, j].mean()), "lo": lo, "hi": hi, "n_texts": len(docs)}
     return out
 
 

@@ -147,7 +147,7 @@ def load_encoder(run_dir: Path) -> TextEncoder:
     return TextEncoder(AutoTokenizer.from_pretrained(base), np.load(vmap) if vmap.exists() else None)
 
 
-def init_classifier(run_dir: Path, classes: list[str], init_seed: int, dropout: float | None = None):
+def init_classifier(run_dir: Path, classes: list[str], init_seed: int):
     """The base encoder with a fresh classification head drawn from `init_seed`."""
     quiet_transformers()
     from transformers import AutoModelForSequenceClassification
