@@ -116,3 +116,20 @@ def test_split_counts_like_the_paper(tmp_path):
 def test_preprocessing_placeholders():
     assert preprocess_text("En 2022, 1 500 000 € ; voir https://lemonde.fr/a?b=1 ﬁn") == \
         "En [NUM], [NUM] € ; voir [URL] fin"
+
+
+def test_new_user_inputs_get_one_line_naming_the_culprit(tmp_path):
+    mixed = tmp_path / "mixed.jsonl"  # ids that mix numbers and strings across lines
+    mixed.write_text("\n".join(json.dumps(dict(r, id=i if i % 2 else f"x{i}")) for i, r in enumerate(ROWS)))
+    assert load_corpus(cfg(mixed)).doc_ids == ["x0", "1", "x2"]
+    listed = tmp_path / "list.jsonl"
+    listed.write_text(json.dumps(ROWS[0]) + "\n[1, 2]\n")
+    with pytest.raises(StablexError, match=r"list\.jsonl: line 2 is a JSON list, not an object of named fields"):
+        load_corpus(cfg(listed))
+    cased = write_csv(tmp_path / "cased.csv", ROWS + [{"id": "d", "title": "t", "summary": "s", "label": "News"}])
+    with pytest.raises(StablexError, match=r"cased\.csv: column 'label': labels 'News' \(1 rows\), 'news' \(2 rows\) "
+                                           r"differ only by case"):
+        load_corpus(cfg(cased))
+    blank = write_csv(tmp_path / "blank.csv", [dict(r, title="", summary="") for r in ROWS])
+    with pytest.raises(StablexError, match=r"blank\.csv: every text built from 'title\+summary' is empty \(3 dropped\)"):
+        load_corpus(cfg(blank, drop_empty=True))

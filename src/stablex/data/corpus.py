@@ -83,12 +83,21 @@ def _read_jsonl(path: Path) -> pa.Table:
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line.decode("utf-8")))
+                row = json.loads(line.decode("utf-8"))
             except UnicodeDecodeError:
                 raise StablexError(f"{path}: line {i} is not valid UTF-8") from None
             except json.JSONDecodeError as e:
                 raise StablexError(f"{path}: line {i} is not valid JSON: {e.msg}") from None
-    return pa.Table.from_pylist(rows)
+            if not isinstance(row, dict):
+                raise StablexError(f"{path}: line {i} is a JSON {type(row).__name__}, not an object of named fields")
+            rows.append(row)
+    # every field as text (ids may mix numbers and strings across lines)
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    return pa.table({k: pa.array([_as_text(r.get(k)) for r in rows], pa.string()) for k in names})
+
+
+def _as_text(value) -> str | None:
+    return value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _column_as_str(table: pa.Table, column: str, path: Path) -> list[str]:
@@ -111,6 +120,19 @@ def _column_as_str(table: pa.Table, column: str, path: Path) -> list[str]:
         return out
     col = pc.cast(col, pa.string()) if not pa.types.is_string(col.type) else col
     return ["" if v is None else v for v in col.to_pylist()]
+
+
+def _refuse_case_variants(labels: list[str], path: Path, column: str) -> None:
+    """`News` and `news` would silently become two classes: refuse, naming variants and counts."""
+    variants: dict[str, dict[str, int]] = {}
+    for label in labels:
+        forms = variants.setdefault(label.casefold(), {})
+        forms[label] = forms.get(label, 0) + 1
+    for forms in variants.values():
+        if len(forms) > 1:
+            listed = ", ".join(f"{f!r} ({n} rows)" for f, n in sorted(forms.items()))
+            raise StablexError(f"{path}: column {column!r}: labels {listed} differ only by case; "
+                               "make them one label (or set [corpus] classes to keep them apart)")
 
 
 def load_corpus(cfg: CorpusConfig) -> Corpus:
@@ -154,6 +176,7 @@ def load_corpus(cfg: CorpusConfig) -> Corpus:
         classes = list(cfg.classes)
     else:
         classes = sorted(set(labels))
+        _refuse_case_variants(labels, path, cfg.label)
     kept_labels = {label for label, o in zip(labels, other) if not o}
     if len(kept_labels) < 2:
         raise StablexError(f"{path}: column {cfg.label!r} has a single class ({next(iter(kept_labels), labels[0])!r}); "
@@ -188,6 +211,8 @@ def load_corpus(cfg: CorpusConfig) -> Corpus:
     keep = ~other
     keep[empty] = False
     idx = np.flatnonzero(keep)
+    if not len(idx):
+        raise StablexError(f"{path}: every text built from {cfg.text!r} is empty ({len(empty)} dropped); nothing to train on")
     return Corpus(
         doc_ids=[doc_ids[i] for i in idx],
         texts=[texts[i] for i in idx],
