@@ -183,3 +183,35 @@ def test_bfloat16_steps_keep_float32_weights_and_are_deterministic():
     assert all(v.dtype == torch.float32 for k, v in b16.items() if v.is_floating_point())
     assert all(torch.equal(b16[k], b16_again[k]) for k in b16)
     assert not torch.equal(f32["classifier.weight"], b16["classifier.weight"])
+
+
+def test_a_second_training_process_on_one_run_is_refused(trained_run, tmp_path):
+    """While one process trains RUN/, another `stablex train --out RUN` stops at once (it would
+    train the same seeds); once the first is done it resumes normally."""
+    from stablex.rundir import lock_run
+
+    run, _ = trained_run
+    cmd = [sys.executable, "-m", "stablex.cli", "train", "--out", str(run), "--config", str(run / "study.toml")]
+    with lock_run(run):
+        held = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert held.returncode == 2, held.stderr
+    assert "another stablex process is training this run" in " ".join(held.stderr.split())
+    free = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert free.returncode == 0 and "trained 0 seed(s), 2 already done" in free.stdout, free.stderr
+    fresh = tmp_path / "never"
+    with lock_run(fresh):
+        assert fresh.is_dir()
+    assert not fresh.exists()  # a directory the lock made and nothing filled is removed
+
+
+def test_a_damaged_seed_file_is_named(trained_run, tmp_path):
+    import shutil
+
+    run, _ = trained_run
+    copy_ = tmp_path / "copy"
+    shutil.copytree(run, copy_, ignore=shutil.ignore_patterns("1"))
+    weights = copy_ / "seeds" / "0" / "model" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # truncated, as by a full disk
+    with pytest.raises(StablexError, match=r"seeds/0/model/model\.safetensors: cannot be read .* delete seeds/0 "
+                                           r"and rerun `stablex train` to retrain seed 0"):
+        load_seed_model(copy_, 0)

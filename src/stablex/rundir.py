@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import platform
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -69,6 +72,28 @@ class Run:
 
 STAGE_DIRS = ("seeds", "base", "explanations", "analysis", "features", "hybrid", "report")
 STAGE_FILES = ("split.parquet", "manifest.json", "study.toml")
+
+
+@contextmanager
+def lock_run(path: str | Path):
+    """Hold RUN/ for one training process: a second `stablex train` on it is refused at once
+    (it would train the same seeds). An advisory flock on the directory, released when the
+    process ends however it ends; a directory made here and left empty is removed again."""
+    path = Path(path)
+    created = not path.exists()
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StablexError(f"{path}: another stablex process is training this run; wait for it to "
+                               "finish or use another --out") from None
+        yield path
+    finally:
+        os.close(fd)  # releases the lock
+        if created and path.exists() and not any(path.iterdir()):
+            path.rmdir()
 
 
 def open_run(path: str | Path) -> Run:

@@ -187,7 +187,11 @@ def load_seed_model(run_dir: Path, seed: int, encoder: TextEncoder | None = None
     manifest = json.loads((run_dir / "manifest.json").read_text())
     metrics = json.loads(metrics_path.read_text())
     model = init_classifier(run_dir, manifest["classes"], metrics["init_seed"])
-    state = load_file(str(weights))
+    try:
+        state = load_file(str(weights))
+    except Exception as e:  # safetensors raises its own SafetensorError for a truncated file
+        raise StablexError(f"{weights}: cannot be read ({e}); the file is damaged: delete "
+                           f"{weights.parent.parent.relative_to(run_dir)} and rerun `stablex train` to retrain seed {seed}") from None
     own = dict(model.named_parameters())
     unknown = [k for k in state if k not in own]
     if unknown:

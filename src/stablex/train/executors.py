@@ -236,7 +236,17 @@ def _explain_seed(run_dir: str, method: str, config: ExplainConfig, seed: int) -
 def train_distributed(cfg: StudyConfig, out: str | Path, executor=None, force: bool = False,
                       seeds: list[int] | None = None, progress: Progress | None = None,
                       show_progress: bool = True):
-    """`train` with each seed handed to `executor`; returns a `TrainResult` like `train`."""
+    """`train` with each seed handed to `executor`; returns a `TrainResult` like `train`.
+    The run is held (`rundir.lock_run`) while its seeds train: a second sweep on it is refused."""
+    from stablex.rundir import lock_run
+
+    cfg.validate()  # before the run directory is touched
+    with lock_run(out):
+        return _train_distributed(cfg, out, executor, force, seeds, progress, show_progress)
+
+
+def _train_distributed(cfg: StudyConfig, out: str | Path, executor, force: bool, seeds: list[int] | None,
+                       progress: Progress | None, show_progress: bool):
     from stablex.io import write_text
     from stablex.progress import progress_or
     from stablex.train.sweep import TrainResult, init_run, train
