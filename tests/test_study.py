@@ -134,3 +134,40 @@ def test_quick_study_tests_on_1000_texts_apart_from_training():
     test_labels = split.label_ids[split.indices("test")]
     assert (test_labels == 0).sum() == (test_labels == 1).sum() == 500
     assert cfg.explain.texts == 200 and cfg.explain.texts < len(ids["test"])
+
+
+def test_adding_a_seed_and_a_method_recomputes_exactly_the_stale_stages(study_run, tmp_path):
+    """`stablex run` after [train] seeds and [explain] methods grew: every artefact that rests on
+    the seeds or methods is rebuilt from all of them; what does not (the first seeds'
+    explanations, the cached features, faithfulness of seed 0's model for lrp) is kept."""
+    import copy
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(study_run.run, run)
+    kept = {p: (run / p).stat().st_mtime_ns for p in ("explanations/lrp/seed-0.parquet",
+                                                      "explanations/lrp@train/seed-1.parquet",
+                                                      "features/features.parquet")}
+    faith_before = json.loads((run / "explanations" / "faithfulness.json").read_text())["methods"]
+    cfg = copy.deepcopy(study_run.cfg)
+    cfg.train.seeds = [0, 1, 2]
+    cfg.explain.methods = [*cfg.explain.methods, "chefer"]
+    res = run_study(cfg, run, show_progress=False)
+    assert {p: (run / p).stat().st_mtime_ns for p in kept} == kept
+    assert "hybrid" not in res.skipped and "faithfulness" not in res.skipped
+
+    def record(path):
+        return json.loads((run / path).read_text())
+
+    for method in ("lrp", "gxi", "chefer"):
+        assert record(f"analysis/{method}/summary.json")["seeds"] == [0, 1, 2]
+    assert record("explanations/features/summary.json")["seeds"] == [0, 1, 2]
+    stability = record("features/stability.json")
+    assert stability["method"] == "lrp" and stability["transformer_seeds"] == [0, 1, 2]
+    assert next(p for p in stability["points"] if p["model"] == "transformer")["n_models"] == 3
+    assert sorted(record("hybrid/metrics.json")["seeds"]) == [0, 1, 2]
+    faith = record("explanations/faithfulness.json")["methods"]
+    assert set(faith) == {"lrp", "gxi", "chefer", "random"}
+    assert faith["lrp"]["per_text"] == faith_before["lrp"]["per_text"]  # seed 0's model: unchanged
+    again = run_study(cfg, run, show_progress=False, stages=("features", "hybrid"))
+    assert "hybrid" in again.skipped  # now current

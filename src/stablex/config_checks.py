@@ -108,7 +108,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("features", "polarity_threshold"): between(0, 1),
     ("features", "subjectivity_threshold"): between(0, 1),
     ("features", "explain_split"): one_of(*SPLITS),
-    ("features", "resample_draws"): at_least(1),
+    ("features", "resample_draws"): at_least(2),
     ("features", "k"): at_least(1),
     ("hybrid", "top_words"): at_least(1),
     ("hybrid", "min_freq"): at_least(1),

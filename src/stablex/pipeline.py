@@ -29,8 +29,24 @@ class StudyResult:
 
 
 def _analysis_current(run_dir: Path, method: str, seeds: list[int]) -> bool:
-    path = run_dir / "analysis" / method / "summary.json"
-    return path.exists() and sorted(read_json(path)["seeds"]) == sorted(seeds)
+    return _holds(run_dir / "analysis" / method / "summary.json", seeds=sorted(seeds))
+
+
+def _explained_seeds(folder: Path) -> list[int]:
+    return sorted(int(p.stem.split("-", 1)[1]) for p in folder.glob("seed-*.parquet")) if folder.is_dir() else []
+
+
+def _holds(path: Path, **inputs) -> bool:
+    """Whether the JSON artefact at `path` records these inputs (else it is stale: recompute it).
+    Seed lists are compared as sets."""
+    if not path.exists():
+        return False
+    record = read_json(path)
+
+    def norm(key, value):
+        return sorted(value or []) if key.endswith("seeds") else value
+
+    return all(norm(k, record.get(k)) == norm(k, v) for k, v in inputs.items())
 
 
 def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Progress | None = None,
@@ -90,9 +106,11 @@ def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: 
         if "features" in stages:
             def do_features() -> None:
                 extract_features(out, cfg.features, progress=prog)  # cached per text
-                if not (out / "explanations" / "features" / "summary.json").exists():
+                # recomputed when the seeds or the method they rest on changed
+                if not _holds(out / "explanations" / "features" / "summary.json", seeds=sorted(seeds)):
                     fit_feature_model(out, cfg.features, seeds=seeds)
-                if not (out / "features" / "stability.json").exists():
+                if not _holds(out / "features" / "stability.json", method=methods[0],
+                              transformer_seeds=_explained_seeds(explanations_dir(out, methods[0]))):
                     compare_stability(out, cfg.features, method=methods[0])
             timed("features", do_features)
             prog.advance(overall)
@@ -107,11 +125,12 @@ def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: 
             timed("analyze", do_analyze)
             prog.advance(overall)
         if "hybrid" in stages:
-            if (out / "hybrid" / "metrics.json").exists():
+            lexicons = explanations_dir(out, hybrid_method, "train")
+            if _holds(out / "hybrid" / "metrics.json", config=dataclasses.asdict(cfg.hybrid),
+                      seeds=_explained_seeds(lexicons)):
                 result.skipped.append("hybrid")
             else:
-                timed("hybrid", lambda: run_hybrid(out, cfg.hybrid, explanations_dir(out, hybrid_method, "train"),
-                                                   features=cfg.features))
+                timed("hybrid", lambda: run_hybrid(out, cfg.hybrid, lexicons, features=cfg.features))
             prog.advance(overall)
         if "report" in stages:
             t = time.perf_counter()

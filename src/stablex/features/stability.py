@@ -104,9 +104,7 @@ def compare_stability(run_dir: str | Path, config: FeaturesConfig, method: str =
     t_draws = transformer_draws(run_dir)
     boot_draws = [d for d in t_draws if d.data_seed is not None]
     equal_terms = bool(boot_draws) and len(boot_draws) == len(t_draws)
-    if not boot_draws:
-        if config.resample_draws < 2:
-            raise StablexError("option [features] resample_draws must be >= 2")
+    if not boot_draws:  # resample_draws >= 2 (config_checks)
         boot_draws = [SeedDraw(s, derive_seeds(s).data_seed) for s in range(config.resample_draws)]
     ex_rows = data.rows(config.explain_split)
     views = parse_views([data.texts[i] for i in ex_rows], config)
@@ -149,7 +147,8 @@ def compare_stability(run_dir: str | Path, config: FeaturesConfig, method: str =
     else:
         notes.append(f"no transformer explanations under {run_dir / 'explanations' / method}: feature model only")
     path = run_dir / "features" / "stability.json"
-    write_json(path, {"k": config.k, "explain_split": config.explain_split, "equal_terms": equal_terms,
+    write_json(path, {"method": method, "transformer_seeds": sorted(int(f.stem.split("-")[1]) for f in files),
+                      "k": config.k, "explain_split": config.explain_split, "equal_terms": equal_terms,
                       "deterministic_under_seeds": deterministic, "points": points, "notes": notes,
                       "relevance": "toward the last class (two classes: sign flipped where target is the other)"})
     return StabilityResult(points, deterministic, equal_terms, path, notes)
