@@ -38,6 +38,14 @@ def tiny(arch: str = "bert", layers: int = 2, labels: int = 3, seed: int = 0, **
     return model
 
 
+def specials(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[CLS] x [SEP] and padding: the first and the last real token, as the tokenizer marks them."""
+    special = mask == 0
+    special[:, 0] = True
+    special[torch.arange(len(ids)), mask.sum(1) - 1] = True
+    return special
+
+
 def batch(B: int = 3, T: int = 10, pad_from: dict[int, int] | None = None, seed: int = 1):
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(4, 60, (B, T), generator=g)
@@ -47,7 +55,7 @@ def batch(B: int = 3, T: int = 10, pad_from: dict[int, int] | None = None, seed:
         ids[row, start - 1] = 2
         ids[row, start:] = 1
         mask[row, start:] = 0
-    return SimpleNamespace(input_ids=ids, attention_mask=mask)
+    return SimpleNamespace(input_ids=ids, attention_mask=mask, special_tokens_mask=specials(ids, mask))
 
 
 @pytest.mark.parametrize("arch", ["bert", "xlmr"])
@@ -135,8 +143,9 @@ def test_layer_sums_are_conserved_with_zero_biases():
 def test_padding_gets_no_relevance_and_padding_does_not_change_relevance():
     m = tiny("xlmr")
     full = batch(B=1, T=6, pad_from={})
-    padded = SimpleNamespace(input_ids=torch.cat([full.input_ids, torch.ones(1, 4, dtype=torch.long)], 1),
-                             attention_mask=torch.cat([full.attention_mask, torch.zeros(1, 4, dtype=torch.long)], 1))
+    ids = torch.cat([full.input_ids, torch.ones(1, 4, dtype=torch.long)], 1)
+    mask = torch.cat([full.attention_mask, torch.zeros(1, 4, dtype=torch.long)], 1)
+    padded = SimpleNamespace(input_ids=ids, attention_mask=mask, special_tokens_mask=specials(ids, mask))
     for name in METHODS:
         opts = {"steps": 8} if name == "ig" else {}
         a = get_method(name, m, **opts).attribute(full, torch.tensor([2]))
@@ -275,7 +284,8 @@ def e5():
         model.classifier.weight.mul_(20)
     tok = AutoTokenizer.from_pretrained(path)
     enc = tok(FRENCH, padding=True, return_tensors="pt")
-    return model, SimpleNamespace(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+    return model, SimpleNamespace(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                                  special_tokens_mask=specials(enc["input_ids"], enc["attention_mask"]))
 
 
 def test_e5_logits_equal_hf(e5):

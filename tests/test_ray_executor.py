@@ -20,8 +20,9 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
 
 from stablex.config import ExplainConfig, StudyConfig  # noqa: E402
+from stablex.explain.distributed import explain_distributed  # noqa: E402
 from stablex.train.executors import (PID_DIR_ENV, LocalExecutor, RayExecutor, SeedsFailed,  # noqa: E402
-                                     explain_distributed, make_executor, train_distributed)
+                                     make_executor, train_distributed)
 
 SEEDS = [0, 1]
 VOLATILE = ("train_seconds", "predict_seconds")  # wall-clock, differ between runs

@@ -106,7 +106,7 @@ def explain(run_dir: str | Path, method: str = "lrp", force: bool = False, seeds
             executor=None, **options):
     """Explain every text of a split with every seed's model; `options` override [explain]."""
     from stablex.rundir import open_run
-    from stablex.train.executors import explain_distributed
+    from stablex.explain.distributed import explain_distributed
 
     cfg = _override(open_run(run_dir).config().explain, "explain", options)
     return explain_distributed(run_dir, method, cfg, executor, seeds=seeds, force=force)

@@ -67,7 +67,8 @@ def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: 
     from stablex.report import build_report
     from stablex.rundir import open_run
     from stablex.stats.analyze import analyze
-    from stablex.train.executors import explain_distributed, train_distributed
+    from stablex.explain.distributed import explain_distributed
+    from stablex.train.executors import train_distributed
 
     out = Path(out)
     result = StudyResult(run_dir=out)

@@ -30,7 +30,7 @@ from rich.progress import Progress
 
 from stablex.config import ExplainConfig
 from stablex.errors import StablexError
-from stablex.explain.methods import METHODS, get_method, method_options
+from stablex.explain.methods import METHODS, get_method, method_identity, method_options
 from stablex.explain.stage import check_config, length_batches, resolve_target, select_texts
 from stablex.explain.words import aggregate
 from stablex.stats.intervals import bootstrap_mean_ci
@@ -170,7 +170,7 @@ def missing_methods(run_dir: str | Path, methods: list[str], config: ExplainConf
 def _current(scored: dict, method: str, config: ExplainConfig) -> bool:
     """Scored on this sample with the method's current options (e.g. the same LRP rule)."""
     entry = scored.get(method) or {}
-    opts = method_options(method, config) if method in METHODS else {}
+    opts = method_identity(method, config) if method in METHODS else {}
     return "per_text" in entry and entry.get("options") == json.loads(json.dumps(opts))
 
 
@@ -205,7 +205,8 @@ def _score(run, texts, rows: np.ndarray, seed: int, sample_seed: int, todo: list
                 if method == "random":
                     rel = rng.standard_normal((len(idx), T))
                 else:
-                    batch = SimpleNamespace(input_ids=enc.input_ids[idx, :T], attention_mask=enc.attention_mask[idx, :T])
+                    batch = SimpleNamespace(input_ids=enc.input_ids[idx, :T], attention_mask=enc.attention_mask[idx, :T],
+                                            special_tokens_mask=special[idx, :T])
                     a = att.attribute(batch, None if fixed is None else torch.from_numpy(fixed[idx]))
                     rel = a.relevance.numpy()
                     if target is None:
@@ -229,7 +230,7 @@ def _score(run, texts, rows: np.ndarray, seed: int, sample_seed: int, todo: list
                 "comprehensiveness": {f"{f:g}": float(v) for f, v in zip(FRACTIONS, c_k.mean(0))},
                 "sufficiency": {f"{f:g}": float(v) for f, v in zip(FRACTIONS, s_k.mean(0))},
                 "per_text": {"comprehensiveness": c_k.mean(1).tolist(), "sufficiency": s_k.mean(1).tolist()},
-                "options": method_options(method, config) if method in METHODS else {},
+                "options": method_identity(method, config) if method in METHODS else {},
             }
             prog.advance(task)
 

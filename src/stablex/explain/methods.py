@@ -12,14 +12,14 @@ method; `chefer` is non-negative by construction (its positive part only).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from stablex.errors import StablexError
-from stablex.explain.forward import (CHEFER_SOFTMAX_RULE, DEFAULT_SOFTMAX_RULE, Capture, EncoderWeights, Rules, embed, embed_parts,
-                                     encode, rule_record)
+from stablex.explain.forward import (CHEFER_SOFTMAX_RULE, DEFAULT_SOFTMAX_RULE, SOFTMAX_RULES, Capture, EncoderWeights,
+                                     Rules, embed, embed_parts, encode, rule_record)
 
 INPUT_POINT = "word embeddings"
 
@@ -38,6 +38,7 @@ class Attribution:
 class Batch(Protocol):
     input_ids: torch.Tensor  # [B, T]
     attention_mask: torch.Tensor  # [B, T]
+    special_tokens_mask: Any  # [B, T] bool: special or padding (ig keeps these in its baseline)
 
 
 class Attributor(Protocol):
@@ -62,7 +63,20 @@ def _selected(logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 class _Method:
+    """A method's traits, read by the stages instead of testing its name:
+
+    - `options`: constructor keyword -> the [explain] field it comes from;
+    - `volatile`: options that change speed, not relevances (left out of the identity);
+    - `rule_option` / `rules`: the option naming its LRP rule set and the rules it accepts
+      (None: no LRP rules);
+    - `input_point`: where its relevance is read."""
+
     name = ""
+    options: dict[str, str] = {}
+    volatile: tuple[str, ...] = ()
+    rule_option: str | None = None
+    rules: tuple[str, ...] = ()
+    input_point = INPUT_POINT
 
     def __init__(self, model: torch.nn.Module):
         model.eval()
@@ -81,6 +95,9 @@ class LRP(_Method):
     LayerNorm's input (words + position/type), each layer's input and the last hidden state."""
 
     name = "lrp"
+    options = {"softmax_rule": "softmax_rule"}
+    rule_option = "softmax_rule"
+    rules = tuple(SOFTMAX_RULES)
 
     def __init__(self, model: torch.nn.Module, softmax_rule: str = DEFAULT_SOFTMAX_RULE, layers: bool = True):
         super().__init__(model)
@@ -145,6 +162,8 @@ class IntegratedGradients(_Method):
     """
 
     name = "ig"
+    options = {"steps": "ig_steps", "internal_batch": "ig_batch"}
+    volatile = ("internal_batch",)
 
     def __init__(self, model: torch.nn.Module, steps: int = 32, internal_batch: int = 64):
         super().__init__(model)
@@ -156,12 +175,7 @@ class IntegratedGradients(_Method):
 
     def baseline(self, batch: Batch, e: torch.Tensor) -> torch.Tensor:
         ids, mask = self._inputs(batch)
-        special = getattr(batch, "special_tokens_mask", None)
-        if special is None:  # [CLS] x [SEP]: the first and the last real token
-            special = torch.zeros_like(ids, dtype=torch.bool)
-            special[:, 0] = True
-            special[torch.arange(len(ids)), mask.sum(1) - 1] = True
-        keep = torch.as_tensor(special, dtype=torch.bool) | (mask == 0)
+        keep = torch.as_tensor(batch.special_tokens_mask, dtype=torch.bool) | (mask == 0)
         word = torch.where(keep[..., None], self.W.word[ids], self.W.word[self.W.pad_id].expand_as(e))
         return e - self.W.word[ids] + word
 
@@ -203,11 +217,15 @@ class Chefer(_Method):
     """
 
     name = "chefer"
+    options = {"softmax_rule": "chefer_softmax_rule", "start_layer": "chefer_start_layer"}
+    rule_option = "chefer_softmax_rule"
+    rules = ("identity", "attnlrp")  # not detach: it gives the attention maps no relevance
+    input_point = "attention rollout, [CLS] row"
 
     def __init__(self, model: torch.nn.Module, softmax_rule: str = CHEFER_SOFTMAX_RULE, start_layer: int = 0):
         super().__init__(model)
-        if softmax_rule == "detach":
-            raise StablexError("chefer needs the relevance of the attention map: softmax rule 'identity' or 'attnlrp'")
+        if softmax_rule not in self.rules:
+            raise StablexError(f"chefer needs the relevance of the attention map: softmax rule one of {', '.join(self.rules)}")
         self.rules = Rules.lrp(softmax_rule)
         if not 0 <= start_layer < self.W.n_layers:
             raise StablexError(f"chefer: start_layer must be in 0..{self.W.n_layers - 1}")
@@ -237,7 +255,7 @@ class Chefer(_Method):
         return Attribution((R[:, 0] * mask).detach(), logits, t)
 
 
-METHODS: dict[str, Callable[..., Attributor]] = {
+METHODS: dict[str, type[_Method]] = {
     "lrp": LRP,
     "chefer": Chefer,
     "gxi": GradientXInput,
@@ -253,20 +271,28 @@ def get_method(name: str, model: torch.nn.Module, **options: Any) -> Attributor:
 
 
 def method_options(name: str, config: Any) -> dict[str, Any]:
-    """The options of method `name` taken from an ExplainConfig (what its identity depends on)."""
-    if name == "lrp":
-        return {"softmax_rule": config.softmax_rule}
-    if name == "chefer":
-        return {"softmax_rule": config.chefer_softmax_rule, "start_layer": config.chefer_start_layer}
-    if name == "ig":
-        return {"steps": config.ig_steps, "internal_batch": config.ig_batch}
-    return {}
+    """The keyword arguments of method `name` taken from an ExplainConfig."""
+    return {kw: getattr(config, field) for kw, field in METHODS[name].options.items()}
+
+
+def method_identity(name: str, config: Any) -> dict[str, Any]:
+    """The options the relevances depend on (not the volatile ones, such as batching)."""
+    return {k: v for k, v in method_options(name, config).items() if k not in METHODS[name].volatile}
+
+
+def check_rules(name: str, config: Any) -> None:
+    """The rule set a method would use is one it accepts (one error naming the option)."""
+    cls = METHODS[name]
+    if cls.rule_option and getattr(config, cls.rule_option) not in cls.rules:
+        raise StablexError(f"option {cls.rule_option}={getattr(config, cls.rule_option)!r}: {name} takes one of "
+                           f"{', '.join(cls.rules)}")
 
 
 def method_record(name: str, config: Any) -> dict[str, Any]:
     """What a summary says about method `name`: where relevance is read and, for the LRP-type
     methods, the rule set by name with its reference (`summary["rule"]`)."""
-    rec: dict[str, Any] = {"input_point": "attention rollout, [CLS] row" if name == "chefer" else INPUT_POINT}
-    if name in ("lrp", "chefer"):
-        rec["rule"] = rule_record(config.softmax_rule if name == "lrp" else config.chefer_softmax_rule)
+    cls = METHODS[name]
+    rec: dict[str, Any] = {"input_point": cls.input_point}
+    if cls.rule_option:
+        rec["rule"] = rule_record(getattr(config, cls.rule_option))
     return rec

@@ -28,7 +28,8 @@ from stablex.data.split import SPLITS
 from stablex.errors import ConfigMismatchError, StablexError
 from stablex.explain.checks import randomisation_check
 from stablex.explain.forward import SOFTMAX_RULES
-from stablex.explain.methods import METHODS, Attribution, get_method, method_options, method_record
+from stablex.explain.methods import (METHODS, Attribution, check_rules, get_method, method_identity, method_options,
+                                    method_record)
 from stablex.explain.words import aggregate
 from stablex.io import read_json, write_json, write_parquet
 from stablex.progress import progress_or
@@ -146,18 +147,14 @@ def check_config(config: ExplainConfig, method: str) -> None:
     check_section(config, "explain")
     if method not in METHODS:
         raise StablexError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if config.softmax_rule not in SOFTMAX_RULES:
+    if config.softmax_rule not in SOFTMAX_RULES:  # lrp's, also read by the others' records
         raise StablexError(f"option softmax_rule={config.softmax_rule!r}: choose one of {', '.join(SOFTMAX_RULES)}")
-    if method == "chefer" and config.chefer_softmax_rule not in ("identity", "attnlrp"):
-        raise StablexError(f"option chefer_softmax_rule={config.chefer_softmax_rule!r}: choose identity or attnlrp "
-                           "(chefer needs relevance at the attention maps, which detach gives none)")
+    check_rules(method, config)
 
 
 def identity(run: Run, method: str, config: ExplainConfig, max_tokens: int) -> dict[str, Any]:
     """What the explanations of a directory depend on (batching and threads do not count)."""
-    opts = method_options(method, config)
-    opts.pop("internal_batch", None)
-    ident = {"method": method, "options": opts, "split": config.split, "target": config.target,
+    ident = {"method": method, "options": method_identity(method, config), "split": config.split, "target": config.target,
              "aggregate": config.aggregate, "max_docs": config.max_docs, "max_tokens": max_tokens,
              "run_config_hash": run.manifest().get("config_hash")}
     if explained_count(config) is not None:  # absent for whole splits: older runs keep their identity
