@@ -125,7 +125,7 @@ def test_empty_text_gives_zeros(fs):
 
 def test_user_word_list_and_plugin(tmp_path, fs):
     words = tmp_path / "hedges.txt"
-    words.write_text("# hedges\npeut-être\nsans doute\nsemble  # inline comment\n", encoding="utf-8")
+    words.write_text("# hedges\npeut-être\nsemble  # inline comment\n", encoding="utf-8")
     cfg = FeaturesConfig(word_lists={"hedges": str(words)})
     custom = default_feature_set(cfg)
     assert custom.names[-1] == "hedges"

@@ -146,14 +146,15 @@ def test_adding_a_seed_and_a_method_recomputes_exactly_the_stale_stages(study_ru
     run = tmp_path / "run"
     shutil.copytree(study_run.run, run)
     kept = {p: (run / p).stat().st_mtime_ns for p in ("explanations/lrp/seed-0.parquet",
-                                                      "explanations/lrp@train/seed-1.parquet",
-                                                      "features/features.parquet")}
+                                                      "explanations/lrp@train/seed-1.parquet")}
+    features_before = pq.read_table(run / "features" / "features.parquet")
     faith_before = json.loads((run / "explanations" / "faithfulness.json").read_text())["methods"]
     cfg = copy.deepcopy(study_run.cfg)
     cfg.train.seeds = [0, 1, 2]
     cfg.explain.methods = [*cfg.explain.methods, "chefer"]
     res = run_study(cfg, run, show_progress=False)
     assert {p: (run / p).stat().st_mtime_ns for p in kept} == kept
+    assert pq.read_table(run / "features" / "features.parquet").equals(features_before)  # cached per text
     assert "hybrid" not in res.skipped and "faithfulness" not in res.skipped
 
     def record(path):
