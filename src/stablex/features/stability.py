@@ -26,6 +26,7 @@ from stablex.features.model import SeedDraw, fit, load_run, parse_views, train_r
 from stablex.io import write_json
 from stablex.stats.agreement import MIN_WORDS_CORRELATION, correlation_pairs, pair_mean, topk_pairs
 from stablex.stats.intervals import bootstrap_mean_ci
+from stablex.stats.load import explanation_seeds
 from stablex.train.seeds import derive_seeds
 
 
@@ -147,7 +148,7 @@ def compare_stability(run_dir: str | Path, config: FeaturesConfig, method: str =
     else:
         notes.append(f"no transformer explanations under {run_dir / 'explanations' / method}: feature model only")
     path = run_dir / "features" / "stability.json"
-    write_json(path, {"method": method, "transformer_seeds": sorted(int(f.stem.split("-")[1]) for f in files),
+    write_json(path, {"method": method, "transformer_seeds": explanation_seeds(run_dir, method) if files else [],
                       "k": config.k, "explain_split": config.explain_split, "equal_terms": equal_terms,
                       "deterministic_under_seeds": deterministic, "points": points, "notes": notes,
                       "relevance": "toward the last class (two classes: sign flipped where target is the other)"})
