@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import platform
+import re
 import shutil
 import time
 from contextlib import contextmanager
@@ -33,41 +34,147 @@ def versions() -> dict[str, str]:
     return out
 
 
-@dataclass
+SEED_WEIGHTS = "model.safetensors"
+SEED_FILE = re.compile(r"^seed-(\d+)\.parquet$")
+
+
+@dataclass(frozen=True)
 class Run:
-    """A handle on RUN/: paths and the small records every stage reads."""
+    """A handle on RUN/: the only place that knows where an artefact of docs/run-directory.md
+    lies, and the small records every stage reads. Building it touches nothing on disk."""
 
     path: Path
 
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+
+    # -- records written when the run is prepared
     @property
     def manifest_path(self) -> Path:
         return self.path / "manifest.json"
 
+    @property
+    def study_path(self) -> Path:
+        return self.path / "study.toml"
+
+    @property
+    def split_path(self) -> Path:
+        return self.path / "split.parquet"
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path / "base"
+
+    # -- one directory per trained seed
+    def seed_dir(self, seed: int) -> Path:
+        return self.path / "seeds" / str(seed)
+
+    def seed_metrics_path(self, seed: int) -> Path:
+        return self.seed_dir(seed) / "metrics.json"
+
+    def seed_predictions_path(self, seed: int) -> Path:
+        return self.seed_dir(seed) / "predictions.parquet"
+
+    def seed_weights_path(self, seed: int) -> Path:
+        return self.seed_dir(seed) / "model" / SEED_WEIGHTS
+
+    # -- explanations, their checks and analyses
+    @property
+    def explanations_root(self) -> Path:
+        return self.path / "explanations"
+
+    def explanations_dir(self, method: str, split: str = "test") -> Path:
+        """explanations/<method> for the test split, explanations/<method>@<split> otherwise."""
+        return self.explanations_root / (method if split == "test" else f"{method}@{split}")
+
+    def explanation_path(self, method: str, seed: int, split: str = "test") -> Path:
+        return self.explanations_dir(method, split) / f"seed-{seed}.parquet"
+
+    def explained_seeds(self, method: str, split: str = "test") -> list[int]:
+        """The seeds with an explanation file for `method` on `split` ([] when none)."""
+        folder = self.explanations_dir(method, split)
+        if not folder.is_dir():
+            return []
+        return sorted(int(m.group(1)) for p in folder.iterdir() if (m := SEED_FILE.match(p.name)))
+
+    def faithfulness_path(self, split: str = "test") -> Path:
+        return self.explanations_root / ("faithfulness.json" if split == "test" else f"faithfulness@{split}.json")
+
+    @property
+    def analysis_root(self) -> Path:
+        return self.path / "analysis"
+
+    def analysis_dir(self, method: str) -> Path:
+        return self.analysis_root / method
+
+    # -- the feature model, its word maps (explanations/features/) and the hybrid
+    @property
+    def features_path(self) -> Path:
+        return self.path / "features" / "features.parquet"
+
+    @property
+    def feature_model_path(self) -> Path:
+        return self.path / "features" / "model.json"
+
+    @property
+    def stability_path(self) -> Path:
+        return self.path / "features" / "stability.json"
+
+    @property
+    def hybrid_dir(self) -> Path:
+        return self.path / "hybrid"
+
+    @property
+    def pool_dir(self) -> Path:
+        return self.hybrid_dir / "pool"
+
+    @property
+    def compare_dir(self) -> Path:
+        return self.path / "compare"
+
+    @property
+    def report_path(self) -> Path:
+        return self.path / "report" / "index.html"
+
+    # -- small records
     def manifest(self) -> dict:
         if not self.manifest_path.exists():
             raise StablexError(f"{self.path}: not a stablex run directory (no manifest.json); run `stablex train` first")
         return read_json(self.manifest_path)
 
     def config(self) -> StudyConfig:
-        return StudyConfig.from_toml(self.path / "study.toml")
+        return StudyConfig.from_toml(self.study_path)
 
     def classes(self) -> list[str]:
-        return self.manifest()["classes"]
+        classes = self.manifest().get("classes")
+        if not classes:
+            raise StablexError(f"{self.manifest_path}: no 'classes'")
+        return list(classes)
 
     def split(self) -> Split:
-        return Split.from_table(pq.read_table(self.path / "split.parquet"), self.classes())
-
-    def seed_dir(self, seed: int) -> Path:
-        return self.path / "seeds" / str(seed)
+        return Split.from_table(pq.read_table(self.split_path), self.classes())
 
     def trained_seeds(self) -> list[int]:
         root = self.path / "seeds"
         if not root.exists():
             return []
-        return sorted(int(p.name) for p in root.iterdir() if p.name.isdigit() and (p / "metrics.json").exists())
+        return sorted(int(p.name) for p in root.iterdir() if p.name.isdigit() and self.seed_metrics_path(int(p.name)).exists())
 
     def seed_metrics(self, seed: int) -> dict:
-        return read_json(self.seed_dir(seed) / "metrics.json")
+        return read_json(self.seed_metrics_path(seed))
+
+    def holds(self, path: Path, **inputs) -> bool:
+        """Whether the JSON record at `path` was computed from these inputs (else it is stale:
+        recompute it). Each name is a key of the record whose value must equal the given one;
+        seed lists (keys ending in "seeds") are compared as sets; a missing file holds nothing."""
+        if not path.exists():
+            return False
+        record = read_json(path)
+
+        def norm(key, value):
+            return sorted(value or []) if key.endswith("seeds") else value
+
+        return all(norm(k, record.get(k)) == norm(k, v) for k, v in inputs.items())
 
 
 STAGE_DIRS = ("seeds", "base", "explanations", "analysis", "features", "hybrid", "report")
@@ -111,9 +218,9 @@ def prepare_run(cfg: StudyConfig, path: str | Path, force: bool = False) -> tupl
     identity = sha256_json(cfg.training_identity())
     if run.manifest_path.exists():
         old = run.manifest()
-        if old.get("config_hash") == identity and (run.path / "split.parquet").exists() \
-                and (run.path / "base" / "model.safetensors").exists():
-            write_text(run.path / "study.toml", cfg.to_toml())  # seeds list may have grown
+        if old.get("config_hash") == identity and run.split_path.exists() \
+                and (run.base_dir / "model.safetensors").exists():
+            write_text(run.study_path, cfg.to_toml())  # seeds list may have grown
             return run, False
         if old.get("config_hash") != identity and not force:
             raise ConfigMismatchError(
@@ -131,8 +238,8 @@ def prepare_run(cfg: StudyConfig, path: str | Path, force: bool = False) -> tupl
 
 
 def write_run_records(run: Run, cfg: StudyConfig, split: Split, corpus_facts: dict, model_facts: dict) -> None:
-    write_parquet(run.path / "split.parquet", split.to_table())
-    write_text(run.path / "study.toml", cfg.to_toml())
+    write_parquet(run.split_path, split.to_table())
+    write_text(run.study_path, cfg.to_toml())
     manifest = {
         "stablex_run": 1,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -22,7 +22,7 @@ from stablex.errors import StablexError
 from stablex.features.extract import load_nlp, prepare_text
 from stablex.io import read_json, write_json
 from stablex.stats.groups import compare_groups, dispersion
-from stablex.stats.load import SEED_FILE
+from stablex.rundir import SEED_FILE, Run
 
 RNG_SEED = 0
 

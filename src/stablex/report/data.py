@@ -18,7 +18,8 @@ import pyarrow.parquet as pq
 
 from stablex.config import AnalyzeConfig, StudyConfig
 from stablex.stats.equivalence import accuracy_reading, equivalence
-from stablex.stats.load import SEED_FILE, read_seed_metrics, test_accuracy, test_correctness
+from stablex.rundir import SEED_FILE, Run
+from stablex.stats.load import read_seed_metrics, test_accuracy, test_correctness
 
 # What produces each artefact (shown in place of a missing section).
 COMMANDS = {

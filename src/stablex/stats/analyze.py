@@ -29,7 +29,8 @@ from stablex.stats import agreement, reliability, sources
 from stablex.stats.equivalence import equivalence, select_equivalent
 from stablex.stats.intervals import multi_bootstrap, quantile_interval, seed_weights, seeds_needed, spearman_brown
 from stablex.stats.lexicon import lexicon
-from stablex.stats.load import (explanation_seeds, load_explanations, read_classes, read_seed_metrics,
+from stablex.rundir import Run
+from stablex.stats.load import (explanation_seeds, load_explanations, read_seed_metrics,
                                 split_correctness, study_bootstrap, test_accuracy)
 
 CURVE_REPEATS = 20
@@ -56,17 +57,51 @@ def metric_names(ks: list[int]) -> list[str]:
         "signal", "noise", "snr"]
 
 
+@dataclass
+class TextStatistics:
+    """Every per-text and per-word statistic of one method's explanations, before summaries."""
+
+    point: dict[str, np.ndarray]  # metric -> [T] value
+    reps: dict[str, np.ndarray]  # metric -> [T, B] seed-bootstrap replicates
+    text_cols: dict[str, np.ndarray]  # split-half and reliability columns, [T]
+    curve: np.ndarray  # [T, grid] consensus reliability curve
+    src_cols: dict[str, np.ndarray] = field(default_factory=dict)  # source -> [T] share
+    src_var: dict[str, np.ndarray] = field(default_factory=dict)  # source -> [T] variance
+    word_cols: dict[str, np.ndarray] = field(default_factory=dict)  # [N] per word position
+
+
 def analyze(run_dir: Path, method: str, config: AnalyzeConfig, progress: Any = None) -> AnalysisResult:
+    """Compute the statistics of RUN/explanations/<method>/ and write RUN/analysis/<method>/."""
     t0 = time.perf_counter()
-    run_dir = Path(run_dir)
-    classes = read_classes(run_dir)
+    run = Run(run_dir)
+    classes = run.classes()
     check_section(config, "analyze")
-    ks = sorted(set(config.k))
-    available = explanation_seeds(run_dir, method)
-    seed_metrics = read_seed_metrics(run_dir, available)
-    accuracies, n_test = test_accuracy(seed_metrics)
-    summary: dict[str, Any] = {"method": method, "config": asdict(config), "classes": classes}
-    summary["accuracy"] = _accuracy_section(accuracies, n_test)
+    seeds, seed_metrics = _choose_seeds(run, method, config)
+    ex = load_explanations(run.path, method, seeds, classes)
+    t_load = time.perf_counter() - t0
+    plans = [seed_metrics.get(s, {}) for s in seeds]
+    dsg = sources.design(plans, study_bootstrap(run.path) or any(p.get("bootstrap") is True for p in plans))
+    stats = text_statistics(ex, config, dsg, progress, label=f"analyze {method}")
+    t_stats = time.perf_counter() - t0 - t_load
+    summary: dict[str, Any] = {"method": method, "config": asdict(config), "classes": classes,
+                               "accuracy": _accuracy_section(*test_accuracy(seed_metrics)),
+                               "equivalent": config.equivalent}
+    summary.update(_summarise(ex, stats, seeds, dsg, config, _correctness(run, seeds) if dsg.informative else None))
+    summary["timings"] = {"load_seconds": t_load, "stats_seconds": t_stats}
+    lex_table, summary["lexicon"] = _lexicon(ex)
+    summary["timings"]["total_seconds"] = time.perf_counter() - t0
+    summary = clean(summary)
+    paths = write_analysis(run.analysis_dir(method), ex, stats, lex_table, summary)
+    return AnalysisResult(method, run.path, seeds, len(ex.doc_ids), ex.R.shape[1], summary, paths,
+                          time.perf_counter() - t0)
+
+
+def _choose_seeds(run: Run, method: str, config: AnalyzeConfig) -> tuple[list[int], dict[int, dict]]:
+    """The explained seeds (or the `equivalent` most equivalent of them) and every explained
+    seed's metrics.json."""
+    available = explanation_seeds(run.path, method)
+    seed_metrics = read_seed_metrics(run.path, available)
+    accuracies, _ = test_accuracy(seed_metrics)
     seeds = available
     if config.equivalent is not None:
         missing = [s for s in available if s not in accuracies]
@@ -75,100 +110,119 @@ def analyze(run_dir: Path, method: str, config: AnalyzeConfig, progress: Any = N
         if not 2 <= config.equivalent <= len(available):
             raise StablexError(f"--equivalent {config.equivalent}: choose between 2 and {len(available)} seeds")
         seeds = select_equivalent({s: accuracies[s] for s in available}, config.equivalent)
-    summary["equivalent"] = config.equivalent
     if len(seeds) < 2:
         raise StablexError(f"{method}: analysis across seeds needs at least 2 seeds, found {len(seeds)}")
-    ex = load_explanations(run_dir, method, seeds, classes)
-    t_load = time.perf_counter() - t0
-    S, T, N, B = len(seeds), len(ex.doc_ids), ex.R.shape[1], config.bootstrap
+    return seeds, seed_metrics
+
+
+def _correctness(run: Run, seeds: list[int]) -> np.ndarray:
+    """[S, n] test correctness, empty where some seed lacks predictions (hand-made runs)."""
+    try:
+        return split_correctness(run.path, seeds)[1]
+    except StablexError:
+        return np.zeros((0, 0), bool)
+
+
+def text_statistics(ex, config: AnalyzeConfig, dsg: sources.SourceDesign, progress: Any = None,
+                    label: str = "analyze") -> TextStatistics:
+    """Agreement, signal/noise, reliability and source shares of every text, block by block."""
+    ks = sorted(set(config.k))
+    S, T, N, B = len(ex.seeds), len(ex.doc_ids), ex.R.shape[1], config.bootstrap
     rng = np.random.default_rng(RNG_SEED)
     weights = seed_weights(S, B, rng)
     perms = np.stack([rng.permutation(S) for _ in range(CURVE_REPEATS)])
     grid = reliability.curve_grid(S)
-    plans = [seed_metrics.get(s, {}) for s in seeds]
-    dsg = sources.design(plans, study_bootstrap(run_dir) or any(p.get("bootstrap") is True for p in plans))
-
     names = metric_names(ks)
-    point = {m: np.full(T, np.nan) for m in names}
-    reps = {m: np.full((T, B), np.nan, np.float32) for m in names}
-    text_cols = {m: np.full(T, np.nan) for m in ("half_r", "half_r_lo", "half_r_hi", "half_r_n", "split_reliability",
-                                                 "single_seed_reliability", "seeds_needed")}
-    curve = np.full((T, len(grid)), np.nan)
-    src_cols: dict[str, np.ndarray] = {}
-    src_var: dict[str, np.ndarray] = {}
-    word_cols = {m: np.full(N, np.nan) for m in ("mean", "sd", "cv", "sign_consistency", "consensus_lo", "consensus_hi")}
-
-    lengths = ex.n_words
-    blocks = _blocks(lengths, S, B, len(grid))
-    task = progress.add_task(f"analyze {method}", total=len(blocks)) if progress is not None else None
+    st = TextStatistics(
+        point={m: np.full(T, np.nan) for m in names},
+        reps={m: np.full((T, B), np.nan, np.float32) for m in names},
+        text_cols={m: np.full(T, np.nan) for m in ("half_r", "half_r_lo", "half_r_hi", "half_r_n", "split_reliability",
+                                                   "single_seed_reliability", "seeds_needed")},
+        curve=np.full((T, len(grid)), np.nan),
+        word_cols={m: np.full(N, np.nan) for m in ("mean", "sd", "cv", "sign_consistency", "consensus_lo",
+                                                   "consensus_hi")})
+    blocks = _blocks(ex.n_words, S, B, len(grid))
+    task = progress.add_task(label, total=len(blocks)) if progress is not None else None
     for L, ts in blocks:
         pos = ex.offsets[ts][:, None] + np.arange(L)  # [Tb, L]
         X = np.ascontiguousarray(ex.R[:, pos].transpose(1, 0, 2))  # [Tb, S, L]
-        for name, A in agreement.all_pairs(X, ks).items():
-            point[name][ts] = agreement.pair_mean(A)
-            reps[name][ts] = agreement.pair_replicates(A, weights)
-        if L < agreement.MIN_WORDS_CORRELATION:
-            for name in CORRELATION_METRICS:
-                point[name][ts] = np.nan
-                reps[name][ts] = np.nan
-        sig, noi, snr = reliability.signal_noise(X)
-        point["signal"][ts], point["noise"][ts], point["snr"][ts] = sig, noi, snr
-        sig_b, noi_b, means_b = reliability.signal_noise_replicates(X, weights)
-        reps["signal"][ts], reps["noise"][ts] = sig_b, noi_b
-        reps["snr"][ts] = reliability.snr(sig_b, noi_b)
-        lo, hi = quantile_interval(means_b, axis=1)  # [Tb, L] consensus bands
-        flat = pos.ravel()
-        word_cols["consensus_lo"][flat], word_cols["consensus_hi"][flat] = lo.ravel(), hi.ravel()
-        for name, v in reliability.per_word(X).items():
-            word_cols[name][flat] = v.ravel()
-        r, n, rlo, rhi = reliability.half_split(X)
-        text_cols["half_r"][ts], text_cols["half_r_lo"][ts], text_cols["half_r_hi"][ts] = r, rlo, rhi
-        text_cols["half_r_n"][ts] = n
-        sr, rho1, need = reliability.split_reliability(X, config.target_reliability)
-        text_cols["split_reliability"][ts], text_cols["single_seed_reliability"][ts] = sr, rho1
-        text_cols["seeds_needed"][ts] = need
-        if L >= 2 and grid:
-            curve[ts] = reliability.consensus_curve(X, perms, grid).mean(1)
+        means_b = _agreement_block(st, X, ts, ks, weights)
+        _reliability_block(st, X, ts, pos, means_b, config.target_reliability, perms, grid)
         if dsg.informative:
             var = sources.variances(X, dsg)
-            for label, v in sources.shares_per_text(var, dsg.reference, B, rng).items():
-                src_cols.setdefault(label, np.full(T, np.nan))[ts] = v
-            for label, v in var.items():
-                src_var.setdefault(label, np.full(T, np.nan))[ts] = v.mean(-1)
+            for name, v in sources.shares_per_text(var, dsg.reference, B, rng).items():
+                st.src_cols.setdefault(name, np.full(T, np.nan))[ts] = v
+            for name, v in var.items():
+                st.src_var.setdefault(name, np.full(T, np.nan))[ts] = v.mean(-1)
         if task is not None:
             progress.advance(task)
-    t_stats = time.perf_counter() - t0 - t_load
+    return st
 
+
+def _agreement_block(st: TextStatistics, X: np.ndarray, ts: np.ndarray, ks: list[int],
+                     weights: np.ndarray) -> np.ndarray:
+    """Pairwise agreement and signal/noise of a block; returns the bootstrap consensus [Tb, B, L]."""
+    for name, A in agreement.all_pairs(X, ks).items():
+        st.point[name][ts] = agreement.pair_mean(A)
+        st.reps[name][ts] = agreement.pair_replicates(A, weights)
+    if X.shape[2] < agreement.MIN_WORDS_CORRELATION:
+        for name in CORRELATION_METRICS:
+            st.point[name][ts] = np.nan
+            st.reps[name][ts] = np.nan
+    sig, noi, snr = reliability.signal_noise(X)
+    st.point["signal"][ts], st.point["noise"][ts], st.point["snr"][ts] = sig, noi, snr
+    sig_b, noi_b, means_b = reliability.signal_noise_replicates(X, weights)
+    st.reps["signal"][ts], st.reps["noise"][ts] = sig_b, noi_b
+    st.reps["snr"][ts] = reliability.snr(sig_b, noi_b)
+    return means_b
+
+
+def _reliability_block(st: TextStatistics, X: np.ndarray, ts: np.ndarray, pos: np.ndarray, means_b: np.ndarray,
+                       target: float, perms: np.ndarray, grid: list[int]) -> None:
+    lo, hi = quantile_interval(means_b, axis=1)  # [Tb, L] consensus bands
+    flat = pos.ravel()
+    st.word_cols["consensus_lo"][flat], st.word_cols["consensus_hi"][flat] = lo.ravel(), hi.ravel()
+    for name, v in reliability.per_word(X).items():
+        st.word_cols[name][flat] = v.ravel()
+    r, n, rlo, rhi = reliability.half_split(X)
+    tc = st.text_cols
+    tc["half_r"][ts], tc["half_r_lo"][ts], tc["half_r_hi"][ts], tc["half_r_n"][ts] = r, rlo, rhi, n
+    tc["split_reliability"][ts], tc["single_seed_reliability"][ts], tc["seeds_needed"][ts] = \
+        reliability.split_reliability(X, target)
+    if X.shape[2] >= 2 and grid:
+        st.curve[ts] = reliability.consensus_curve(X, perms, grid).mean(1)
+
+
+def _summarise(ex, st: TextStatistics, seeds: list[int], dsg: sources.SourceDesign, config: AnalyzeConfig,
+               correct: np.ndarray | None) -> dict:
+    """Intervals over texts and seeds (multi-bootstrap) of every statistic, and the sections."""
+    B = config.bootstrap
     boot_rng = np.random.default_rng(RNG_SEED + 1)
-    summary.update(_overview(ex, seeds, dsg))
-    summary["metrics"] = {m: multi_bootstrap(reps[m], point[m], B, boot_rng) for m in names}
+    out = _overview(ex, seeds, dsg)
+    out["metrics"] = {m: multi_bootstrap(st.reps[m], st.point[m], B, boot_rng) for m in st.point}
     for m in ("half_r", "split_reliability", "seeds_needed"):
-        summary["metrics"][m] = multi_bootstrap(None, text_cols[m], B, boot_rng)
-    summary["reliability"] = _curve_section(curve, grid, config.target_reliability)
-    summary["sources"] = _sources_section(dsg, src_var, B, boot_rng)
-    if dsg.informative:
-        try:  # accuracy shares need every seed's predictions (hand-made runs may lack them)
-            _, correct = split_correctness(run_dir, seeds)
-        except StablexError:
-            correct = np.zeros((0, 0), bool)
-        if correct.size:
-            summary["sources"]["accuracy"] = sources.accuracy_shares(correct, dsg, B, boot_rng)
+        out["metrics"][m] = multi_bootstrap(None, st.text_cols[m], B, boot_rng)
+    out["reliability"] = _curve_section(st.curve, reliability.curve_grid(len(seeds)), config.target_reliability)
+    out["sources"] = _sources_section(dsg, st.src_var, B, boot_rng)
+    if correct is not None and correct.size:  # accuracy shares need every seed's predictions
+        out["sources"]["accuracy"] = sources.accuracy_shares(correct, dsg, B, boot_rng)
+    return out
 
+
+def _lexicon(ex) -> tuple[pa.Table, dict]:
     types_arr = pc.utf8_lower(ex.words).dictionary_encode()
-    lex_table, summary["lexicon"] = lexicon(ex.R, ex.pos_text, types_arr.indices.to_numpy().astype(np.int64),
-                                            types_arr.dictionary.to_pylist(), ex.targets, classes,
-                                            ex.reference if ex.reference is not None else 0)
-    summary["timings"] = {"load_seconds": t_load, "stats_seconds": t_stats,
-                          "total_seconds": time.perf_counter() - t0}
+    return lexicon(ex.R, ex.pos_text, types_arr.indices.to_numpy().astype(np.int64), types_arr.dictionary.to_pylist(),
+                   ex.targets, ex.classes, ex.reference if ex.reference is not None else 0)
 
-    out = run_dir / "analysis" / method
+
+def write_analysis(out: Path, ex, st: TextStatistics, lex_table: pa.Table, summary: dict) -> dict[str, Path]:
+    """The four artefacts of analysis/<method>/, each written atomically (summary last)."""
     paths = {name: out / name for name in ("summary.json", "per_text.parquet", "per_word.parquet", "lexicon.parquet")}
-    write_parquet(paths["per_text.parquet"], _per_text_table(ex, point, reps, text_cols, src_cols))
-    write_parquet(paths["per_word.parquet"], _per_word_table(ex, word_cols, S))
+    write_parquet(paths["per_text.parquet"], _per_text_table(ex, st.point, st.reps, st.text_cols, st.src_cols))
+    write_parquet(paths["per_word.parquet"], _per_word_table(ex, st.word_cols, len(ex.seeds)))
     write_parquet(paths["lexicon.parquet"], lex_table)
-    summary = clean(summary)
     write_json(paths["summary.json"], summary)
-    return AnalysisResult(method, run_dir, seeds, T, N, summary, paths, time.perf_counter() - t0)
+    return paths
 
 
 def _blocks(lengths: np.ndarray, S: int, B: int, G: int) -> list[tuple[int, np.ndarray]]:
@@ -339,8 +393,7 @@ def side_by_side(run_dir: Path, metric_keys: tuple[str, ...] = ("fa_5", "fa_10",
     """Medians of every analysed method of a run, one column per method (rich Table)."""
     from rich.table import Table
 
-    root = Path(run_dir) / "analysis"
-    summaries = {p.parent.name: read_json(p) for p in sorted(root.glob("*/summary.json"))}
+    summaries = {p.parent.name: read_json(p) for p in sorted(Run(run_dir).analysis_root.glob("*/summary.json"))}
     table = Table(title="methods side by side (median over texts [95% CI])")
     table.add_column("metric")
     for name in summaries:

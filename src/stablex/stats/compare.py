@@ -32,7 +32,8 @@ from stablex.errors import StablexError
 from stablex.io import read_json, write_json
 from stablex.stats import agreement, reliability
 from stablex.stats.intervals import quantile_interval, seed_weights
-from stablex.stats.load import Explanations, explanation_seeds, load_explanations, read_classes
+from stablex.rundir import Run
+from stablex.stats.load import Explanations, explanation_seeds, load_explanations
 
 METRICS = ("spearman", "fa", "half_r", "snr")
 RNG_SEED = 0
@@ -142,7 +143,7 @@ def compare(run_a: str | Path, run_b: str | Path, method: str = "lrp", k: int = 
         seeds = explanation_seeds(run, method)
         if len(seeds) < 2:
             raise StablexError(f"{run}: {method} has {len(seeds)} seed(s); comparing sensitivity needs at least 2")
-        ex = load_explanations(run, method, seeds, read_classes(run))
+        ex = load_explanations(run, method, seeds, Run(run).classes())
         tm[side] = text_metrics(ex, k, seed_weights(len(seeds), n_boot, rng))
     notes: list[str] = []
     paired = run_a.resolve() == run_b.resolve() or _same_task(run_a, run_b)

@@ -16,7 +16,6 @@ Texts missing from some seed (or with some of their words missing) are left out 
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +27,7 @@ import pyarrow.parquet as pq
 
 from stablex.errors import StablexError
 from stablex.io import read_json
-
-SEED_FILE = re.compile(r"^seed-(\d+)\.parquet$")
+from stablex.rundir import Run
 
 
 @dataclass
@@ -55,30 +53,20 @@ class Explanations:
 
 
 def explanation_seeds(run_dir: Path, method: str) -> list[int]:
-    folder = Path(run_dir) / "explanations" / method
+    folder = Run(run_dir).explanations_dir(method)
     if not folder.is_dir():
         raise StablexError(f"{folder}: no explanations for method {method!r}; run `stablex explain --method {method}` first")
-    seeds = sorted(int(m.group(1)) for p in folder.iterdir() if (m := SEED_FILE.match(p.name)))
+    seeds = Run(run_dir).explained_seeds(method)
     if not seeds:
         raise StablexError(f"{folder}: no seed-<seed>.parquet files")
     return seeds
-
-
-def read_classes(run_dir: Path) -> list[str]:
-    path = Path(run_dir) / "manifest.json"
-    if not path.exists():
-        raise StablexError(f"{run_dir}: not a stablex run directory (no manifest.json)")
-    classes = read_json(path).get("classes")
-    if not classes:
-        raise StablexError(f"{path}: no 'classes'")
-    return list(classes)
 
 
 def read_seed_metrics(run_dir: Path, seeds: list[int]) -> dict[int, dict]:
     """metrics.json of each seed that has one (others are simply absent)."""
     out = {}
     for s in seeds:
-        p = Path(run_dir) / "seeds" / str(s) / "metrics.json"
+        p = Run(run_dir).seed_metrics_path(s)
         if p.exists():
             out[s] = read_json(p)
     return out
@@ -103,7 +91,7 @@ def split_correctness(run_dir: Path, seeds: list[int], split: str = "test") -> t
     Every seed predicts the same texts, so per-text correctness pairs the seeds' accuracies."""
     ids, rows = None, []
     for s in seeds:
-        path = Path(run_dir) / "seeds" / str(s) / "predictions.parquet"
+        path = Run(run_dir).seed_predictions_path(s)
         if not path.exists():
             raise StablexError(f"{path}: missing (seed {s} has no predictions)")
         t = pq.read_table(path, columns=["doc_id", "label", "pred"], filters=[("split", "=", split)])
@@ -119,7 +107,7 @@ def split_correctness(run_dir: Path, seeds: list[int], split: str = "test") -> t
 
 def study_bootstrap(run_dir: Path) -> bool:
     """Whether seeds trained on bootstrap draws (then data_seed is a random source)."""
-    p = Path(run_dir) / "study.toml"
+    p = Run(run_dir).study_path
     try:
         return bool(tomllib.loads(p.read_text()).get("train", {}).get("bootstrap", False))
     except (FileNotFoundError, tomllib.TOMLDecodeError):
@@ -127,7 +115,7 @@ def study_bootstrap(run_dir: Path) -> bool:
 
 
 def load_explanations(run_dir: Path, method: str, seeds: list[int], classes: list[str]) -> Explanations:
-    folder = Path(run_dir) / "explanations" / method
+    folder = Run(run_dir).explanations_dir(method)
     first = pq.read_table(folder / f"seed-{seeds[0]}.parquet", columns=["doc_id", "word_index", "word"])
     first = first.sort_by([("doc_id", "ascending"), ("word_index", "ascending")])
     doc = first["doc_id"].combine_chunks()
