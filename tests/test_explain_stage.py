@@ -14,7 +14,8 @@ from stablex.config import ExplainConfig, StudyConfig
 from stablex.data.split import Split
 from stablex.errors import ConfigMismatchError, StablexError
 from stablex.explain.faithfulness import FRACTIONS, faithfulness, missing_methods, perturb, top_k
-from stablex.explain.stage import SCHEMA, explain, explanations_dir, length_batches
+from stablex.explain.stage import SCHEMA, explain, length_batches
+from stablex.rundir import Run
 from stablex.io import write_json, write_parquet
 
 TEXTS = [
@@ -144,7 +145,7 @@ def test_batching_does_not_change_explanations(run, tmp_path):
 
 def test_other_split_has_its_own_directory(run):
     res = explain(run, "lrp", cfg(split="train", randomisation_texts=0), seeds=[0], show_progress=False)
-    assert res.out_dir == explanations_dir(run, "lrp", "train") == run / "explanations" / "lrp@train"
+    assert res.out_dir == Run(run).explanations_dir("lrp", "train") == run / "explanations" / "lrp@train"
     assert set(pq.read_table(res.out_dir / "seed-0.parquet")["doc_id"].to_pylist()) == {"d4", "d5"}
     assert json.loads((res.out_dir / "summary.json").read_text())["split"] == "train"
 

@@ -42,6 +42,21 @@ def _given(**options) -> dict:
     return {k: v for k, v in options.items() if v is not None}
 
 
+def open_run(path: Path):
+    from stablex.rundir import open_run as _open
+
+    return _open(path)
+
+
+def _keep_freed_memory(wanted: bool) -> None:
+    """The one process-wide setting stablex makes (runtime.keep_freed_memory): made here, by
+    the command, not by the library calls it makes."""
+    if wanted:
+        from stablex.runtime import keep_freed_memory
+
+        keep_freed_memory()
+
+
 def _study(config: Optional[Path], preset: Optional[str]) -> StudyConfig:
     if config is not None:
         return StudyConfig.from_toml(config, preset=preset)
@@ -103,6 +118,7 @@ def train(
         cfg.corpus.drop_empty = True
     if not keep_models:
         cfg.model.keep_models = False
+    _keep_freed_memory(cfg.train.keep_freed_memory)
     with _executor(executor, address, cpus_per_seed, gpus_per_seed) as ex:
         result = train_api(cfg, out, force=force, executor=ex)
     console.print(f"trained {len(result.trained)} seed(s), {len(result.skipped)} already done -> {result.run_dir}")
@@ -139,10 +155,11 @@ def explain(
 ) -> None:
     """Explain every text of a split with every seed's model (resumable per seed)."""
     from stablex.api import explain as explain_api
-    from stablex.rundir import open_run
 
     # only what the command line sets overrides the study's [explain] (its target, its split)
-    on_train = (split or open_run(run).config().explain.split) == "train"
+    study = open_run(run).config().explain
+    on_train = (split or study.split) == "train"
+    _keep_freed_memory(study.keep_freed_memory)
     with _executor(executor, address, cpus_per_seed, gpus_per_seed) as ex:
         res = explain_api(run, method, force=force, seeds=parse_seeds(seeds) if seeds else None, executor=ex,
                           **_given(split=split, target=target, aggregate=aggregate, max_docs=max_docs,
@@ -158,9 +175,10 @@ def faithfulness(
     seed: Annotated[Optional[int], typer.Option(help="Which trained seed's model")] = None,
 ) -> None:
     """ERASER comprehensiveness and sufficiency (AOPC over 1-50 % of words) per method."""
-    from stablex.api import faithfulness_table
+    from stablex.api import faithfulness as faithfulness_api
 
-    console.print(faithfulness_table(run, method, n_texts=texts, seed=seed))
+    _keep_freed_memory(open_run(run).config().explain.keep_freed_memory)
+    console.print(faithfulness_api(run, method, n_texts=texts, seed=seed))
 
 
 @app.command()

@@ -35,6 +35,7 @@ def versions() -> dict[str, str]:
 
 
 SEED_WEIGHTS = "model.safetensors"
+ANALYSIS_FILES = ("summary.json", "per_text.parquet", "per_word.parquet", "lexicon.parquet", "groups.json")
 SEED_FILE = re.compile(r"^seed-(\d+)\.parquet$")
 
 
@@ -90,6 +91,9 @@ class Run:
     def explanation_path(self, method: str, seed: int, split: str = "test") -> Path:
         return self.explanations_dir(method, split) / f"seed-{seed}.parquet"
 
+    def explanations_summary_path(self, method: str, split: str = "test") -> Path:
+        return self.explanations_dir(method, split) / "summary.json"
+
     def explained_seeds(self, method: str, split: str = "test") -> list[int]:
         """The seeds with an explanation file for `method` on `split` ([] when none)."""
         folder = self.explanations_dir(method, split)
@@ -106,6 +110,12 @@ class Run:
 
     def analysis_dir(self, method: str) -> Path:
         return self.analysis_root / method
+
+    def analysis_path(self, method: str, artefact: str) -> Path:
+        """analysis/<method>/<artefact>: one of ANALYSIS_FILES."""
+        if artefact not in ANALYSIS_FILES:
+            raise ValueError(f"{artefact!r} is not an analysis artefact ({', '.join(ANALYSIS_FILES)})")
+        return self.analysis_dir(method) / artefact
 
     # -- the feature model, its word maps (explanations/features/) and the hybrid
     @property
@@ -125,8 +135,21 @@ class Run:
         return self.path / "hybrid"
 
     @property
-    def pool_dir(self) -> Path:
-        return self.hybrid_dir / "pool"
+    def hybrid_metrics_path(self) -> Path:
+        return self.hybrid_dir / "metrics.json"
+
+    @property
+    def hybrid_lexicon_path(self) -> Path:
+        return self.hybrid_dir / "lexicon.csv"
+
+    @property
+    def pool_path(self) -> Path:
+        """The held-out pool's texts (hybrid/pool/pool.parquet)."""
+        return self.hybrid_dir / "pool" / "pool.parquet"
+
+    @property
+    def pool_features_path(self) -> Path:
+        return self.hybrid_dir / "pool" / "features.parquet"
 
     @property
     def compare_dir(self) -> Path:

@@ -1,14 +1,33 @@
-"""Process-wide settings for CPU work on large tensors."""
+"""Process-wide settings, in one place. Library calls only scope what they change
+(`torch_threads`); what cannot be scoped (`keep_freed_memory`) is called by the entry points
+(the CLI, `pipeline.run_study`) or by a user who wants it."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import sys
+from contextlib import contextmanager
 from functools import lru_cache
 
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_MAX = -1, -2, -4
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """torch's intra-op thread count set to `n` inside the block, the caller's restored after
+    (None: left as it is)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n:
+            torch.set_num_threads(before)
 
 
 @lru_cache(maxsize=1)

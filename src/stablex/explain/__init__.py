@@ -5,7 +5,7 @@
 
 from stablex.explain.faithfulness import FaithfulnessResult, faithfulness
 from stablex.explain.methods import METHODS, Attribution, Attributor, get_method
-from stablex.explain.stage import ExplainResult, explain, explanations_dir
+from stablex.explain.stage import ExplainResult, explain
 
 __all__ = ["METHODS", "Attribution", "Attributor", "ExplainResult", "FaithfulnessResult", "explain",
-           "explanations_dir", "faithfulness", "get_method"]
+           "faithfulness", "get_method"]

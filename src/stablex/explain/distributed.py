@@ -49,7 +49,7 @@ def explain_distributed(run_dir: str | Path, method: str, config: ExplainConfig,
     run, out, summary, result, todo = plan(Path(run_dir).resolve(), method, config, seeds, force)
     if not todo:
         return result
-    summary_path = out / "summary.json"
+    summary_path = run.explanations_summary_path(method, config.split)
     # As locally: the randomisation check runs once, on the first seed explained.
     needs_check = "randomisation" not in summary and config.randomisation_texts > 0
     first_cfg = copy.deepcopy(config)

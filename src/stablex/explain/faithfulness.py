@@ -30,14 +30,13 @@ from rich.progress import Progress
 
 from stablex.config import ExplainConfig
 from stablex.errors import StablexError
-from stablex.explain.methods import METHODS, get_method, method_identity, method_options
+from stablex.explain.methods import BASELINES, get_method, is_baseline, method_identity, method_options
 from stablex.explain.stage import check_config, length_batches, resolve_target, select_texts
 from stablex.explain.words import aggregate
 from stablex.stats.intervals import bootstrap_mean_ci
 from stablex.io import read_json, write_json
 from stablex.progress import progress_or
 from stablex.rundir import open_run
-from stablex.runtime import keep_freed_memory
 
 FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)
 
@@ -46,11 +45,6 @@ FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)
 class FaithfulnessResult:
     path: Path
     methods: dict = field(default_factory=dict)  # method -> scores
-
-
-def faithfulness_path(run_dir: Path, split: str = "test") -> Path:
-    name = "faithfulness.json" if split == "test" else f"faithfulness@{split}.json"
-    return Path(run_dir) / "explanations" / name
 
 
 def top_k(n_words: int, fraction: float) -> int:
@@ -120,18 +114,17 @@ def faithfulness(run_dir: str | Path, methods: list[str], config: ExplainConfig,
     run = open_run(run_dir)
     header, texts, rows = _sample(run, config, n_texts, seed, sample_seed)
     seed = header["seed"]
-    path = faithfulness_path(run.path, config.split)
+    path = run.faithfulness_path(config.split)
     scored = _scored(path, header)
     todo = [m for m in methods if not (only_missing and _current(scored, m, config))]
-    if not _current(scored, "random", config):
-        todo.append("random")
+    todo += [b for b in BASELINES if not _current(scored, b, config)]
     result = FaithfulnessResult(path=path)
     if todo:
-        if todo == ["random"]:  # the random ranking needs the explained class of one real method
-            todo = [methods[0], "random"] if methods else todo
+        if all(is_baseline(m) for m in todo):  # a baseline needs the explained class of one real method
+            todo = [*methods[:1], *todo]
         _score(run, texts, rows, seed, sample_seed, todo, config, scored, progress, show_progress)
     compare(scored, config.faithfulness_bootstrap, sample_seed)
-    result.methods = {m: scored[m] for m in [*methods, "random"] if m in scored}
+    result.methods = {m: scored[m] for m in [*methods, *BASELINES] if m in scored}
     write_json(path, {**header, "note": "comprehensiveness: higher is more faithful; sufficiency: lower is. "
                       "*_ci: 95% bootstrap over texts; vs.<other>.*_gain: paired difference, positive = more "
                       "faithful than <other>", "bootstrap": config.faithfulness_bootstrap, "methods": scored})
@@ -160,79 +153,86 @@ def _scored(path: Path, header: dict) -> dict:
 
 
 def missing_methods(run_dir: str | Path, methods: list[str], config: ExplainConfig, sample_seed: int = 0) -> list[str]:
-    """The methods (and 'random') not yet scored on the sample `faithfulness` would draw now."""
+    """The methods (and the baselines) not yet scored on the sample `faithfulness` would draw now."""
     run = open_run(run_dir)
     header, _, _ = _sample(run, config, None, None, sample_seed)
-    scored = _scored(faithfulness_path(run.path, config.split), header)
-    return [m for m in [*methods, "random"] if not _current(scored, m, config)]
+    scored = _scored(run.faithfulness_path(config.split), header)
+    return [m for m in [*methods, *BASELINES] if not _current(scored, m, config)]
 
 
 def _current(scored: dict, method: str, config: ExplainConfig) -> bool:
     """Scored on this sample with the method's current options (e.g. the same LRP rule)."""
     entry = scored.get(method) or {}
-    opts = method_identity(method, config) if method in METHODS else {}
+    opts = method_identity(method, config)
     return "per_text" in entry and entry.get("options") == json.loads(json.dumps(opts))
 
 
 def _score(run, texts, rows: np.ndarray, seed: int, sample_seed: int, todo: list[str], config: ExplainConfig,
            scored: dict, progress, show_progress: bool) -> None:
-    """Comprehensiveness and sufficiency per text for each method of `todo`, into `scored`."""
+    """Comprehensiveness and sufficiency per text for each ranking of `todo` (methods first,
+    then baselines, which rank toward the class the methods explained), into `scored`."""
     from stablex.models.classifier import load_seed_model
 
     n = len(rows)
-    max_tokens = int(run.config().corpus.max_tokens)
     sample = [texts.texts[i] for i in rows]
     fixed = resolve_target(config.target, run.classes(), texts.label_ids[rows])
-    if config.keep_freed_memory:
-        keep_freed_memory()
     loaded = load_seed_model(run.path, seed)
     model = loaded.model
     pad_id = int(model.config.pad_token_id if model.config.pad_token_id is not None else 0)
-    enc = loaded.encode(sample, max_tokens)
+    enc = loaded.encode(sample, int(run.config().corpus.max_tokens))
     ids_np, special = enc.input_ids.numpy(), np.asarray(enc.special_tokens_mask, bool)
     lengths = enc.attention_mask.sum(1).numpy()
     with progress_or(progress, disable=not show_progress) as prog, torch.inference_mode(False):
         task = prog.add_task("faithfulness", total=len(todo))
         target, p_full = None, None
         for method in todo:
-            rel_words, token_words = [], []
-            if method == "random":
-                rng = np.random.default_rng(sample_seed + 1)
+            if is_baseline(method):
+                if target is None:
+                    raise StablexError(f"faithfulness needs at least one explanation method besides {method!r}")
+                att, given = get_method(method, model, seed=sample_seed + 1), target
             else:
-                att = get_method(method, model, **method_options(method, config))
-            for idx in length_batches(lengths, config.batch_size, config.batch_tokens):
-                T = int(lengths[idx].max())
-                if method == "random":
-                    rel = rng.standard_normal((len(idx), T))
-                else:
-                    batch = SimpleNamespace(input_ids=enc.input_ids[idx, :T], attention_mask=enc.attention_mask[idx, :T],
-                                            special_tokens_mask=special[idx, :T])
-                    a = att.attribute(batch, None if fixed is None else torch.from_numpy(fixed[idx]))
-                    rel = a.relevance.numpy()
-                    if target is None:
-                        target = np.zeros(n, np.int64)
-                    target[idx] = a.target.numpy()  # the same class for every method (one model)
-                for r, i in enumerate(idx):
-                    w = aggregate(sample[i], rel[r], enc.offsets[i, :T], special[i, :T], config.aggregate)
-                    rel_words.append((i, w.relevance))
-                    token_words.append((i, w.token_word))
-            if target is None:
-                raise StablexError("faithfulness needs at least one explanation method besides 'random'")
+                att, given = get_method(method, model, **method_options(method, config)), fixed
+            by_text, token_words, explained = _rankings(att, enc, sample, lengths, special, given, config)
+            target = explained if target is None else target  # one model: every method explains the same class
             if p_full is None:  # the unperturbed texts: one model, one target, whatever the method
                 p_full = _probabilities(model, [ids_np[i, :int(lengths[i])].tolist() for i in range(n)], target,
                                         pad_id, config.batch_size)
-            c_k, s_k = _erase(model, ids_np, special, lengths, dict(rel_words), dict(token_words), target, p_full,
+            c_k, s_k = _erase(model, ids_np, special, lengths, by_text, token_words, target, p_full,
                               pad_id, config.batch_size)
-            scored[method] = {
-                "comprehensiveness_aopc": float(c_k.mean()), "sufficiency_aopc": float(s_k.mean()),
-                "comprehensiveness_se": float(c_k.mean(1).std(ddof=1) / np.sqrt(n)) if n > 1 else None,
-                "sufficiency_se": float(s_k.mean(1).std(ddof=1) / np.sqrt(n)) if n > 1 else None,
-                "comprehensiveness": {f"{f:g}": float(v) for f, v in zip(FRACTIONS, c_k.mean(0))},
-                "sufficiency": {f"{f:g}": float(v) for f, v in zip(FRACTIONS, s_k.mean(0))},
-                "per_text": {"comprehensiveness": c_k.mean(1).tolist(), "sufficiency": s_k.mean(1).tolist()},
-                "options": method_identity(method, config) if method in METHODS else {},
-            }
+            scored[method] = _scores(c_k, s_k, method_identity(method, config))
             prog.advance(task)
+
+
+def _rankings(att, enc, sample: list[str], lengths: np.ndarray, special: np.ndarray, given: np.ndarray | None,
+              config: ExplainConfig) -> tuple[dict, dict, np.ndarray]:
+    """Word relevance and token -> word maps per text, and the class each text was explained for."""
+    rel_words, token_words = {}, {}
+    explained = np.zeros(len(sample), np.int64)
+    for idx in length_batches(lengths, config.batch_size, config.batch_tokens):
+        T = int(lengths[idx].max())
+        batch = SimpleNamespace(input_ids=enc.input_ids[idx, :T], attention_mask=enc.attention_mask[idx, :T],
+                                special_tokens_mask=special[idx, :T])
+        a = att.attribute(batch, None if given is None else torch.from_numpy(given[idx]))
+        rel = a.relevance.numpy()
+        explained[idx] = a.target.numpy()
+        for r, i in enumerate(idx):
+            w = aggregate(sample[i], rel[r], enc.offsets[i, :T], special[i, :T], config.aggregate)
+            rel_words[i], token_words[i] = w.relevance, w.token_word
+    return rel_words, token_words, explained
+
+
+def _scores(c_k: np.ndarray, s_k: np.ndarray, options: dict) -> dict:
+    """The record of one ranking: AOPC, per fraction and per text ([texts, fractions] drops)."""
+    n = len(c_k)
+    return {
+        "comprehensiveness_aopc": float(c_k.mean()), "sufficiency_aopc": float(s_k.mean()),
+        "comprehensiveness_se": float(c_k.mean(1).std(ddof=1) / np.sqrt(n)) if n > 1 else None,
+        "sufficiency_se": float(s_k.mean(1).std(ddof=1) / np.sqrt(n)) if n > 1 else None,
+        "comprehensiveness": {f"{f:g}": float(v) for f, v in zip(FRACTIONS, c_k.mean(0))},
+        "sufficiency": {f"{f:g}": float(v) for f, v in zip(FRACTIONS, s_k.mean(0))},
+        "per_text": {"comprehensiveness": c_k.mean(1).tolist(), "sufficiency": s_k.mean(1).tolist()},
+        "options": options,
+    }
 
 
 def _erase(model, ids_np, special, lengths, by_text: dict, tw: dict, target, p_full, pad_id: int,

@@ -69,9 +69,12 @@ class _Method:
     - `volatile`: options that change speed, not relevances (left out of the identity);
     - `rule_option` / `rules`: the option naming its LRP rule set and the rules it accepts
       (None: no LRP rules);
-    - `input_point`: where its relevance is read."""
+    - `input_point`: where its relevance is read;
+    - `baseline`: a floor for faithfulness (BASELINES), not an explanation of the model: it
+      ranks words toward the class a real method explained, and `stablex explain` refuses it."""
 
     name = ""
+    baseline = False
     options: dict[str, str] = {}
     volatile: tuple[str, ...] = ()
     rule_option: str | None = None
@@ -255,29 +258,59 @@ class Chefer(_Method):
         return Attribution((R[:, 0] * mask).detach(), logits, t)
 
 
+class RandomRanking(_Method):
+    """Standard normal relevance per token: the ranking a faithful method must beat (ERASER's
+    random baseline). `seed` fixes the draws; successive calls continue the same stream."""
+
+    name = "random"
+    baseline = True
+    input_point = "none (random)"
+
+    def __init__(self, model: torch.nn.Module | None = None, seed: int = 0):
+        self.rng = np.random.default_rng(seed)
+
+    def attribute(self, batch: Batch, target: torch.Tensor | None = None) -> Attribution:
+        if target is None:
+            raise StablexError("random: a baseline ranks words toward the class a method explained; give `target`")
+        B, T = batch.input_ids.shape
+        t = torch.as_tensor(target, dtype=torch.long)
+        return Attribution(torch.from_numpy(self.rng.standard_normal((B, T))), torch.zeros(B, 0), t)
+
+
 METHODS: dict[str, type[_Method]] = {
     "lrp": LRP,
     "chefer": Chefer,
     "gxi": GradientXInput,
     "ig": IntegratedGradients,
 }
+BASELINES: dict[str, type[_Method]] = {"random": RandomRanking}
+
+
+def _registered(name: str) -> type[_Method]:
+    cls = METHODS.get(name) or BASELINES.get(name)
+    if cls is None:
+        raise StablexError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+    return cls
 
 
 def get_method(name: str, model: torch.nn.Module, **options: Any) -> Attributor:
-    """The attributor called `name` for `model`; options are the method's keyword arguments."""
-    if name not in METHODS:
-        raise StablexError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
-    return METHODS[name](model, **options)
+    """The attributor called `name` (a method or a baseline) for `model`; options are its
+    keyword arguments."""
+    return _registered(name)(model, **options)
 
 
 def method_options(name: str, config: Any) -> dict[str, Any]:
     """The keyword arguments of method `name` taken from an ExplainConfig."""
-    return {kw: getattr(config, field) for kw, field in METHODS[name].options.items()}
+    return {kw: getattr(config, field) for kw, field in _registered(name).options.items()}
 
 
 def method_identity(name: str, config: Any) -> dict[str, Any]:
     """The options the relevances depend on (not the volatile ones, such as batching)."""
-    return {k: v for k, v in method_options(name, config).items() if k not in METHODS[name].volatile}
+    return {k: v for k, v in method_options(name, config).items() if k not in _registered(name).volatile}
+
+
+def is_baseline(name: str) -> bool:
+    return _registered(name).baseline
 
 
 def check_rules(name: str, config: Any) -> None:

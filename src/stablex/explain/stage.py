@@ -34,7 +34,7 @@ from stablex.explain.words import aggregate
 from stablex.io import read_json, write_json, write_parquet
 from stablex.progress import progress_or
 from stablex.rundir import Run, open_run
-from stablex.runtime import keep_freed_memory
+from stablex.runtime import torch_threads
 
 SCHEMA = pa.schema([
     ("seed", pa.int32()), ("doc_id", pa.string()), ("word_index", pa.int32()), ("word", pa.string()),
@@ -42,11 +42,6 @@ SCHEMA = pa.schema([
     ("pred", pa.string()), ("logit", pa.float32()),
 ])
 SIGN = "relevance is toward `target` (positive: the word raises the target class's logit)"
-
-
-def explanations_dir(run_dir: Path, method: str, split: str = "test") -> Path:
-    """RUN/explanations/<method> for the test split, RUN/explanations/<method>@<split> otherwise."""
-    return Path(run_dir) / "explanations" / (method if split == "test" else f"{method}@{split}")
 
 
 @dataclass
@@ -292,9 +287,9 @@ def plan(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list[in
     run = open_run(run_dir)
     classes = run.classes()
     resolve_target(config.target, classes, np.zeros(0, np.int64))  # refuse a bad target before anything else
-    out = explanations_dir(run.path, method, config.split)
+    out = run.explanations_dir(method, config.split)
     ident = identity(run, method, config, int(run.config().corpus.max_tokens))
-    summary_path = out / "summary.json"
+    summary_path = run.explanations_summary_path(method, config.split)
     summary: dict = read_json(summary_path) if summary_path.exists() else {}
     if summary and summary.get("config") != ident:
         if not force:
@@ -314,7 +309,7 @@ def plan(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list[in
     result = ExplainResult(out_dir=out, summary=summary)
     todo: list[int] = []
     for s in all_seeds:
-        (result.skipped if (out / f"seed-{s}.parquet").exists() else todo).append(s)
+        (result.skipped if run.explanation_path(method, s, config.split).exists() else todo).append(s)
     return run, out, summary, result, todo
 
 
@@ -329,16 +324,13 @@ def explain(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list
         return result
     classes = run.classes()
     max_tokens = int(run.config().corpus.max_tokens)
-    summary_path = out / "summary.json"
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    if config.keep_freed_memory:
-        keep_freed_memory()
+    summary_path = run.explanations_summary_path(method, config.split)
     texts = select_texts(run, config)
     target = resolve_target(config.target, classes, texts.label_ids)
     opts = method_options(method, config)
     encoder = load_encoder(run.path)
-    with progress_or(progress, disable=not show_progress) as prog, torch.inference_mode(False):
+    with torch_threads(config.threads), progress_or(progress, disable=not show_progress) as prog, \
+            torch.inference_mode(False):
         seeds_task = prog.add_task(f"explain {method} ({len(result.skipped)} seed(s) done)", total=len(todo))
         for s in todo:
             loaded = load_seed_model(run.path, s, encoder)
@@ -346,7 +338,7 @@ def explain(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list
             task = prog.add_task(f"seed {s}", total=len(texts.doc_ids))
             res = explain_texts(attributor, loaded, texts, classes, target, config, max_tokens, s,
                                 tick=lambda k: prog.advance(task, k))
-            write_parquet(out / f"seed-{s}.parquet", res.table)
+            write_parquet(run.explanation_path(method, s, config.split), res.table)
             summary["seeds"][str(s)] = res.record
             if "randomisation" not in summary and config.randomisation_texts > 0:
                 summary["randomisation"] = {"seed": s, **_randomise(loaded, method, opts, texts, target,

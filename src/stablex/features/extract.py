@@ -23,8 +23,8 @@ from stablex.config import FeaturesConfig
 from stablex.errors import StablexError
 from stablex.features.definitions import DocView, FeatureSet, default_feature_set
 from stablex.io import write_parquet
+from stablex.rundir import Run
 
-FEATURES_FILE = Path("features") / "features.parquet"
 _META_SIGNATURE = b"stablex.features.signature"
 _META_DIGESTS = b"stablex.features.text_digests"
 _APOSTROPHE = str.maketrans({"\u2019": "'"})
@@ -95,7 +95,7 @@ class ExtractResult:
 
 
 def read_split(run_dir: Path) -> pa.Table:
-    path = Path(run_dir) / "split.parquet"
+    path = Run(run_dir).split_path
     if not path.exists():
         raise StablexError(f"{path} not found: run `stablex train` first")
     table = pq.read_table(path)
@@ -121,7 +121,7 @@ def extract_features(run_dir: str | Path, config: FeaturesConfig, progress: Prog
                      feature_set: FeatureSet | None = None) -> ExtractResult:
     """Features of every text of split.parquet -> RUN/features/features.parquet (cached rows reused)."""
     split = read_split(Path(run_dir))
-    return extract_texts(Path(run_dir) / FEATURES_FILE, split.column("doc_id").to_pylist(),
+    return extract_texts(Run(run_dir).features_path, split.column("doc_id").to_pylist(),
                          split.column("text").to_pylist(), config, progress, feature_set)
 
 
@@ -159,7 +159,7 @@ def extract_texts(path: Path, doc_ids: list[str], texts: list[str], config: Feat
 
 def read_features(run_dir: str | Path, names: list[str] | None = None) -> tuple[list[str], list[str], np.ndarray]:
     """(doc_ids, feature names, values) of RUN/features/features.parquet."""
-    return read_feature_file(Path(run_dir) / FEATURES_FILE, names)
+    return read_feature_file(Run(run_dir).features_path, names)
 
 
 def read_feature_file(path: Path, names: list[str] | None = None) -> tuple[list[str], list[str], np.ndarray]:

@@ -31,13 +31,14 @@ from stablex.features.model import RunData, fit, load_run, one_blas_thread, scor
 from stablex.features.pool import Pool, build_pool
 from stablex.features.selection import Grid, HybridClassifier, TrainingData, choose
 from stablex.io import atomic_path, write_json
+from stablex.rundir import Run
 
 
 # --- reading explanations, with the leakage guard -----------------------------------------
 
 def read_train_explanations(run_dir: Path, explanations_dir: Path, train_ids: set[str]) -> dict[str, np.ndarray]:
     """Columns of every seed-*.parquet; refuses anything but explanations of the training split."""
-    summary = explanations_dir / "summary.json"
+    summary = explanations_dir / "summary.json"  # the folder is Run.explanations_dir(method, "train")
     if not summary.exists():
         raise StablexError(f"{summary} not found: cannot tell which split {explanations_dir} explains; "
                            f"run `stablex explain RUN --split train`")
@@ -60,7 +61,7 @@ def read_train_explanations(run_dir: Path, explanations_dir: Path, train_ids: se
     outside = set(np.unique(cols["doc_id"]).tolist()) - train_ids
     if outside:
         raise StablexError(f"{explanations_dir}: {len(outside)} explained doc_id(s) are not training texts of "
-                           f"{run_dir / 'split.parquet'} (first {sorted(outside)[0]!r}); refusing to build a lexicon")
+                           f"{Run(run_dir).split_path} (first {sorted(outside)[0]!r}); refusing to build a lexicon")
     return cols
 
 
@@ -249,8 +250,7 @@ def base_record(e: Evaluation) -> dict:
 def write_outputs(run_dir: Path, record: dict, entries: list[LexiconEntry], base: dict, consensus: dict,
                   single: list[dict], lexicons: dict, selection: dict, variants: dict) -> HybridResult:
     """metrics.json, and lexicon.csv: the chosen variant's consensus lexicons, then its single-seed ones."""
-    out = run_dir / "hybrid"
-    metrics_path, lexicon_path = out / "metrics.json", out / "lexicon.csv"
+    metrics_path, lexicon_path = Run(run_dir).hybrid_metrics_path, Run(run_dir).hybrid_lexicon_path
     write_json(metrics_path, record)
     with atomic_path(lexicon_path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)

@@ -27,9 +27,9 @@ from stablex.errors import StablexError
 from stablex.features.definitions import DocView, FeatureSet, default_feature_set
 from stablex.features.extract import parse, read_features, read_split
 from stablex.io import write_json, write_parquet
+from stablex.rundir import Run
 from stablex.train.seeds import bootstrap_indices
 
-EXPLANATIONS_DIR = Path("explanations") / "features"
 
 
 @dataclass
@@ -98,25 +98,17 @@ class RunData:
         return np.flatnonzero(self.split == name)
 
 
-def read_classes(run_dir: Path, labels: list[str]) -> list[str]:
-    manifest = run_dir / "manifest.json"
-    if manifest.exists():
-        classes = json.loads(manifest.read_text()).get("classes")
-        if classes:
-            return list(classes)
-    return sorted(set(labels))
-
-
 def load_run(run_dir: str | Path) -> RunData:
     run_dir = Path(run_dir)
     table = read_split(run_dir)
     doc_ids = table.column("doc_id").to_pylist()
     labels = table.column("label").to_pylist()
-    classes = read_classes(run_dir, labels)
+    run = Run(run_dir)
+    classes = run.classes()
     index = {c: i for i, c in enumerate(classes)}
     unknown = sorted(set(labels) - set(index))
     if unknown:
-        raise StablexError(f"{run_dir / 'split.parquet'}: labels {unknown} not in manifest.json classes {classes}")
+        raise StablexError(f"{run.split_path}: labels {unknown} not in manifest.json classes {classes}")
     f_ids, names, values = read_features(run_dir)
     pos = {d: i for i, d in enumerate(f_ids)}
     missing = [d for d in doc_ids if d not in pos]
@@ -137,7 +129,8 @@ class SeedDraw:
 def transformer_draws(run_dir: Path) -> list[SeedDraw]:
     """The transformer's seeds, with the bootstrap draw each was trained on (if any)."""
     draws = []
-    for metrics in sorted((run_dir / "seeds").glob("*/metrics.json")):
+    run = Run(run_dir)
+    for metrics in (run.seed_metrics_path(s) for s in run.trained_seeds()):
         m = json.loads(metrics.read_text())
         if "seed" not in m:
             raise StablexError(f"{metrics}: no key 'seed'")
@@ -249,11 +242,11 @@ def fit_feature_model(run_dir: str | Path, config: FeaturesConfig, seeds: list[i
     data = load_run(run_dir)
     feature_set = feature_set or default_feature_set(config)
     if feature_set.names != data.names:
-        raise StablexError(f"{run_dir / 'features/features.parquet'}: columns {data.names} differ from the "
+        raise StablexError(f"{Run(run_dir).features_path}: columns {data.names} differ from the "
                            f"feature set {feature_set.names}; re-run `stablex features`")
     train = data.rows("train")
     if len(train) == 0 or len(data.rows("test")) == 0:
-        raise StablexError(f"{run_dir / 'split.parquet'}: needs train and test rows")
+        raise StablexError(f"{Run(run_dir).split_path}: needs train and test rows")
     model = fit(data.X[train], data.y[train], data.names, data.classes, config.C)
     metrics = {}
     for name in ("train", "validation", "test"):
@@ -286,7 +279,7 @@ def fit_feature_model(run_dir: str | Path, config: FeaturesConfig, seeds: list[i
     if len(ex_rows) == 0:
         raise StablexError(f"option explain_split={config.explain_split!r}: no such rows in split.parquet")
     views = parse_views([data.texts[i] for i in ex_rows], config)
-    out_dir = run_dir / EXPLANATIONS_DIR
+    run = Run(run_dir)
     paths: dict[str, Path] = {}
     for draw in draws:
         m = model if draw.data_seed is None else fit(data.X[train_rows(data, draw)], data.y[train_rows(data, draw)],
@@ -295,9 +288,9 @@ def fit_feature_model(run_dir: str | Path, config: FeaturesConfig, seeds: list[i
         targets = resolve_targets(config.target, data.classes, data.y[ex_rows], pred)
         table = word_map(m, feature_set, draw.seed, list(data.doc_ids[ex_rows]), [data.texts[i] for i in ex_rows],
                          views, data.X[ex_rows], targets)
-        paths[f"seed-{draw.seed}"] = out_dir / f"seed-{draw.seed}.parquet"
+        paths[f"seed-{draw.seed}"] = run.explanation_path("features", draw.seed)
         write_parquet(paths[f"seed-{draw.seed}"], table)
-    write_json(out_dir / "summary.json", {
+    write_json(run.explanations_summary_path("features"), {
         "method": "features", "split": config.explain_split, "target": config.target,
         "seeds": [d.seed for d in draws], "resampled": resampled,
         "deterministic_under_seeds": True,
@@ -305,7 +298,7 @@ def fit_feature_model(run_dir: str | Path, config: FeaturesConfig, seeds: list[i
                 "the bootstrap draw of the training split",
         "words": "spaCy fr_core_news_sm tokens (punctuation and elided « l' » are words), offsets = token.idx",
     })
-    model_json = run_dir / "features" / "model.json"
+    model_json = run.feature_model_path
     write_json(model_json, {
         "features": data.names, "classes": data.classes, "C": config.C, "bootstrap": config.bootstrap,
         "metrics": metrics, "majority_rate": majority_rate, "n_train": int(len(train)),

@@ -26,8 +26,8 @@ from stablex.errors import StablexError
 from stablex.features.extract import extract_texts, read_feature_file
 from stablex.features.model import RunData
 from stablex.io import write_parquet
+from stablex.rundir import Run
 
-POOL_DIR = Path("hybrid") / "pool"
 
 
 @dataclass
@@ -46,7 +46,7 @@ def pool_indices(labels: np.ndarray, eligible: np.ndarray, n_classes: int, size:
 
 
 def run_corpus_config(run_dir: Path):
-    toml = run_dir / "study.toml"
+    toml = Run(run_dir).study_path
     if not toml.exists():
         raise StablexError(f"{toml} not found: the held-out pool needs the run's [corpus] settings")
     return StudyConfig.from_toml(toml).corpus
@@ -64,7 +64,7 @@ def build_pool(run_dir: str | Path, data: RunData, size: int, seed: int, feature
     in_split = [position.get(d) for d in data.doc_ids]
     changed = [d for d, i, t in zip(data.doc_ids, in_split, data.texts) if i is None or corpus.texts[i] != t]
     if changed:
-        raise StablexError(f"{cfg.path}: {len(changed)} text(s) of {run_dir / 'split.parquet'} are missing or differ "
+        raise StablexError(f"{cfg.path}: {len(changed)} text(s) of {Run(run_dir).split_path} are missing or differ "
                            f"when read with the run's [corpus] settings (first {changed[0]!r}); cannot draw a "
                            f"held-out pool from another corpus")
     index = {c: k for k, c in enumerate(data.classes)}
@@ -76,25 +76,25 @@ def build_pool(run_dir: str | Path, data: RunData, size: int, seed: int, feature
     eligible = ~used & ~duplicate & (labels >= 0)
     rows = pool_indices(labels, eligible, len(data.classes), size, seed) if size else np.zeros(0, np.int64)
     doc_ids, texts = [corpus.doc_ids[i] for i in rows], [corpus.texts[i] for i in rows]
-    out = run_dir / POOL_DIR
-    write_parquet(out / "pool.parquet", pa.table({"doc_id": pa.array(doc_ids, pa.string()),
+    run = Run(run_dir)
+    write_parquet(run.pool_path, pa.table({"doc_id": pa.array(doc_ids, pa.string()),
                                                    "label": pa.array([corpus.labels[i] for i in rows], pa.string()),
                                                    "text": pa.array(texts, pa.string())}))
     t_read = time.perf_counter() - t0
     X = np.zeros((0, len(data.names)))
     extracted = None
     if len(rows):
-        extracted = extract_texts(out / "features.parquet", doc_ids, texts, features)
+        extracted = extract_texts(run.pool_features_path, doc_ids, texts, features)
         if extracted.feature_names != data.names:
-            raise StablexError(f"{out / 'features.parquet'}: features {extracted.feature_names} differ from the run's "
+            raise StablexError(f"{run.pool_features_path}: features {extracted.feature_names} differ from the run's "
                                f"{data.names}; re-run `stablex features`")
-        _, _, X = read_feature_file(out / "features.parquet", data.names)
+        _, _, X = read_feature_file(run.pool_features_path, data.names)
     record = {
         "source": str(cfg.path), "text": cfg.text, "preprocess": cfg.preprocess, "seed": seed, "cap": size,
         "n": int(len(rows)), "per_class": {c: int(np.sum(labels[rows] == k)) for c, k in index.items()},
         "available": {c: int(np.sum(eligible & (labels == k))) for c, k in index.items()},
         "excluded_in_split": int(used.sum()), "excluded_same_text_as_split": int(duplicate.sum()),
-        "file": str(out / "pool.parquet"),
+        "file": str(run.pool_path),
         "seconds": {"read_corpus": round(t_read, 2),
                     "features_spacy": round(extracted.seconds, 2) if extracted else 0.0,
                     "features_parsed": extracted.n_parsed if extracted else 0,

@@ -22,7 +22,7 @@ from stablex.errors import StablexError
 from stablex.features.extract import load_nlp, prepare_text
 from stablex.io import read_json, write_json
 from stablex.stats.groups import compare_groups, dispersion
-from stablex.rundir import SEED_FILE, Run
+from stablex.rundir import Run
 
 RNG_SEED = 0
 
@@ -57,11 +57,10 @@ def align_pos(doc, starts: np.ndarray, ends: np.ndarray) -> list[str | None]:
 
 def _word_table(run_dir: Path, method: str) -> pa.Table:
     """per_word.parquet joined with the words' character offsets (from the first seed's table)."""
-    words = pq.read_table(run_dir / "analysis" / method / "per_word.parquet",
+    run = Run(run_dir)
+    words = pq.read_table(run.analysis_path(method, "per_word.parquet"),
                           columns=["doc_id", "word_index", "word", "mean", "sd", "sign_consistency"])
-    folder = run_dir / "explanations" / method
-    first = sorted((p for p in folder.iterdir() if SEED_FILE.match(p.name)), key=lambda p: int(SEED_FILE.match(p.name)[1]))
-    spans = pq.read_table(first[0], columns=["doc_id", "word_index", "start", "end"])
+    spans = pq.read_table(run.explanation_path(method, run.explained_seeds(method)[0]), columns=["doc_id", "word_index", "start", "end"])
     table = words.join(spans, keys=["doc_id", "word_index"], join_type="left outer")
     return table.sort_by([("doc_id", "ascending"), ("word_index", "ascending")])
 
@@ -71,7 +70,7 @@ def _majority_prediction(run_dir: Path, seeds: list[int], doc_ids: list[str], cl
     votes = np.zeros((len(doc_ids), len(classes)), np.int64)
     where = {d: i for i, d in enumerate(doc_ids)}
     for s in seeds:
-        t = pq.read_table(run_dir / "seeds" / str(s) / "predictions.parquet", columns=["doc_id", "pred"],
+        t = pq.read_table(Run(run_dir).seed_predictions_path(s), columns=["doc_id", "pred"],
                           filters=[("doc_id", "in", doc_ids)])
         rows = np.array([where[d] for d in t["doc_id"].to_pylist()], np.int64)
         cols = np.array([classes.index(p) for p in t["pred"].to_pylist()], np.int64)
@@ -83,19 +82,20 @@ def _majority_prediction(run_dir: Path, seeds: list[int], doc_ids: list[str], cl
 def sensitivity_groups(run_dir: str | Path, method: str, n_boot: int = 500, spacy_model: str = "fr_core_news_sm",
                        summary: dict | None = None) -> dict:
     """Dispersion across seeds by gold class, predicted class and part of speech; writes groups.json."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "analysis" / method / "per_word.parquet").exists():
+    run = Run(run_dir)
+    run_dir = run.path
+    if not run.analysis_path(method, "per_word.parquet").exists():
         raise StablexError(f"{run_dir}: no analysis of {method!r}; run `stablex analyze --method {method}` first")
-    summary = summary or read_json(run_dir / "analysis" / method / "summary.json")
+    summary = summary or read_json(run.analysis_path(method, "summary.json"))
     classes, seeds = summary["classes"], summary["seeds"]
     words = _word_table(run_dir, method)
     doc = words["doc_id"].to_pylist()
     doc_ids, text = np.unique(np.asarray(doc, object), return_inverse=True)
     doc_ids = [str(d) for d in doc_ids]
-    split = pq.read_table(run_dir / "split.parquet", columns=["doc_id", "label", "text"],
+    split = pq.read_table(run.split_path, columns=["doc_id", "label", "text"],
                           filters=[("doc_id", "in", doc_ids)]).sort_by("doc_id")
     if split["doc_id"].to_pylist() != doc_ids:
-        raise StablexError(f"{run_dir}/split.parquet: some explained texts are missing")
+        raise StablexError(f"{run.split_path}: some explained texts are missing")
     sd = words["sd"].to_numpy(zero_copy_only=False)
     mean = words["mean"].to_numpy(zero_copy_only=False)
     disp = dispersion(sd, mean, text, len(doc_ids))
@@ -124,5 +124,5 @@ def sensitivity_groups(run_dir: str | Path, method: str, n_boot: int = 500, spac
     for name, values in (("dispersion", disp), ("sign_consistency", consistency)):
         result[name] = {by: compare_groups(values, labels, text, n_boot, rng)
                         for by, labels in (("gold_class", gold), ("predicted_class", predicted), ("pos", pos_arr))}
-    write_json(run_dir / "analysis" / method / "groups.json", result)
+    write_json(run.analysis_path(method, "groups.json"), result)
     return result

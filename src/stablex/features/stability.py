@@ -26,7 +26,7 @@ from stablex.features.model import SeedDraw, fit, load_run, parse_views, train_r
 from stablex.io import write_json
 from stablex.stats.agreement import MIN_WORDS_CORRELATION, correlation_pairs, pair_mean, topk_pairs
 from stablex.stats.intervals import bootstrap_mean_ci
-from stablex.stats.load import explanation_seeds
+from stablex.rundir import Run
 from stablex.train.seeds import derive_seeds
 
 
@@ -129,11 +129,12 @@ def compare_stability(run_dir: str | Path, config: FeaturesConfig, method: str =
          "agreement": agreement(maps, config.k)},
     ]
     notes = []
-    files = sorted((run_dir / "explanations" / method).glob("seed-*.parquet"))
+    run = Run(run_dir)
+    files = [run.explanation_path(method, s) for s in run.explained_seeds(method)]
     if t_draws and len(files) >= 2:
         t_accs = []
         for d in t_draws:
-            p = run_dir / "seeds" / str(d.seed) / "predictions.parquet"
+            p = run.seed_predictions_path(d.seed)
             if p.exists():
                 t = pq.read_table(p, columns=["split", "label", "pred"]).to_pydict()
                 keep = [i for i, s in enumerate(t["split"]) if s == "test"]
@@ -146,9 +147,9 @@ def compare_stability(run_dir: str | Path, config: FeaturesConfig, method: str =
             notes.append("the transformer's seeds were not bootstrap draws: its point varies seeds, not the data; "
                          "train with [train] bootstrap = true for a comparison on equal terms")
     else:
-        notes.append(f"no transformer explanations under {run_dir / 'explanations' / method}: feature model only")
-    path = run_dir / "features" / "stability.json"
-    write_json(path, {"method": method, "transformer_seeds": explanation_seeds(run_dir, method) if files else [],
+        notes.append(f"no transformer explanations under {run.explanations_dir(method)}: feature model only")
+    path = run.stability_path
+    write_json(path, {"method": method, "transformer_seeds": run.explained_seeds(method),
                       "k": config.k, "explain_split": config.explain_split, "equal_terms": equal_terms,
                       "deterministic_under_seeds": deterministic, "points": points, "notes": notes,
                       "relevance": "toward the last class (two classes: sign flipped where target is the other)"})

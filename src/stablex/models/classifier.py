@@ -19,10 +19,9 @@ from safetensors.torch import load_file, save_file
 from stablex.errors import StablexError
 from stablex.io import atomic_dir, sha256_file
 from stablex.models.resolve import ResolvedModel, quiet_transformers
+from stablex.rundir import SEED_WEIGHTS, Run
 
-BASE_DIR = "base"
 VOCAB_MAP = "vocab_map.npy"
-SEED_WEIGHTS = "model.safetensors"
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -84,21 +83,22 @@ def token_positions(config) -> int:
     return n
 
 
+@quiet_transformers()
 def prepare_base(resolved: ResolvedModel, texts: list[str], run_dir: Path, trim_vocab: bool,
                  max_tokens: int) -> dict:
     """Write RUN/base/ (encoder weights + tokenizer [+ vocab map]); returns facts for the manifest."""
-    quiet_transformers()
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-    out = Path(run_dir) / BASE_DIR
-    tokenizer = AutoTokenizer.from_pretrained(resolved.path)
-    config = AutoConfig.from_pretrained(resolved.path)
+    out = Run(run_dir).base_dir
+    tokenizer = AutoTokenizer.from_pretrained(resolved.path, local_files_only=True)
+    config = AutoConfig.from_pretrained(resolved.path, local_files_only=True)
     limit = token_positions(config)
     if max_tokens > limit:
         raise StablexError(f"[corpus] max_tokens = {max_tokens}: must be <= {limit}, the positions of "
                            f"{resolved.name}")
-    encoder = AutoModel.from_pretrained(resolved.path, config=config, add_pooling_layer=False) \
-        if config.model_type in ("bert",) else AutoModel.from_pretrained(resolved.path, config=config)
+    encoder = AutoModel.from_pretrained(resolved.path, config=config, add_pooling_layer=False,
+                                                                  local_files_only=True) \
+        if config.model_type in ("bert",) else AutoModel.from_pretrained(resolved.path, config=config, local_files_only=True)
     full_vocab = encoder.get_input_embeddings().weight.shape[0]
     facts = {"vocab_size_source": int(full_vocab), "model_type": config.model_type}
     with atomic_dir(out) as tmp:
@@ -139,25 +139,26 @@ class LoadedModel:
         return self.encoder(texts, max_tokens)
 
 
+@quiet_transformers()
 def load_encoder(run_dir: Path) -> TextEncoder:
     from transformers import AutoTokenizer
 
-    base = Path(run_dir) / BASE_DIR
+    base = Run(run_dir).base_dir
     vmap = base / VOCAB_MAP
-    return TextEncoder(AutoTokenizer.from_pretrained(base), np.load(vmap) if vmap.exists() else None)
+    return TextEncoder(AutoTokenizer.from_pretrained(base, local_files_only=True), np.load(vmap) if vmap.exists() else None)
 
 
+@quiet_transformers()
 def init_classifier(run_dir: Path, classes: list[str], init_seed: int):
     """The base encoder with a fresh classification head drawn from `init_seed`."""
-    quiet_transformers()
     from transformers import AutoModelForSequenceClassification
 
-    base = Path(run_dir) / BASE_DIR
+    base = Run(run_dir).base_dir
     kwargs = {"num_labels": len(classes), "id2label": dict(enumerate(classes)),
               "label2id": {c: i for i, c in enumerate(classes)}}
-    torch.manual_seed(init_seed)
-    model = AutoModelForSequenceClassification.from_pretrained(base, **kwargs)
-    return model
+    with torch.random.fork_rng(devices=[]):  # the head's draw, without touching the caller's RNG
+        torch.manual_seed(init_seed)
+        return AutoModelForSequenceClassification.from_pretrained(base, local_files_only=True, **kwargs)
 
 
 def save_trained(model: torch.nn.Module, out_dir: Path, dtype: str) -> int:
@@ -167,7 +168,7 @@ def save_trained(model: torch.nn.Module, out_dir: Path, dtype: str) -> int:
     state = {n: p.detach().cpu().to(DTYPES[dtype]).contiguous() for n, p in model.named_parameters() if p.requires_grad}
     with atomic_dir(out_dir) as tmp:
         save_file(state, str(tmp / SEED_WEIGHTS), metadata={"dtype": dtype})
-        (tmp / "stablex-model.json").write_text(json.dumps({"base": f"../../../{BASE_DIR}", "dtype": dtype,
+        (tmp / "stablex-model.json").write_text(json.dumps({"base": "../../../base", "dtype": dtype,
                                                              "n_params": sum(v.numel() for v in state.values())}))
     return (out_dir / SEED_WEIGHTS).stat().st_size
 
@@ -177,16 +178,16 @@ def load_seed_model(run_dir: Path, seed: int, encoder: TextEncoder | None = None
 
     `encoder`: the run's tokenizer already loaded (`load_encoder`), shared by the seeds, as
     reading a multilingual tokenizer costs seconds each time."""
-    run_dir = Path(run_dir)
-    metrics_path = run_dir / "seeds" / str(seed) / "metrics.json"
-    weights = run_dir / "seeds" / str(seed) / "model" / SEED_WEIGHTS
+    run = Run(run_dir)
+    run_dir = run.path
+    metrics_path, weights = run.seed_metrics_path(seed), run.seed_weights_path(seed)
     if not metrics_path.exists():
         raise StablexError(f"{run_dir}: seed {seed} is not trained (no {metrics_path.relative_to(run_dir)})")
     if not weights.exists():
         raise StablexError(f"{run_dir}: seed {seed} was trained with --no-keep-models; retrain it to explain it")
-    manifest = json.loads((run_dir / "manifest.json").read_text())
+    classes = run.classes()
     metrics = json.loads(metrics_path.read_text())
-    model = init_classifier(run_dir, manifest["classes"], metrics["init_seed"])
+    model = init_classifier(run_dir, classes, metrics["init_seed"])
     try:
         state = load_file(str(weights))
     except Exception as e:  # safetensors raises its own SafetensorError for a truncated file
@@ -200,4 +201,4 @@ def load_seed_model(run_dir: Path, seed: int, encoder: TextEncoder | None = None
         for name, value in state.items():
             own[name].copy_(value.to(torch.float32))
     model.eval()
-    return LoadedModel(model=model, encoder=encoder or load_encoder(run_dir), classes=manifest["classes"])
+    return LoadedModel(model=model, encoder=encoder or load_encoder(run_dir), classes=classes)

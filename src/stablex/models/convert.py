@@ -91,6 +91,7 @@ def _check_names(state: dict[str, torch.Tensor], cfg, arch: str) -> None:
                            f"wrong shape {bad[:3]}")
 
 
+@quiet_transformers()
 def convert(source: str, arch: str, out: str | Path, force: bool = False) -> Converted:
     """Write `source` (a BERT-shaped checkpoint; 'e5-small' by default) as an `arch` checkpoint at `out`."""
     if arch not in ARCHS:
@@ -98,17 +99,16 @@ def convert(source: str, arch: str, out: str | Path, force: bool = False) -> Con
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not force:
         raise StablexError(f"--out {out}: exists and is not empty (use --force to replace it)")
-    quiet_transformers()
     from safetensors.torch import load_file, save_file
     from transformers import AutoConfig, AutoTokenizer
 
     resolved = resolve_model(source)
-    src_cfg = AutoConfig.from_pretrained(resolved.path)
+    src_cfg = AutoConfig.from_pretrained(resolved.path, local_files_only=True)
     weights = resolved.path / "model.safetensors"
     if src_cfg.model_type != "bert" or not weights.exists():
         raise StablexError(f"source {source}: model_type {src_cfg.model_type!r}; only BERT-shaped checkpoints "
                            f"in one model.safetensors are rewritten")
-    tok = AutoTokenizer.from_pretrained(resolved.path)
+    tok = AutoTokenizer.from_pretrained(resolved.path, local_files_only=True)
     ids = {k: getattr(tok, f"{k}_token_id") for k in ("pad", "bos", "eos")}
     if any(v is None for v in ids.values()):
         raise StablexError(f"source {source}: its tokenizer lacks pad/bos/eos tokens, which RoBERTa needs")

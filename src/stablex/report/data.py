@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from stablex.config import AnalyzeConfig, StudyConfig
+from stablex.config import AnalyzeConfig
 from stablex.stats.equivalence import accuracy_reading, equivalence
 from stablex.rundir import SEED_FILE, Run
 from stablex.stats.load import read_seed_metrics, test_accuracy, test_correctness
@@ -82,33 +82,31 @@ class ReportData:
             return "lrp"
         if self.analyses:
             return sorted(self.analyses)[0]
-        root = self.run_dir / "explanations"
+        root = Run(self.run_dir).explanations_root
         names = [p.name for p in root.glob("*") if p.name != "features" and "@" not in p.name
                  and any(p.glob("seed-*.parquet"))] if root.exists() else []
         return "lrp" if "lrp" in names else (sorted(names)[0] if names else None)
 
 
 def load(run_dir: Path) -> ReportData:
-    run_dir = Path(run_dir)
-    manifest = read_json(run_dir / "manifest.json")
-    if manifest is None:
-        from stablex.errors import StablexError
-        raise StablexError(f"{run_dir}: not a stablex run directory (no manifest.json); run `stablex train` first")
-    toml_path = run_dir / "study.toml"
+    run = Run(run_dir)
+    run_dir = run.path
+    manifest = run.manifest()
+    toml_path = run.study_path
     data = ReportData(run_dir, manifest, toml_path.read_text() if toml_path.exists() else "",
                       list(manifest.get("classes", [])))
     data.accuracy = load_accuracy(run_dir)
-    for d in sorted((run_dir / "explanations").glob("*/summary.json")):
+    for d in sorted(run.explanations_root.glob("*/summary.json")):
         data.explained[d.parent.name] = read_json(d) or {}
-    for d in sorted((run_dir / "analysis").glob("*/summary.json")):
-        per_text = d.parent / "per_text.parquet"
+    for d in sorted(run.analysis_root.glob("*/summary.json")):
+        per_text = run.analysis_path(d.parent.name, "per_text.parquet")
         cols = pq.read_table(per_text).to_pydict() if per_text.exists() else {}
         data.analyses[d.parent.name] = MethodAnalysis(d.parent.name, read_json(d) or {}, cols)
-    data.faithfulness = read_json(run_dir / "explanations" / "faithfulness.json")
-    data.feature_model = read_json(run_dir / "features" / "model.json")
-    data.stability = read_json(run_dir / "features" / "stability.json")
-    data.hybrid = read_json(run_dir / "hybrid" / "metrics.json")
-    lex = run_dir / "hybrid" / "lexicon.csv"
+    data.faithfulness = read_json(run.faithfulness_path())
+    data.feature_model = read_json(run.feature_model_path)
+    data.stability = read_json(run.stability_path)
+    data.hybrid = read_json(run.hybrid_metrics_path)
+    lex = run.hybrid_lexicon_path
     if lex.exists():
         with open(lex, newline="", encoding="utf-8") as f:
             data.hybrid_lexicon = list(csv.DictReader(f))
@@ -118,7 +116,7 @@ def load(run_dir: Path) -> ReportData:
 
 def load_accuracy(run_dir: Path) -> dict | None:
     """Test accuracy per seed from seeds/<seed>/metrics.json, with the equivalence windows."""
-    seeds = [int(m.parent.name) for m in (run_dir / "seeds").glob("*/metrics.json") if m.parent.name.isdigit()]
+    seeds = Run(run_dir).trained_seeds()
     by_seed, n_test = test_accuracy(read_seed_metrics(run_dir, seeds))
     by_seed = {s: a for s, a in by_seed.items() if math.isfinite(a)}
     if not by_seed:
@@ -126,7 +124,7 @@ def load_accuracy(run_dir: Path) -> dict | None:
     if not (n_test and len(by_seed) >= 2):
         return {"by_seed": dict(sorted(by_seed.items())), "n_test": n_test, "equivalence": None, "reading": None}
     try:
-        an = StudyConfig.from_toml(run_dir / "study.toml").analyze
+        an = Run(run_dir).config().analyze
         margin, power = an.accuracy_margin, an.power
     except Exception:  # a hand-made or damaged study.toml: the defaults
         margin, power = AnalyzeConfig.accuracy_margin, AnalyzeConfig.power
@@ -203,7 +201,8 @@ def viewer_payload(data: ReportData) -> dict | None:
     method = data.primary
     if method is None:
         return None
-    files = _seed_files(data.run_dir / "explanations" / method)
+    run = Run(data.run_dir)
+    files = _seed_files(run.explanations_dir(method))
     if not files:
         return None
     shown = files[:MAX_SEEDS]
@@ -211,11 +210,11 @@ def viewer_payload(data: ReportData) -> dict | None:
     analysis = data.analyses.get(method)
     chosen = choose_texts(analysis.per_text if analysis else {}, first)
     wanted = set(chosen)
-    split = pq.read_table(data.run_dir / "split.parquet", columns=["doc_id", "label", "text"]).to_pydict()
+    split = pq.read_table(run.split_path, columns=["doc_id", "label", "text"]).to_pydict()
     texts = {d: (lab, txt) for d, lab, txt in zip(split["doc_id"], split["label"], split["text"]) if d in wanted}
     maps = {s: _read_map(p, wanted, data.reference) for s, p in shown}
     consensus = _consensus(data, method, wanted, maps)
-    feat_files = _seed_files(data.run_dir / "explanations" / "features")
+    feat_files = _seed_files(run.explanations_dir("features"))
     feats = _read_map(feat_files[0][1], wanted, data.reference) if feat_files else {}
     stats = {}
     if analysis:
@@ -241,7 +240,7 @@ def viewer_payload(data: ReportData) -> dict | None:
 def _consensus(data: ReportData, method: str, wanted: set[str], maps: dict[int, dict]) -> dict[str, dict]:
     """Per word: mean over seeds and its spread; from analysis/<method>/per_word.parquet (all seeds,
     bootstrap band) when analysed, else from the seeds shown (mean +- SD)."""
-    path = data.run_dir / "analysis" / method / "per_word.parquet"
+    path = Run(data.run_dir).analysis_path(method, "per_word.parquet")
     out: dict[str, dict] = {}
     if path.exists():
         keys = ["consensus", "sd", "consensus_lo", "consensus_hi", "sign_consistency"]

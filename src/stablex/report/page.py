@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from stablex.io import write_text
+from stablex.rundir import Run
 from stablex.report import data as report_data
 from stablex.report.assets import CSS, JS
 from stablex.report.colors import STOPS
@@ -55,6 +56,6 @@ def build_report(run_dir: str | Path) -> Path:
     """Write RUN/report/index.html from whatever stages the run has done; return its path."""
     run_dir = Path(run_dir)
     d = report_data.load(run_dir)
-    out = run_dir / "report" / "index.html"
+    out = Run(run_dir).report_path
     write_text(out, render(d))
     return out

@@ -13,6 +13,7 @@ from typing import Any
 
 from stablex.config import StudyConfig, apply_preset
 from stablex.errors import StablexError
+from stablex.rundir import Run
 from stablex.report.data import ReportData, read_json
 from stablex.report.svg import esc, num
 
@@ -169,10 +170,10 @@ def sensitivity(d: ReportData) -> str:
         if method == "features":
             continue
         body.append(_sources(method, an.summary.get("sources") or {}))
-        g = read_json(d.run_dir / "analysis" / method / "groups.json")
+        g = read_json(Run(d.run_dir).analysis_path(method, "groups.json"))
         if g:
             body.append(_groups(method, g))
-    comps = [read_json(p) for p in sorted((d.run_dir / "compare").glob("*.json"))]
+    comps = [read_json(p) for p in sorted(Run(d.run_dir).compare_dir.glob("*.json"))]
     body.append(_comparisons([c for c in comps if c]))
     return section("sensitivity", "Where the sensitivity comes from", "".join(body),
                    "Which random source, which texts and which words move the explanations, and how this run "

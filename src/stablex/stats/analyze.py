@@ -218,6 +218,7 @@ def _lexicon(ex) -> tuple[pa.Table, dict]:
 def write_analysis(out: Path, ex, st: TextStatistics, lex_table: pa.Table, summary: dict) -> dict[str, Path]:
     """The four artefacts of analysis/<method>/, each written atomically (summary last)."""
     paths = {name: out / name for name in ("summary.json", "per_text.parquet", "per_word.parquet", "lexicon.parquet")}
+    # out is Run.analysis_dir(method): the names are Run.analysis_path's
     write_parquet(paths["per_text.parquet"], _per_text_table(ex, st.point, st.reps, st.text_cols, st.src_cols))
     write_parquet(paths["per_word.parquet"], _per_word_table(ex, st.word_cols, len(ex.seeds)))
     write_parquet(paths["lexicon.parquet"], lex_table)

@@ -29,7 +29,7 @@ import numpy as np
 from scipy.stats import permutation_test
 
 from stablex.errors import StablexError
-from stablex.io import read_json, write_json
+from stablex.io import write_json
 from stablex.stats import agreement, reliability
 from stablex.stats.intervals import quantile_interval, seed_weights
 from stablex.rundir import Run
@@ -119,7 +119,7 @@ def _f(x) -> str:
 def _same_task(a: Path, b: Path) -> bool:
     """Same corpus file, text columns, label column and classes: then a text pairs with itself
     (another label column or class set is another task, whose texts do not pair)."""
-    ma, mb = read_json(a / "manifest.json"), read_json(b / "manifest.json")
+    ma, mb = Run(a).manifest(), Run(b).manifest()
     ca, cb = ma.get("corpus", {}), mb.get("corpus", {})
     same = all(ca.get(k) is not None and ca.get(k) == cb.get(k) for k in ("sha256", "text", "label"))
     return same and ma.get("classes") == mb.get("classes")
@@ -205,6 +205,6 @@ def _compare_metric(a: TextMetrics, b: TextMetrics, m: str, paired: bool, n_boot
 
 def write_comparison(result: Comparison, path: str | Path | None = None) -> Path:
     """RUN_A/compare/<run B's name>-<method>.json unless `path` is given."""
-    target = Path(path) if path else Path(result.run_a) / "compare" / f"{Path(result.run_b).name}-{result.method}.json"
+    target = Path(path) if path else Run(result.run_a).compare_dir / f"{Path(result.run_b).name}-{result.method}.json"
     write_json(target, result.to_dict())
     return target

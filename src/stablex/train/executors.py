@@ -272,6 +272,6 @@ def _train_distributed(cfg: StudyConfig, out: str | Path, executor, force: bool,
             executor.map_seeds(fn, todo, on_done)
     finally:
         # workers rewrote study.toml with their thread count; keep the driver's configuration
-        write_text(run.path / "study.toml", cfg.to_toml())
+        write_text(run.study_path, cfg.to_toml())
     result.seconds = time.perf_counter() - started
     return result

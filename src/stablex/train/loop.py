@@ -14,7 +14,6 @@ import torch.nn.functional as F
 
 from stablex.config import TrainConfig
 from stablex.config_checks import check_section
-from stablex.errors import StablexError
 from stablex.train.layers import lower_states, upper_logits
 from stablex.train.seeds import SeedPlan, bootstrap_indices
 
@@ -135,7 +134,15 @@ class TrainOutcome:
 
 def fit(model, data: Inputs, plan: SeedPlan, cfg: TrainConfig, freeze_layers: int, pad_id: int,
         tick: Callable[[int], None] | None = None) -> TrainOutcome:
-    """Train in place. Data order comes from order_seed, dropout masks from dropout_seed."""
+    """Train in place. Data order comes from order_seed, dropout masks from dropout_seed (drawn
+    from torch's global generator, which is saved before and restored after)."""
+    dev = device_of(model)
+    with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
+        return _fit(model, data, plan, cfg, freeze_layers, pad_id, tick)
+
+
+def _fit(model, data: Inputs, plan: SeedPlan, cfg: TrainConfig, freeze_layers: int, pad_id: int,
+         tick: Callable[[int], None] | None) -> TrainOutcome:
     from transformers import get_linear_schedule_with_warmup
 
     rows = np.arange(len(data))

@@ -18,14 +18,14 @@ from sklearn.metrics import f1_score
 
 from stablex.config import StudyConfig
 from stablex.data.corpus import load_corpus
-from stablex.data.split import SPLITS, make_split
+from stablex.data.split import SPLITS, Split, make_split
 from stablex.errors import StablexError
 from stablex.io import write_json, write_parquet
 from stablex.models.classifier import init_classifier, load_encoder, prepare_base, save_trained
 from stablex.models.resolve import resolve_model
 from stablex.progress import progress_or
 from stablex.rundir import Run, prepare_run, write_run_records
-from stablex.runtime import keep_freed_memory
+from stablex.runtime import torch_threads
 from stablex.train.layers import supports_split
 from stablex.train.loop import (Inputs, cache_lower, configure_trainable, fit, predict, resolve_device,
                                 resolve_precision)
@@ -82,10 +82,6 @@ def _check_plans(run: Run, cfg: StudyConfig, seeds: list[int]) -> None:
                                f"(moved to another group?); use another --out, or --force to discard its results")
 
 
-def _set_threads(cfg: StudyConfig) -> None:
-    torch.set_num_threads(cfg.train.threads or os.cpu_count() or 1)
-
-
 def _metrics(logits: np.ndarray, labels: np.ndarray) -> dict:
     pred = logits.argmax(1)
     loss = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)))
@@ -124,68 +120,84 @@ def train(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Prog
     result.skipped = [s for s in wanted if s in done]
     if not todo:
         return result
-    _set_threads(cfg)
-    if cfg.train.keep_freed_memory:
-        keep_freed_memory()
-    split = run.split()
-    classes = run.classes()
-    encoder = load_encoder(run.path)
-    max_tokens = cfg.corpus.max_tokens
-    enc = encoder.tokenizer(split.texts, truncation=True, max_length=max_tokens)["input_ids"]
-    ids = [encoder.map_ids(torch.tensor(x, dtype=torch.long)) for x in enc]
-    everything = Inputs(ids=ids, labels=split.label_ids.astype(np.int64))
-    pad_id = encoder.tokenizer.pad_token_id
-    k = cfg.model.freeze_layers
-
-    with progress_or(progress, disable=not show_progress) as prog:
-        device = resolve_device(cfg.train.device)
-        if k:  # the frozen lower layers are the same for every head: any init seed will do
-            probe = init_classifier(run.path, classes, 0).to(device)
-            if not supports_split(probe):
-                raise StablexError(f"option freeze_layers={k}: not supported for model type "
-                                   f"{probe.config.model_type!r}; use freeze_layers = 0")
-            n_layers = len(probe.base_model.encoder.layer)
-            if k > n_layers // 2:
-                raise StablexError(f"option freeze_layers={k}: at most half of the {n_layers} layers may be frozen")
-            task = prog.add_task("cache frozen layers", total=len(everything))
-            cache_lower(probe, everything, k, pad_id, cfg.train.eval_batch_size,
-                        tick=lambda n: prog.advance(task, n))
-            del probe
-        train_idx = split.indices("train")
-        train_data = Inputs(ids=[everything.ids[i] for i in train_idx], labels=everything.labels[train_idx],
-                            cached=None if everything.cached is None else [everything.cached[i] for i in train_idx])
-        n_steps = int(np.ceil(len(train_idx) / cfg.train.batch_size)) * cfg.train.epochs
+    with torch_threads(cfg.train.threads or os.cpu_count() or 1), \
+            progress_or(progress, disable=not show_progress) as prog:
+        data = _sweep_inputs(run, cfg, prog)
+        n_steps = int(np.ceil(len(data.train.labels) / cfg.train.batch_size)) * cfg.train.epochs
         seeds_task = prog.add_task(f"seeds ({len(result.skipped)} already done)", total=len(todo))
         for seed in todo:
-            plan, group = plan_seed(cfg.train, seed)
             step_task = prog.add_task(f"seed {seed}", total=n_steps)
-            model = init_classifier(run.path, classes, plan.init_seed).to(device)
-            configure_trainable(model, k, cfg.model.freeze_embeddings)
-            outcome = fit(model, train_data, plan, cfg.train, k, pad_id, tick=lambda n: prog.advance(step_task, n))
-            t_pred = time.perf_counter()  # every text of the split; frozen layers come from the shared cache
-            logits = predict(model, everything, k, pad_id, cfg.train.eval_batch_size)
-            predict_seconds = time.perf_counter() - t_pred
-            seed_dir = run.seed_dir(seed)
-            model_bytes = 0
-            if cfg.model.keep_models:
-                model_bytes = save_trained(model, seed_dir / "model", cfg.model.save_dtype)
-            write_parquet(seed_dir / "predictions.parquet", _predictions_table(split, logits))
-            per_split = {s: _metrics(logits[split.indices(s)], split.label_ids[split.indices(s)])
-                         for s in SPLITS if len(split.indices(s))}
-            metrics = {
-                "seed": seed, **plan.to_dict(), "group": group, "bootstrap": cfg.train.bootstrap,
-                "accuracy": {s: m["accuracy"] for s, m in per_split.items()},
-                "macro_f1": {s: m["macro_f1"] for s, m in per_split.items()},
-                "loss": {s: m["loss"] for s, m in per_split.items()},
-                "n": {s: m["n"] for s, m in per_split.items()},
-                "final_train_loss": outcome.final_loss, "n_steps": outcome.n_steps,
-                "train_seconds": round(outcome.train_seconds, 3), "predict_seconds": round(predict_seconds, 3),
-                "model_bytes": model_bytes,
-                "threads": torch.get_num_threads(), "device": str(device),
-            }
-            write_json(seed_dir / "metrics.json", metrics)  # last: marks the seed complete
+            _train_seed(run, cfg, data, seed, tick=lambda n: prog.advance(step_task, n))
             result.trained.append(seed)
             prog.remove_task(step_task)
             prog.advance(seeds_task)
     result.seconds = time.perf_counter() - started
     return result
+
+
+@dataclass
+class SweepInputs:
+    """What every seed of one sweep shares: the split, its token ids (with the frozen layers'
+    cache when `freeze_layers`), the training rows, the device."""
+
+    split: Split
+    classes: list[str]
+    everything: Inputs
+    train: Inputs
+    pad_id: int
+    device: torch.device
+
+
+def _sweep_inputs(run: Run, cfg: StudyConfig, prog) -> SweepInputs:
+    split, classes = run.split(), run.classes()
+    encoder = load_encoder(run.path)
+    enc = encoder.tokenizer(split.texts, truncation=True, max_length=cfg.corpus.max_tokens)["input_ids"]
+    everything = Inputs(ids=[encoder.map_ids(torch.tensor(x, dtype=torch.long)) for x in enc],
+                        labels=split.label_ids.astype(np.int64))
+    pad_id = encoder.tokenizer.pad_token_id
+    device = resolve_device(cfg.train.device)
+    k = cfg.model.freeze_layers
+    if k:  # the frozen lower layers are the same for every head: any init seed will do
+        probe = init_classifier(run.path, classes, 0).to(device)
+        if not supports_split(probe):
+            raise StablexError(f"option freeze_layers={k}: not supported for model type "
+                               f"{probe.config.model_type!r}; use freeze_layers = 0")
+        n_layers = len(probe.base_model.encoder.layer)
+        if k > n_layers // 2:
+            raise StablexError(f"option freeze_layers={k}: at most half of the {n_layers} layers may be frozen")
+        task = prog.add_task("cache frozen layers", total=len(everything))
+        cache_lower(probe, everything, k, pad_id, cfg.train.eval_batch_size, tick=lambda n: prog.advance(task, n))
+        del probe
+    idx = split.indices("train")
+    train = Inputs(ids=[everything.ids[i] for i in idx], labels=everything.labels[idx],
+                   cached=None if everything.cached is None else [everything.cached[i] for i in idx])
+    return SweepInputs(split, classes, everything, train, pad_id, device)
+
+
+def _train_seed(run: Run, cfg: StudyConfig, data: SweepInputs, seed: int, tick) -> None:
+    """Train, predict every text and write seeds/<seed>/ (metrics.json last: it marks the seed complete)."""
+    plan, group = plan_seed(cfg.train, seed)
+    k, split = cfg.model.freeze_layers, data.split
+    model = init_classifier(run.path, data.classes, plan.init_seed).to(data.device)
+    configure_trainable(model, k, cfg.model.freeze_embeddings)
+    outcome = fit(model, data.train, plan, cfg.train, k, data.pad_id, tick=tick)
+    t_pred = time.perf_counter()  # every text of the split; frozen layers come from the shared cache
+    logits = predict(model, data.everything, k, data.pad_id, cfg.train.eval_batch_size)
+    predict_seconds = time.perf_counter() - t_pred
+    model_bytes = 0
+    if cfg.model.keep_models:
+        model_bytes = save_trained(model, run.seed_weights_path(seed).parent, cfg.model.save_dtype)
+    write_parquet(run.seed_predictions_path(seed), _predictions_table(split, logits))
+    per_split = {s: _metrics(logits[split.indices(s)], split.label_ids[split.indices(s)])
+                 for s in SPLITS if len(split.indices(s))}
+    write_json(run.seed_metrics_path(seed), {
+        "seed": seed, **plan.to_dict(), "group": group, "bootstrap": cfg.train.bootstrap,
+        "accuracy": {s: m["accuracy"] for s, m in per_split.items()},
+        "macro_f1": {s: m["macro_f1"] for s, m in per_split.items()},
+        "loss": {s: m["loss"] for s, m in per_split.items()},
+        "n": {s: m["n"] for s, m in per_split.items()},
+        "final_train_loss": outcome.final_loss, "n_steps": outcome.n_steps,
+        "train_seconds": round(outcome.train_seconds, 3), "predict_seconds": round(predict_seconds, 3),
+        "model_bytes": model_bytes,
+        "threads": torch.get_num_threads(), "device": str(data.device),
+    })

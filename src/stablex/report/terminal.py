@@ -1,0 +1,145 @@
+"""What the API returns: results that print as tables in a terminal (rich) and in Jupyter.
+
+Each wraps the computed result (`.result`, and whatever else it names) so that a notebook
+user reads numbers from attributes and sees tables when the object is displayed; the CLI
+prints the same objects.
+"""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console, Group
+from rich.table import Table
+
+
+class Rendered:
+    """`__rich__` renders; this turns it into text (print) and HTML (Jupyter)."""
+
+    def __rich__(self):  # pragma: no cover - each subclass renders itself
+        raise NotImplementedError
+
+    def _render(self, html: bool) -> str:
+        console = Console(record=True, width=120, file=io.StringIO(), force_jupyter=False)
+        console.print(self)
+        return console.export_html(inline_styles=True) if html else console.export_text()
+
+    def __str__(self) -> str:
+        return self._render(html=False)
+
+    def _repr_html_(self) -> str:
+        return self._render(html=True)
+
+
+def _ci(x: float, ci, fmt: str = ".3f") -> str:
+    return f"{x:{fmt}}" + (f" [{ci[0]:{fmt}}, {ci[1]:{fmt}}]" if ci and None not in ci else "")
+
+
+class ModelsReport(Rendered):
+    """EquivalenceResult plus the per-seed accuracies."""
+
+    def __init__(self, result, accuracies: dict[int, float]):
+        self.result, self.accuracies = result, accuracies
+
+    def __rich__(self):
+        a = self.result.accuracy
+        top = Table(title=f"test accuracy over {a.n_seeds} seed(s), {self.result.n_test} test texts")
+        for col in ("mean", "SD", "min", "max"):
+            top.add_column(col, justify="right")
+        top.add_row(f"{a.mean:.4f}", "-" if a.sd is None else f"{a.sd:.4f}", f"{a.min:.4f}", f"{a.max:.4f}")
+        eq = Table(title=f"equivalent models (two-proportion z-test of best vs worst, alpha {self.result.alpha})")
+        for col in ("n", "epsilon", "window", "z", "p", "equivalent"):
+            eq.add_column(col, justify="right")
+        for s in self.result.subsets:
+            eq.add_row(str(s.n), f"{s.epsilon:.4f}", f"[{s.low:.4f}, {s.high:.4f}]",
+                       "-" if s.z is None else f"{s.z:.2f}", f"{s.p_value:.3f}", "yes" if s.equivalent else "no")
+        return Group(top, eq, self._tost_table(), self._tost_caption())
+
+    def _tost_table(self) -> Table:
+        r = self.result
+        t = Table(title=f"equivalence test (TOST) of best vs worst, margin ±{100 * r.margin:g} points, "
+                        f"alpha {r.alpha}; detectable difference and texts needed at {r.power:.0%} power")
+        for col in ("n", "best-worst", "d (points)", f"{1 - 2 * r.alpha:.0%} CI", "p TOST", "equivalent",
+                    "p diff.", "detectable", "texts needed"):
+            t.add_column(col, justify="right")
+        for s in r.subsets:
+            x = s.tost
+            t.add_row(str(s.n), f"{x.best}-{x.worst}" + ("" if x.paired else " (unpaired)"),
+                      f"{100 * x.difference:+.2f}", f"[{100 * x.ci[0]:+.2f}, {100 * x.ci[1]:+.2f}]",
+                      f"{x.p_value:.3f}", "yes" if x.equivalent else "no", f"{x.p_difference:.3f}",
+                      "-" if x.mdd is None else f"{100 * x.mdd:.1f} pts", "-" if x.n_needed is None else f"{x.n_needed:,}")
+        return t
+
+    def _tost_caption(self) -> str:
+        from stablex.stats.equivalence import accuracy_reading
+
+        return accuracy_reading(self.result)
+
+
+class FaithfulnessReport(Rendered):
+    """FaithfulnessResult: AOPC per ranking, and each method's paired gain over the baselines."""
+
+    def __init__(self, result):
+        self.result = result
+
+    def __rich__(self):
+        from stablex.explain.methods import BASELINES, is_baseline
+
+        res = self.result
+        t = Table(title=f"faithfulness (AOPC over 1, 5, 10, 20, 50 % of words; 95% bootstrap intervals over texts) "
+                        f"-> {res.path}")
+        base = next(iter(BASELINES))
+        for col in ("method", "comprehensiveness (higher better)", f"vs {base}", "sufficiency (lower better)",
+                    f"vs {base}"):
+            t.add_column(col, justify="right")
+
+        def cell(v: dict | None, key: str, ci_key: str) -> str:
+            return "-" if v is None else _ci(v[key], v.get(ci_key), "+.4f")
+
+        for m, s in res.methods.items():
+            vs = None if is_baseline(m) else (s.get("vs") or {}).get(base)
+            t.add_row(m, cell(s, "comprehensiveness_aopc", "comprehensiveness_ci"),
+                      cell(vs, "comprehensiveness_gain", "comprehensiveness_gain_ci"),
+                      cell(s, "sufficiency_aopc", "sufficiency_ci"), cell(vs, "sufficiency_gain", "sufficiency_gain_ci"))
+        return t
+
+
+class FeaturesReport(Rendered):
+    """The feature model (FeatureModelResult) and its stability comparison (StabilityResult)."""
+
+    def __init__(self, model, stability):
+        self.model, self.stability = model, stability
+
+    def __rich__(self):
+        t = Table(title="feature model (standardised features + logistic regression)")
+        for col in ("split", "accuracy", "macro-F1"):
+            t.add_column(col, justify="right")
+        for split, m in self.model.metrics.items():
+            t.add_row(split, f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}")
+        t.caption = (f"majority rate {self.model.majority_rate:.3f}; deterministic under seeds: "
+                     f"{self.stability.deterministic_under_seeds}; stability points -> {self.stability.path}")
+        return t
+
+
+class HybridReport(Rendered):
+    """HybridResult: every variant on the test split and the held-out pool, against the feature model."""
+
+    def __init__(self, result, method: str):
+        self.result, self.method = result, method
+
+    def __rich__(self):
+        res = self.result
+        t = Table(title=f"hybrid: feature model + lexicons from {self.method} explanations of the training split")
+        for col in ("variant (settings by CV)", "pool", "texts", "feature model [95%]", "hybrid [95%]",
+                    "difference [paired 95%]", "McNemar p"):
+            t.add_column(col, justify="left" if col.startswith("variant") else "right")
+        for v, r in res.variants.items():
+            for pool in ("test", "held_out"):
+                if pool in r:
+                    c, vs = r[pool], r[pool]["vs_base"]
+                    t.add_row(v + (" *" if v == res.consensus["variant"] else ""), pool, str(c["n"]),
+                              _ci(c["base_accuracy"], c.get("base_accuracy_ci")), _ci(c["accuracy"], c.get("accuracy_ci")),
+                              _ci(vs["difference"], vs["ci"], "+.3f"), f"{vs['mcnemar']['p_exact']:.3g}")
+        t.caption = (f"* chosen by cross-validation on the training split; accuracies with Wilson intervals -> "
+                     f"{res.paths['metrics']}")
+        return t
