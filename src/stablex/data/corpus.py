@@ -153,49 +153,8 @@ def load_corpus(cfg: CorpusConfig) -> Corpus:
     n = table.num_rows
     if n == 0:
         raise StablexError(f"{path}: the file has no rows")
-
-    labels = [s.strip() for s in _column_as_str(table, cfg.label, path)]
-    for i, label in enumerate(labels):
-        if not label:
-            raise StablexError(f"{path}: column {cfg.label!r}, row {i + 1}: empty label")
-    other = np.zeros(n, dtype=bool)
-    if cfg.other_labels not in ("refuse", "drop"):
-        raise StablexError(f"option other_labels={cfg.other_labels!r}: choose refuse or drop")
-    if cfg.other_labels == "drop" and not cfg.classes:
-        raise StablexError("option other_labels='drop' needs option classes (the labels to keep)")
-    if cfg.classes:
-        known = set(cfg.classes)
-        for i, label in enumerate(labels):
-            if label not in known and cfg.other_labels == "drop":
-                other[i] = True
-            elif label not in known:
-                raise StablexError(
-                    f"{path}: column {cfg.label!r}, row {i + 1}: unknown label {label!r} "
-                    f"(classes: {', '.join(cfg.classes)})"
-                )
-        classes = list(cfg.classes)
-    else:
-        classes = sorted(set(labels))
-        _refuse_case_variants(labels, path, cfg.label)
-    kept_labels = {label for label, o in zip(labels, other) if not o}
-    if len(kept_labels) < 2:
-        raise StablexError(f"{path}: column {cfg.label!r} has a single class ({next(iter(kept_labels), labels[0])!r}); "
-                           f"need at least two")
-
-    if cfg.id:
-        doc_ids = [s.strip() for s in _column_as_str(table, cfg.id, path)]
-        seen: dict[str, int] = {}
-        for i, d in enumerate(doc_ids):
-            if not d:
-                raise StablexError(f"{path}: column {cfg.id!r}, row {i + 1}: empty id")
-            if d in seen:
-                raise StablexError(
-                    f"{path}: column {cfg.id!r}, row {i + 1}: duplicate id {d!r} (first at row {seen[d] + 1})"
-                )
-            seen[d] = i
-    else:
-        doc_ids = [str(i + 1) for i in range(n)]
-
+    labels, other, classes = _labels(table, cfg, path)
+    doc_ids = _doc_ids(table, cfg.id, path) if cfg.id else [str(i + 1) for i in range(n)]
     fields = [_column_as_str(table, c, path) for c in text_columns]
     texts = ["\n".join(p.strip() for p in parts if p.strip()) for parts in zip(*fields)]
     if cfg.preprocess:
@@ -224,3 +183,49 @@ def load_corpus(cfg: CorpusConfig) -> Corpus:
         n_dropped_empty=len(empty),
         n_dropped_other=int(other.sum()),
     )
+
+
+def _labels(table: pa.Table, cfg: CorpusConfig, path: Path) -> tuple[list[str], np.ndarray, list[str]]:
+    """(label per row, rows whose label is dropped as 'other', the classes), refusing empty,
+    unknown and case-variant labels and a single class."""
+    labels = [s.strip() for s in _column_as_str(table, cfg.label, path)]
+    for i, label in enumerate(labels):
+        if not label:
+            raise StablexError(f"{path}: column {cfg.label!r}, row {i + 1}: empty label")
+    other = np.zeros(len(labels), dtype=bool)
+    if cfg.other_labels == "drop" and not cfg.classes:
+        raise StablexError("option other_labels='drop' needs option classes (the labels to keep)")
+    if cfg.classes:
+        known = set(cfg.classes)
+        for i, label in enumerate(labels):
+            if label not in known and cfg.other_labels == "drop":
+                other[i] = True
+            elif label not in known:
+                raise StablexError(
+                    f"{path}: column {cfg.label!r}, row {i + 1}: unknown label {label!r} "
+                    f"(classes: {', '.join(cfg.classes)})"
+                )
+        classes = list(cfg.classes)
+    else:
+        classes = sorted(set(labels))
+        _refuse_case_variants(labels, path, cfg.label)
+    kept_labels = {label for label, o in zip(labels, other) if not o}
+    if len(kept_labels) < 2:
+        raise StablexError(f"{path}: column {cfg.label!r} has a single class ({next(iter(kept_labels), labels[0])!r}); "
+                           f"need at least two")
+    return labels, other, classes
+
+
+def _doc_ids(table: pa.Table, column: str, path: Path) -> list[str]:
+    """The id column as strings, refusing empty and duplicate ids (naming both rows)."""
+    doc_ids = [s.strip() for s in _column_as_str(table, column, path)]
+    seen: dict[str, int] = {}
+    for i, d in enumerate(doc_ids):
+        if not d:
+            raise StablexError(f"{path}: column {column!r}, row {i + 1}: empty id")
+        if d in seen:
+            raise StablexError(
+                f"{path}: column {column!r}, row {i + 1}: duplicate id {d!r} (first at row {seen[d] + 1})"
+            )
+        seen[d] = i
+    return doc_ids

@@ -37,8 +37,7 @@ def explain_distributed(run_dir: str | Path, method: str, config: ExplainConfig,
     Workers write their seed's parquet; the driver writes `summary.json` once all are back
     (concurrent workers would otherwise overwrite each other's records).
     """
-    from stablex.explain.stage import _summarise, explain, plan
-    from stablex.io import read_json, write_json
+    from stablex.explain.stage import explain, plan
     from stablex.progress import progress_or
 
     executor = executor or LocalExecutor()
@@ -76,7 +75,20 @@ def explain_distributed(run_dir: str | Path, method: str, config: ExplainConfig,
             executor.map_seeds(fn, todo, on_done)
         except SeedsFailed as e:
             failed = e
-    # One writer for summary.json: what was there, plus every seed that came back.
+    _merge_records(summary, summary_path, todo, records, result)
+    if failed is not None:
+        raise failed
+    result.seconds = time.perf_counter() - started
+    result.summary = summary
+    return result
+
+
+def _merge_records(summary: dict, summary_path: Path, todo: list[int], records: dict[int, dict],
+                   result) -> None:
+    """One writer for summary.json: what was there, plus every seed that came back."""
+    from stablex.explain.stage import _summarise
+    from stablex.io import read_json, write_json
+
     on_disk = read_json(summary_path) if summary_path.exists() else {}
     if on_disk.get("config") == summary["config"]:  # seeds a killed worker wrote the parquet of, then the record
         for k, v in on_disk.get("seeds", {}).items():
@@ -93,11 +105,6 @@ def explain_distributed(run_dir: str | Path, method: str, config: ExplainConfig,
     if summary["seeds"]:
         _summarise(summary)
         write_json(summary_path, summary)
-    if failed is not None:
-        raise failed
-    result.seconds = time.perf_counter() - started
-    result.summary = summary
-    return result
 
 
 def _pick(first_seed: int, fn_first: SeedFn, fn_other: SeedFn, seed: int) -> Any:

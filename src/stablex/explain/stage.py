@@ -183,12 +183,7 @@ def explain_texts(attributor, loaded, texts: Texts, classes: list[str], target: 
     """Explain `texts` with one seed's model; returns the word table and the seed's record."""
     lengths = loaded.encoder.lengths(texts.texts, max_tokens)
     cols: dict[str, list] = {k: [] for k in ("doc", "n", "wi", "start", "end", "rel", "tgt", "pred", "logit")}
-    layer_ratios: list[np.ndarray] = []
-    layer_raw: list[np.ndarray] = []
-    special_share: list[np.ndarray] = []
-    pos_share: list[np.ndarray] = []  # lrp: position + token-type embeddings' share of the input relevance
-    ref_ratio: list[np.ndarray] = []
-    names: list[str] | None = None
+    checks = _Checks()
     started = time.perf_counter()
     t_attr = 0.0
     for idx in length_batches(lengths, config.batch_size, config.batch_tokens):
@@ -196,22 +191,9 @@ def explain_texts(attributor, loaded, texts: Texts, classes: list[str], target: 
         t0 = time.perf_counter()
         att: Attribution = attributor.attribute(batch, None if target is None else torch.from_numpy(target[idx]))
         t_attr += time.perf_counter() - t0
-        rel = att.relevance.numpy()
-        tgt = att.target.numpy()
-        pred = att.logits.argmax(1).numpy()
+        checks.add(att, np.asarray(batch.special_tokens_mask, bool))
+        rel, tgt, pred = att.relevance.numpy(), att.target.numpy(), att.logits.argmax(1).numpy()
         logit = att.logits.gather(1, att.target[:, None])[:, 0].numpy()
-        if att.layer_sums is not None:
-            names = att.layer_names
-            layer_ratios.append((att.layer_sums / att.reference[:, None]).numpy())
-            layer_raw.append(np.concatenate([att.layer_sums.numpy(), att.reference.numpy()[:, None]], 1))
-        total = att.relevance.sum(1).numpy()
-        spec = np.where(np.asarray(batch.special_tokens_mask, bool), rel, 0).sum(1)
-        special_share.append(spec / np.where(total == 0, 1, total))
-        if att.position_type is not None:
-            both = total + att.position_type.numpy()
-            pos_share.append(att.position_type.numpy() / np.where(both == 0, 1, both))
-        if att.reference is not None and att.layer_sums is None:
-            ref_ratio.append((att.relevance.sum(1) / att.reference).numpy())
         for row, i in enumerate(idx):
             w = aggregate(texts.texts[i], rel[row], batch.offsets[row], batch.special_tokens_mask[row],
                           config.aggregate)
@@ -223,13 +205,26 @@ def explain_texts(attributor, loaded, texts: Texts, classes: list[str], target: 
             cols["logit"].append(float(logit[row]))
         if tick:
             tick(len(idx))
+    table = _word_table(cols, texts, seed)
+    seconds = time.perf_counter() - started
+    record: dict[str, Any] = {
+        "n_texts": len(texts.doc_ids), "n_words": int(np.sum(cols["n"])), "seconds": round(seconds, 3),
+        "ms_per_text": round(1000 * seconds / len(texts.doc_ids), 2),
+        "attribution_ms_per_text": round(1000 * t_attr / len(texts.doc_ids), 2),
+        "threads": torch.get_num_threads(), **checks.record(),
+    }
+    return SeedOutput(table, record)
+
+
+def _word_table(cols: dict[str, list], texts: Texts, seed: int) -> pa.Table:
+    """One row per word (SCHEMA) from the per-text columns `explain_texts` gathered."""
     n = np.asarray(cols["n"])
     start = np.concatenate(cols["start"]) if cols["start"] else np.zeros(0, np.int32)
     end = np.concatenate(cols["end"]) if cols["end"] else np.zeros(0, np.int32)
     doc_rep = np.repeat(np.arange(len(n)), n)
     text_of = {d: t for d, t in zip(texts.doc_ids, texts.texts)}
     words = [text_of[cols["doc"][k]][a:b] for k, a, b in zip(doc_rep, start, end)]
-    table = pa.table({
+    return pa.table({
         "seed": pa.array(np.full(len(words), seed, np.int32)),
         "doc_id": pa.array(np.asarray(cols["doc"], dtype=object)[doc_rep].tolist(), pa.string()),
         "word_index": pa.array(np.concatenate(cols["wi"]) if cols["wi"] else np.zeros(0, np.int32)),
@@ -241,27 +236,48 @@ def explain_texts(attributor, loaded, texts: Texts, classes: list[str], target: 
         "pred": pa.array(np.asarray(cols["pred"], dtype=object)[doc_rep].tolist(), pa.string()),
         "logit": pa.array(np.asarray(cols["logit"], np.float32)[doc_rep]),
     }, schema=SCHEMA)
-    seconds = time.perf_counter() - started
-    record: dict[str, Any] = {
-        "n_texts": len(texts.doc_ids), "n_words": int(n.sum()), "seconds": round(seconds, 3),
-        "ms_per_text": round(1000 * seconds / len(texts.doc_ids), 2),
-        "attribution_ms_per_text": round(1000 * t_attr / len(texts.doc_ids), 2),
-        "threads": torch.get_num_threads(),
-    }
-    if layer_ratios:
-        r = np.concatenate(layer_ratios)
-        raw = np.concatenate(layer_raw)
-        # per text: sum of relevance at the layer / explained logit; pooled: sum over texts / sum of logits
-        record["conservation"] = {name: {"mean": float(np.mean(r[:, k])), "median": float(np.median(r[:, k])),
-                                         "pooled": float(raw[:, k].sum() / raw[:, -1].sum())}
-                                  for k, name in enumerate(names or [])}
-    record["special_tokens_share"] = float(np.median(np.concatenate(special_share)))  # of the words' relevance
-    if pos_share:  # relevance the words do not own (median over texts, of words + position/type)
-        record["position_type_share"] = float(np.median(np.concatenate(pos_share)))
-    if ref_ratio:
-        r = np.concatenate(ref_ratio)
-        record["completeness"] = {"mean": float(np.mean(r)), "median": float(np.median(r))}
-    return SeedOutput(table, record)
+
+
+@dataclass
+class _Checks:
+    """Per-batch sums behind a seed's conservation, completeness and special-token records."""
+
+    layer_ratios: list = field(default_factory=list)
+    layer_raw: list = field(default_factory=list)
+    special_share: list = field(default_factory=list)
+    pos_share: list = field(default_factory=list)  # lrp: position + token-type embeddings' share of the input
+    ref_ratio: list = field(default_factory=list)
+    names: list[str] | None = None
+
+    def add(self, att: Attribution, special: np.ndarray) -> None:
+        rel = att.relevance.numpy()
+        if att.layer_sums is not None:
+            self.names = att.layer_names
+            self.layer_ratios.append((att.layer_sums / att.reference[:, None]).numpy())
+            self.layer_raw.append(np.concatenate([att.layer_sums.numpy(), att.reference.numpy()[:, None]], 1))
+        total = att.relevance.sum(1).numpy()
+        self.special_share.append(np.where(special, rel, 0).sum(1) / np.where(total == 0, 1, total))
+        if att.position_type is not None:
+            both = total + att.position_type.numpy()
+            self.pos_share.append(att.position_type.numpy() / np.where(both == 0, 1, both))
+        if att.reference is not None and att.layer_sums is None:
+            self.ref_ratio.append((att.relevance.sum(1) / att.reference).numpy())
+
+    def record(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.layer_ratios:
+            r, raw = np.concatenate(self.layer_ratios), np.concatenate(self.layer_raw)
+            # per text: sum of relevance at the layer / explained logit; pooled: sum over texts / sum of logits
+            out["conservation"] = {name: {"mean": float(np.mean(r[:, k])), "median": float(np.median(r[:, k])),
+                                          "pooled": float(raw[:, k].sum() / raw[:, -1].sum())}
+                                   for k, name in enumerate(self.names or [])}
+        out["special_tokens_share"] = float(np.median(np.concatenate(self.special_share)))  # of the words' relevance
+        if self.pos_share:  # relevance the words do not own (median over texts, of words + position/type)
+            out["position_type_share"] = float(np.median(np.concatenate(self.pos_share)))
+        if self.ref_ratio:
+            r = np.concatenate(self.ref_ratio)
+            out["completeness"] = {"mean": float(np.mean(r)), "median": float(np.median(r))}
+        return out
 
 
 def _summarise(summary: dict) -> None:

@@ -231,6 +231,49 @@ def bootstrap_coefficients(data: RunData, rows: np.ndarray, n_boot: int, C: floa
     return np.array(out)
 
 
+def _coefficients(data: RunData, model: FittedModel, feature_set: FeatureSet, boots: np.ndarray) -> list[dict]:
+    """Each feature's standardised coefficient toward each class, with its bootstrap interval."""
+    out = []
+    for j, name in enumerate(data.names):
+        feat = feature_set.features[j]
+        entry = {"name": name, "description": feat.description, "why": feat.why}
+        for k, c in enumerate(data.classes):
+            entry[f"coef_{c}"] = float(model.coef[k, j])
+            if len(boots):
+                entry[f"ci_{c}"] = [float(np.quantile(boots[:, k, j], 0.025)), float(np.quantile(boots[:, k, j], 0.975))]
+        out.append(entry)
+    return out
+
+
+def _draws(run_dir: Path, seeds: list[int] | None) -> list[SeedDraw]:
+    """The seeds that get a word map, each with the training draw its transformer used."""
+    draws = transformer_draws(run_dir)
+    if seeds is not None:
+        known = {d.seed: d for d in draws}
+        draws = [known.get(s, SeedDraw(s, None)) for s in seeds]
+    return draws or [SeedDraw(0, None)]
+
+
+def _write_word_maps(run: Run, data: RunData, model: FittedModel, feature_set: FeatureSet, draws: list[SeedDraw],
+                     config: FeaturesConfig) -> dict[str, Path]:
+    """explanations/features/seed-<seed>.parquet: the model fitted on each seed's draw, as word maps."""
+    ex_rows = data.rows(config.explain_split)
+    if len(ex_rows) == 0:
+        raise StablexError(f"option explain_split={config.explain_split!r}: no such rows in split.parquet")
+    views = parse_views([data.texts[i] for i in ex_rows], config)
+    paths: dict[str, Path] = {}
+    for draw in draws:
+        m = model if draw.data_seed is None else fit(data.X[train_rows(data, draw)], data.y[train_rows(data, draw)],
+                                                      data.names, data.classes, config.C)
+        pred = m.predict(data.X[ex_rows])
+        targets = resolve_targets(config.target, data.classes, data.y[ex_rows], pred)
+        table = word_map(m, feature_set, draw.seed, list(data.doc_ids[ex_rows]), [data.texts[i] for i in ex_rows],
+                         views, data.X[ex_rows], targets)
+        paths[f"seed-{draw.seed}"] = run.explanation_path("features", draw.seed)
+        write_parquet(paths[f"seed-{draw.seed}"], table)
+    return paths
+
+
 def fit_feature_model(run_dir: str | Path, config: FeaturesConfig, seeds: list[int] | None = None,
                       feature_set: FeatureSet | None = None) -> FeatureModelResult:
     """Fit on the train split, score on validation/test, write coefficients and word maps.
@@ -255,41 +298,11 @@ def fit_feature_model(run_dir: str | Path, config: FeaturesConfig, seeds: list[i
             metrics[name] = scores(data.y[rows], model.predict(data.X[rows]))
     majority = int(np.bincount(data.y[train], minlength=len(data.classes)).argmax())
     majority_rate = float(np.mean(data.y[data.rows("test")] == majority))
-
-    boots = bootstrap_coefficients(data, train, config.bootstrap, config.C)
-    coefficients = []
-    for j, name in enumerate(data.names):
-        feat = feature_set.features[j]
-        entry = {"name": name, "description": feat.description, "why": feat.why}
-        for k, c in enumerate(data.classes):
-            entry[f"coef_{c}"] = float(model.coef[k, j])
-            if len(boots):
-                entry[f"ci_{c}"] = [float(np.quantile(boots[:, k, j], 0.025)), float(np.quantile(boots[:, k, j], 0.975))]
-        coefficients.append(entry)
-
-    draws = transformer_draws(run_dir)
-    if seeds is not None:
-        known = {d.seed: d for d in draws}
-        draws = [known.get(s, SeedDraw(s, None)) for s in seeds]
-    if not draws:
-        draws = [SeedDraw(0, None)]
+    coefficients = _coefficients(data, model, feature_set, bootstrap_coefficients(data, train, config.bootstrap, config.C))
+    draws = _draws(run_dir, seeds)
     resampled = any(d.data_seed is not None for d in draws)
-
-    ex_rows = data.rows(config.explain_split)
-    if len(ex_rows) == 0:
-        raise StablexError(f"option explain_split={config.explain_split!r}: no such rows in split.parquet")
-    views = parse_views([data.texts[i] for i in ex_rows], config)
     run = Run(run_dir)
-    paths: dict[str, Path] = {}
-    for draw in draws:
-        m = model if draw.data_seed is None else fit(data.X[train_rows(data, draw)], data.y[train_rows(data, draw)],
-                                                      data.names, data.classes, config.C)
-        pred = m.predict(data.X[ex_rows])
-        targets = resolve_targets(config.target, data.classes, data.y[ex_rows], pred)
-        table = word_map(m, feature_set, draw.seed, list(data.doc_ids[ex_rows]), [data.texts[i] for i in ex_rows],
-                         views, data.X[ex_rows], targets)
-        paths[f"seed-{draw.seed}"] = run.explanation_path("features", draw.seed)
-        write_parquet(paths[f"seed-{draw.seed}"], table)
+    paths = _write_word_maps(run, data, model, feature_set, draws, config)
     write_json(run.explanations_summary_path("features"), {
         "method": "features", "split": config.explain_split, "target": config.target,
         "seeds": [d.seed for d in draws], "resampled": resampled,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stablex.config import FeaturesConfig
@@ -90,28 +91,55 @@ class StabilityResult:
 
 def compare_stability(run_dir: str | Path, config: FeaturesConfig, method: str = "lrp") -> StabilityResult:
     """Write RUN/features/stability.json: one accuracy-vs-agreement point per model kind and randomness."""
-    run_dir = Path(run_dir)
-    data = load_run(run_dir)
-    fs = default_feature_set(config)
-    train, test = data.rows("train"), data.rows("test")
-    # 1. seeds: refit with other random states; lbfgs ignores them
-    a = fit(data.X[train], data.y[train], data.names, data.classes, config.C, random_state=0)
-    b = fit(data.X[train], data.y[train], data.names, data.classes, config.C, random_state=12345)
-    coef_diff = float(np.max(np.abs(a.coef - b.coef)))
-    deterministic = coef_diff <= 1e-12
-    acc_full = float(np.mean(a.predict(data.X[test]) == data.y[test]))
-
-    # 2. resampling: the transformer's draws when it bootstrapped, else derived draws
-    t_draws = transformer_draws(run_dir)
+    run = Run(run_dir)
+    data = load_run(run.path)
+    seeds_point = _seeds_point(data, config, len(transformer_draws(run.path)) or 1)
+    # resampling: the transformer's draws when it bootstrapped, else derived draws
+    t_draws = transformer_draws(run.path)
     boot_draws = [d for d in t_draws if d.data_seed is not None]
     equal_terms = bool(boot_draws) and len(boot_draws) == len(t_draws)
     if not boot_draws:  # resample_draws >= 2 (config_checks)
         boot_draws = [SeedDraw(s, derive_seeds(s).data_seed) for s in range(config.resample_draws)]
-    ex_rows = data.rows(config.explain_split)
+    points = [seeds_point, _resampling_point(data, config, boot_draws)]
+    notes = []
+    explained = run.explained_seeds(method)
+    if t_draws and len(explained) >= 2:
+        points.append(_transformer_point(run, method, t_draws, data.classes, config.k, equal_terms))
+        if not equal_terms:
+            notes.append("the transformer's seeds were not bootstrap draws: its point varies seeds, not the data; "
+                         "train with [train] bootstrap = true for a comparison on equal terms")
+    else:
+        notes.append(f"no transformer explanations under {run.explanations_dir(method)}: feature model only")
+    deterministic = seeds_point["deterministic"]
+    write_json(run.stability_path, {
+        "method": method, "transformer_seeds": explained, "k": config.k, "explain_split": config.explain_split,
+        "equal_terms": equal_terms, "deterministic_under_seeds": deterministic, "points": points, "notes": notes,
+        "relevance": "toward the last class (two classes: sign flipped where target is the other)"})
+    return StabilityResult(points, deterministic, equal_terms, run.stability_path, notes)
+
+
+def _seeds_point(data, config: FeaturesConfig, n_models: int) -> dict:
+    """Refits with other random states: lbfgs ignores them, so the word maps agree exactly
+    when the coefficients do (checked, not assumed: `deterministic`)."""
+    train, test = data.rows("train"), data.rows("test")
+    a = fit(data.X[train], data.y[train], data.names, data.classes, config.C, random_state=0)
+    b = fit(data.X[train], data.y[train], data.names, data.classes, config.C, random_state=12345)
+    coef_diff = float(np.max(np.abs(a.coef - b.coef)))
+    acc = float(np.mean(a.predict(data.X[test]) == data.y[test]))
+    return {"model": "features", "randomness": "seeds", "n_models": n_models,
+            "accuracy": {"mean": acc, "lo": acc, "hi": acc, "n": 1},
+            "agreement": {"spearman": {"mean": 1.0, "lo": 1.0, "hi": 1.0}, f"fa@{config.k}": {"mean": 1.0, "lo": 1.0, "hi": 1.0}},
+            "deterministic": coef_diff <= 1e-12, "max_abs_coef_difference": coef_diff}
+
+
+def _resampling_point(data, config: FeaturesConfig, draws: list[SeedDraw]) -> dict:
+    """The feature model refitted on each bootstrap draw: accuracy and word-map agreement."""
+    fs = default_feature_set(config)
+    test, ex_rows = data.rows("test"), data.rows(config.explain_split)
     views = parse_views([data.texts[i] for i in ex_rows], config)
     weights = [fs.token_weights(v) for v in views]
     accs, per_doc = [], {d: [] for d in data.doc_ids[ex_rows]}
-    for draw in boot_draws:
+    for draw in draws:
         r = train_rows(data, draw)
         m = fit(data.X[r], data.y[r], data.names, data.classes, config.C)
         accs.append(float(np.mean(m.predict(data.X[test]) == data.y[test])))
@@ -119,38 +147,21 @@ def compare_stability(run_dir: str | Path, config: FeaturesConfig, method: str =
         for d, tw in zip(data.doc_ids[ex_rows], weights):
             per_doc[d].append(tw @ w)
     maps = {d: np.stack(v) for d, v in per_doc.items() if v and len(v[0])}
-    points = [
-        {"model": "features", "randomness": "seeds", "n_models": len(t_draws) or 1,
-         "accuracy": {"mean": acc_full, "lo": acc_full, "hi": acc_full, "n": 1},
-         "agreement": {"spearman": {"mean": 1.0, "lo": 1.0, "hi": 1.0}, f"fa@{config.k}": {"mean": 1.0, "lo": 1.0, "hi": 1.0}},
-         "deterministic": deterministic, "max_abs_coef_difference": coef_diff},
-        {"model": "features", "randomness": "resampling", "n_models": len(boot_draws),
-         "data_seeds": [d.data_seed for d in boot_draws], "accuracy": _interval(np.array(accs)),
-         "agreement": agreement(maps, config.k)},
-    ]
-    notes = []
-    run = Run(run_dir)
+    return {"model": "features", "randomness": "resampling", "n_models": len(draws),
+            "data_seeds": [d.data_seed for d in draws], "accuracy": _interval(np.array(accs)),
+            "agreement": agreement(maps, config.k)}
+
+
+def _transformer_point(run: Run, method: str, draws: list[SeedDraw], classes: list[str], k: int,
+                       equal_terms: bool) -> dict:
     files = [run.explanation_path(method, s) for s in run.explained_seeds(method)]
-    if t_draws and len(files) >= 2:
-        t_accs = []
-        for d in t_draws:
-            p = run.seed_predictions_path(d.seed)
-            if p.exists():
-                t = pq.read_table(p, columns=["split", "label", "pred"]).to_pydict()
-                keep = [i for i, s in enumerate(t["split"]) if s == "test"]
-                t_accs.append(np.mean([t["label"][i] == t["pred"][i] for i in keep]))
-        points.append({"model": "transformer", "method": method,
-                       "randomness": "resampling" if equal_terms else "seeds", "n_models": len(files),
-                       "accuracy": _interval(np.array(t_accs)) if t_accs else None,
-                       "agreement": agreement(read_maps(files, data.classes), config.k)})
-        if not equal_terms:
-            notes.append("the transformer's seeds were not bootstrap draws: its point varies seeds, not the data; "
-                         "train with [train] bootstrap = true for a comparison on equal terms")
-    else:
-        notes.append(f"no transformer explanations under {run.explanations_dir(method)}: feature model only")
-    path = run.stability_path
-    write_json(path, {"method": method, "transformer_seeds": run.explained_seeds(method),
-                      "k": config.k, "explain_split": config.explain_split, "equal_terms": equal_terms,
-                      "deterministic_under_seeds": deterministic, "points": points, "notes": notes,
-                      "relevance": "toward the last class (two classes: sign flipped where target is the other)"})
-    return StabilityResult(points, deterministic, equal_terms, path, notes)
+    accs = []
+    for d in draws:
+        p = run.seed_predictions_path(d.seed)
+        if p.exists():
+            t = pq.read_table(p, columns=["label", "pred"], filters=[("split", "=", "test")])
+            if t.num_rows:
+                accs.append(float(pc.mean(pc.equal(t["label"], t["pred"])).as_py()))
+    return {"model": "transformer", "method": method, "randomness": "resampling" if equal_terms else "seeds",
+            "n_models": len(files), "accuracy": _interval(np.array(accs)) if accs else None,
+            "agreement": agreement(read_maps(files, classes), k)}

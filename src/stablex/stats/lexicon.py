@@ -24,6 +24,46 @@ import pyarrow as pa
 from scipy import sparse
 
 
+def _class_relevance(R: np.ndarray, onehot, count: np.ndarray, targets: np.ndarray, pos_text: np.ndarray, c: int,
+                     ref: int, n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean relevance of each word type toward class c: per seed [S, V], pooled [V], SD over seeds [V].
+    Two classes: the signed relevance (toward `ref`) turned toward c; more: positions whose seed
+    explained c."""
+    S, V = R.shape[0], len(count)
+    if n_classes == 2:
+        sums = np.asarray(onehot @ R.T, np.float64).T * (1.0 if c == ref else -1.0)  # [S, V]
+        counts = np.broadcast_to(count.astype(np.float64), (S, V))
+    else:
+        mask = (targets[:, pos_text] == c).astype(np.float32)  # [S, N]
+        sums = np.asarray(onehot @ (R * mask).T, np.float64).T
+        counts = np.asarray(onehot @ mask.T, np.float64).T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_seed = np.where(counts > 0, sums / np.where(counts > 0, counts, 1), np.nan)
+        tot = counts.sum(0)
+        mean = np.where(tot > 0, sums.sum(0) / np.where(tot > 0, tot, 1), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sd = np.nanstd(per_seed, axis=0, ddof=1) if S > 1 else np.full(V, np.nan)
+    return per_seed, mean, sd
+
+
+def _top_overlap(per_seed: np.ndarray, consensus: np.ndarray, n: int) -> tuple[np.ndarray, float | None, float]:
+    """Each seed's top-n word types among the ranked candidates [S, C]: the share of seeds that
+    rank each candidate top-n, the mean pairwise overlap of seeds' top-n lists, and their
+    overlap with the consensus top-n."""
+    S, C = per_seed.shape
+    ps = np.where(np.isfinite(per_seed), per_seed, -np.inf)
+    top = np.argpartition(-ps, n - 1, axis=1)[:, :n] if n < C else np.tile(np.arange(n), (S, 1))
+    member = np.zeros((S, C), np.float32)
+    np.put_along_axis(member, top, 1.0, axis=1)
+    overlap_consensus = float((member[:, consensus].sum(1) / n).mean())
+    pair_overlap = None
+    if S > 1:
+        gram = member @ member.T
+        pair_overlap = float((gram.sum() - np.trace(gram)) / (S * (S - 1)) / n)
+    return member.mean(0), pair_overlap, overlap_consensus
+
+
 def lexicon(R: np.ndarray, pos_text: np.ndarray, pos_type: np.ndarray, types: list[str],
             targets: np.ndarray, classes: list[str], ref: int, top_n: int = 50,
             min_count: int = 5, n_top_summary: int = 20) -> tuple[pa.Table, dict]:
@@ -42,20 +82,7 @@ def lexicon(R: np.ndarray, pos_text: np.ndarray, pos_type: np.ndarray, types: li
     summary: dict = {"min_count": min_count, "top_n": top_n, "n_types": V,
                      "n_eligible": int(eligible.sum()), "lemmas": False, "classes": {}}
     for c, name in enumerate(classes):
-        if len(classes) == 2:
-            sums = np.asarray(onehot @ R.T, np.float64).T * (1.0 if c == ref else -1.0)  # [S, V]
-            counts = np.broadcast_to(count.astype(np.float64), (S, V))
-        else:
-            mask = (targets[:, pos_text] == c).astype(np.float32)  # [S, N]
-            sums = np.asarray(onehot @ (R * mask).T, np.float64).T
-            counts = np.asarray(onehot @ mask.T, np.float64).T
-        with np.errstate(invalid="ignore", divide="ignore"):
-            per_seed = np.where(counts > 0, sums / np.where(counts > 0, counts, 1), np.nan)
-            tot = counts.sum(0)
-            mean = np.where(tot > 0, sums.sum(0) / np.where(tot > 0, tot, 1), np.nan)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            sd = np.nanstd(per_seed, axis=0, ddof=1) if S > 1 else np.full(V, np.nan)
+        per_seed, mean, sd = _class_relevance(R, onehot, count, targets, pos_text, c, ref, len(classes))
         ok = eligible & np.isfinite(mean)
         cand = np.flatnonzero(ok)
         rank = np.full(V, np.nan)
@@ -64,18 +91,7 @@ def lexicon(R: np.ndarray, pos_text: np.ndarray, pos_type: np.ndarray, types: li
         top_share = np.full(V, np.nan)
         cls_summary: dict = {"n_ranked": int(len(cand))}
         if n > 0:
-            ps = np.where(np.isfinite(per_seed[:, cand]), per_seed[:, cand], -np.inf)
-            top = np.argpartition(-ps, n - 1, axis=1)[:, :n] if n < len(cand) else np.tile(np.arange(n), (S, 1))
-            member = np.zeros((S, len(cand)), np.float32)
-            np.put_along_axis(member, top, 1.0, axis=1)
-            top_share[cand] = member.mean(0)
-            consensus = rank[cand] <= n
-            overlap_consensus = float((member[:, consensus].sum(1) / n).mean())
-            if S > 1:
-                gram = member @ member.T
-                pair_overlap = float((gram.sum() - np.trace(gram)) / (S * (S - 1)) / n)
-            else:
-                pair_overlap = None
+            top_share[cand], pair_overlap, overlap_consensus = _top_overlap(per_seed[:, cand], rank[cand] <= n, n)
             best = cand[np.argsort(-mean[cand], kind="stable")[:n_top_summary]]
             cls_summary.update(
                 top_words=[{"word": types[v], "mean_relevance": float(mean[v]),
