@@ -99,6 +99,26 @@ def test_cli_refuses_before_writing_anything(tmp_path, lemonde_path, option, val
     assert not out.exists()
 
 
+@pytest.mark.parametrize("section, option, value, message", [
+    ("train", "lr", -1.0, "[train] lr = -1.0: must be > 0"),
+    ("train", "batch_size", 0, "[train] batch_size = 0: must be >= 1"),
+    ("train", "epochs", 0, "[train] epochs = 0: must be >= 1"),
+])
+def test_api_gives_the_clis_error_and_leaves_the_callers_config(tmp_path, lemonde_path, section, option, value,
+                                                                 message):
+    import stablex
+
+    cfg = StudyConfig.from_dict({"corpus": {"path": str(lemonde_path), "max_docs": 40}})
+    out = tmp_path / "run"
+    with pytest.raises(StablexError) as err:
+        stablex.train(cfg, out, show_progress=False, **{section: {option: value}})
+    assert message in str(err.value)  # the same words as test_cli_refuses_before_writing_anything
+    assert not out.exists()
+    assert getattr(getattr(cfg, section), option) == getattr(getattr(StudyConfig(), section), option)
+    with pytest.raises(StablexError, match="unknown section"):
+        stablex.train(cfg, out, show_progress=False, trian={"epochs": 2})
+
+
 def _violating(rule):
     """A value outside `rule`, derived from its wording (so every declared rule gets a case)."""
     text = rule.allowed

@@ -28,11 +28,23 @@ def _override(section_cfg, section: str, options: dict):
     return replaced
 
 
-def train(study: StudyConfig, out: str | Path, force: bool = False, show_progress: bool = True, executor=None):
-    """One classifier per seed; `executor` (stablex.train.executors) runs the seeds, None: here."""
+def _with_sections(study: StudyConfig, sections: dict[str, dict]) -> StudyConfig:
+    """A copy of `study` with options replaced table by table (the caller's config is left as it is)."""
+    known = {f.name for f in dataclasses.fields(study) if dataclasses.is_dataclass(getattr(study, f.name))}
+    unknown = sorted(set(sections) - known)
+    if unknown:
+        raise StablexError(f"unknown section(s) {', '.join(unknown)}; the sections are {', '.join(sorted(known))}")
+    return dataclasses.replace(study, **{name: _override(getattr(study, name), name, options)
+                                         for name, options in sections.items()})
+
+
+def train(study: StudyConfig, out: str | Path, force: bool = False, show_progress: bool = True, executor=None,
+          **sections: dict):
+    """One classifier per seed; `executor` (stablex.train.executors) runs the seeds, None: here.
+    `sections` override options table by table, e.g. `train={"epochs": 3}, corpus={"max_docs": 400}`."""
     from stablex.train.executors import train_distributed
 
-    return train_distributed(study, out, executor, force=force, show_progress=show_progress)
+    return train_distributed(_with_sections(study, sections), out, executor, force=force, show_progress=show_progress)
 
 
 def models(run_dir: str | Path, sizes: list[int] | None = None, margin: float | None = None):

@@ -10,8 +10,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from stablex.config import StudyConfig, parse_seeds
+from stablex.config import PRESETS, StudyConfig, parse_seeds
+from stablex.config_checks import AGGREGATIONS, PRECISIONS, SPLITS
 from stablex.errors import StablexError
+from stablex.explain.methods import METHODS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="How much do a fine-tuned transformer's explanations depend on its training seed?")
@@ -22,6 +24,11 @@ err = Console(stderr=True, soft_wrap=True)
 @app.callback()
 def _root() -> None:
     """stablex: train many seeds, explain every model, measure how much the explanations move."""
+
+
+def _choices(names) -> str:
+    """Help text listing the choices the checks accept (config_checks, the method registry)."""
+    return " | ".join(names)
 
 
 RunArg = Annotated[Path, typer.Argument(help="Run directory")]
@@ -73,7 +80,7 @@ def train(
     seeds: Annotated[Optional[str], typer.Option(help="Seeds: 0-4 or 0,3,7")] = None,
     max_docs: Annotated[Optional[int], typer.Option(help="Use at most N documents")] = None,
     balance: Annotated[Optional[bool], typer.Option("--balance/--no-balance", help="Equal class counts")] = None,
-    preset: Annotated[Optional[str], typer.Option(help="quick (CPU) or paper")] = None,
+    preset: Annotated[Optional[str], typer.Option(help=_choices(PRESETS) + " (quick: CPU)")] = None,
     model: Annotated[Optional[str], typer.Option(help="e5-small, an HF id in the local cache, or a path")] = None,
     config: Annotated[Optional[Path], typer.Option(help="Study file (TOML)")] = None,
     max_tokens: Annotated[Optional[int], typer.Option(help="Truncate texts to N tokens")] = None,
@@ -91,7 +98,7 @@ def train(
     drop_empty: Annotated[bool, typer.Option("--drop-empty", help="Drop texts that are empty")] = False,
     keep_models: Annotated[bool, typer.Option("--keep-models/--no-keep-models")] = True,
     threads: Annotated[Optional[int], typer.Option(help="Torch threads")] = None,
-    precision: Annotated[Optional[str], typer.Option(help="float32 | bfloat16 (autocast) | auto")] = None,
+    precision: Annotated[Optional[str], typer.Option(help=_choices(PRECISIONS) + " (bfloat16: autocast)")] = None,
     force: Annotated[bool, typer.Option("--force", help="Discard a run made with another configuration")] = False,
     executor: ExecutorOpt = "local", address: AddressOpt = None, cpus_per_seed: CpusOpt = 1,
     gpus_per_seed: GpusOpt = 0,
@@ -139,11 +146,11 @@ def models(run: RunArg,
 @app.command()
 def explain(
     run: RunArg,
-    method: Annotated[str, typer.Option(help="lrp | chefer | gxi | ig")] = "lrp",
-    split: Annotated[Optional[str], typer.Option(help="train | validation | test (default: the study's)")] = None,
+    method: Annotated[str, typer.Option(help=_choices(METHODS))] = "lrp",
+    split: Annotated[Optional[str], typer.Option(help=_choices(SPLITS) + " (default: the study's)")] = None,
     target: Annotated[Optional[str], typer.Option(
         help="predicted | label | a class name (default: the study's)")] = None,
-    aggregate: Annotated[Optional[str], typer.Option(help="sub-words -> word: sum | mean")] = None,
+    aggregate: Annotated[Optional[str], typer.Option(help="sub-words -> word: " + _choices(AGGREGATIONS))] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Seeds to explain (default: all trained)")] = None,
     max_docs: Annotated[Optional[int], typer.Option(help="Explain only the first N texts (prefer --texts)")] = None,
     texts: Annotated[Optional[int], typer.Option(
@@ -170,7 +177,7 @@ def explain(
 @app.command()
 def faithfulness(
     run: RunArg,
-    method: Annotated[list[str], typer.Option(help="Method(s) to score; repeat the option")] = ["lrp", "gxi"],
+    method: Annotated[list[str], typer.Option(help=f"Method(s) to score ({_choices(METHODS)}); repeat the option")] = ["lrp", "gxi"],
     texts: Annotated[Optional[int], typer.Option(help="Number of sampled texts")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Which trained seed's model")] = None,
 ) -> None:
