@@ -25,6 +25,7 @@ from scipy import sparse
 from stablex.errors import StablexError
 from stablex.explain.words import WORD_RE
 from stablex.features.lexicons import normalise_word
+from stablex.stats.load import toward
 
 
 @dataclass
@@ -97,7 +98,7 @@ class ExplanationStats:
             sums.append([]), counts.append([])
             for c in classes:
                 if len(classes) == 2:  # relevance toward the other class is relevance against this one
-                    r, m = np.where(target == c, rel, -rel), in_seed
+                    r, m = toward(rel, target, c), in_seed
                 else:
                     r, m = rel, in_seed & (target == c)
                 sums[-1].append(matrix(r, m))

@@ -28,6 +28,7 @@ from stablex.io import write_json
 from stablex.stats.agreement import MIN_WORDS_CORRELATION, correlation_pairs, pair_mean, topk_pairs
 from stablex.stats.intervals import bootstrap_mean_ci
 from stablex.rundir import Run
+from stablex.stats.load import toward
 from stablex.train.seeds import derive_seeds
 
 
@@ -69,7 +70,7 @@ def read_maps(files: list[Path], classes: list[str]) -> dict[str, np.ndarray]:
         wi = t.column("word_index").to_numpy()
         rel = t.column("relevance").to_numpy().astype(float)
         if len(classes) == 2:
-            rel = np.where(t.column("target").to_numpy(zero_copy_only=False) == classes[-1], rel, -rel)
+            rel = toward(rel, t.column("target").to_numpy(zero_copy_only=False), classes[-1])
         order = np.lexsort((wi, doc))
         doc, rel = doc[order], rel[order]
         bounds = np.flatnonzero(np.r_[True, doc[1:] != doc[:-1], True])

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from stablex.config import AnalyzeConfig
 from stablex.stats.equivalence import accuracy_reading, equivalence
 from stablex.rundir import SEED_FILE, Run
-from stablex.stats.load import read_seed_metrics, test_accuracy, test_correctness
+from stablex.stats.load import read_seed_metrics, test_accuracy, test_correctness, toward
 
 # What produces each artefact (shown in place of a missing section).
 COMMANDS = {
@@ -167,9 +167,9 @@ def _round(values: np.ndarray, digits: int = 4) -> list[float | None]:
 
 def _toward_reference(rel: np.ndarray, target: list[str], reference: str | None) -> np.ndarray:
     """Relevance toward the reference class: two classes, flip the rows that explained the other."""
-    if reference is None:
+    if reference is None:  # more than two classes: relevance stays toward each seed's target
         return rel
-    return np.where(np.array(target, dtype=object) == reference, rel, -rel)
+    return toward(rel, np.array(target, dtype=object), reference)
 
 
 def _read_map(path: Path, doc_ids: set[str], reference: str | None) -> dict[str, dict]:

@@ -30,6 +30,13 @@ from stablex.io import read_json
 from stablex.rundir import Run
 
 
+def toward(relevance: np.ndarray, explained: np.ndarray, cls) -> np.ndarray:
+    """Relevance toward `cls` in a two-class run: where a seed explained the other class, its
+    relevance toward that class is relevance against `cls`, so the sign is flipped. The one
+    sign convention of analyze, the report's viewer, the stability comparison and the hybrid."""
+    return np.where(np.asarray(explained) == cls, relevance, -relevance)
+
+
 @dataclass
 class Explanations:
     seeds: list[int]
@@ -170,9 +177,8 @@ def load_explanations(run_dir: Path, method: str, seeds: list[int], classes: lis
         words = first["word"].combine_chunks()
     reference = 1 if len(classes) == 2 else None
     if reference is not None:
-        flip = np.where(targets == reference, 1.0, -1.0).astype(np.float32)  # [S, T]
-        for si in range(S):  # in place, one seed row at a time (no second [S, N] array)
-            R[si] *= np.repeat(flip[si], np.diff(offsets))
+        for si in range(S):  # one seed row at a time (no second [S, N] array)
+            R[si] = toward(R[si], np.repeat(targets[si], np.diff(offsets)), reference)
     return Explanations(seeds=list(seeds), classes=list(classes), reference=reference, doc_ids=docs.to_pylist(),
                         offsets=offsets, word_index=wi, words=words, R=R, targets=targets, dropped=dropped)
 
