@@ -242,7 +242,10 @@ def test_randomisation_check_records_steps_and_detects_change():
     res = randomisation_check(m, lambda mm: LRP(mm), b, keep)
     assert [s["randomised"] for s in res["steps"]] == [n for n, _ in cascade(m)]
     assert res["steps"][0]["randomised"] == "head" and res["steps"][-1]["randomised"] == "head+layers 3-0"
-    assert res["differs"] == (res["steps"][-1]["spearman"] < res["differs_below"])
+    # LRP of a randomised model is another explanation: rank correlation with the trained model's
+    # near zero at every step of the cascade (measured: -0.15, -0.03, -0.18, 0.10), so it differs
+    assert res["differs"] is True
+    assert all(abs(s["spearman"]) < 0.3 for s in res["steps"])
     same = randomisation_check(m, lambda mm: _InputOnly(mm), b, keep)  # ignores the weights entirely
     assert same["steps"][-1]["spearman"] == pytest.approx(1.0) and not same["differs"]
 

@@ -121,24 +121,31 @@ def study_bootstrap(run_dir: Path) -> bool:
         return False
 
 
-def load_explanations(run_dir: Path, method: str, seeds: list[int], classes: list[str]) -> Explanations:
-    folder = Run(run_dir).explanations_dir(method)
-    first = pq.read_table(folder / f"seed-{seeds[0]}.parquet", columns=["doc_id", "word_index", "word"])
+def _layout(path: Path) -> tuple[pa.Table, pa.Array, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The word positions of the first seed's table: (table sorted by doc and word, the texts'
+    doc ids, word_index per position, first position of each text, one sorted key per position,
+    the key stride)."""
+    first = pq.read_table(path, columns=["doc_id", "word_index", "word"])
     first = first.sort_by([("doc_id", "ascending"), ("word_index", "ascending")])
     doc = first["doc_id"].combine_chunks()
     wi = first["word_index"].to_numpy().astype(np.int64)
     n = len(doc)
     if n == 0:
-        raise StablexError(f"{folder}/seed-{seeds[0]}.parquet: empty table")
+        raise StablexError(f"{path}: empty table")
     new_doc = np.ones(n, bool)
     new_doc[1:] = pc.not_equal(doc[1:], doc[:-1]).to_numpy(zero_copy_only=False)
     starts = np.flatnonzero(new_doc)
-    docs = doc.take(pa.array(starts))
-    code = np.cumsum(new_doc) - 1
     stride = int(wi.max()) + 1
-    keys = code * stride + wi
+    keys = (np.cumsum(new_doc) - 1) * stride + wi
     if (np.diff(keys) <= 0).any():
-        raise StablexError(f"{folder}/seed-{seeds[0]}.parquet: a (doc_id, word_index) appears twice")
+        raise StablexError(f"{path}: a (doc_id, word_index) appears twice")
+    return first, doc.take(pa.array(starts)), wi, starts, keys, stride
+
+
+def load_explanations(run_dir: Path, method: str, seeds: list[int], classes: list[str]) -> Explanations:
+    folder = Run(run_dir).explanations_dir(method)
+    first, docs, wi, starts, keys, stride = _layout(folder / f"seed-{seeds[0]}.parquet")
+    n = len(wi)
     T, S = len(starts), len(seeds)
     offsets = np.append(starts, n)
     class_ids = pa.array(classes, pa.string())
