@@ -92,18 +92,20 @@ def faithfulness(run_dir: str | Path, methods: list[str], n_texts: int | None = 
 
 
 def analyze(run_dir: str | Path, method: str = "lrp", **options):
-    """Agreement across seeds and the rest of analysis/<method>/; `options` override [analyze]."""
+    """Agreement across seeds and the rest of analysis/<method>/; `options` override [analyze].
+    Returns an AnalysisReport (the AnalysisResult's fields read through it)."""
     from stablex.rundir import open_run
     from stablex.stats.analyze import analyze as _analyze
 
     from stablex.features.pos import sensitivity_groups
+    from stablex.report.terminal import AnalysisReport
 
     study = open_run(run_dir).config()
     cfg = _override(study.analyze, "analyze", options)
     result = _analyze(Path(run_dir), method, cfg)
     if cfg.groups and method != "features":  # by class and part of speech: analysis/<method>/groups.json
         sensitivity_groups(run_dir, method, cfg.bootstrap, study.features.spacy_model, result.summary)
-    return result
+    return AnalysisReport(result)
 
 
 def features(run_dir: str | Path, n_process: int | None = None, method: str = "lrp"):

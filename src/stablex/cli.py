@@ -197,9 +197,8 @@ def analyze(
 ) -> None:
     """Agreement, signal/noise, seeds needed, random sources and lexicon across seeds."""
     from stablex.api import analyze as analyze_api
-    from stablex.stats.analyze import format_table
 
-    console.print(format_table(analyze_api(run, method, **_given(equivalent=equivalent, bootstrap=bootstrap))))
+    console.print(analyze_api(run, method, **_given(equivalent=equivalent, bootstrap=bootstrap)))
 
 
 @app.command()

@@ -76,6 +76,22 @@ class ModelsReport(Rendered):
         return accuracy_reading(self.result)
 
 
+class AnalysisReport(Rendered):
+    """AnalysisResult (its fields read through: `.summary`, `.paths`, …) as the table of
+    corpus-level figures."""
+
+    def __init__(self, result):
+        self.result = result
+
+    def __getattr__(self, name: str):
+        return getattr(self.__dict__["result"], name)
+
+    def __rich__(self):
+        from stablex.stats.analyze import format_table
+
+        return format_table(self.result)
+
+
 class FaithfulnessReport(Rendered):
     """FaithfulnessResult: AOPC per ranking, and each method's paired gain over the baselines."""
 
