@@ -1,4 +1,4 @@
-"""`stablex run`: train -> explain -> analyze -> features -> hybrid -> report, resumable.
+"""`stablex run`: train -> explain -> faithfulness -> features -> analyze -> hybrid -> report, resumable.
 
 Each stage checks what its artefacts already hold and does only what is missing, so a
 rerun after an interruption (or after adding seeds) continues where the last one stopped.
@@ -16,9 +16,9 @@ from rich.progress import Progress
 from stablex.config import StudyConfig
 from stablex.progress import progress_or
 
-STAGES = ("train", "explain", "faithfulness", "analyze", "features", "hybrid", "report")
-ORDER = ("train", "explain", "faithfulness", "features", "analyze", "hybrid", "report")  # features' word maps
-# are analysed like any method, so features runs before analyze
+# in the order they run: the feature model's word maps are analysed like any method, so
+# features comes before analyze
+STAGES = ("train", "explain", "faithfulness", "features", "analyze", "hybrid", "report")
 
 
 @dataclass
@@ -37,18 +37,18 @@ def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: 
     (train, explain); None runs them in this process. As an entry point, it makes the study's
     process-wide setting (runtime.keep_freed_memory) when [train] or [explain] asks for it.
     """
+    from stablex.rundir import open_run
     from stablex.runtime import keep_freed_memory
 
     if cfg.train.keep_freed_memory or cfg.explain.keep_freed_memory:
         keep_freed_memory()
-    from stablex.rundir import open_run
 
     study = _Study(cfg, Path(out), executor, StudyResult(run_dir=Path(out)), force, tuple(stages))
     steps = {"train": _train, "explain": _explain, "faithfulness": _faithfulness, "features": _features,
              "analyze": _analyze, "hybrid": _hybrid, "report": _report}
     with progress_or(progress, disable=not show_progress) as prog:
         overall = prog.add_task("study", total=len(stages))
-        for name in ORDER:
+        for name in STAGES:
             if name in stages:
                 steps[name](study, prog)
                 prog.advance(overall)
