@@ -70,7 +70,7 @@ def test_verdict_names_every_method_with_its_faithfulness(study_run):
 
     run = study_run.run
     faith = json.loads((run / "explanations" / "faithfulness.json").read_text())
-    assert set(faith["methods"]) == {"lrp", "gxi", "random"} and faith["n_texts"] == 40
+    assert set(faith["methods"]) == {"lrp", "gxi", "random"} and faith["n_texts"] == 20
     for m in ("lrp", "gxi", "random"):
         lo, hi = faith["methods"][m]["comprehensiveness_ci"]
         assert lo <= faith["methods"][m]["comprehensiveness_aopc"] <= hi
