@@ -319,3 +319,12 @@ def test_paper_preset_runs_chefer_with_the_authors_settings():
     assert method_options("chefer", paper) == {"softmax_rule": "attnlrp", "start_layer": 1}
     assert paper.aggregate == "mean"
     assert method_options("chefer", quick)["start_layer"] == 0 and quick.aggregate == "sum"
+
+
+def test_only_the_random_ranking_is_a_faithfulness_floor():
+    """The trait faithfulness reads instead of a name (a method attribute named like it, such as
+    IG's baseline(), once made ig a 'baseline' and broke faithfulness)."""
+    from stablex.explain.methods import BASELINES, is_baseline
+
+    assert {m: is_baseline(m) for m in [*METHODS, *BASELINES]} == {
+        "lrp": False, "chefer": False, "gxi": False, "ig": False, "random": True}

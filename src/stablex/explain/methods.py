@@ -70,11 +70,11 @@ class _Method:
     - `rule_option` / `rules`: the option naming its LRP rule set and the rules it accepts
       (None: no LRP rules);
     - `input_point`: where its relevance is read;
-    - `baseline`: a floor for faithfulness (BASELINES), not an explanation of the model: it
+    - `is_floor`: a floor for faithfulness (BASELINES), not an explanation of the model: it
       ranks words toward the class a real method explained, and `stablex explain` refuses it."""
 
     name = ""
-    baseline = False
+    is_floor = False
     options: dict[str, str] = {}
     volatile: tuple[str, ...] = ()
     rule_option: str | None = None
@@ -263,7 +263,7 @@ class RandomRanking(_Method):
     random baseline). `seed` fixes the draws; successive calls continue the same stream."""
 
     name = "random"
-    baseline = True
+    is_floor = True
     input_point = "none (random)"
 
     def __init__(self, model: torch.nn.Module | None = None, seed: int = 0):
@@ -310,7 +310,7 @@ def method_identity(name: str, config: Any) -> dict[str, Any]:
 
 
 def is_baseline(name: str) -> bool:
-    return _registered(name).baseline
+    return _registered(name).is_floor is True
 
 
 def check_rules(name: str, config: Any) -> None:
