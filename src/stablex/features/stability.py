@@ -94,9 +94,9 @@ def compare_stability(run_dir: str | Path, config: FeaturesConfig, method: str =
     """Write RUN/features/stability.json: one accuracy-vs-agreement point per model kind and randomness."""
     run = Run(run_dir)
     data = load_run(run.path)
-    seeds_point = _seeds_point(data, config, len(transformer_draws(run.path)) or 1)
-    # resampling: the transformer's draws when it bootstrapped, else derived draws
     t_draws = transformer_draws(run.path)
+    seeds_point = _seeds_point(data, config, len(t_draws) or 1)
+    # resampling: the transformer's draws when it bootstrapped, else derived draws
     boot_draws = [d for d in t_draws if d.data_seed is not None]
     equal_terms = bool(boot_draws) and len(boot_draws) == len(t_draws)
     if not boot_draws:  # resample_draws >= 2 (config_checks)
@@ -105,7 +105,7 @@ def compare_stability(run_dir: str | Path, config: FeaturesConfig, method: str =
     notes = []
     explained = run.explained_seeds(method)
     if t_draws and len(explained) >= 2:
-        points.append(_transformer_point(run, method, t_draws, data.classes, config.k, equal_terms))
+        points.append(_transformer_point(run, method, explained, t_draws, data.classes, config.k, equal_terms))
         if not equal_terms:
             notes.append("the transformer's seeds were not bootstrap draws: its point varies seeds, not the data; "
                          "train with [train] bootstrap = true for a comparison on equal terms")
@@ -153,9 +153,9 @@ def _resampling_point(data, config: FeaturesConfig, draws: list[SeedDraw]) -> di
             "agreement": agreement(maps, config.k)}
 
 
-def _transformer_point(run: Run, method: str, draws: list[SeedDraw], classes: list[str], k: int,
-                       equal_terms: bool) -> dict:
-    files = [run.explanation_path(method, s) for s in run.explained_seeds(method)]
+def _transformer_point(run: Run, method: str, explained: list[int], draws: list[SeedDraw], classes: list[str],
+                       k: int, equal_terms: bool) -> dict:
+    files = [run.explanation_path(method, s) for s in explained]
     accs = []
     for d in draws:
         p = run.seed_predictions_path(d.seed)

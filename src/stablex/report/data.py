@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from stablex.config import AnalyzeConfig
 from stablex.stats.equivalence import accuracy_reading, equivalence
-from stablex.rundir import SEED_FILE, Run
+from stablex.rundir import Run
 from stablex.stats.load import read_seed_metrics, test_accuracy, test_correctness, toward
 
 # What produces each artefact (shown in place of a missing section).
@@ -136,8 +136,8 @@ def load_accuracy(run_dir: Path) -> dict | None:
 
 # --- the text viewer ---------------------------------------------------------------------------
 
-def _seed_files(directory: Path) -> list[tuple[int, Path]]:
-    return sorted((int(m.group(1)), p) for p in directory.glob("seed-*.parquet") if (m := SEED_FILE.match(p.name)))
+def _seed_files(run: Run, method: str) -> list[tuple[int, Path]]:
+    return [(s, run.explanation_path(method, s)) for s in run.explained_seeds(method)]
 
 
 def _rows_by_doc(path: Path, columns: list[str], doc_ids: set[str]) -> dict[str, dict[str, np.ndarray]]:
@@ -202,7 +202,7 @@ def viewer_payload(data: ReportData) -> dict | None:
     if method is None:
         return None
     run = Run(data.run_dir)
-    files = _seed_files(run.explanations_dir(method))
+    files = _seed_files(run, method)
     if not files:
         return None
     shown = files[:MAX_SEEDS]
@@ -214,7 +214,7 @@ def viewer_payload(data: ReportData) -> dict | None:
     texts = {d: (lab, txt) for d, lab, txt in zip(split["doc_id"], split["label"], split["text"]) if d in wanted}
     maps = {s: _read_map(p, wanted, data.reference) for s, p in shown}
     consensus = _consensus(data, method, wanted, maps)
-    feat_files = _seed_files(run.explanations_dir("features"))
+    feat_files = _seed_files(run, "features")
     feats = _read_map(feat_files[0][1], wanted, data.reference) if feat_files else {}
     stats = {}
     if analysis:

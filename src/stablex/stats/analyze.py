@@ -91,7 +91,7 @@ def analyze(run_dir: Path, method: str, config: AnalyzeConfig, progress: Any = N
     lex_table, summary["lexicon"] = _lexicon(ex)
     summary["timings"]["total_seconds"] = time.perf_counter() - t0
     summary = clean(summary)
-    paths = write_analysis(run.analysis_dir(method), ex, stats, lex_table, summary)
+    paths = write_analysis(run, method, ex, stats, lex_table, summary)
     return AnalysisResult(method, run.path, seeds, len(ex.doc_ids), ex.R.shape[1], summary, paths,
                           time.perf_counter() - t0)
 
@@ -215,10 +215,11 @@ def _lexicon(ex) -> tuple[pa.Table, dict]:
                    ex.targets, ex.classes, ex.reference if ex.reference is not None else 0)
 
 
-def write_analysis(out: Path, ex, st: TextStatistics, lex_table: pa.Table, summary: dict) -> dict[str, Path]:
+def write_analysis(run: Run, method: str, ex, st: TextStatistics, lex_table: pa.Table,
+                   summary: dict) -> dict[str, Path]:
     """The four artefacts of analysis/<method>/, each written atomically (summary last)."""
-    paths = {name: out / name for name in ("summary.json", "per_text.parquet", "per_word.parquet", "lexicon.parquet")}
-    # out is Run.analysis_dir(method): the names are Run.analysis_path's
+    paths = {name: run.analysis_path(method, name)
+             for name in ("summary.json", "per_text.parquet", "per_word.parquet", "lexicon.parquet")}
     write_parquet(paths["per_text.parquet"], _per_text_table(ex, st.point, st.reps, st.text_cols, st.src_cols))
     write_parquet(paths["per_word.parquet"], _per_word_table(ex, st.word_cols, len(ex.seeds)))
     write_parquet(paths["lexicon.parquet"], lex_table)
