@@ -39,12 +39,34 @@ def _with_sections(study: StudyConfig, sections: dict[str, dict]) -> StudyConfig
 
 
 def train(study: StudyConfig, out: str | Path, force: bool = False, show_progress: bool = True, executor=None,
-          **sections: dict):
+          wait: bool = False, **sections: dict):
     """One classifier per seed; `executor` (stablex.train.executors) runs the seeds, None: here.
-    `sections` override options table by table, e.g. `train={"epochs": 3}, corpus={"max_docs": 400}`."""
+    `sections` override options table by table, e.g. `train={"epochs": 3}, corpus={"max_docs": 400}`.
+    `wait`: wait for another process writing the run instead of refusing."""
+    from stablex.rundir import writing
     from stablex.train.executors import train_distributed
 
-    return train_distributed(_with_sections(study, sections), out, executor, force=force, show_progress=show_progress)
+    cfg = _with_sections(study, sections)
+    cfg.validate()
+    check_methods(cfg)
+    with writing(out, "train", wait=wait):
+        return train_distributed(cfg, out, executor, force=force, show_progress=show_progress)
+
+
+def check_methods(cfg: StudyConfig, source: str = "study") -> None:
+    """[explain] methods and [hybrid] method against the method registry, before anything is
+    trained (config sits below the registry and cannot check them when the file is read)."""
+    from stablex.explain.methods import METHODS
+    from stablex.explain.stage import check_config
+
+    for option, names in (("[explain] methods", list(cfg.explain.methods)), ("[hybrid] method", [cfg.hybrid.method])):
+        for m in names:
+            if m not in METHODS:
+                raise StablexError(f"{source}: {option} = {m!r}: unknown method; choose one of {', '.join(METHODS)}")
+            try:
+                check_config(cfg.explain, m)
+            except StablexError as e:
+                raise StablexError(f"{source}: [explain] {e}") from None
 
 
 def models(run_dir: str | Path, sizes: list[int] | None = None, margin: float | None = None):
@@ -54,7 +76,11 @@ def models(run_dir: str | Path, sizes: list[int] | None = None, margin: float | 
     from stablex.stats.equivalence import equivalence
     from stablex.stats.load import test_correctness
 
+    from stablex import ledger
+    from stablex.rundir import stage_artefacts
+
     run = open_run(run_dir)
+    ledger.check(run.path, *stage_artefacts("models")[0])
     seeds = run.trained_seeds()
     if not seeds:
         raise StablexError(f"{run.path}: no trained seeds; run `stablex train` first")
@@ -72,23 +98,31 @@ def models(run_dir: str | Path, sizes: list[int] | None = None, margin: float | 
 
 
 def explain(run_dir: str | Path, method: str = "lrp", force: bool = False, seeds: list[int] | None = None,
-            executor=None, **options):
+            executor=None, wait: bool = False, **options):
     """Explain every text of a split with every seed's model; `options` override [explain]."""
-    from stablex.rundir import open_run
+    from stablex.rundir import open_run, writing
     from stablex.explain.distributed import explain_distributed
+    from stablex.explain.stage import check_config
 
     cfg = _override(open_run(run_dir).config().explain, "explain", options)
-    return explain_distributed(run_dir, method, cfg, executor, seeds=seeds, force=force)
+    check_config(cfg, method)
+    with writing(run_dir, "explain", wait=wait, method=method, split=cfg.split):
+        return explain_distributed(run_dir, method, cfg, executor, seeds=seeds, force=force)
 
 
-def faithfulness(run_dir: str | Path, methods: list[str], n_texts: int | None = None, seed: int | None = None):
+def faithfulness(run_dir: str | Path, methods: list[str], n_texts: int | None = None, seed: int | None = None,
+                 wait: bool = False):
     """ERASER comprehensiveness and sufficiency of `methods` and the baselines (FaithfulnessReport;
     `.result` is the FaithfulnessResult)."""
     from stablex.explain.faithfulness import faithfulness as _faith
     from stablex.report.terminal import FaithfulnessReport
-    from stablex.rundir import open_run
+    from stablex.rundir import open_run, writing
 
-    return FaithfulnessReport(_faith(run_dir, methods, open_run(run_dir).config().explain, n_texts=n_texts, seed=seed))
+    if n_texts is not None and n_texts < 1:
+        raise StablexError(f"option texts={n_texts}: must be >= 1")
+    cfg = open_run(run_dir).config().explain
+    with writing(run_dir, "faithfulness", wait=wait, methods=tuple(methods)):
+        return FaithfulnessReport(_faith(run_dir, methods, cfg, n_texts=n_texts, seed=seed))
 
 
 def analyze(run_dir: str | Path, method: str = "lrp", **options):
@@ -100,51 +134,62 @@ def analyze(run_dir: str | Path, method: str = "lrp", **options):
     from stablex.features.pos import sensitivity_groups
     from stablex.report.terminal import AnalysisReport
 
+    from stablex.rundir import writing
+
+    wait = bool(options.pop("wait", False))
     study = open_run(run_dir).config()
     cfg = _override(study.analyze, "analyze", options)
-    result = _analyze(Path(run_dir), method, cfg)
-    if cfg.groups and method != "features":  # by class and part of speech: analysis/<method>/groups.json
-        sensitivity_groups(run_dir, method, cfg.bootstrap, study.features.spacy_model, result.summary)
+    with writing(run_dir, "analyze", wait=wait, method=method):
+        result = _analyze(Path(run_dir), method, cfg)
+        if cfg.groups and method != "features":  # by class and part of speech: analysis/<method>/groups.json
+            sensitivity_groups(run_dir, method, cfg.bootstrap, study.features.spacy_model, result.summary)
     return AnalysisReport(result)
 
 
-def features(run_dir: str | Path, n_process: int | None = None, method: str = "lrp"):
+def features(run_dir: str | Path, n_process: int | None = None, method: str = "lrp", wait: bool = False):
     """Extract features, fit the feature model (word maps per seed), compare stability
     (FeaturesReport: `.model`, `.stability`)."""
     from stablex.features.extract import extract_features
     from stablex.features.model import fit_feature_model
     from stablex.features.stability import compare_stability
     from stablex.report.terminal import FeaturesReport
-    from stablex.rundir import open_run
+    from stablex.rundir import open_run, writing
 
     cfg = _override(open_run(run_dir).config().features, "features", {"n_process": n_process} if n_process else {})
-    extract_features(run_dir, cfg)
-    return FeaturesReport(fit_feature_model(run_dir, cfg), compare_stability(run_dir, cfg, method=method))
+    with writing(run_dir, "features", wait=wait, method=method):
+        extract_features(run_dir, cfg)
+        return FeaturesReport(fit_feature_model(run_dir, cfg), compare_stability(run_dir, cfg, method=method))
 
 
-def hybrid(run_dir: str | Path, method: str = "lrp"):
+def hybrid(run_dir: str | Path, method: str = "lrp", wait: bool = False):
     """The feature model with lexicons from `method`'s training-split explanations (HybridReport;
     `.result` is the HybridResult)."""
     from stablex.features.hybrid import run_hybrid
     from stablex.report.terminal import HybridReport
     from stablex.rundir import open_run
 
+    from stablex.rundir import writing
+
     run = open_run(run_dir)
     study = run.config()
     cfg = _override(study.hybrid, "hybrid", {"method": method})
-    return HybridReport(run_hybrid(run_dir, cfg, run.explanations_dir(method, "train"), features=study.features), method)
+    with writing(run_dir, "hybrid", wait=wait, method=method):
+        return HybridReport(run_hybrid(run_dir, cfg, run.explanations_dir(method, "train"), features=study.features), method)
 
 
 def compare(run_a: str | Path, run_b: str | Path, method: str = "lrp", k: int = 10, n_boot: int = 500,
-            n_permutations: int = 9999, out: str | Path | None = None):
+            n_permutations: int = 9999, out: str | Path | None = None, wait: bool = False):
     """Explanation sensitivity of run A minus run B (Comparison), written as JSON; returns (result, path)."""
-    from stablex.rundir import open_run
+    from stablex import ledger
+    from stablex.rundir import open_run, stage_artefacts, writing
     from stablex.stats.compare import compare as _compare
     from stablex.stats.compare import write_comparison
 
     open_run(run_a), open_run(run_b)  # each a clear error when it is not a run
-    result = _compare(run_a, run_b, method, k=k, n_boot=n_boot, n_permutations=n_permutations)
-    return result, write_comparison(result, out)
+    ledger.check(Path(run_b), *stage_artefacts("compare", method=method)[0])
+    with writing(run_a, "compare", wait=wait, method=method):
+        result = _compare(run_a, run_b, method, k=k, n_boot=n_boot, n_permutations=n_permutations)
+        return result, write_comparison(result, out)
 
 
 def convert(source: str, arch: str, out: str | Path, force: bool = False):
@@ -154,17 +199,22 @@ def convert(source: str, arch: str, out: str | Path, force: bool = False):
     return _convert(source, arch, out, force=force)
 
 
-def report(run_dir: str | Path) -> Path:
+def report(run_dir: str | Path, wait: bool = False) -> Path:
+    """Write RUN/report/index.html from what the run holds (every artefact checked first)."""
     from stablex.report import build_report
+    from stablex.rundir import open_run, writing
 
-    return build_report(Path(run_dir))
+    open_run(run_dir)
+    with writing(run_dir, "report", wait=wait):
+        return build_report(Path(run_dir))
 
 
 def run(study: StudyConfig | str | Path, out: str | Path | None = None, force: bool = False,
-        show_progress: bool = True, executor=None):
+        show_progress: bool = True, executor=None, wait: bool = False):
     """The whole study (train -> explain -> analyze -> features -> hybrid -> report), resumable."""
     from stablex.pipeline import run_study
 
     cfg = study if isinstance(study, StudyConfig) else StudyConfig.from_toml(study)
+    check_methods(cfg, str(study) if not isinstance(study, StudyConfig) else "study")
     return run_study(cfg, out or Path("runs") / cfg.name, force=force, show_progress=show_progress,
-                     executor=executor)
+                     executor=executor, wait=wait)

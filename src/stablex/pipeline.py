@@ -27,30 +27,37 @@ class StudyResult:
     report: Path | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # per stage, this call only
     skipped: list[str] = field(default_factory=list)  # stages found complete
+    rebuilt: list[str] = field(default_factory=list)  # artefacts found missing or damaged, made again
 
 
 def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Progress | None = None,
-              show_progress: bool = True, stages: tuple[str, ...] = STAGES, executor=None) -> StudyResult:
+              show_progress: bool = True, stages: tuple[str, ...] = STAGES, executor=None, wait: bool = False) -> StudyResult:
     """The whole study in one call; `stages` restricts it (e.g. to stop before the report).
 
     `executor` (stablex.train.executors: LocalExecutor, RayExecutor) runs the per-seed stages
     (train, explain); None runs them in this process. As an entry point, it makes the study's
     process-wide setting (runtime.keep_freed_memory) when [train] or [explain] asks for it.
     """
-    from stablex.rundir import open_run
+    from stablex import ledger
+    from stablex.rundir import lock_run, open_run
     from stablex.runtime import keep_freed_memory
 
     if cfg.train.keep_freed_memory or cfg.explain.keep_freed_memory:
         keep_freed_memory()
 
+    cfg.validate()  # before the run directory is touched or locked
     study = _Study(cfg, Path(out), executor, StudyResult(run_dir=Path(out)), force, tuple(stages))
     steps = {"train": _train, "explain": _explain, "faithfulness": _faithfulness, "features": _features,
              "analyze": _analyze, "hybrid": _hybrid, "report": _report}
-    with progress_or(progress, disable=not show_progress) as prog:
+    with lock_run(out, doing="writing", wait=wait), progress_or(progress, disable=not show_progress) as prog:
+        # every artefact the ledger finds missing or damaged is deleted with what marks its stage
+        # done, so that the stages below rebuild exactly it
+        study.result.rebuilt = ledger.repair(Path(out), "")
         overall = prog.add_task("study", total=len(stages))
         for name in STAGES:
             if name in stages:
-                steps[name](study, prog)
+                with ledger.stage(name):
+                    steps[name](study, prog)
                 prog.advance(overall)
             if name == "train":
                 open_run(out)  # a clear error when there is no run to continue

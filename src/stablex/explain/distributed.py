@@ -102,8 +102,13 @@ def _merge_records(summary: dict, summary_path: Path, todo: list[int], records: 
         (result.explained if r.get("explained") else result.skipped).append(s)
         if r.get("randomisation") is not None:
             summary.setdefault("randomisation", r["randomisation"])
+    from stablex.explain.stage import from_seed_records
+    from stablex.rundir import Run
+
+    rebuilt = from_seed_records(Run(summary_path.parent.parent.parent), summary["method"], summary["split"], summary)
     if summary["seeds"]:
-        _summarise(summary)
+        if not rebuilt:
+            _summarise(summary)
         write_json(summary_path, summary)
 
 

@@ -10,6 +10,7 @@ belongs to one explain configuration; another one is refused (ConfigMismatchErro
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -18,10 +19,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import torch
 from rich.progress import Progress
 from sklearn.model_selection import train_test_split
 
+from stablex import ledger
 from stablex.config import ExplainConfig
 from stablex.config_checks import check_section
 from stablex.data.split import SPLITS
@@ -31,7 +34,7 @@ from stablex.explain.forward import SOFTMAX_RULES
 from stablex.explain.methods import (METHODS, Attribution, check_rules, get_method, method_identity, method_options,
                                     method_record)
 from stablex.explain.words import aggregate
-from stablex.io import read_json, write_json, write_parquet
+from stablex.io import read_json, remove, write_json, write_parquet
 from stablex.progress import progress_or
 from stablex.rundir import Run, open_run
 from stablex.runtime import torch_threads
@@ -312,7 +315,7 @@ def plan(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list[in
             raise ConfigMismatchError(
                 f"{out} holds explanations made with another explain configuration "
                 f"({_diff(summary.get('config') or {}, ident)}); use --force to discard them")
-        shutil.rmtree(out)
+        remove(out)
         summary = {}
     if not summary:
         summary = {"method": method, "split": config.split, "config": ident, "sign": SIGN,
@@ -326,7 +329,53 @@ def plan(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list[in
     todo: list[int] = []
     for s in all_seeds:
         (result.skipped if run.explanation_path(method, s, config.split).exists() else todo).append(s)
+    if from_seed_records(run, method, config.split, summary) and \
+            (not summary_path.exists() or read_json(summary_path) != summary):
+        write_json(summary_path, summary)  # a killed invocation's seeds, or a lost summary: completed here
     return run, out, summary, result, todo
+
+
+RECORD_KEY, RANDOMISATION_KEY = b"stablex.record", b"stablex.randomisation"
+
+
+def with_record(table: pa.Table, record: dict, randomisation: dict | None = None) -> pa.Table:
+    """The seed's word table carrying its summary record (and the randomisation check, on the
+    seed that ran it) in its Parquet metadata: written atomically with the relevances, so
+    summary.json can always be rebuilt from the seed files (`from_seed_records`)."""
+    meta = dict(table.schema.metadata or {})
+    meta[RECORD_KEY] = json.dumps(record).encode()
+    if randomisation is not None:
+        meta[RANDOMISATION_KEY] = json.dumps(randomisation).encode()
+    return table.replace_schema_metadata(meta)
+
+
+def from_seed_records(run: Run, method: str, split: str, summary: dict) -> bool:
+    """Set `summary`'s per-seed records (and run-level conservation, timings, randomisation)
+    from every seed file of the directory, whichever invocation wrote it; False when no seed
+    file carries a record (explanations written before records were kept there)."""
+    found: dict[str, dict] = {}
+    randomisation: tuple[int, dict] | None = None
+    for s in run.explained_seeds(method, split):
+        path = ledger.checked(run.explanation_path(method, s, split))
+        try:
+            meta = pq.read_schema(path).metadata or {}
+        except (pa.ArrowInvalid, OSError):
+            raise StablexError(f"{path}: damaged (not a readable Parquet file); delete it and rerun "
+                               f"`stablex explain {run.path} --method {method}`") from None
+        if RECORD_KEY in meta:
+            found[str(s)] = json.loads(meta[RECORD_KEY])
+        if RANDOMISATION_KEY in meta and randomisation is None:
+            randomisation = (s, json.loads(meta[RANDOMISATION_KEY]))
+    if not found:
+        return False
+    summary["seeds"] = {k: found.get(k, v) for k, v in summary.get("seeds", {}).items()
+                        if int(k) in run.explained_seeds(method, split)}
+    summary["seeds"].update(found)
+    summary["seeds"] = dict(sorted(summary["seeds"].items(), key=lambda kv: int(kv[0])))
+    if randomisation is not None:
+        summary["randomisation"] = {"seed": randomisation[0], **randomisation[1]}
+    _summarise(summary)
+    return True
 
 
 def explain(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list[int] | None = None,
@@ -354,12 +403,11 @@ def explain(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list
             task = prog.add_task(f"seed {s}", total=len(texts.doc_ids))
             res = explain_texts(attributor, loaded, texts, classes, target, config, max_tokens, s,
                                 tick=lambda k: prog.advance(task, k))
-            write_parquet(run.explanation_path(method, s, config.split), res.table)
-            summary["seeds"][str(s)] = res.record
+            check = None
             if "randomisation" not in summary and config.randomisation_texts > 0:
-                summary["randomisation"] = {"seed": s, **_randomise(loaded, method, opts, texts, target,
-                                                                    config, max_tokens)}
-            _summarise(summary)
+                check = _randomise(loaded, method, opts, texts, target, config, max_tokens)
+            write_parquet(run.explanation_path(method, s, config.split), with_record(res.table, res.record, check))
+            from_seed_records(run, method, config.split, summary)  # with the seeds other invocations wrote
             write_json(summary_path, summary)
             result.explained.append(s)
             prog.remove_task(task)

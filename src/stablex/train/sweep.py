@@ -24,7 +24,7 @@ from stablex.io import write_json, write_parquet
 from stablex.models.classifier import init_classifier, load_encoder, prepare_base, save_trained
 from stablex.models.resolve import resolve_model
 from stablex.progress import progress_or
-from stablex.rundir import Run, prepare_run, write_run_records
+from stablex.rundir import Run, prepare_run, start_ledger, write_run_records
 from stablex.runtime import torch_threads
 from stablex.train.layers import supports_split
 from stablex.train.loop import (Inputs, cache_lower, configure_trainable, fit, predict, resolve_device,
@@ -54,8 +54,8 @@ def init_run(cfg: StudyConfig, out: str | Path, force: bool = False) -> Run:
     corpus = load_corpus(cfg.corpus)  # every input error surfaces here, before any training
     split = make_split(corpus, cfg.corpus)
     resolved = resolve_model(cfg.model.name)
-    created = not run.path.exists()
-    run.path.mkdir(parents=True, exist_ok=True)
+    created = not run.path.exists() or not any(run.path.iterdir())
+    start_ledger(run, cfg)
     try:
         model_facts = {"name": cfg.model.name, "path": str(resolved.path), "source": resolved.source}
         model_facts["base"] = prepare_base(resolved, split.texts, run.path, cfg.model.trim_vocab,
