@@ -84,6 +84,12 @@ def models(run_dir: str | Path, sizes: list[int] | None = None, margin: float | 
     seeds = run.trained_seeds()
     if not seeds:
         raise StablexError(f"{run.path}: no trained seeds; run `stablex train` first")
+    if len(seeds) < 2:
+        raise StablexError(f"{run.path}: {len(seeds)} trained seed; comparing models needs at least two "
+                           f"(train more with `stablex train --seeds 0-4 --out {run.path} ...`)")
+    for n in sizes or ():
+        if not 2 <= n <= len(seeds):
+            raise StablexError(f"--sizes: {n} is not a subset size of this run (between 2 and its {len(seeds)} seeds)")
     metrics = {s: run.seed_metrics(s) for s in seeds}
     acc = {s: m["accuracy"]["test"] for s, m in metrics.items()}
     n_test = run.manifest()["split_sizes"]["test"]
@@ -190,6 +196,44 @@ def compare(run_a: str | Path, run_b: str | Path, method: str = "lrp", k: int = 
     with writing(run_a, "compare", wait=wait, method=method):
         result = _compare(run_a, run_b, method, k=k, n_boot=n_boot, n_permutations=n_permutations)
         return result, write_comparison(result, out)
+
+
+@dataclasses.dataclass
+class VerifyResult:
+    """What `stablex verify` found: one Problem (stablex.ledger) per artefact at fault."""
+
+    run_dir: Path
+    problems: list
+    legacy: bool = False  # a run made before the ledger: nothing to check against
+    n_artefacts: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.legacy and not [p for p in self.problems if p.kind != "stale"]
+
+    def lines(self) -> list[str]:
+        if self.legacy:
+            return [f"{self.run_dir}: no run ledger (made by a stablex before it); nothing to verify against"]
+        out = [p.line(self.run_dir) for p in self.problems]
+        damaged = sum(p.kind in ("missing", "damaged") for p in self.problems)
+        out.append(f"{self.run_dir}: {self.n_artefacts} artefact(s) recorded, {damaged} missing or damaged, "
+                   f"{sum(p.kind == 'stale' for p in self.problems)} stale, "
+                   f"{sum(p.kind == 'foreign' for p in self.problems)} foreign")
+        return out
+
+
+def verify(run_dir: str | Path) -> VerifyResult:
+    """Every artefact of the run against its ledger (stablex.ledger.verify); reads only."""
+    from stablex import ledger
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise StablexError(f"{run_dir}: no such run directory")
+    if not ledger.has_ledger(run_dir):
+        if not (run_dir / "manifest.json").exists():
+            raise StablexError(f"{run_dir}: not a stablex run directory (no manifest.json, no ledger)")
+        return VerifyResult(run_dir, [], legacy=True)
+    return VerifyResult(run_dir, ledger.verify(run_dir), n_artefacts=len(ledger.records(run_dir)))
 
 
 def convert(source: str, arch: str, out: str | Path, force: bool = False):

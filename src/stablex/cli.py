@@ -36,6 +36,7 @@ ExecutorOpt = Annotated[str, typer.Option("--executor", help="local | ray: where
 AddressOpt = Annotated[Optional[str], typer.Option(help="Ray cluster address (default: a local one)")]
 CpusOpt = Annotated[float, typer.Option(help="Ray: CPUs per seed task")]
 GpusOpt = Annotated[float, typer.Option(help="Ray: GPUs per seed task")]
+WaitOpt = Annotated[bool, typer.Option("--wait", help="Wait for another stablex process writing the run, instead of refusing")]
 
 
 def _executor(name: str, address: Optional[str], cpus: float, gpus: float):
@@ -101,7 +102,7 @@ def train(
     precision: Annotated[Optional[str], typer.Option(help=_choices(PRECISIONS) + " (bfloat16: autocast)")] = None,
     force: Annotated[bool, typer.Option("--force", help="Discard a run made with another configuration")] = False,
     executor: ExecutorOpt = "local", address: AddressOpt = None, cpus_per_seed: CpusOpt = 1,
-    gpus_per_seed: GpusOpt = 0,
+    gpus_per_seed: GpusOpt = 0, wait: WaitOpt = False,
 ) -> None:
     """Fine-tune one classifier per seed (resumable: rerun to complete an interrupted sweep)."""
     from stablex.api import train as train_api
@@ -116,7 +117,7 @@ def train(
         ("train", "batch_size"): batch_size, ("train", "lr"): lr, ("train", "init_seed"): init_seed,
         ("train", "order_seed"): order_seed, ("train", "dropout_seed"): dropout_seed,
         ("train", "bootstrap"): bootstrap, ("train", "threads"): threads, ("train", "precision"): precision,
-        ("train", "seeds"): parse_seeds(seeds) if seeds else None,
+        ("train", "seeds"): parse_seeds(seeds) if seeds is not None else None,
     }
     for (section, key), value in overrides.items():
         if value is not None:
@@ -127,7 +128,7 @@ def train(
         cfg.model.keep_models = False
     _keep_freed_memory(cfg.train.keep_freed_memory)
     with _executor(executor, address, cpus_per_seed, gpus_per_seed) as ex:
-        result = train_api(cfg, out, force=force, executor=ex)
+        result = train_api(cfg, out, force=force, executor=ex, wait=wait)
     console.print(f"trained {len(result.trained)} seed(s), {len(result.skipped)} already done -> {result.run_dir}")
 
 
@@ -140,7 +141,15 @@ def models(run: RunArg,
     """Accuracy over seeds, the study's equivalence analysis (windows, z-tests) and TOST of best vs worst."""
     from stablex.api import models as models_api
 
-    console.print(models_api(run, sizes=[int(x) for x in sizes.split(",")] if sizes else None, margin=margin))
+    console.print(models_api(run, sizes=_sizes(sizes) if sizes is not None else None, margin=margin))
+
+
+def _sizes(spec: str) -> list[int]:
+    """--sizes 200,150,100: subset sizes (their range is checked against the run's seeds)."""
+    try:
+        return [int(x) for x in spec.split(",")]
+    except ValueError:
+        raise StablexError(f"--sizes: cannot read {spec!r} (give whole numbers separated by commas, e.g. 4,3,2)") from None
 
 
 @app.command()
@@ -158,7 +167,7 @@ def explain(
     ig_steps: Annotated[Optional[int], typer.Option()] = None,
     force: Annotated[bool, typer.Option("--force", help="Discard explanations made with another config")] = False,
     executor: ExecutorOpt = "local", address: AddressOpt = None, cpus_per_seed: CpusOpt = 1,
-    gpus_per_seed: GpusOpt = 0,
+    gpus_per_seed: GpusOpt = 0, wait: WaitOpt = False,
 ) -> None:
     """Explain every text of a split with every seed's model (resumable per seed)."""
     from stablex.api import explain as explain_api
@@ -168,7 +177,8 @@ def explain(
     on_train = (split or study.split) == "train"
     _keep_freed_memory(study.keep_freed_memory)
     with _executor(executor, address, cpus_per_seed, gpus_per_seed) as ex:
-        res = explain_api(run, method, force=force, seeds=parse_seeds(seeds) if seeds else None, executor=ex,
+        res = explain_api(run, method, force=force, seeds=parse_seeds(seeds) if seeds is not None else None,
+                          executor=ex, wait=wait,
                           **_given(split=split, target=target, aggregate=aggregate, max_docs=max_docs,
                                    ig_steps=ig_steps, **{"train_texts" if on_train else "texts": texts}))
     console.print(f"{method}: explained {len(res.explained)} seed(s), {len(res.skipped)} already done -> {res.out_dir}")
@@ -180,12 +190,13 @@ def faithfulness(
     method: Annotated[list[str], typer.Option(help=f"Method(s) to score ({_choices(METHODS)}); repeat the option")] = ["lrp", "gxi"],
     texts: Annotated[Optional[int], typer.Option(help="Number of sampled texts")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Which trained seed's model")] = None,
+    wait: WaitOpt = False,
 ) -> None:
     """ERASER comprehensiveness and sufficiency (AOPC over 1-50 % of words) per method."""
     from stablex.api import faithfulness as faithfulness_api
 
     _keep_freed_memory(open_run(run).config().explain.keep_freed_memory)
-    console.print(faithfulness_api(run, method, n_texts=texts, seed=seed))
+    console.print(faithfulness_api(run, method, n_texts=texts, seed=seed, wait=wait))
 
 
 @app.command()
@@ -194,29 +205,32 @@ def analyze(
     method: Annotated[str, typer.Option(help="A stored explanation method (or 'features')")] = "lrp",
     equivalent: Annotated[Optional[int], typer.Option(help="Restrict to the n most equivalent seeds")] = None,
     bootstrap: Annotated[Optional[int], typer.Option(help="Bootstrap replicates")] = None,
+    wait: WaitOpt = False,
 ) -> None:
     """Agreement, signal/noise, seeds needed, random sources and lexicon across seeds."""
     from stablex.api import analyze as analyze_api
 
-    console.print(analyze_api(run, method, **_given(equivalent=equivalent, bootstrap=bootstrap)))
+    console.print(analyze_api(run, method, wait=wait, **_given(equivalent=equivalent, bootstrap=bootstrap)))
 
 
 @app.command()
 def features(run: RunArg,
-             n_process: Annotated[Optional[int], typer.Option(help="spaCy processes")] = None) -> None:
+             n_process: Annotated[Optional[int], typer.Option(help="spaCy processes")] = None,
+             wait: WaitOpt = False) -> None:
     """French linguistic features, the feature model, its word maps and the stability comparison."""
     from stablex.api import features as features_api
 
-    console.print(features_api(run, n_process=n_process))
+    console.print(features_api(run, n_process=n_process, wait=wait))
 
 
 @app.command()
 def hybrid(run: RunArg,
-           method: Annotated[str, typer.Option(help="Explanations the lexicons come from")] = "lrp") -> None:
+           method: Annotated[str, typer.Option(help="Explanations the lexicons come from")] = "lrp",
+           wait: WaitOpt = False) -> None:
     """Feature model + lexicons from the transformer's training-split explanations."""
     from stablex.api import hybrid as hybrid_api
 
-    console.print(hybrid_api(run, method=method))
+    console.print(hybrid_api(run, method=method, wait=wait))
 
 
 @app.command()
@@ -228,11 +242,12 @@ def compare(
     bootstrap: Annotated[int, typer.Option(help="Multi-bootstrap replicates")] = 500,
     permutations: Annotated[int, typer.Option(help="Permutation-test resamples")] = 9999,
     out: Annotated[Optional[Path], typer.Option("--out", help="JSON file (default RUN_A/compare/<B>-<method>.json)")] = None,
+    wait: WaitOpt = False,
 ) -> None:
     """Difference in explanation sensitivity between two runs: median rho, FA@k, half-split r, SNR."""
     from stablex.api import compare as compare_api
 
-    result, path = compare_api(run_a, run_b, method, k=k, n_boot=bootstrap, n_permutations=permutations, out=out)
+    result, path = compare_api(run_a, run_b, method, k=k, n_boot=bootstrap, n_permutations=permutations, out=out, wait=wait)
     console.print(result)
     console.print(f"-> {path}")
 
@@ -253,11 +268,23 @@ def convert(
 
 
 @app.command()
-def report(run: RunArg) -> None:
+def report(run: RunArg, wait: WaitOpt = False) -> None:
     """Write RUN/report/index.html, one self-contained page."""
     from stablex.api import report as report_api
 
-    console.print(f"report: {report_api(run)}")
+    console.print(f"report: {report_api(run, wait=wait)}")
+
+
+@app.command()
+def verify(run: RunArg) -> None:
+    """Check every artefact of RUN against its ledger (as `git fsck` does): damaged, missing, stale, foreign."""
+    from stablex.api import verify as verify_api
+
+    result = verify_api(run)
+    for line in result.lines():
+        console.print(line, highlight=False)
+    if not result.ok:
+        sys.exit(1)
 
 
 @app.command(name="run")
@@ -266,24 +293,46 @@ def run_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default runs/<name>)")] = None,
     force: Annotated[bool, typer.Option("--force", help="Discard a run made with another configuration")] = False,
     executor: ExecutorOpt = "local", address: AddressOpt = None, cpus_per_seed: CpusOpt = 1,
-    gpus_per_seed: GpusOpt = 0,
+    gpus_per_seed: GpusOpt = 0, wait: WaitOpt = False,
 ) -> None:
     """The whole study: train -> explain -> analyze -> features -> hybrid -> report (resumable)."""
     from stablex.api import run as run_api
 
     with _executor(executor, address, cpus_per_seed, gpus_per_seed) as ex:
-        result = run_api(_study(study, None), out, force=force, executor=ex)
+        result = run_api(_study(study, None), out, force=force, executor=ex, wait=wait)
+    for path in result.rebuilt:
+        console.print(f"  rebuilt {path} (was missing or damaged)")
     for stage, secs in result.seconds.items():
         console.print(f"  {stage:<13} {secs:8.1f} s")
     console.print(f"report: {result.report}")
 
 
+def _usage_error() -> type:
+    """click's UsageError as this typer raises it (typer >= 0.25 carries its own click)."""
+    return typer.BadParameter.__mro__[1]  # BadParameter -> UsageError, in either click
+
+
 def main() -> None:
+    usage_error = _usage_error()
     try:
-        app()
+        code = app(standalone_mode=False)  # click's errors come back here, to be one line
+    except usage_error as e:  # an unknown option, a value of the wrong type: one line, as for any error
+        if type(e).__name__ == "NoArgsIsHelpError":  # `stablex train` alone: its help, as before
+            e.show()
+            sys.exit(2)
+        where = f"{e.ctx.command_path}: " if e.ctx else ""
+        _error(f"{where}{' '.join(e.format_message().split())} (see --help)")
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
     except StablexError as e:
-        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)  # '[corpus]' is text, not markup
-        sys.exit(2)
+        _error(str(e))
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _error(message: str) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)  # '[corpus]' is text, not markup
+    sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -224,6 +224,12 @@ class StudyConfig:
             data = tomllib.loads(path.read_text())
         except FileNotFoundError:
             raise StablexError(f"study file not found: {path}") from None
+        except IsADirectoryError:
+            raise StablexError(f"{path}: is a directory, not a study file (give its .toml)") from None
+        except UnicodeDecodeError:
+            raise StablexError(f"{path}: not a text file (a study file is TOML)") from None
+        except OSError as e:
+            raise StablexError(f"{path}: cannot be read ({e.strerror})") from None
         except tomllib.TOMLDecodeError as e:
             raise StablexError(f"{path}: not valid TOML: {e}") from None
         if preset:
@@ -304,6 +310,8 @@ def parse_seeds(spec: str) -> list[int]:
             part = part.strip()
             if "-" in part:
                 lo, hi = part.split("-")
+                if int(hi) - int(lo) > 1_000_000:
+                    raise ValueError
                 seeds.extend(range(int(lo), int(hi) + 1))
             elif part:
                 seeds.append(int(part))
@@ -311,4 +319,6 @@ def parse_seeds(spec: str) -> list[int]:
         raise StablexError(f"--seeds: cannot read {spec!r} (use 0-4 or 0,3,7)") from None
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
         raise StablexError(f"--seeds: {spec!r} must list distinct non-negative seeds")
+    if max(seeds) > 2**31 - 1:
+        raise StablexError(f"--seeds: {max(seeds)} is too large (seeds are at most {2**31 - 1})")
     return seeds

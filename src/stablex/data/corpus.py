@@ -48,13 +48,20 @@ def _read_table(path: Path) -> pa.Table:
     try:
         if name.endswith((".csv", ".csv.gz", ".tsv", ".tsv.gz")):
             delimiter = "\t" if ".tsv" in name else ","
-            return pacsv.read_csv(
-                path,
-                parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-                # Every column as bytes: we decode ourselves to name the row of a bad byte.
-                convert_options=pacsv.ConvertOptions(check_utf8=False, strings_can_be_null=False,
-                                                     column_types=_all_binary(path, delimiter)),
-            )
+            block = 1 << 20
+            while True:  # a field longer than a block (newlines_in_values) needs a larger block
+                try:
+                    return pacsv.read_csv(
+                        path, read_options=pacsv.ReadOptions(block_size=block),
+                        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+                        # Every column as bytes: we decode ourselves to name the row of a bad byte.
+                        convert_options=pacsv.ConvertOptions(check_utf8=False, strings_can_be_null=False,
+                                                             column_types=_all_binary(path, delimiter, block)),
+                    )
+                except pa.ArrowInvalid as e:
+                    if "straddl" not in str(e) or block >= 1 << 30:
+                        raise
+                    block *= 8
         if name.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
             return _read_jsonl(path)
         if name.endswith(".parquet"):
@@ -64,9 +71,9 @@ def _read_table(path: Path) -> pa.Table:
     raise StablexError(f"{path}: unknown corpus format (use .csv, .csv.gz, .jsonl or .parquet)")
 
 
-def _all_binary(path: Path, delimiter: str) -> dict[str, pa.DataType]:
+def _all_binary(path: Path, delimiter: str, block: int = 1 << 16) -> dict[str, pa.DataType]:
     reader = pacsv.open_csv(path, parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-                            read_options=pacsv.ReadOptions(block_size=1 << 16),
+                            read_options=pacsv.ReadOptions(block_size=block),
                             convert_options=pacsv.ConvertOptions(check_utf8=False))
     names = reader.schema.names
     reader.close()
@@ -118,6 +125,10 @@ def _column_as_str(table: pa.Table, column: str, path: Path) -> list[str]:
                     f"(not UTF-8 at byte {e.start})"
                 ) from None
         return out
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_integer(col.type)
+            or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type) or pa.types.is_dictionary(col.type)):
+        raise StablexError(f"{path}: column {column!r} holds {col.type} values; a text, label or id column must "
+                           "hold strings (or numbers)")
     col = pc.cast(col, pa.string()) if not pa.types.is_string(col.type) else col
     return ["" if v is None else v for v in col.to_pylist()]
 
@@ -141,9 +152,13 @@ def load_corpus(cfg: CorpusConfig) -> Corpus:
     if not path.exists():
         raise StablexError(f"corpus file not found: {path}")
     table = _read_table(path)
-    text_columns = [c.strip() for c in cfg.text.split("+") if c.strip()]
+    parts = [c.strip() for c in cfg.text.split("+")]
+    text_columns = [c for c in parts if c]
     if not text_columns:
         raise StablexError(f"option text: {cfg.text!r} names no column")
+    if len(text_columns) != len(parts):
+        raise StablexError(f"option text: {cfg.text!r} has an empty column name (columns are joined with '+', "
+                           "e.g. title+summary)")
     needed = text_columns + [cfg.label] + ([cfg.id] if cfg.id else [])
     for column in needed:
         if column not in table.column_names:

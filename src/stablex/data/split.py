@@ -57,10 +57,26 @@ def balanced_draw(label_ids: np.ndarray, eligible: np.ndarray, classes, per_clas
     return np.concatenate([rng.permutation(r)[:n] for r in rows]).astype(np.int64)
 
 
-def _sample(label_ids: np.ndarray, cfg: CorpusConfig, rng: np.random.Generator) -> np.ndarray:
+def _stratifiable(y: np.ndarray, names: list[str], need: int, where: str, cfg: CorpusConfig) -> None:
+    """Refuse, naming the class, a class too rare for a stratified split (scikit-learn's own
+    error names neither the class nor the option that would fix it)."""
+    counts = np.bincount(y, minlength=len(names))
+    for c in np.argsort(counts, kind="stable"):
+        if 0 < counts[c] < need:
+            raise StablexError(
+                f"{cfg.path}: column {cfg.label!r}: class {names[c]!r} has only {counts[c]} text(s) {where}; a "
+                f"stratified split needs at least {need} per class (use more documents, or leave the class out "
+                "with [corpus] classes and other_labels = \"drop\")")
+
+
+def _sample(label_ids: np.ndarray, cfg: CorpusConfig, rng: np.random.Generator,
+            names: list[str] | None = None) -> np.ndarray:
     """Balance classes by undersampling, then cap at max_docs keeping class proportions."""
     idx = np.arange(len(label_ids))
     classes = np.unique(label_ids)
+    names = names or [str(c) for c in range(int(label_ids.max()) + 1)]
+    need = 3 if len(cfg.split) == 3 and cfg.split[1] else 2  # one text per split at least
+    _stratifiable(label_ids, names, need, "in the corpus", cfg)
     if cfg.balance:
         idx = balanced_draw(label_ids, np.ones(len(label_ids), bool), classes, None, rng)
     if cfg.max_docs is not None and cfg.max_docs < len(idx):
@@ -68,6 +84,7 @@ def _sample(label_ids: np.ndarray, cfg: CorpusConfig, rng: np.random.Generator) 
             raise StablexError(f"option max_docs={cfg.max_docs} is too small for {len(classes)} classes")
         idx, _ = train_test_split(idx, train_size=cfg.max_docs, stratify=label_ids[idx],
                                   random_state=int(rng.integers(2**31)))
+        _stratifiable(label_ids[idx], names, need, f"among the {cfg.max_docs} sampled (max_docs)", cfg)
     return np.sort(idx)
 
 
@@ -93,7 +110,7 @@ def make_split(corpus: Corpus, cfg: CorpusConfig) -> Split:
     """Sample and split with `cfg.split_seed` only: every training seed sees the same split."""
     rng = np.random.default_rng(cfg.split_seed)
     label_ids = corpus.label_ids
-    idx = _sample(label_ids, cfg, rng)
+    idx = _sample(label_ids, cfg, rng, corpus.classes)
     n_train, n_val, n_test = _split_counts(len(idx), cfg.split)
     y = label_ids[idx]
     rest, test = train_test_split(idx, test_size=n_test, stratify=y, random_state=cfg.split_seed)

@@ -135,10 +135,15 @@ def tost(difference: float, var_per_text: float, n: int, margin: float = 0.01, a
     """TOST of a difference whose estimate has variance var_per_text / n (z tests, scipy's norm).
 
     `var_null`: the per-text variance if the true difference were 0 (for the texts needed;
-    default var_per_text). A zero variance (e.g. two seeds right on exactly the same texts)
-    makes the difference exact: equivalent when it lies inside the margin."""
+    default var_per_text). A zero observed variance (two seeds right on exactly the same texts)
+    does not make the difference exact on a few texts: the variance is then bounded by the rule
+    of three (at most 3/n of the texts discordant, at 95 %), so 12 identical texts show nothing
+    while 10,000 can show equivalence within a point."""
     if n < 1 or margin <= 0 or not 0 < alpha < 0.5 or not 0 < power < 1:
         raise ValueError("tost needs n >= 1, margin > 0, 0 < alpha < 0.5 and 0 < power < 1")
+    if var_per_text <= 0:
+        var_per_text = 3.0 / n
+        var_null = 3.0 / n if var_null is None or var_null <= 0 else var_null
     se = math.sqrt(max(var_per_text, 0.0) / n)
     if se > 0:
         p_lower = float(norm.sf((difference + margin) / se))
@@ -198,7 +203,8 @@ def equivalence(accuracies: dict[int, float], n_test: int, sizes: list[int] | No
         lo, hi = min(vals), max(vals)
         z, p = two_proportion_z(hi, lo, n_test, n_test)
         best = max(chosen, key=lambda s: (accuracies[s], -s))
-        worst = min(chosen, key=lambda s: (accuracies[s], s))
+        # another seed than the best, even when accuracies tie (a pair is never "1-1")
+        worst = min([s for s in chosen if s != best] or chosen, key=lambda s: (accuracies[s], s))
         if correct is not None and best in correct and worst in correct:
             t = paired_tost(correct[best], correct[worst], margin, alpha, power, best, worst)
         else:
