@@ -126,6 +126,9 @@ def train(
         cfg.corpus.drop_empty = True
     if not keep_models:
         cfg.model.keep_models = False
+    from stablex.api import check_methods
+
+    check_methods(cfg, str(config) if config else "options")  # the file's [explain] table, before any training
     _keep_freed_memory(cfg.train.keep_freed_memory)
     with _executor(executor, address, cpus_per_seed, gpus_per_seed) as ex:
         result = train_api(cfg, out, force=force, executor=ex, wait=wait)

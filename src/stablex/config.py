@@ -40,7 +40,9 @@ class CorpusConfig:
 class ModelConfig:
     name: str = "e5-small"  # 'e5-small', an HF id (offline cache) or a local path
     trim_vocab: bool = True  # keep only the embedding rows of pieces the corpus uses
-    freeze_layers: int = 0  # lower encoder layers frozen (their outputs computed once)
+    # lower encoder layers frozen (their outputs computed once); "half": half of the encoder's
+    # layers, resolved when the encoder's config is read (study.toml then holds the number)
+    freeze_layers: int | str = 0
     freeze_embeddings: bool = False
     keep_models: bool = True
     save_dtype: str = "float32"  # dtype of the stored trained weights: float32|float16|bfloat16
@@ -265,7 +267,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # CPU preset: short texts, top half of the encoder fine-tuned, lower half cached.
     "quick": {
         "corpus": {"max_docs": 1000, "balance": True, "max_tokens": 128},
-        "model": {"trim_vocab": True, "freeze_layers": 6, "freeze_embeddings": True},
+        "model": {"trim_vocab": True, "freeze_layers": "half", "freeze_embeddings": True},
         "train": {"batch_size": 16, "lr": 1e-4, "epochs": 2, "seeds": [0, 1, 2, 3, 4], "precision": "auto"},
     },
     # The published study's settings (camembert-base, 200 seeds, GPUs).

@@ -62,7 +62,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("corpus", "split_seed"): SEED,
     ("corpus", "split"): at_least(0),
     ("corpus", "max_tokens"): at_least(3),  # two special tokens and one word
-    ("model", "freeze_layers"): at_least(0),
+    ("model", "freeze_layers"): Rule(lambda v: v == "half" or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+                                     '>= 0, or "half" (of the encoder\'s layers)'),
     ("model", "save_dtype"): one_of(*SAVE_DTYPES),
     ("train", "seeds"): SEED,
     ("train", "lr"): positive(),

@@ -46,6 +46,10 @@ def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: 
         keep_freed_memory()
 
     cfg.validate()  # before the run directory is touched or locked
+    if "train" in stages:  # the encoder's layers and positions, before anything is written
+        from stablex.train.sweep import resolve_encoder
+
+        cfg = resolve_encoder(cfg)
     study = _Study(cfg, Path(out), executor, StudyResult(run_dir=Path(out)), force, tuple(stages))
     steps = {"train": _train, "explain": _explain, "faithfulness": _faithfulness, "features": _features,
              "analyze": _analyze, "hybrid": _hybrid, "report": _report}

@@ -58,3 +58,37 @@ def resolve_model(name: str) -> ResolvedModel:
             f"HF cache on a machine with network access."
         )
     return ResolvedModel(name, Path(config).parent, "hf-cache")
+
+
+@dataclass(frozen=True)
+class EncoderFacts:
+    """What the checks before a run's first write need from an encoder's config.json."""
+
+    model_type: str
+    n_layers: int
+    positions: int  # tokens per text it can embed
+
+
+def encoder_facts(resolved: ResolvedModel) -> EncoderFacts:
+    """Read the encoder's config.json (and check its weights are there) without loading it:
+    a truncated config, a checkpoint without weights, is one line naming the file."""
+    import json
+
+    path = resolved.path / "config.json"
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise StablexError(f"--model {resolved.name}: {path} cannot be read as JSON ({e}); "
+                           "the checkpoint is damaged") from None
+    if not isinstance(config, dict) or "num_hidden_layers" not in config or "max_position_embeddings" not in config:
+        raise StablexError(f"--model {resolved.name}: {path} has no num_hidden_layers / max_position_embeddings "
+                           "(not an encoder's config)")
+    weights = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+    if not any((resolved.path / w).is_file() for w in weights):
+        raise StablexError(f"--model {resolved.name}: {resolved.path} holds no weights "
+                           f"({' or '.join(weights[:2])})")
+    kind = str(config.get("model_type", ""))
+    positions = int(config["max_position_embeddings"])
+    if kind in ("roberta", "xlm-roberta", "camembert"):  # positions numbered from padding_idx + 1
+        positions -= int(config.get("pad_token_id", 1)) + 1
+    return EncoderFacts(kind, int(config["num_hidden_layers"]), positions)

@@ -239,12 +239,13 @@ def _train_distributed(cfg: StudyConfig, out: str | Path, executor, force: bool,
                        progress: Progress | None, show_progress: bool):
     from stablex.io import write_text
     from stablex.progress import progress_or
-    from stablex.train.sweep import TrainResult, init_run, train
+    from stablex.train.sweep import TrainResult, init_run, resolve_encoder, train
 
     executor = executor or LocalExecutor()
     if executor.in_process:
         return train(cfg, out, force=force, progress=progress, show_progress=show_progress, seeds=seeds)
     started = time.perf_counter()
+    cfg = resolve_encoder(cfg)  # "half" of the encoder's layers: a number before workers get it
     run = init_run(cfg, Path(out).resolve(), force=force)  # corpus, split and base/ on the driver
     result = TrainResult(run_dir=run.path)
     wanted = list(cfg.train.seeds if seeds is None else seeds)

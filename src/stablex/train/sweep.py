@@ -40,10 +40,32 @@ class TrainResult:
     seconds: float = 0.0
 
 
+def resolve_encoder(cfg: StudyConfig) -> StudyConfig:
+    """`cfg` with what depends on the encoder resolved and checked, before anything is written:
+    its config.json and weights readable, `freeze_layers = "half"` (the quick preset) made the
+    number of layers it means, at most half of them frozen, max_tokens within its positions.
+    Returns a copy when something was resolved (the run's study.toml then records the number)."""
+    from stablex.models.resolve import encoder_facts
+
+    cfg.validate()
+    facts = encoder_facts(resolve_model(cfg.model.name))
+    k = cfg.model.freeze_layers
+    if k == "half":
+        cfg = copy.deepcopy(cfg)
+        cfg.model.freeze_layers = k = facts.n_layers // 2
+    if k > facts.n_layers // 2:
+        raise StablexError(f"option freeze_layers={k}: at most half of the {facts.n_layers} layers of "
+                           f"{cfg.model.name} may be frozen (use at most {facts.n_layers // 2})")
+    if cfg.corpus.max_tokens > facts.positions:
+        raise StablexError(f"[corpus] max_tokens = {cfg.corpus.max_tokens}: must be <= {facts.positions}, "
+                           f"the positions of {cfg.model.name}")
+    return cfg
+
+
 def init_run(cfg: StudyConfig, out: str | Path, force: bool = False) -> Run:
     """Create (or reopen) RUN/: validated corpus, fixed split, prepared base checkpoint.
     `precision = "auto"` is resolved here: the run records what its seeds use."""
-    cfg.validate()  # command-line and API overrides too: a bad value stops here, before anything is written
+    cfg = resolve_encoder(cfg)  # command-line and API overrides too: a bad value stops here, before anything is written
     precision = resolve_precision(cfg.train)
     if precision != cfg.train.precision:
         cfg = copy.deepcopy(cfg)
@@ -111,6 +133,7 @@ def train(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Prog
     """Fine-tune one classifier per seed in `cfg.train.seeds` (or `seeds`, a part of the sweep
     handed to one worker); seeds already complete are skipped."""
     started = time.perf_counter()
+    cfg = resolve_encoder(cfg)
     run = init_run(cfg, out, force=force)
     result = TrainResult(run_dir=run.path)
     done = set(run.trained_seeds())
