@@ -28,9 +28,11 @@ from typing import Iterator
 from stablex.errors import StablexError
 
 LEDGER = ".ledger"
-# study.toml and manifest.json are rewritten by later stages (the seeds list, explained counts);
-# their agreement is the manifest's config_hash, so they are checked but never make a record stale
-NOT_INPUTS = ("study.toml", "manifest.json")
+# Inputs that make a record stale are the data a stage read (tables, weights). JSON and TOML
+# records are checked too but carry timings and counts that a rebuild changes (a seed's
+# train_seconds, the manifest's explained counts); whether they still agree is what
+# `Run.holds` and the manifest's config_hash decide.
+NOT_INPUT_SUFFIXES = (".json", ".toml")
 
 
 class DamagedArtefact(StablexError):
@@ -136,7 +138,7 @@ def record(path: Path) -> None:
 
 def _record_file(run: Path, path: Path) -> None:
     st = _current.get()
-    inputs = {k: v for k, v in (st.inputs.items() if st else ()) if k not in NOT_INPUTS}
+    inputs = {k: v for k, v in (st.inputs.items() if st else ()) if not k.endswith(NOT_INPUT_SUFFIXES)}
     rel = _rel(run, path)
     rec = {"path": rel, "size": path.stat().st_size, "sha256": _sha(path),
            "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "stage": st.name if st else None,
@@ -212,12 +214,12 @@ def _state(run: Path, rel: str, rec: dict) -> Problem | None:
     return None
 
 
-def check(run: Path, *under: str) -> None:
+def check(run: Path, *under: str, inputs: bool = True) -> None:
     """Refuse (one line naming the file and the command that rebuilds it) when an artefact the
-    ledger records under these folders/files is missing or damaged; the stage running in this
-    process records the checked files as its inputs."""
+    ledger records under these folders/files is missing or damaged; with `inputs`, the stage
+    running in this process records the checked files as the inputs of what it writes."""
     run = Path(run)
-    st = _current.get()
+    st = _current.get() if inputs else None
     for prefix in under:
         for rel, rec in sorted(records(run, prefix).items()):
             problem = _state(run, rel, rec)
@@ -234,7 +236,7 @@ def checked(path: Path) -> Path:
         rel = _rel(run, path)
         rec = records(run, rel).get(rel)
         if rec is not None:
-            check(run, rel)
+            check(run, rel, inputs=False)
     return Path(path)
 
 

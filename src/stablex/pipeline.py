@@ -61,11 +61,25 @@ def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: 
         for name in STAGES:
             if name in stages:
                 with ledger.stage(name):
+                    if name != "train":  # what it reads: checked, and the inputs its records name
+                        ledger.check(Path(out), *_reads(name, study.cfg))
                     steps[name](study, prog)
                 prog.advance(overall)
             if name == "train":
                 open_run(out)  # a clear error when there is no run to continue
     return study.result
+
+
+def _reads(stage: str, cfg: StudyConfig) -> tuple[str, ...]:
+    """The folders of RUN/ a pipeline stage reads (rundir.stage_artefacts)."""
+    from stablex.rundir import stage_artefacts
+
+    methods = tuple(cfg.explain.methods)
+    if stage == "hybrid":
+        return stage_artefacts("hybrid", method=cfg.hybrid.method)[0]
+    if stage == "analyze":
+        return stage_artefacts("analyze", methods=methods + ("features",))[0]
+    return stage_artefacts(stage, methods=methods)[0]
 
 
 @dataclass
