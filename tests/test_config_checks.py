@@ -36,7 +36,7 @@ def test_every_shipped_study_file_passes():
 @pytest.mark.parametrize("section, values, message", [
     ("train", {"seeds": "0-4"}, "[train] seeds = '0-4': must be a list of integers"),
     ("train", {"seeds": [0, 1, 1]}, "[train] seeds = [0, 1, 1]: seeds must be distinct"),
-    ("train", {"seeds": [0, -1]}, "[train] seeds = [0, -1]: every element must be >= 0 (-1 is not)"),
+    ("train", {"seeds": [0, -1]}, "[train] seeds = [0, -1]: every element must be in [0, 2147483647] (-1 is not)"),
     ("train", {"seeds": []}, "[train] seeds = []: must not be empty"),
     ("train", {"epochs": "two"}, "[train] epochs = 'two': must be an integer"),
     ("train", {"epochs": "2"}, "[train] epochs = '2': must be an integer"),
@@ -122,8 +122,10 @@ def test_api_gives_the_clis_error_and_leaves_the_callers_config(tmp_path, lemond
 def _violating(rule):
     """A value outside `rule`, derived from its wording (so every declared rule gets a case)."""
     text = rule.allowed
-    if text.startswith(">= "):
-        return int(float(text[3:])) - 1
+    if text.startswith(">= "):  # ">= 0", or '>= 0, or "half" (...)' for freeze_layers
+        return int(float(text[3:].split(",")[0])) - 1
+    if text == "in [0, 2147483647]":  # seeds: Parquet's int32 `seed` column
+        return 2**31
     if text == "> 0":
         return 0
     if text.startswith("in "):

@@ -69,7 +69,11 @@ def test_detectable_difference_and_texts_needed_by_definition():
 
 def test_degenerate_and_unpaired_cases():
     same = paired_tost(*vectors(0, 0, 900, 100))  # two seeds right on the very same texts
-    assert same.difference == 0 and same.se == 0 and same.equivalent and same.n_needed is None
+    # no discordant text is not an exact zero: at most 3/n of the texts discordant (rule of three)
+    assert same.difference == 0 and same.se == pytest.approx(math.sqrt(3 / 1000 / 1000)) and same.equivalent
+    assert same.n_needed == math.ceil(3 / 1000 * (norm.isf(0.05) + norm.isf(0.1)) ** 2 / 0.01 ** 2)
+    few = paired_tost(*vectors(0, 0, 10, 2))  # the D20: identical predictions on 12 texts
+    assert few.se == pytest.approx(math.sqrt(3 / 12 / 12)) and not few.equivalent and few.p_value > 0.4
     u = unpaired_tost(0.88, 0.86, 100)  # the case: 2 points on 100 texts
     se = math.sqrt((0.88 * 0.12 + 0.86 * 0.14) / 100)
     assert u.se == pytest.approx(se) and not u.paired and not u.equivalent

@@ -53,7 +53,7 @@ AGGREGATIONS = ("sum", "mean")  # sub-word -> word relevance
 VARIANTS = ("counts", "weighted", "words")  # the hybrid's (features/selection.py)
 PRECISIONS = ("float32", "bfloat16", "auto")
 SAVE_DTYPES = ("float32", "float16", "bfloat16")
-SEED = between(0, 2**31 - 1)  # Parquet's int32 `seed` column and every random source take it
+SEED = Rule(lambda v: 0 <= v <= 2**31 - 1, "in [0, 2147483647]")  # what Parquet's int32 `seed` column holds
 
 # (section, option) -> rule on the value, or on each element of a list.
 RULES: dict[tuple[str, str], Rule] = {

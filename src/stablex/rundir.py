@@ -224,6 +224,8 @@ def lock_run(path: str | Path, doing: str = "training", wait: bool = False):
         finally:
             _held[key] -= 1
         return
+    if path.exists() and not path.is_dir():
+        raise StablexError(f"{path}: exists and is not a directory; choose another --out")
     created = not path.exists()
     try:
         path.mkdir(parents=True, exist_ok=True)

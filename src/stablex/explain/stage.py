@@ -289,7 +289,7 @@ def _summarise(summary: dict) -> None:
     cons = [s["conservation"] for s in seeds.values() if "conservation" in s]
     if cons:
         summary["conservation"] = {k: float(np.mean([c[k]["mean"] for c in cons])) for k in cons[0]}
-    secs = [s["seconds"] for s in seeds.values()]
+    secs = [s.get("seconds", 0.0) for s in seeds.values()]  # none for a seed whose timing was lost
     texts = [s["n_texts"] for s in seeds.values()]
     summary["timings"] = {"seconds": round(float(sum(secs)), 3),
                           "ms_per_text": round(1000 * sum(secs) / max(1, sum(texts)), 2)}
@@ -336,6 +336,9 @@ def plan(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list[in
 
 
 RECORD_KEY, RANDOMISATION_KEY = b"stablex.record", b"stablex.randomisation"
+# what differs between two runs of the same seed: kept in summary.json, not in the seed file,
+# so that a rebuilt seed file is byte-identical to the one it replaces
+VOLATILE = ("seconds", "ms_per_text", "attribution_ms_per_text", "threads")
 
 
 def with_record(table: pa.Table, record: dict, randomisation: dict | None = None) -> pa.Table:
@@ -343,9 +346,9 @@ def with_record(table: pa.Table, record: dict, randomisation: dict | None = None
     seed that ran it) in its Parquet metadata: written atomically with the relevances, so
     summary.json can always be rebuilt from the seed files (`from_seed_records`)."""
     meta = dict(table.schema.metadata or {})
-    meta[RECORD_KEY] = json.dumps(record).encode()
+    meta[RECORD_KEY] = json.dumps({k: v for k, v in record.items() if k not in VOLATILE}, sort_keys=True).encode()
     if randomisation is not None:
-        meta[RANDOMISATION_KEY] = json.dumps(randomisation).encode()
+        meta[RANDOMISATION_KEY] = json.dumps(randomisation, sort_keys=True).encode()
     return table.replace_schema_metadata(meta)
 
 
@@ -368,10 +371,11 @@ def from_seed_records(run: Run, method: str, split: str, summary: dict) -> bool:
             randomisation = (s, json.loads(meta[RANDOMISATION_KEY]))
     if not found:
         return False
-    summary["seeds"] = {k: found.get(k, v) for k, v in summary.get("seeds", {}).items()
-                        if int(k) in run.explained_seeds(method, split)}
-    summary["seeds"].update(found)
-    summary["seeds"] = dict(sorted(summary["seeds"].items(), key=lambda kv: int(kv[0])))
+    known = summary.get("seeds", {})  # timings of the seeds this summary saw explained
+    on_disk = {str(s) for s in run.explained_seeds(method, split)}
+    merged = {k: v for k, v in known.items() if k in on_disk}  # a seed file written before records were kept
+    merged.update({k: {**{t: known[k][t] for t in VOLATILE if t in known.get(k, {})}, **found[k]} for k in found})
+    summary["seeds"] = dict(sorted(merged.items(), key=lambda kv: int(kv[0])))
     if randomisation is not None:
         summary["randomisation"] = {"seed": randomisation[0], **randomisation[1]}
     _summarise(summary)
@@ -407,6 +411,7 @@ def explain(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list
             if "randomisation" not in summary and config.randomisation_texts > 0:
                 check = _randomise(loaded, method, opts, texts, target, config, max_tokens)
             write_parquet(run.explanation_path(method, s, config.split), with_record(res.table, res.record, check))
+            summary["seeds"][str(s)] = res.record
             from_seed_records(run, method, config.split, summary)  # with the seeds other invocations wrote
             write_json(summary_path, summary)
             result.explained.append(s)

@@ -60,8 +60,8 @@ def protocol_differences(study_toml: str) -> list[dict]:
         return []
     paper = apply_preset(StudyConfig(), "paper")
     out = []
-    if cfg.model.freeze_layers > paper.model.freeze_layers:
-        out.append({"key": "freeze_layers", "text": f"the lower {cfg.model.freeze_layers} encoder layers are frozen "
+    if cfg.model.freeze_layers == "half" or cfg.model.freeze_layers > paper.model.freeze_layers:
+        out.append({"key": "freeze_layers", "text": f"the lower {cfg.model.freeze_layers} encoder layers are frozen ".replace("lower half", "lower half of the")
                     f"(the study fine-tunes every layer)"})
     if cfg.corpus.max_tokens < paper.corpus.max_tokens:
         out.append({"key": "max_tokens", "text": f"texts are cut to {cfg.corpus.max_tokens} tokens "
