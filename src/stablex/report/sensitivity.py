@@ -61,8 +61,9 @@ def protocol_differences(study_toml: str) -> list[dict]:
     paper = apply_preset(StudyConfig(), "paper")
     out = []
     if cfg.model.freeze_layers == "half" or cfg.model.freeze_layers > paper.model.freeze_layers:
-        out.append({"key": "freeze_layers", "text": f"the lower {cfg.model.freeze_layers} encoder layers are frozen ".replace("lower half", "lower half of the")
-                    f"(the study fine-tunes every layer)"})
+        k = cfg.model.freeze_layers  # "half": a study file read before its encoder was
+        out.append({"key": "freeze_layers", "text": f"the lower {'half of the' if k == 'half' else k} encoder layers "
+                    f"are frozen (the study fine-tunes every layer)"})
     if cfg.corpus.max_tokens < paper.corpus.max_tokens:
         out.append({"key": "max_tokens", "text": f"texts are cut to {cfg.corpus.max_tokens} tokens "
                     f"(the study: {paper.corpus.max_tokens})"})
