@@ -47,6 +47,8 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        for p in tmp.rglob("*"):  # what libraries wrote there (safetensors writes 0600) gets the umask's
+            os.chmod(p, mode("dir" if p.is_dir() else "file"))
         os.chmod(tmp, mode("dir"))
         if path.exists():
             shutil.rmtree(path)
