@@ -346,9 +346,9 @@ def with_record(table: pa.Table, record: dict, randomisation: dict | None = None
     seed that ran it) in its Parquet metadata: written atomically with the relevances, so
     summary.json can always be rebuilt from the seed files (`from_seed_records`)."""
     meta = dict(table.schema.metadata or {})
-    meta[RECORD_KEY] = json.dumps({k: v for k, v in record.items() if k not in VOLATILE}, sort_keys=True).encode()
+    meta[RECORD_KEY] = json.dumps({k: v for k, v in record.items() if k not in VOLATILE}).encode()
     if randomisation is not None:
-        meta[RANDOMISATION_KEY] = json.dumps(randomisation, sort_keys=True).encode()
+        meta[RANDOMISATION_KEY] = json.dumps(randomisation).encode()
     return table.replace_schema_metadata(meta)
 
 
