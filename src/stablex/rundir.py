@@ -282,6 +282,10 @@ def writing(run_dir: str | Path, name: str, wait: bool = False, **which):
     own artefacts the ledger finds lost (so the stage redoes it), refuse a lost input in one
     line naming it and its command, and record what the stage writes (`ledger.stage`)."""
     reads, makes = stage_artefacts(name, **which)
+    run = Path(run_dir)
+    if run.is_dir() and not os.access(run, os.W_OK | os.X_OK):  # before minutes of work, not after
+        raise StablexError(f"{run}: not writable by this user; `stablex {name}` writes its results there "
+                           "(use a copy of the run, or ask its owner)")
     with lock_run(run_dir, doing=name if name != "train" else "training", wait=wait), ledger.stage(name):
         if makes:
             ledger.repair(Path(run_dir), *makes)

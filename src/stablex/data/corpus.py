@@ -151,7 +151,6 @@ def load_corpus(cfg: CorpusConfig) -> Corpus:
     path = Path(cfg.path)
     if not path.exists():
         raise StablexError(f"corpus file not found: {path}")
-    table = _read_table(path)
     parts = [c.strip() for c in cfg.text.split("+")]
     text_columns = [c for c in parts if c]
     if not text_columns:
@@ -159,6 +158,7 @@ def load_corpus(cfg: CorpusConfig) -> Corpus:
     if len(text_columns) != len(parts):
         raise StablexError(f"option text: {cfg.text!r} has an empty column name (columns are joined with '+', "
                            "e.g. title+summary)")
+    table = _read_table(path)
     needed = text_columns + [cfg.label] + ([cfg.id] if cfg.id else [])
     for column in needed:
         if column not in table.column_names:
