@@ -105,6 +105,11 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 _hashes: dict[tuple, str] = {}  # (path, size, mtime_ns, inode) -> sha256: a file read twice is hashed once
 
 
+def cached_sha256(path: Path) -> str:
+    """sha256 of a file, hashed once per process while its size, mtime and inode stay the same."""
+    return _sha(Path(path))
+
+
 def _sha(path: Path) -> str:
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)

@@ -150,14 +150,16 @@ def build_tokenizer(pieces: list[str], scores: np.ndarray, special: dict[str, in
 
 def ensure_e5_small(cache: Path | None = None) -> Path:
     """Path of the HF checkpoint of multilingual-e5-small, built on first use, verified afterwards."""
+    from stablex.ledger import cached_sha256  # each check costs seconds: once per process
+
     src = source_file()
-    src_hash = sha256_file(src)
+    src_hash = cached_sha256(src)
     root = (cache or cache_dir()) / "e5-small" / f"{src_hash[:16]}-v{FORMAT_VERSION}"
     stamp = root / "stablex-source.json"
     if stamp.exists():
         info = json.loads(stamp.read_text())
         weights = root / "model.safetensors"
-        if weights.exists() and sha256_file(weights) == info.get("model_sha256"):
+        if weights.exists() and cached_sha256(weights) == info.get("model_sha256"):
             return root
         # A damaged cache entry is rebuilt rather than trusted.
     with atomic_dir(root) as tmp:
