@@ -6,7 +6,6 @@ import fcntl
 import os
 import platform
 import re
-import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass

@@ -11,7 +11,6 @@ belongs to one explain configuration; another one is refused (ConfigMismatchErro
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
