@@ -31,7 +31,7 @@ def _study(corpus: Path):
     return StudyConfig.from_dict({
         "corpus": {"path": str(corpus), "text": "title", "label": "label", "id": "id", "split_column": "split",
                    "max_tokens": MAX_TOKENS},
-        "explain": {"methods": ["lrp", "gxi"], "texts": 16, "train_texts": 40, "faithfulness_texts": 8,
+        "explain": {"methods": ["lrp", "gxi"], "texts": 8, "train_texts": 24, "faithfulness_texts": 6,
                     "randomisation_texts": 2},
         "analyze": {"bootstrap": 50},
         "features": {"bootstrap": 20},
@@ -41,14 +41,14 @@ def _study(corpus: Path):
 
 @pytest.fixture(scope="module")
 def corpus_csv(tmp_path_factory, lemonde_path) -> Path:
-    """120 Le Monde titles (60 per class) with their own split column: 80 train, 8 validation, 32 test."""
+    """80 Le Monde titles (40 per class) with their own split column: 56 train, 4 validation, 20 test."""
     table = pacsv.read_csv(lemonde_path, parse_options=pacsv.ParseOptions(newlines_in_values=True),
                            convert_options=pacsv.ConvertOptions(include_columns=["id", "label", "title"]))
     rng = np.random.default_rng(0)
     labels = np.asarray(table.column("label").to_pylist())
-    rows = np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), 60, replace=False) for c in CLASSES]))
+    rows = np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), 40, replace=False) for c in CLASSES]))
     small = table.take(rows)
-    split = np.array(["train"] * 40 + ["validation"] * 4 + ["test"] * 16)
+    split = np.array(["train"] * 28 + ["validation"] * 2 + ["test"] * 10)
     names = np.empty(len(rows), dtype=object)
     for c in CLASSES:  # the same split shares in each class
         names[np.flatnonzero(np.asarray(small.column("label").to_pylist()) == c)] = split
@@ -94,19 +94,35 @@ def _fine_tune(base: Path, corpus: Path, seed: int, out: Path) -> Path:
     return out / "model"
 
 
+def _flip(ckpt: Path, to: Path) -> Path:
+    """The same model saved with its classes in the other order: head rows swapped, id2label flipped."""
+    from safetensors.torch import load_file, save_file
+
+    _copy(ckpt, to, weights=True)
+    state = load_file(str(to / "model.safetensors"))
+    for k in ("classifier.weight", "classifier.bias"):
+        state[k] = state[k][[1, 0]].contiguous()
+    save_file(state, str(to / "model.safetensors"), metadata={"format": "pt"})
+    _edit_config(to, id2label={"0": "opinion", "1": "news"}, label2id={"opinion": 0, "news": 1})
+    return to
+
+
 @pytest.fixture(scope="module")
 def checkpoints(minilm, corpus_csv, tmp_path_factory) -> list[Path]:
+    """Two seeds fine-tuned with Trainer, then seed 1 again with its id2label flipped."""
     root = tmp_path_factory.mktemp("ckpt")
     with torch.random.fork_rng(devices=[]):
-        return [_fine_tune(minilm, corpus_csv, s, root / f"seed{s}") for s in (0, 1)]
+        seeds = [_fine_tune(minilm, corpus_csv, s, root / f"seed{s}") for s in (0, 1)]
+    return seeds + [_flip(seeds[1], root / "seed1-flipped")]
 
 
 @pytest.fixture(scope="module")
 def imported(checkpoints, corpus_csv, tmp_path_factory):
+    """Seed 0, and seed 1 as its flipped checkpoint: label order is mapped by name."""
     import stablex
 
     out = tmp_path_factory.mktemp("import-run") / "run"
-    result = stablex.import_models(_study(corpus_csv), out, checkpoints)
+    result = stablex.import_models(_study(corpus_csv), out, [checkpoints[0], checkpoints[2]])
     return out, result
 
 
@@ -129,18 +145,25 @@ def test_imported_predictions_equal_transformers_own(imported, checkpoints, corp
     split = pq.read_table(run.split_path).to_pydict()
     given = pacsv.read_csv(corpus_csv).to_pydict()
     assert dict(zip(split["doc_id"], split["split"])) == dict(zip(given["id"], given["split"]))
-    assert run.manifest()["split_sizes"] == {"train": 80, "validation": 8, "test": 32}
-    for seed, ckpt in enumerate(checkpoints):
+    assert run.manifest()["split_sizes"] == {"train": 56, "validation": 4, "test": 20}
+    test = [i for i, s in enumerate(split["split"]) if s == "test"]
+    for seed, ckpt in ((0, checkpoints[0]), (1, checkpoints[1])):  # seed 1 was imported flipped
         pred = pq.read_table(run.seed_predictions_path(seed)).to_pydict()
         ours = np.stack([pred[f"logit_{c}"] for c in CLASSES], 1)
-        np.testing.assert_allclose(ours, _hf_logits(ckpt, split["text"]), atol=1e-4)
+        hf = _hf_logits(ckpt, split["text"])  # the unflipped checkpoint: columns news, opinion
+        np.testing.assert_allclose(ours, hf, atol=1e-4)
+        assert np.abs(hf[:, 0] - hf[:, 1]).max() > 1e-2  # the two classes' logits are told apart
         m = run.seed_metrics(seed)
-        test = [i for i, s in enumerate(split["split"]) if s == "test"]
-        acc = np.mean([CLASSES[int(np.argmax(ours[i]))] == split["label"][i] for i in test])
-        assert m["accuracy"]["test"] == pytest.approx(acc) and m["imported"] is True and m["init_seed"] is None
-        rec = run.manifest()["imported"]["checkpoints"][seed]
-        assert rec["sha256"] == sha256_file(ckpt / "model.safetensors") and rec["path"] == str(ckpt.resolve())
-        assert rec["config"]["id2label"] == {"0": "news", "1": "opinion"} and not rec["reordered"]
+        hf_acc = np.mean([CLASSES[int(np.argmax(hf[i]))] == split["label"][i] for i in test])
+        assert m["accuracy"]["test"] == pytest.approx(hf_acc) and m["imported"] is True and m["init_seed"] is None
+    flipped = _hf_logits(checkpoints[2], split["text"])  # HF's own reading of the flipped one, by name
+    np.testing.assert_allclose(flipped[:, ::-1], _hf_logits(checkpoints[1], split["text"]), atol=1e-5)
+    records = run.manifest()["imported"]["checkpoints"]
+    for seed, ckpt in ((0, checkpoints[0]), (1, checkpoints[2])):
+        assert records[seed]["sha256"] == sha256_file(ckpt / "model.safetensors")
+        assert records[seed]["path"] == str(ckpt.resolve())
+    assert records[0]["config"]["id2label"] == {"0": "news", "1": "opinion"} and not records[0]["reordered"]
+    assert records[1]["config"]["id2label"] == {"0": "opinion", "1": "news"} and records[1]["reordered"]
     # base/ is seed 0's encoder: seed 0 stores only its head (classifier + BERT's pooler); seed 1, all of
     # whose 105 tensors were fine-tuned, keeps them all (nothing assumes a shared base)
     assert result.stored_tensors == {0: 4, 1: 105}
@@ -160,7 +183,7 @@ def test_lrp_on_an_imported_seed_equals_lrp_on_the_checkpoint_itself(imported, c
     batch = loaded.encode(texts, MAX_TOKENS)
     direct = AutoModelForSequenceClassification.from_pretrained(checkpoints[1], local_files_only=True).eval()
     ours, theirs = LRP(loaded.model).attribute(batch), LRP(direct).attribute(batch)
-    assert torch.equal(ours.target, theirs.target)
+    assert torch.equal(ours.target, theirs.target)  # checkpoints[1] orders the classes as the run does
     assert float(ours.relevance.abs().sum()) > 0
     torch.testing.assert_close(ours.relevance, theirs.relevance, atol=1e-5, rtol=1e-4)
 
@@ -180,32 +203,6 @@ def _edit_config(ckpt: Path, **fields) -> None:
     cfg = json.loads((ckpt / "config.json").read_text())
     cfg.update(fields)
     (ckpt / "config.json").write_text(json.dumps(cfg))
-
-
-def test_a_checkpoint_with_permuted_id2label_is_mapped_by_name(imported, checkpoints, corpus_csv, tmp_path):
-    """Seed 1 saved with its classes in the other order (head rows swapped, id2label flipped): the
-    same model, so the same accuracies and logits per class name."""
-    from safetensors.torch import load_file, save_file
-
-    import stablex
-    from stablex.rundir import Run
-
-    flipped = _copy(checkpoints[1], tmp_path / "flipped", weights=True)
-    state = load_file(str(flipped / "model.safetensors"))
-    state["classifier.weight"], state["classifier.bias"] = state["classifier.weight"][[1, 0]], state["classifier.bias"][[1, 0]]
-    save_file({k: v.contiguous() for k, v in state.items()}, str(flipped / "model.safetensors"), metadata={"format": "pt"})
-    _edit_config(flipped, id2label={"0": "opinion", "1": "news"}, label2id={"opinion": 0, "news": 1})
-    assert _hf_logits(flipped, ["Un titre"])[0, ::-1] == pytest.approx(_hf_logits(checkpoints[1], ["Un titre"])[0], abs=1e-5)
-
-    out = tmp_path / "run"
-    stablex.import_models(_study(corpus_csv), out, [checkpoints[0], flipped])
-    original, remapped = Run(imported[0]), Run(out)
-    assert remapped.seed_metrics(1)["accuracy"] == original.seed_metrics(1)["accuracy"]
-    a = pq.read_table(original.seed_predictions_path(1)).to_pydict()
-    b = pq.read_table(remapped.seed_predictions_path(1)).to_pydict()
-    np.testing.assert_allclose(b["logit_opinion"], a["logit_opinion"], atol=1e-5)
-    assert b["pred"] == a["pred"]
-    assert remapped.manifest()["imported"]["checkpoints"][1]["reordered"] is True
 
 
 def test_mismatched_checkpoints_are_refused_before_anything_is_written(checkpoints, corpus_csv, tmp_path):
