@@ -14,7 +14,6 @@ keep their whole weights, and seeds fine-tuned on a frozen encoder store only th
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,6 +204,3 @@ def load_aligned(checkpoint: Checkpoint, classes: list[str]) -> torch.nn.Module:
     model.eval()
     return model
 
-
-def config_fields(checkpoint: Checkpoint) -> dict:
-    return json.loads(json.dumps(checkpoint.fields, default=str))
