@@ -283,3 +283,22 @@ def test_every_later_stage_and_the_report_run_on_an_imported_run(imported):
         cfg = run.config()
         cfg.train.seeds = [0, 1, 2]
         train(cfg, out, show_progress=False)
+
+
+def test_a_split_column_value_outside_the_three_is_named_by_row(corpus_csv, tmp_path):
+    from stablex.data.corpus import load_corpus
+    from stablex.data.split import make_split
+    from stablex.errors import StablexError
+
+    table = pacsv.read_csv(corpus_csv)
+    names = table.column("split").to_pylist()
+    names[2] = "dev"
+    bad = tmp_path / "bad.csv"
+    pacsv.write_csv(table.set_column(table.schema.get_field_index("split"), "split", [names]), bad)
+    cfg = _study(bad).corpus
+    with pytest.raises(StablexError, match=r"bad.csv: column 'split', row 3: split 'dev' is not one of train"):
+        load_corpus(cfg)
+    cfg = _study(corpus_csv).corpus
+    cfg.balance = True
+    with pytest.raises(StablexError, match="split_column='split': the corpus gives the split"):
+        make_split(load_corpus(cfg), cfg)
