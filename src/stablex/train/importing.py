@@ -75,18 +75,29 @@ def _check_out(run: Run, force: bool) -> None:
             raise StablexError(f"RUN {run.path}: already a run; use another RUN, or --force to replace its results")
 
 
-def _stored_state(model: torch.nn.Module, reference: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The tensors of `model` that differ from `reference` (base/ + a fresh head): the head
-    always, the encoder only where this seed's weights are not the base's (compared exactly)."""
+def _stored_state(model: torch.nn.Module, reference: torch.nn.Module, base_names: set[str]) -> dict[str, torch.Tensor]:
+    """The tensors of `model` a seed must store over base/: every one base/ does not hold (the head,
+    BERT's pooler) and every encoder tensor that differs from base/'s (compared exactly). Seeds that
+    share checkpoint 0's encoder store their head only; any other seed keeps its whole weights."""
     ref = dict(reference.named_parameters())
     return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters()
-            if n not in ref or not torch.equal(p.detach().cpu(), ref[n].detach().cpu())}
+            if n not in base_names or not torch.equal(p.detach().cpu(), ref[n].detach().cpu())}
+
+
+def _base_names(run: Run, reference: torch.nn.Module) -> set[str]:
+    """The classifier's parameter names that base/model.safetensors provides."""
+    from safetensors import safe_open
+
+    with safe_open(str(run.base_dir / SEED_WEIGHTS), framework="pt") as f:
+        keys = set(f.keys())
+    prefix = reference.base_model_prefix
+    return {n for n, _ in reference.named_parameters() if n.removeprefix(f"{prefix}.") in keys}
 
 
 def _write_seed(run: Run, cfg: StudyConfig, seed: int, ckpt: Checkpoint, classes: list[str], data: Inputs,
-                pad_id: int, split, reference: torch.nn.Module) -> tuple[float, int]:
+                pad_id: int, split, reference: torch.nn.Module, base_names: set[str]) -> tuple[float, int]:
     model = load_aligned(ckpt, classes)
-    state = _stored_state(model, reference)
+    state = _stored_state(model, reference, base_names)
     del model
     with atomic_dir(run.seed_weights_path(seed).parent) as tmp:
         save_file(state, str(tmp / SEED_WEIGHTS), metadata={"dtype": "float32"})
@@ -128,6 +139,7 @@ def import_models(cfg: StudyConfig, out: str | Path, checkpoints: list[str | Pat
     cfg = import_study(cfg, len(ckpts))
     cfg.model.name = str(ckpts[0].path)
     cfg.validate()
+    _check_out(run, force)
     corpus = load_corpus(cfg.corpus)
     classes = check_checkpoints(ckpts, corpus.classes, cfg.corpus.path)
     split = make_split(corpus, cfg.corpus)
@@ -137,7 +149,6 @@ def import_models(cfg: StudyConfig, out: str | Path, checkpoints: list[str | Pat
                            f"--checkpoint {ckpts[0].path}")
     for c in ckpts:  # the weights load as the checkpoint's class (none missing): before anything is written
         load_aligned(c, classes)
-    _check_out(run, force)
 
     created = not run.path.exists()
     if not created:
@@ -162,9 +173,10 @@ def import_models(cfg: StudyConfig, out: str | Path, checkpoints: list[str | Pat
         data = Inputs(ids=[torch.tensor(x, dtype=torch.long) for x in ids], labels=split.label_ids.astype(np.int64))
         with torch_threads(cfg.train.threads or os.cpu_count() or 1):
             reference = init_classifier(run.path, classes, 0)
+            base_names = _base_names(run, reference)
             for seed, c in enumerate(ckpts):
                 acc, n = _write_seed(run, cfg, seed, c, classes, data, encoder.tokenizer.pad_token_id, split,
-                                     reference)
+                                     reference, base_names)
                 result.seeds.append(seed)
                 result.accuracy[seed] = acc
                 result.stored_tensors[seed] = n
