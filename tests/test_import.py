@@ -204,7 +204,7 @@ def _edit_config(ckpt: Path, **fields) -> None:
     (ckpt / "config.json").write_text(json.dumps(cfg))
 
 
-def test_mismatched_checkpoints_are_refused_before_anything_is_written(checkpoints, corpus_csv, tmp_path,
+def test_mismatched_checkpoints_are_refused_before_anything_is_written(checkpoints, minilm, corpus_csv, tmp_path,
                                                                         monkeypatch, capsys):
     import stablex
     from stablex.errors import StablexError
@@ -225,6 +225,10 @@ def test_mismatched_checkpoints_are_refused_before_anything_is_written(checkpoin
     _edit_config(three, id2label={"0": "news", "1": "opinion", "2": "other"},
                  label2id={"news": 0, "opinion": 1, "other": 2})
     cases["3 labels (news, opinion, other)"] = three
+    plain = _copy(minilm, tmp_path / "plain")  # the pretrained encoder, declared a classifier: no head weights
+    _edit_config(plain, architectures=["BertForSequenceClassification"], id2label={"0": "news", "1": "opinion"},
+                 label2id={"news": 0, "opinion": 1})
+    cases["weights missing or of another shape (['classifier.weight'"] = plain
     for message, bad in cases.items():
         out = tmp_path / f"run-{bad.name}"
         with pytest.raises(StablexError) as e:
