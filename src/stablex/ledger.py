@@ -131,8 +131,8 @@ def record(path: Path) -> None:
     nothing when `path` lies outside a run with a ledger."""
     path = Path(path)
     run = run_root(path)
-    if run is None:
-        return
+    if run is None or any(part.endswith(".tmp") for part in path.absolute().relative_to(run).parts[:-1]):
+        return  # outside a run, or inside a directory still being built (`atomic_dir` records it whole)
     if path.is_dir():
         forget(path)  # files of an older version of the directory
         for f in sorted(p for p in path.rglob("*") if p.is_file()):

@@ -186,6 +186,10 @@ class Run:
     def seed_metrics(self, seed: int) -> dict:
         return read_json(self.seed_metrics_path(seed))
 
+    def imported(self) -> dict | None:
+        """The manifest's `imported` block when the seeds came from `stablex import` (else None)."""
+        return self.manifest().get("imported")
+
     def holds(self, path: Path, **inputs) -> bool:
         """Whether the JSON record at `path` was computed from these inputs (else it is stale:
         recompute it). Each name is a key of the record whose value must equal the given one;
@@ -338,13 +342,21 @@ def start_ledger(run: Run, cfg: StudyConfig) -> None:
     does one made before the ledger whose records must be made again."""
     old = run.manifest().get("config_hash") if run.manifest_path.exists() else None
     if run.manifest_path.exists() and (old != sha256_json(cfg.training_identity()) or not ledger.has_ledger(run.path)):
-        for name in STAGE_DIRS + STAGE_FILES:
-            remove(run.path / name)
+        clear_run(run)
     run.path.mkdir(parents=True, exist_ok=True)
     (run.path / ledger.LEDGER).mkdir(exist_ok=True)  # from here on every artefact is recorded
 
 
-def write_run_records(run: Run, cfg: StudyConfig, split: Split, corpus_facts: dict, model_facts: dict) -> None:
+def clear_run(run: Run) -> None:
+    """Remove every stage's artefacts (and their ledger records) from RUN/ (what --force
+    discards); other files stay."""
+    for name in STAGE_DIRS + STAGE_FILES:
+        remove(run.path / name)
+
+
+def write_run_records(run: Run, cfg: StudyConfig, split: Split, corpus_facts: dict, model_facts: dict,
+                      extra: dict | None = None) -> None:
+    """split.parquet, study.toml, then manifest.json (with `extra`'s keys, e.g. `imported`)."""
     write_parquet(run.split_path, split.to_table())
     write_text(run.study_path, cfg.to_toml())
     manifest = {
@@ -358,6 +370,7 @@ def write_run_records(run: Run, cfg: StudyConfig, split: Split, corpus_facts: di
         "split_sizes": split.sizes(),
         "class_counts": {s: {c: int(((split.split == s) & (split.label_ids == i)).sum())
                              for i, c in enumerate(split.classes)} for s in ("train", "validation", "test")},
+        **(extra or {}),
     }
     write_json(run.manifest_path, manifest)  # written last: its presence means the run is ready
 

@@ -232,8 +232,10 @@ def render(d: ReportData) -> str:
         parts.append(f'<div class="card" id="verdict-accuracy"><div class="big">{mean:.3f}<span class="ci"> '
                      f'[{lo:.3f}, {hi:.3f}]</span></div><div class="what">test accuracy: mean [lowest, highest] over '
                      f'{len(vals)} seeds, {acc.get("n_test")} test texts</div></div>')
-        body.append(f'<p id="verdict-accuracy-text">Trained {len(vals)} times on the same data, changing only the '
-                    f'random seed: test accuracy {mean:.3f}, from {lo:.3f} to {hi:.3f}. '
+        how = (f'{len(vals)} models imported from elsewhere (how they were trained, and which random sources '
+               f'differ between them, is unknown)' if d.imported else
+               f'Trained {len(vals)} times on the same data, changing only the random seed')
+        body.append(f'<p id="verdict-accuracy-text">{how}: test accuracy {mean:.3f}, from {lo:.3f} to {hi:.3f}. '
                     f'{esc(acc.get("reading") or "")}</p>')
     else:
         body.append(missing("train", "No trained seed with a test accuracy."))
@@ -253,6 +255,8 @@ def render(d: ReportData) -> str:
         body.append(verdict_table(rows, d))
         body.append("<ul id=\"verdict-sentences\">" + "".join(f"<li>{s}</li>" for s in sentences(rows)) + "</ul>")
     body.append(protocol_note(d))  # a quick study must not read as the paper's measurement
-    return section("verdict", "Verdict", f'<div class="cards">{"".join(parts)}</div>{"".join(body)}',
-                   "Same data, same architecture, only the random seed changes: how much do accuracy and "
-                   "explanations move, and which explanations follow the model at all?")
+    lede = ("Models trained elsewhere and imported as seeds: how much do accuracy and explanations move between "
+            "them, and which explanations follow the model at all?" if d.imported else
+            "Same data, same architecture, only the random seed changes: how much do accuracy and "
+            "explanations move, and which explanations follow the model at all?")
+    return section("verdict", "Verdict", f'<div class="cards">{"".join(parts)}</div>{"".join(body)}', lede)
