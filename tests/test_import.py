@@ -228,7 +228,7 @@ def test_mismatched_checkpoints_are_refused_before_anything_is_written(checkpoin
     plain = _copy(minilm, tmp_path / "plain")  # the pretrained encoder, declared a classifier: no head weights
     _edit_config(plain, architectures=["BertForSequenceClassification"], id2label={"0": "news", "1": "opinion"},
                  label2id={"news": 0, "opinion": 1})
-    cases["weights missing or of another shape (['classifier.weight'"] = plain
+    cases["weights missing or of another shape (['classifier.bias', 'classifier.weight'"] = plain
     for message, bad in cases.items():
         out = tmp_path / f"run-{bad.name}"
         with pytest.raises(StablexError) as e:

@@ -186,7 +186,7 @@ def load_aligned(checkpoint: Checkpoint, classes: list[str]) -> torch.nn.Module:
     except Exception as e:  # noqa: BLE001 - a damaged or mismatched weight file
         raise StablexError(f"--checkpoint {checkpoint.path}: the weights cannot be loaded "
                            f"({str(e).strip().splitlines()[0][:200]})") from None
-    missing = [k for k in info.get("missing_keys", []) if not k.endswith(("position_ids", "token_type_ids"))]
+    missing = sorted(k for k in info.get("missing_keys", []) if not k.endswith(("position_ids", "token_type_ids")))
     mismatched = info.get("mismatched_keys", [])
     if missing or mismatched:
         what = missing[:3] or [m[0] for m in mismatched[:3]]
