@@ -35,7 +35,7 @@ from stablex.models.classifier import assemble_seed, init_classifier, load_encod
 from stablex.models.imported import Checkpoint, check_checkpoints, load_aligned, read_checkpoint
 from stablex.models.resolve import ResolvedModel
 from stablex.ledger import LEDGER
-from stablex.rundir import SEED_WEIGHTS, Run, clear_run, write_run_records
+from stablex.rundir import SEED_WEIGHTS, Run, clear_run, lock_run, write_run_records
 from stablex.runtime import torch_threads
 from stablex.train.loop import Inputs, predict
 from stablex.train.sweep import _metrics, _predictions_table
@@ -152,42 +152,43 @@ def import_models(cfg: StudyConfig, out: str | Path, checkpoints: list[str | Pat
         load_aligned(c, classes)
 
     created = not run.path.exists()
-    if not created:
-        clear_run(run)
-    run.path.mkdir(parents=True, exist_ok=True)
-    (run.path / LEDGER).mkdir(exist_ok=True)  # the run ledger records every artefact written from here
-    result = ImportResult(run_dir=run.path, checkpoints=[str(c.path) for c in ckpts])
-    try:
-        model_facts = {"name": cfg.model.name, "path": str(ckpts[0].path), "source": "import"}
-        # base/ = checkpoint 0's encoder and the shared tokenizer, by the trained runs' own code
-        model_facts["base"] = prepare_base(ResolvedModel(cfg.model.name, ckpts[0].path, "import"), split.texts,
-                                           run.path, trim_vocab=False, max_tokens=cfg.corpus.max_tokens,
-                                           tokenizer_path=ckpts[0].tokenizer_dir)
-        corpus_facts = {"path": corpus.source, "sha256": corpus.sha256, "rows": corpus.n_rows,
-                        "dropped_empty": corpus.n_dropped_empty, "dropped_other_labels": corpus.n_dropped_other,
-                        "text": cfg.corpus.text, "label": cfg.corpus.label, "split_column": cfg.corpus.split_column}
-        imported = {"n_checkpoints": len(ckpts), "tokenizer_vocab_sha256": ckpts[0].vocab_sha256,
-                    "random_sources": "unknown",
-                    "checkpoints": [dict(seed=i, **c.record(classes)) for i, c in enumerate(ckpts)]}
-        write_run_records(run, cfg, split, corpus_facts, model_facts, extra={"imported": imported})
-        encoder = load_encoder(run.path)
-        ids = encoder.tokenizer(split.texts, truncation=True, max_length=cfg.corpus.max_tokens)["input_ids"]
-        data = Inputs(ids=[torch.tensor(x, dtype=torch.long) for x in ids], labels=split.label_ids.astype(np.int64))
-        with torch_threads(cfg.train.threads or os.cpu_count() or 1):
-            reference = init_classifier(run.path, classes, 0)
-            base_names = _base_names(run, reference)
-            for seed, c in enumerate(ckpts):
-                acc, n = _write_seed(run, cfg, seed, c, classes, data, encoder.tokenizer.pad_token_id, split,
-                                     reference, base_names)
-                result.seeds.append(seed)
-                result.accuracy[seed] = acc
-                result.stored_tensors[seed] = n
-    except BaseException:
-        if created:
-            shutil.rmtree(run.path, ignore_errors=True)
-        else:
+    with lock_run(run.path, doing="importing into"):  # one writer per run, as for every stage
+        if not created:
             clear_run(run)
-        raise
+        run.path.mkdir(parents=True, exist_ok=True)
+        (run.path / LEDGER).mkdir(exist_ok=True)  # the run ledger records every artefact written from here
+        result = ImportResult(run_dir=run.path, checkpoints=[str(c.path) for c in ckpts])
+        try:
+            model_facts = {"name": cfg.model.name, "path": str(ckpts[0].path), "source": "import"}
+            # base/ = checkpoint 0's encoder and the shared tokenizer, by the trained runs' own code
+            model_facts["base"] = prepare_base(ResolvedModel(cfg.model.name, ckpts[0].path, "import"), split.texts,
+                                               run.path, trim_vocab=False, max_tokens=cfg.corpus.max_tokens,
+                                               tokenizer_path=ckpts[0].tokenizer_dir)
+            corpus_facts = {"path": corpus.source, "sha256": corpus.sha256, "rows": corpus.n_rows,
+                            "dropped_empty": corpus.n_dropped_empty, "dropped_other_labels": corpus.n_dropped_other,
+                            "text": cfg.corpus.text, "label": cfg.corpus.label, "split_column": cfg.corpus.split_column}
+            imported = {"n_checkpoints": len(ckpts), "tokenizer_vocab_sha256": ckpts[0].vocab_sha256,
+                        "random_sources": "unknown",
+                        "checkpoints": [dict(seed=i, **c.record(classes)) for i, c in enumerate(ckpts)]}
+            write_run_records(run, cfg, split, corpus_facts, model_facts, extra={"imported": imported})
+            encoder = load_encoder(run.path)
+            ids = encoder.tokenizer(split.texts, truncation=True, max_length=cfg.corpus.max_tokens)["input_ids"]
+            data = Inputs(ids=[torch.tensor(x, dtype=torch.long) for x in ids], labels=split.label_ids.astype(np.int64))
+            with torch_threads(cfg.train.threads or os.cpu_count() or 1):
+                reference = init_classifier(run.path, classes, 0)
+                base_names = _base_names(run, reference)
+                for seed, c in enumerate(ckpts):
+                    acc, n = _write_seed(run, cfg, seed, c, classes, data, encoder.tokenizer.pad_token_id, split,
+                                         reference, base_names)
+                    result.seeds.append(seed)
+                    result.accuracy[seed] = acc
+                    result.stored_tensors[seed] = n
+        except BaseException:
+            if created:
+                shutil.rmtree(run.path, ignore_errors=True)
+            else:
+                clear_run(run)
+            raise
     result.seconds = time.perf_counter() - started
     return result
 
