@@ -100,7 +100,9 @@ class ExplainConfig:
     batch_tokens: int = 4096  # at most batch_size texts and about this many padded tokens per batch
     randomisation_texts: int = 8  # texts of the cascading-randomisation check (0: skip it)
     faithfulness_texts: int = 100  # texts sampled (from the explained texts) for `stablex faithfulness`
-    faithfulness_bootstrap: int = 2000  # bootstrap replicates (over texts) of the AOPC intervals
+    faithfulness_bootstrap: int = 2000  # bootstrap replicates (over texts and seeds) of the AOPC intervals
+    faithfulness_seeds: int = 3  # the first n trained seeds scored for faithfulness (0: every seed)
+    faithfulness_permutations: int = 5  # uniform random word rankings per text and seed, averaged (the floor)
     threads: int | None = None  # torch threads; None: torch's default
     keep_freed_memory: bool = True  # glibc malloc reuses freed blocks (runtime.keep_freed_memory): faster, holds peak RSS
 
