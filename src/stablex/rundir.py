@@ -111,6 +111,11 @@ class Run:
     def analysis_dir(self, method: str) -> Path:
         return self.analysis_root / method
 
+    @property
+    def stability_differences_path(self) -> Path:
+        """analysis/stability_differences.json: paired differences in median rho between methods."""
+        return self.analysis_root / "stability_differences.json"
+
     def analysis_path(self, method: str, artefact: str) -> Path:
         """analysis/<method>/<artefact>: one of ANALYSIS_FILES."""
         if artefact not in ANALYSIS_FILES:
