@@ -162,13 +162,34 @@ def _comparisons(comps: list[dict]) -> str:
     return "".join(parts)
 
 
+def read_methods(d: ReportData) -> tuple[list[str], str]:
+    """The methods this section reads: every faithful one (by both criteria), the verdict's trusted
+    method first; without faithfulness scores every analysed method. The note names those left out."""
+    from stablex.report.verdict import method_rows, trusted
+
+    rows = method_rows(d)
+    if d.faithfulness is None:
+        return [r.name for r in rows], ""
+    lead = trusted(rows)
+    faithful = ([lead.name] if lead else []) + [r.name for r in rows if r.status == "above" and r is not lead]
+    left = [r.name for r in rows if r.name not in faithful]
+    note = (f'<p class="note" id="sensitivity-methods">Read for {", ".join(map(esc, faithful)) or "no method"}'
+            f'{f" ({esc(lead.name)} first, the method the verdict trusts)" if lead else ""}: '
+            f'{", ".join(map(esc, left))} {"is" if len(left) == 1 else "are"} not faithful by both criteria (see the '
+            f'verdict), so where their sensitivity comes from says nothing shown about the model.</p>'
+            if left else "")
+    return faithful, note
+
+
 def sensitivity(d: ReportData) -> str:
     from stablex.report.sections import section
 
     body = []
-    for method, an in sorted(d.analyses.items()):
-        if method == "features":
-            continue
+    methods, note = read_methods(d)
+    if note:
+        body.append(note)
+    for method in methods:
+        an = d.analyses[method]
         body.append(_sources(method, an.summary.get("sources") or {}))
         g = read_json(Run(d.run_dir).analysis_path(method, "groups.json"))
         if g:
