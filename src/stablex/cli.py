@@ -96,6 +96,8 @@ def train(
     preprocess: Annotated[Optional[bool], typer.Option("--preprocess/--no-preprocess",
                                                        help="NFKC + URL/number placeholders")] = None,
     drop_empty: Annotated[bool, typer.Option("--drop-empty", help="Drop texts that are empty")] = False,
+    dedup: Annotated[bool, typer.Option("--dedup", help="Keep one text per duplicate group (same normalised text "
+                                                         "or title) instead of refusing a split with duplicates")] = False,
     keep_models: Annotated[bool, typer.Option("--keep-models/--no-keep-models")] = True,
     threads: Annotated[Optional[int], typer.Option(help="Torch threads")] = None,
     precision: Annotated[Optional[str], typer.Option(help=_choices(PRECISIONS) + " (bfloat16: autocast)")] = None,
@@ -123,6 +125,8 @@ def train(
             setattr(getattr(cfg, section), key, value)
     if drop_empty:
         cfg.corpus.drop_empty = True
+    if dedup:
+        cfg.corpus.dedup = True
     if not keep_models:
         cfg.model.keep_models = False
     _keep_freed_memory(cfg.train.keep_freed_memory)

@@ -33,6 +33,9 @@ class CorpusConfig:
     split: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])  # train/validation/test
     preprocess: bool = False  # the study's NFKC + URL / number placeholders
     drop_empty: bool = False
+    # duplicates across train/validation/test (data/dedup.py: same normalised text or same title):
+    # False refuses such a split; True keeps the first text of each duplicate group before sampling
+    dedup: bool = False
     max_tokens: int = 512
 
 
