@@ -257,6 +257,8 @@ class StudyConfig:
         corpus = dict(d["corpus"])
         if corpus.get("other_labels") == "refuse":
             del corpus["other_labels"]  # the default: runs made before the option keep their hash
+        if corpus.get("dedup") is False:
+            del corpus["dedup"]  # likewise: a split without dedup is the split made before the option
         return {"corpus": corpus, "model": model, "train": train}
 
 
