@@ -128,6 +128,7 @@ def test_ties_are_called_ties(tmp_path):
     assert "No faithful method beats every other by paired evidence: they are tied on faithfulness" in page
     assert "chefer and lrp are tied in stability (median ρ of chefer − lrp = -0.035 [-0.080, 0.010]" in page
     assert "read first among the faithful methods, tied on faithfulness" in page
+    assert "chefer and lrp are tied on faithfulness (comprehensiveness difference" in page  # cites the paired interval
     assert "most faithful method is" not in page and "more stable" not in page
     d.stability_differences = None  # no paired record: no claim either way
     assert "have no paired stability difference" in text(render(d))

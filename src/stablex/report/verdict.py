@@ -327,15 +327,15 @@ def across(rows: list[MethodRow], differences: dict | None) -> str:
             continue
         sd = lookup(differences, lead.name, r.name)
         if sd is None or sd.verdict() == "unknown":
-            parts.append(f"{esc(lead.name)} and {esc(r.name)} have no paired stability difference (run "
-                         f"<code>stablex analyze</code> for both on the same seeds)")
+            stab = (f"{esc(lead.name)} and {esc(r.name)} have no paired stability difference (run "
+                    f"<code>stablex analyze</code> for both on the same seeds)")
         elif sd.verdict() == "tie":
-            parts.append(f"{esc(lead.name)} and {esc(r.name)} are tied in stability ({_diff_text(sd)}: the interval "
-                         f"includes 0)")
+            stab = (f"{esc(lead.name)} and {esc(r.name)} are tied in stability ({_diff_text(sd)}: the interval "
+                    f"includes 0)")
         else:
             more = "more" if sd.verdict() == "higher" else "less"
-            parts.append(f"{esc(lead.name)}'s explanations are {more} stable than {esc(r.name)}'s ({_diff_text(sd)}); "
-                         f"{_faith_compare(lead, r)}")
+            stab = f"{esc(lead.name)}'s explanations are {more} stable than {esc(r.name)}'s ({_diff_text(sd)})"
+        parts.append(f"{stab}; {_faith_compare(lead, r)}")
     return head + "; ".join(parts) + "."
 
 
