@@ -183,9 +183,10 @@ def faithfulness(
     run: RunArg,
     method: Annotated[list[str], typer.Option(help=f"Method(s) to score ({_choices(METHODS)}); repeat the option")] = ["lrp", "gxi"],
     texts: Annotated[Optional[int], typer.Option(help="Number of sampled texts")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Which trained seed's model")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Score only this seed's model (default: the first "
+                                                     "[explain] faithfulness_seeds trained seeds)")] = None,
 ) -> None:
-    """ERASER comprehensiveness and sufficiency (AOPC over 1-50 % of words) per method."""
+    """ERASER comprehensiveness and sufficiency (AOPC over 1-50 % of words) per method, over seeds."""
     from stablex.api import faithfulness as faithfulness_api
 
     _keep_freed_memory(open_run(run).config().explain.keep_freed_memory)
