@@ -150,7 +150,8 @@ def pos_survives(raw: dict | None, matched: dict | None) -> str:
                 "raw or matched on magnitude.")
     if matched["p_value"] < 0.05:
         return ("At matched |consensus relevance| the POS differences remain (within-text permutation p = "
-                f"{num(matched['p_value'], 3)}): they are not magnitude alone; compare the two orderings below.")
+                f"{num(matched['p_value'], 3)}): they are not magnitude alone; compare the raw and matched tables "
+                "above.")
     return ("At matched |consensus relevance| the POS differences can no longer be told from chance (within-text "
             f"permutation p = {num(matched['p_value'], 3)}): the raw ordering may be magnitude, not stability.")
 
@@ -217,7 +218,8 @@ def read_methods(d: ReportData) -> tuple[list[str], str]:
     note = (f'<p class="note" id="sensitivity-methods">Read for {", ".join(map(esc, faithful)) or "no method"}'
             f'{f" ({esc(lead.name)} first, the method the verdict trusts)" if lead else ""}: '
             f'{", ".join(map(esc, left))} {"is" if len(left) == 1 else "are"} not faithful by both criteria (see the '
-            f'verdict), so where their sensitivity comes from says nothing shown about the model.</p>'
+            f'verdict), so where {"its" if len(left) == 1 else "their"} sensitivity comes from says nothing shown about '
+            f'the model.</p>'
             if left else "")
     return faithful, note
 
