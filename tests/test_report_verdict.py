@@ -150,6 +150,7 @@ def test_accuracy_card_and_protocol_sentence(tmp_path):
     assert "Trained 3 times on the same data, changing only the random seed: test accuracy 0.916" in page
     assert protocol_sentence(3, True).startswith("Trained 3 times on bootstrap resamples of the same training texts")
     assert "only the random seed" not in protocol_sentence(3, True)
+    assert protocol_sentence(3, False, imported=True).startswith("3 models imported from elsewhere")
 
 
 def test_stability_reading_comes_from_the_interval():

@@ -147,6 +147,17 @@ def compare(run_a: str | Path, run_b: str | Path, method: str = "lrp", k: int = 
     return result, write_comparison(result, out)
 
 
+def import_models(study: StudyConfig | None, out: str | Path, checkpoints: list[str | Path],
+                  tokenizer: str | Path | None = None, force: bool = False, **sections: dict):
+    """Fine-tuned HF sequence classifiers (save_pretrained directories) as the seeds 0..N-1 of
+    the run `out` (ImportResult); `sections` override options table by table, e.g.
+    `corpus={"path": ..., "text": "title", "label": "label", "split_column": "split"}`."""
+    from stablex.train.importing import import_models as _import
+
+    return _import(_with_sections(study or StudyConfig(), sections), out, checkpoints, tokenizer=tokenizer,
+                   force=force)
+
+
 def convert(source: str, arch: str, out: str | Path, force: bool = False):
     """Write a BERT-shaped encoder (e5-small) as an XLM-R- or CamemBERT-shaped checkpoint at `out`."""
     from stablex.models.convert import convert as _convert

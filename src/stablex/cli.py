@@ -257,6 +257,41 @@ def convert(
                   f" -> {res.path}")
 
 
+@app.command(name="import")
+def import_cmd(
+    run: Annotated[Path, typer.Argument(help="Run directory to create")],
+    checkpoint: Annotated[list[Path], typer.Option(
+        help="A fine-tuned HF sequence-classification checkpoint (save_pretrained directory); repeat it: "
+             "seed n is the n-th")],
+    corpus: Annotated[Optional[Path], typer.Option(help="CSV, CSV.gz, JSONL or Parquet file")] = None,
+    text: Annotated[Optional[str], typer.Option(help="Text column(s), joined with '+', e.g. title+summary")] = None,
+    label: Annotated[Optional[str], typer.Option(help="Label column (values: the checkpoints' id2label names)")] = None,
+    id_column: Annotated[Optional[str], typer.Option("--id", help="Id column (default 'id')")] = None,
+    split_column: Annotated[Optional[str], typer.Option(
+        help="Column giving each row's split (train/validation/test): the split the models were trained on")] = None,
+    tokenizer: Annotated[Optional[Path], typer.Option(help="Tokenizer directory for checkpoints saved without one")] = None,
+    max_docs: Annotated[Optional[int], typer.Option(help="Use at most N documents (stablex's split only)")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="Truncate texts to N tokens")] = None,
+    preprocess: Annotated[Optional[bool], typer.Option("--preprocess/--no-preprocess",
+                                                       help="NFKC + URL/number placeholders")] = None,
+    drop_empty: Annotated[bool, typer.Option("--drop-empty", help="Drop texts that are empty")] = False,
+    config: Annotated[Optional[Path], typer.Option(help="Study file (TOML) for the later stages' options")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="Torch threads")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the results of an existing run")] = False,
+) -> None:
+    """Analyse models trained elsewhere: N fine-tuned checkpoints become seeds 0..N-1 of a run."""
+    from stablex.api import import_models
+
+    corpus_opts = _given(path=str(corpus) if corpus else None, text=text, label=label, id=id_column,
+                         split_column=split_column, max_docs=max_docs, max_tokens=max_tokens, preprocess=preprocess,
+                         drop_empty=True if drop_empty else None)
+    res = import_models(_study(config, None), run, checkpoint, tokenizer=tokenizer, force=force,
+                        corpus=corpus_opts, **({"train": {"threads": threads}} if threads else {}))
+    accs = ", ".join(f"{a:.3f}" for a in res.accuracy.values())
+    console.print(f"imported {len(res.seeds)} checkpoint(s) as seeds 0-{len(res.seeds) - 1} (test accuracy {accs}) "
+                  f"-> {res.run_dir}")
+
+
 @app.command()
 def report(run: RunArg) -> None:
     """Write RUN/report/index.html, one self-contained page."""

@@ -31,6 +31,9 @@ class CorpusConfig:
     balance: bool = False  # undersample to equal class counts (the study used balanced data)
     split_seed: int = 0  # fixed across training seeds
     split: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])  # train/validation/test
+    # a column naming each row's split (train/validation/test): the split models trained
+    # elsewhere were trained on (`stablex import`); it replaces `split`, `balance` and `max_docs`
+    split_column: str | None = None
     preprocess: bool = False  # the study's NFKC + URL / number placeholders
     drop_empty: bool = False
     # duplicates across train/validation/test (data/dedup.py: same normalised text or same title):
@@ -259,6 +262,8 @@ class StudyConfig:
             del corpus["other_labels"]  # the default: runs made before the option keep their hash
         if corpus.get("dedup") is False:
             del corpus["dedup"]  # likewise: a split without dedup is the split made before the option
+        if corpus.get("split_column") is None:
+            corpus.pop("split_column", None)  # likewise
         return {"corpus": corpus, "model": model, "train": train}
 
 

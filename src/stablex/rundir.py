@@ -191,6 +191,10 @@ class Run:
     def seed_metrics(self, seed: int) -> dict:
         return read_json(self.seed_metrics_path(seed))
 
+    def imported(self) -> dict | None:
+        """The manifest's `imported` block when the seeds came from `stablex import` (else None)."""
+        return self.manifest().get("imported")
+
     def holds(self, path: Path, **inputs) -> bool:
         """Whether the JSON record at `path` was computed from these inputs (else it is stale:
         recompute it). Each name is a key of the record whose value must equal the given one;
@@ -258,14 +262,21 @@ def prepare_run(cfg: StudyConfig, path: str | Path, force: bool = False) -> tupl
     if run.path.exists() and any(run.path.iterdir()):
         if not force and not run.manifest_path.exists():
             raise StablexError(f"{run.path} exists, is not empty and is not a stablex run; choose another --out")
-        for name in STAGE_DIRS:
-            shutil.rmtree(run.path / name, ignore_errors=True)
-        for name in STAGE_FILES:
-            (run.path / name).unlink(missing_ok=True)
+        clear_run(run)
     return run, True
 
 
-def write_run_records(run: Run, cfg: StudyConfig, split: Split, corpus_facts: dict, model_facts: dict) -> None:
+def clear_run(run: Run) -> None:
+    """Remove every stage's artefacts from RUN/ (what --force discards); other files stay."""
+    for name in STAGE_DIRS:
+        shutil.rmtree(run.path / name, ignore_errors=True)
+    for name in STAGE_FILES:
+        (run.path / name).unlink(missing_ok=True)
+
+
+def write_run_records(run: Run, cfg: StudyConfig, split: Split, corpus_facts: dict, model_facts: dict,
+                      extra: dict | None = None) -> None:
+    """split.parquet, study.toml, then manifest.json (with `extra`'s keys, e.g. `imported`)."""
     write_parquet(run.split_path, split.to_table())
     write_text(run.study_path, cfg.to_toml())
     manifest = {
@@ -279,6 +290,7 @@ def write_run_records(run: Run, cfg: StudyConfig, split: Split, corpus_facts: di
         "split_sizes": split.sizes(),
         "class_counts": {s: {c: int(((split.split == s) & (split.label_ids == i)).sum())
                              for i, c in enumerate(split.classes)} for s in ("train", "validation", "test")},
+        **(extra or {}),
     }
     write_json(run.manifest_path, manifest)  # written last: its presence means the run is ready
 

@@ -33,6 +33,7 @@ class Corpus:
     n_rows: int  # rows in the file
     n_dropped_empty: int = 0
     n_dropped_other: int = 0  # rows whose label is not in `classes` (other_labels = "drop")
+    splits: list[str] | None = None  # each row's split from [corpus] split_column (None: stablex splits)
 
     def __len__(self) -> int:
         return len(self.doc_ids)
@@ -144,7 +145,7 @@ def load_corpus(cfg: CorpusConfig) -> Corpus:
     text_columns = [c.strip() for c in cfg.text.split("+") if c.strip()]
     if not text_columns:
         raise StablexError(f"option text: {cfg.text!r} names no column")
-    needed = text_columns + [cfg.label] + ([cfg.id] if cfg.id else [])
+    needed = text_columns + [cfg.label] + ([cfg.id] if cfg.id else []) + ([cfg.split_column] if cfg.split_column else [])
     for column in needed:
         if column not in table.column_names:
             raise StablexError(
@@ -170,6 +171,7 @@ def load_corpus(cfg: CorpusConfig) -> Corpus:
     keep = ~other
     keep[empty] = False
     idx = np.flatnonzero(keep)
+    splits = _splits(table, cfg.split_column, path) if cfg.split_column else None
     if not len(idx):
         raise StablexError(f"{path}: every text built from {cfg.text!r} is empty ({len(empty)} dropped); nothing to train on")
     return Corpus(
@@ -182,7 +184,18 @@ def load_corpus(cfg: CorpusConfig) -> Corpus:
         n_rows=n,
         n_dropped_empty=len(empty),
         n_dropped_other=int(other.sum()),
+        splits=None if splits is None else [splits[i] for i in idx],
     )
+
+
+def _splits(table: pa.Table, column: str, path: Path) -> list[str]:
+    """The split column's values, each one of train/validation/test (the first other one named)."""
+    values = [s.strip() for s in _column_as_str(table, column, path)]
+    for i, v in enumerate(values):
+        if v not in ("train", "validation", "test"):
+            raise StablexError(f"{path}: column {column!r}, row {i + 1}: split {v!r} is not one of "
+                               f"train, validation, test")
+    return values
 
 
 def _labels(table: pa.Table, cfg: CorpusConfig, path: Path) -> tuple[list[str], np.ndarray, list[str]]:

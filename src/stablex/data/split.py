@@ -91,8 +91,27 @@ def _split_counts(n: int, spec: list[float]) -> tuple[int, int, int]:
     return counts[0], counts[1], counts[2]
 
 
+def given_split(corpus: Corpus, cfg: CorpusConfig) -> Split:
+    """The split the corpus names ([corpus] split_column): every row kept, in the file's order
+    within each split, nothing sampled (models trained elsewhere saw exactly these rows)."""
+    if cfg.balance or cfg.max_docs is not None:
+        raise StablexError(f"option split_column={cfg.split_column!r}: the corpus gives the split, so balance "
+                           f"and max_docs cannot sample it; unset them")
+    names = np.asarray(corpus.splits)
+    for s in ("train", "test"):
+        if not (names == s).any():
+            raise StablexError(f"{corpus.source}: column {cfg.split_column!r} names no {s!r} row")
+    order = np.concatenate([np.flatnonzero(names == s) for s in SPLITS])
+    return Split(doc_ids=[corpus.doc_ids[i] for i in order], texts=[corpus.texts[i] for i in order],
+                 labels=[corpus.labels[i] for i in order], label_ids=corpus.label_ids[order],
+                 split=names[order], classes=corpus.classes)
+
+
 def make_split(corpus: Corpus, cfg: CorpusConfig) -> Split:
-    """Sample and split with `cfg.split_seed` only: every training seed sees the same split."""
+    """Sample and split with `cfg.split_seed` only: every training seed sees the same split
+    (or take the corpus's own, `given_split`, when [corpus] split_column names it)."""
+    if corpus.splits is not None:
+        return given_split(corpus, cfg)
     rng = np.random.default_rng(cfg.split_seed)
     label_ids = corpus.label_ids
     keep = first_of_groups(corpus.texts) if cfg.dedup else np.arange(len(label_ids))

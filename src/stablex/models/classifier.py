@@ -85,12 +85,13 @@ def token_positions(config) -> int:
 
 @quiet_transformers()
 def prepare_base(resolved: ResolvedModel, texts: list[str], run_dir: Path, trim_vocab: bool,
-                 max_tokens: int) -> dict:
-    """Write RUN/base/ (encoder weights + tokenizer [+ vocab map]); returns facts for the manifest."""
+                 max_tokens: int, tokenizer_path: Path | None = None) -> dict:
+    """Write RUN/base/ (encoder weights + tokenizer [+ vocab map]); returns facts for the manifest.
+    `tokenizer_path`: where the tokenizer lies when not beside the weights (an imported checkpoint)."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     out = Run(run_dir).base_dir
-    tokenizer = AutoTokenizer.from_pretrained(resolved.path, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or resolved.path, local_files_only=True)
     config = AutoConfig.from_pretrained(resolved.path, local_files_only=True)
     limit = token_positions(config)
     if max_tokens > limit:
@@ -174,7 +175,7 @@ def save_trained(model: torch.nn.Module, out_dir: Path, dtype: str) -> int:
 
 
 def load_seed_model(run_dir: Path, seed: int, encoder: TextEncoder | None = None) -> LoadedModel:
-    """The classifier of one trained seed, in eval mode, float32.
+    """The classifier of one trained (or imported) seed, in eval mode, float32.
 
     `encoder`: the run's tokenizer already loaded (`load_encoder`), shared by the seeds, as
     reading a multilingual tokenizer costs seconds each time."""
@@ -187,7 +188,14 @@ def load_seed_model(run_dir: Path, seed: int, encoder: TextEncoder | None = None
         raise StablexError(f"{run_dir}: seed {seed} was trained with --no-keep-models; retrain it to explain it")
     classes = run.classes()
     metrics = json.loads(metrics_path.read_text())
-    model = init_classifier(run_dir, classes, metrics["init_seed"])
+    # an imported seed has no init_seed: every head weight it has is in its own file
+    model = assemble_seed(run_dir, classes, metrics.get("init_seed") or 0, weights, seed)
+    return LoadedModel(model=model, encoder=encoder or load_encoder(run_dir), classes=classes)
+
+
+def assemble_seed(run_dir: Path, classes: list[str], init_seed: int, weights: Path, seed: int) -> torch.nn.Module:
+    """base/ + a fresh head from `init_seed`, overwritten by the tensors stored in `weights`."""
+    model = init_classifier(run_dir, classes, init_seed)
     try:
         state = load_file(str(weights))
     except Exception as e:  # safetensors raises its own SafetensorError for a truncated file
@@ -201,4 +209,4 @@ def load_seed_model(run_dir: Path, seed: int, encoder: TextEncoder | None = None
         for name, value in state.items():
             own[name].copy_(value.to(torch.float32))
     model.eval()
-    return LoadedModel(model=model, encoder=encoder or load_encoder(run_dir), classes=classes)
+    return model

@@ -72,6 +72,11 @@ class ReportData:
     viewer: dict | None = None
 
     @property
+    def imported(self) -> dict | None:
+        """The manifest's `imported` block: the seeds came from `stablex import` (random sources unknown)."""
+        return self.manifest.get("imported")
+
+    @property
     def reference(self) -> str | None:
         """The class positive relevance points to (2 classes: the second one, as in analyze)."""
         return self.classes[1] if len(self.classes) == 2 else None

@@ -76,9 +76,22 @@ def protocol_differences(study_toml: str) -> list[dict]:
     return out
 
 
+def imported_note(d: ReportData) -> str:
+    """For seeds made by `stablex import`: what stablex cannot know about them, said once."""
+    imp = d.imported or {}
+    return ('<div class="note" id="verdict-imported"><strong>Imported seeds.</strong> The '
+            f'{esc(imp.get("n_checkpoints", ""))} seeds of this run are checkpoints trained elsewhere '
+            '(<code>stablex import</code>; their paths and sha256 are in <code>manifest.json</code>). stablex did not '
+            'train them, so their random sources are unknown (head initialisation, data order, dropout, even '
+            'pretraining may differ): no source design and no comparison with the study\'s protocol is claimed for '
+            'them.</div>')
+
+
 def protocol_note(d: ReportData) -> str:
     """One paragraph for the verdict: what in this run is not the study's protocol, with the
-    measured effect on stability where stablex has measured it."""
+    measured effect on stability where stablex has measured it (imported seeds: `imported_note`)."""
+    if d.imported:
+        return imported_note(d)
     diffs = protocol_differences(d.study_toml)
     if not diffs:
         return ""
@@ -100,7 +113,10 @@ def _measured_effect(d: ReportData, key: str) -> str:
             f'({m["n_texts"]} texts, {m["seeds"]} seeds per run, permutation p = {num(m["p_value"], 4)})')
 
 
-def _sources(method: str, src: dict) -> str:
+def _sources(method: str, src: dict, imported: bool = False) -> str:
+    if imported:
+        return (f'<p class="note">{esc(method)}: which random source — the seeds were imported, so their random '
+                'sources are unknown and cannot be separated.</p>')
     if not src.get("available"):
         return (f'<p class="note">{esc(method)}: which random source — {esc(src.get("reason", "not computed"))}. '
                 'Declare a source design (<code>[train] groups</code>, e.g. <code>studies/lemonde-sources.toml</code>) '
@@ -233,7 +249,7 @@ def sensitivity(d: ReportData) -> str:
         body.append(note)
     for method in methods:
         an = d.analyses[method]
-        body.append(_sources(method, an.summary.get("sources") or {}))
+        body.append(_sources(method, an.summary.get("sources") or {}, bool(d.imported)))
         g = read_json(Run(d.run_dir).analysis_path(method, "groups.json"))
         if g:
             body.append(_groups(method, g))

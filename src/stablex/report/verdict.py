@@ -349,8 +349,12 @@ def accuracy_card(acc: dict) -> tuple[str, str]:
     return card, f"test accuracy {mean:.3f}, from {lo:.3f} to {hi:.3f}"
 
 
-def protocol_sentence(n: int, bootstrap: bool) -> str:
-    """How the seeds' models differ: only the seed, or the seed and the bootstrap draw it makes."""
+def protocol_sentence(n: int, bootstrap: bool, imported: bool = False) -> str:
+    """How the seeds' models differ: only the seed, the seed and the bootstrap draw it makes, or
+    unknown (models imported from elsewhere)."""
+    if imported:
+        return (f"{n} models imported from elsewhere (how they were trained, and which random sources differ "
+                f"between them, is unknown)")
     if bootstrap:
         return (f"Trained {n} times on bootstrap resamples of the same training texts, each seed drawing its own "
                 f"resample and its own random initialisation, data order and dropout")
@@ -367,8 +371,8 @@ def render(d: ReportData) -> str:
     if acc:
         card, figures = accuracy_card(acc)
         parts.append(card)
-        body.append(f'<p id="verdict-accuracy-text">{protocol_sentence(len(acc["by_seed"]), study_bootstrap(d.run_dir))}'
-                    f': {figures}. {esc(acc.get("reading") or "")}</p>')
+        how = protocol_sentence(len(acc["by_seed"]), study_bootstrap(d.run_dir), bool(d.imported))
+        body.append(f'<p id="verdict-accuracy-text">{how}: {figures}. {esc(acc.get("reading") or "")}</p>')
     else:
         body.append(missing("train", "No trained seed with a test accuracy."))
     rows = method_rows(d)
@@ -391,6 +395,8 @@ def render(d: ReportData) -> str:
         body.append("<ul id=\"verdict-sentences\">" + "".join(f"<li>{s}</li>" for s in
                                                              sentences(rows, d.stability_differences)) + "</ul>")
     body.append(protocol_note(d))  # a quick study must not read as the paper's measurement
-    return section("verdict", "Verdict", f'<div class="cards">{"".join(parts)}</div>{"".join(body)}',
-                   "Same data, same architecture, only the random seed changes: how much do accuracy and "
-                   "explanations move, and which explanations follow the model at all?")
+    lede = ("Models trained elsewhere and imported as seeds: how much do accuracy and explanations move between "
+            "them, and which explanations follow the model at all?" if d.imported else
+            "Same data, same architecture, only the random seed changes: how much do accuracy and "
+            "explanations move, and which explanations follow the model at all?")
+    return section("verdict", "Verdict", f'<div class="cards">{"".join(parts)}</div>{"".join(body)}', lede)

@@ -121,6 +121,9 @@ def train(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Prog
     result.skipped = [s for s in wanted if s in done]
     if not todo:
         return result
+    if run.imported():
+        raise StablexError(f"{run.path}: its seeds were imported (`stablex import`), so it trains none; seed(s) "
+                           f"{', '.join(map(str, todo))} are not among its {len(done)} imported seeds")
     with torch_threads(cfg.train.threads or os.cpu_count() or 1), \
             progress_or(progress, disable=not show_progress) as prog:
         data = _sweep_inputs(run, cfg, prog)
