@@ -35,7 +35,8 @@ def small_study(corpus_path: Path, **overrides):
             "corpus": {"path": str(corpus_path), "max_docs": 400, "max_tokens": 64, "split": [0.7, 0.05, 0.25]},
             "train": {"seeds": [0, 1], "epochs": 3},
             # 100 of the 280 training texts explained for the hybrid's lexicon; 20 texts scored for faithfulness
-            "explain": {"methods": ["lrp", "gxi"], "texts": 60, "train_texts": 100, "faithfulness_texts": 20},
+            "explain": {"methods": ["lrp", "gxi"], "texts": 60, "train_texts": 100, "faithfulness_texts": 20,
+                        "faithfulness_permutations": 2},
             # a smaller held-out pool and grid than the defaults keep the hybrid stage to seconds
             "hybrid": {"pool_size": 600, "cv_folds": 3, "top_words_grid": [25, 50], "min_freq_grid": [2, 5],
                        "sign_consistency_grid": [0.8], "n_words_grid": [10]}}

@@ -309,6 +309,12 @@ def test_groups_by_class_and_pos_on_the_real_run(design_run):
     assert pos["left_out"] == al["not_aligned"] and {"NOUN", "PUNCT", "DET"} <= set(pos["groups"])
     t = pos["test"]
     assert 0 <= t["p_value"] <= 1 and t["epsilon_squared"] == pytest.approx(t["H"] / (t["n_words"] - 1))
+    # the tests with the text as unit, and the magnitude-matched POS comparison beside the raw one
+    assert gold["text_test"]["unit"] == "text" and gold["text_test"]["n_texts"] == 60
+    assert 1 / 51 <= gold["text_test"]["p_value"] <= 1 and gold["text_test"]["permutations"] == 50
+    matched = g["dispersion_matched"]["pos"]
+    assert pos["text_test"]["n_texts"] == 60 and matched["text_test"]["n_words"] == pos["text_test"]["n_words"]
+    assert {"NOUN", "DET"} <= set(pos["effects"]) and {"NOUN", "DET"} <= set(matched["effects"])
     # the definition, directly: SD over seeds / RMS of the text's consensus, median over the PUNCT words
     rows = sorted(pq.read_table(out / "analysis" / "lrp" / "per_word.parquet").to_pylist(),
                   key=lambda r: (r["doc_id"], r["word_index"]))

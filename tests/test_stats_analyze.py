@@ -124,3 +124,30 @@ def test_analyze_refuses_mismatched_words(run):
 def test_analyze_missing_method(run):
     with pytest.raises(StablexError, match="no explanations"):
         analyze(run, "ig", AnalyzeConfig())
+
+
+def test_analyze_writes_paired_stability_differences_between_methods(run):
+    """A copy of lrp's explanations is tied with lrp exactly (the same texts and seed draws: the
+    paired interval is [0, 0]); a method whose seeds agree more differs by the difference of the
+    two median rho, and its interval pairs the same draws."""
+    import shutil
+
+    from stablex.rundir import Run
+    from stablex.stats.method_diff import lookup
+
+    shutil.copytree(run / "explanations" / "lrp", run / "explanations" / "gxi")
+    ig = run / "explanations" / "ig"
+    shutil.copytree(run / "explanations" / "lrp", ig)
+    t = pq.read_table(ig / "seed-2.parquet").to_pydict()
+    t["relevance"] = [r if d != "a" else -r for d, r in zip(t["doc_id"], t["relevance"])]  # flips seed 2 of text a
+    pq.write_table(pa.table(t, schema=pq.read_schema(ig / "seed-2.parquet")), ig / "seed-2.parquet")
+    cfg = AnalyzeConfig(k=[1], bootstrap=200)
+    res = {m: analyze(run, m, cfg) for m in ("lrp", "gxi", "ig")}
+    diffs = json.loads(Run(run).stability_differences_path.read_text())
+    assert set(diffs["pairs"]) == {"gxi|ig", "gxi|lrp", "ig|lrp"}
+    same = lookup(diffs, "lrp", "gxi")
+    assert same.difference == 0 and same.ci == [0, 0] and same.verdict() == "tie"
+    d = lookup(diffs, "ig", "lrp")
+    rho = {m: r.summary["metrics"]["spearman"]["median"] for m, r in res.items()}
+    assert d.difference == pytest.approx(rho["ig"] - rho["lrp"]) and d.difference > 0  # ig undoes lrp's seed-2 reversal
+    assert d.ci[0] <= d.difference <= d.ci[1] and d.n_texts == 1 and d.n_seeds == 3  # text a: the only one with 3 words

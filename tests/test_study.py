@@ -88,7 +88,7 @@ def test_verdict_names_every_method_with_its_faithfulness(study_run):
     for m in ("lrp", "gxi"):
         aopc = f'{faith["methods"][m]["comprehensiveness_aopc"]:.3f}'
         assert f"<td>{m}</td>" in verdict and aopc in page  # its row, with its comprehensiveness
-        assert re.search(rf"{m}(’s|'s)? (is more faithful|faithfulness cannot be told|faithfulness is below)", page)
+        assert re.search(rf"{m}(’s|'s)? (is more faithful|beats a random ranking by|faithfulness cannot be told|faithfulness is below)", page)
     assert 'id="verdict-figure"' in verdict and "random ranking" in page
 
 

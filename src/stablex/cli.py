@@ -97,6 +97,8 @@ def train(
     preprocess: Annotated[Optional[bool], typer.Option("--preprocess/--no-preprocess",
                                                        help="NFKC + URL/number placeholders")] = None,
     drop_empty: Annotated[bool, typer.Option("--drop-empty", help="Drop texts that are empty")] = False,
+    dedup: Annotated[bool, typer.Option("--dedup", help="Keep one text per duplicate group (same normalised text "
+                                                         "or title) instead of refusing a split with duplicates")] = False,
     keep_models: Annotated[bool, typer.Option("--keep-models/--no-keep-models")] = True,
     threads: Annotated[Optional[int], typer.Option(help="Torch threads")] = None,
     precision: Annotated[Optional[str], typer.Option(help=_choices(PRECISIONS) + " (bfloat16: autocast)")] = None,
@@ -124,6 +126,8 @@ def train(
             setattr(getattr(cfg, section), key, value)
     if drop_empty:
         cfg.corpus.drop_empty = True
+    if dedup:
+        cfg.corpus.dedup = True
     if not keep_models:
         cfg.model.keep_models = False
     from stablex.api import check_methods
@@ -192,10 +196,11 @@ def faithfulness(
     run: RunArg,
     method: Annotated[list[str], typer.Option(help=f"Method(s) to score ({_choices(METHODS)}); repeat the option")] = ["lrp", "gxi"],
     texts: Annotated[Optional[int], typer.Option(help="Number of sampled texts")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Which trained seed's model")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Score only this seed's model (default: the first "
+                                                     "[explain] faithfulness_seeds trained seeds)")] = None,
     wait: WaitOpt = False,
 ) -> None:
-    """ERASER comprehensiveness and sufficiency (AOPC over 1-50 % of words) per method."""
+    """ERASER comprehensiveness and sufficiency (AOPC over 1-50 % of words) per method, over seeds."""
     from stablex.api import faithfulness as faithfulness_api
 
     _keep_freed_memory(open_run(run).config().explain.keep_freed_memory)

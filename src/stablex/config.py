@@ -36,6 +36,9 @@ class CorpusConfig:
     split_column: str | None = None
     preprocess: bool = False  # the study's NFKC + URL / number placeholders
     drop_empty: bool = False
+    # duplicates across train/validation/test (data/dedup.py: same normalised text or same title):
+    # False refuses such a split; True keeps the first text of each duplicate group before sampling
+    dedup: bool = False
     max_tokens: int = 512
 
 
@@ -105,7 +108,9 @@ class ExplainConfig:
     batch_tokens: int = 4096  # at most batch_size texts and about this many padded tokens per batch
     randomisation_texts: int = 8  # texts of the cascading-randomisation check (0: skip it)
     faithfulness_texts: int = 100  # texts sampled (from the explained texts) for `stablex faithfulness`
-    faithfulness_bootstrap: int = 2000  # bootstrap replicates (over texts) of the AOPC intervals
+    faithfulness_bootstrap: int = 2000  # bootstrap replicates (over texts and seeds) of the AOPC intervals
+    faithfulness_seeds: int = 3  # the first n trained seeds scored for faithfulness (0: every seed)
+    faithfulness_permutations: int = 5  # uniform random word rankings per text and seed, averaged (the floor)
     threads: int | None = None  # torch threads; None: torch's default
     keep_freed_memory: bool = True  # glibc malloc reuses freed blocks (runtime.keep_freed_memory): faster, holds peak RSS
 
@@ -263,6 +268,8 @@ class StudyConfig:
         corpus = dict(d["corpus"])
         if corpus.get("other_labels") == "refuse":
             del corpus["other_labels"]  # the default: runs made before the option keep their hash
+        if corpus.get("dedup") is False:
+            del corpus["dedup"]  # likewise: a split without dedup is the split made before the option
         if corpus.get("split_column") is None:
             corpus.pop("split_column", None)  # likewise
         return {"corpus": corpus, "model": model, "train": train}

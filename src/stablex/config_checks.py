@@ -95,6 +95,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("explain", "randomisation_texts"): at_least(0),
     ("explain", "faithfulness_texts"): at_least(1),
     ("explain", "faithfulness_bootstrap"): at_least(0),
+    ("explain", "faithfulness_seeds"): at_least(0),
+    ("explain", "faithfulness_permutations"): at_least(1),
     ("explain", "threads"): at_least(1),
     ("analyze", "k"): at_least(1),
     ("analyze", "bootstrap"): at_least(1),

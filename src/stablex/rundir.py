@@ -109,6 +109,11 @@ class Run:
     def analysis_dir(self, method: str) -> Path:
         return self.analysis_root / method
 
+    @property
+    def stability_differences_path(self) -> Path:
+        """analysis/stability_differences.json: paired differences in median rho between methods."""
+        return self.analysis_root / "stability_differences.json"
+
     def analysis_path(self, method: str, artefact: str) -> Path:
         """analysis/<method>/<artefact>: one of ANALYSIS_FILES."""
         if artefact not in ANALYSIS_FILES:
@@ -271,7 +276,7 @@ def stage_artefacts(name: str, method: str | None = None, split: str = "test",
                                                    "explanations/faithfulness@train.json",
                                                    "explanations/faithfulness@validation.json")),
         "features": (CORE + ("seeds",) + ex, ("features", "explanations/features")),
-        "analyze": (CORE + ("seeds",) + ex, (f"analysis/{method}",)),
+        "analyze": (CORE + ("seeds",) + ex, (f"analysis/{method}", "analysis/stability_differences.json")),
         "hybrid": (CORE + ("features", d(method or "", "train").as_posix()), ("hybrid",)),
         "report": (CORE + ("seeds", "explanations", "features", "analysis", "hybrid"), ("report",)),
         "compare": (CORE + ex, ("compare",)),

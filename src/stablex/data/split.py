@@ -11,6 +11,7 @@ from sklearn.model_selection import train_test_split
 from stablex.config import CorpusConfig
 from stablex.config_checks import SPLITS
 from stablex.data.corpus import Corpus
+from stablex.data.dedup import cross_split_duplicates, first_of_groups
 from stablex.errors import StablexError
 
 
@@ -25,6 +26,7 @@ class Split:
     label_ids: np.ndarray
     split: np.ndarray  # 'train' | 'validation' | 'test'
     classes: list[str]
+    dropped_duplicates: int = 0  # corpus texts left out by [corpus] dedup (duplicates of a kept text)
 
     def indices(self, name: str) -> np.ndarray:
         return np.flatnonzero(self.split == name)
@@ -129,7 +131,8 @@ def make_split(corpus: Corpus, cfg: CorpusConfig) -> Split:
         return given_split(corpus, cfg)
     rng = np.random.default_rng(cfg.split_seed)
     label_ids = corpus.label_ids
-    idx = _sample(label_ids, cfg, rng, corpus.classes)
+    keep = first_of_groups(corpus.texts) if cfg.dedup else np.arange(len(label_ids))
+    idx = keep[_sample(label_ids[keep], cfg, rng, corpus.classes)]
     n_train, n_val, n_test = _split_counts(len(idx), cfg.split)
     y = label_ids[idx]
     rest, test = train_test_split(idx, test_size=n_test, stratify=y, random_state=cfg.split_seed)
@@ -140,11 +143,21 @@ def make_split(corpus: Corpus, cfg: CorpusConfig) -> Split:
     train = train[:n_train]
     order = np.concatenate([np.sort(train), np.sort(val), np.sort(test)])
     names = np.array(["train"] * len(train) + ["validation"] * len(val) + ["test"] * len(test))
+    texts = [corpus.texts[i] for i in order]
+    pairs = cross_split_duplicates(texts, names)
+    if pairs:
+        i, j = pairs[0]
+        raise StablexError(
+            f"{corpus.source}: {len(pairs)} text(s) of the split have a duplicate (same text up to case, spaces and "
+            f"punctuation, or the same title) in another split, first {corpus.doc_ids[order[i]]!r} ({names[i]}) and "
+            f"{corpus.doc_ids[order[j]]!r} ({names[j]}): the test would measure memory. Set [corpus] dedup = true "
+            f"(or `stablex train --dedup`) to keep one text per duplicate group")
     return Split(
         doc_ids=[corpus.doc_ids[i] for i in order],
-        texts=[corpus.texts[i] for i in order],
+        texts=texts,
         labels=[corpus.labels[i] for i in order],
         label_ids=label_ids[order],
         split=names,
         classes=corpus.classes,
+        dropped_duplicates=int(len(label_ids) - len(keep)),
     )

@@ -3,6 +3,7 @@
 - `logit_gap`: the explain-mode forward against the HF model (eval mode), max |difference|.
 - `zero_bias_conservation`: with every bias set to zero, relevance at the input must sum to
   the explained logit (the rules are then exactly conservative; only rounding remains).
+- `first_rank_uniformity`: the random floor ranks words uniformly, whatever their token count.
 - `randomisation_check`: Adebayo et al. (2018) cascading randomisation; the head, then the
   encoder layers from the top, are re-initialised; an explanation that still looks like the
   trained model's does not depend on what the model learnt.
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -107,3 +109,41 @@ def randomisation_check(model: torch.nn.Module, make: Callable[[torch.nn.Module]
     final = steps[-1]["spearman"]
     return {"n_texts": int(len(ref)), "steps": steps, "differs_below": DIFFERS_BELOW,
             "differs": bool(final is not None and final < DIFFERS_BELOW)}
+
+
+@dataclass
+class FloorCheck:
+    """Which words a ranking puts first, by their number of tokens, against a uniform draw."""
+
+    classes: list[str]  # token-count classes: "1", "2", ..., "<max>+"
+    observed: list[int]  # first-ranked words per class
+    expected: list[float]  # under a uniform ranking: sum over draws of the class's share of the text's words
+    share_of_words: list[float]  # the class's share of all words
+    chi2: float
+    p: float
+    draws: int
+
+
+def first_rank_uniformity(token_words: list[np.ndarray], rank: Callable[[int], np.ndarray], draws: int = 1,
+                          max_tokens: int = 3) -> FloorCheck:
+    """Is the word a ranking puts first independent of its token count? (the random floor's test)
+
+    `token_words[i]`: text i's token -> word map (-1: special); `rank(i)`: one draw of word scores
+    for text i (highest first). Under a uniform ranking a word of text i is first with probability
+    1 / n_i, so the expected count of a class sums its words' 1 / n_i over texts and draws; the
+    chi-square goodness-of-fit test (scipy.stats.chisquare) compares the observed first ranks."""
+    from scipy.stats import chisquare
+
+    K = max_tokens
+    observed, expected, words = np.zeros(K), np.zeros(K), np.zeros(K)
+    for i, tw in enumerate(token_words):
+        cls = np.minimum(np.bincount(tw[tw >= 0]), K) - 1  # every aggregated word holds >= 1 token
+        cls = np.maximum(cls, 0)
+        np.add.at(expected, cls, draws / len(cls))
+        np.add.at(words, cls, 1)
+        for _ in range(draws):
+            observed[cls[int(np.argmax(rank(i)))]] += 1
+    keep = expected > 0
+    test = chisquare(observed[keep], expected[keep] * observed.sum() / expected[keep].sum())
+    return FloorCheck([*map(str, range(1, K)), f"{K}+"], observed.astype(int).tolist(), expected.tolist(),
+                      (words / words.sum()).tolist(), float(test.statistic), float(test.pvalue), draws)

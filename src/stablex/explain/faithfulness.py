@@ -1,18 +1,27 @@
 """`stablex faithfulness`: ERASER comprehensiveness and sufficiency (DeYoung et al. 2020).
 
-For a sample of texts, one seed's model and each method: rank the words by relevance toward
-the explained class (highest first), then for k in 1, 5, 10, 20, 50 % of the words (at
-least one word):
+For a sample of texts, the models of several seeds (`[explain] faithfulness_seeds`: one
+explanation is one draw over seeds, so is its faithfulness) and each method: rank the words by
+relevance toward the explained class (highest first), then for k in 1, 5, 10, 20, 50 % of the
+words (at least one word):
 
 - comprehensiveness_k = p(y | x) - p(y | x without the top-k words): high is faithful;
 - sufficiency_k = p(y | x) - p(y | only the top-k words): low is faithful;
 
-AOPC is their mean over k, averaged over texts, with a 95 % bootstrap interval over texts
-(scipy.stats.bootstrap) and, for each pair of rankings, the paired interval of their
-difference on the same texts (`vs`): that is what says whether a method beats the random
-ranking. Removing a word removes its tokens (special tokens stay), as
-ERASER deletes tokens rather than masking them. A `random` ranking is always scored as the
-floor a method must beat. Written to RUN/explanations/faithfulness.json (test split) or
+AOPC is their mean over k, averaged over texts and seeds, with a 95 % multi-bootstrap interval
+that resamples texts and seeds together (`stats.intervals.multi_bootstrap`), and, for each pair
+of rankings, the interval of their difference computed the same way on the same texts and seeds
+(`vs`, paired): that is what says whether a method beats the random ranking or another method.
+Removing a word removes its tokens (special tokens stay), as ERASER deletes tokens rather than
+masking them.
+
+The floor (every method of `BASELINES`, trait `is_floor`) ranks the *words* by a uniform random
+permutation, drawn after aggregation: the token relevances of a random attribution summed into
+words would favour words of many tokens (N(0, m) for m tokens), and removing a long word removes
+more of the text. `faithfulness_permutations` permutations per text and seed are averaged
+(ERASER's random baseline), so the floor's own variance enters its interval through the texts.
+
+Written to RUN/explanations/faithfulness.json (test split) or
 RUN/explanations/faithfulness@<split>.json, one entry per method (later calls add methods).
 """
 
@@ -33,7 +42,7 @@ from stablex.errors import StablexError
 from stablex.explain.methods import BASELINES, get_method, is_baseline, method_identity, method_options
 from stablex.explain.stage import check_config, length_batches, resolve_target, select_texts
 from stablex.explain.words import aggregate
-from stablex.stats.intervals import bootstrap_mean_ci
+from stablex.stats.intervals import bootstrap_mean_ci, multi_bootstrap, seed_weights
 from stablex.io import read_json, write_json
 from stablex.progress import progress_or
 from stablex.rundir import open_run
@@ -45,6 +54,7 @@ FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)
 class FaithfulnessResult:
     path: Path
     methods: dict = field(default_factory=dict)  # method -> scores
+    seeds: list[int] = field(default_factory=list)  # the seeds whose models were scored
 
 
 def top_k(n_words: int, fraction: float) -> int:
@@ -80,68 +90,106 @@ def mean_ci(values: np.ndarray, n_resamples: int, seed: int) -> list[float | Non
     return bootstrap_mean_ci(values, n_resamples, seed, method="BCa") or [None, None]
 
 
+def crossed_mean(X: np.ndarray, n_boot: int, seed: int) -> tuple[float, list[float | None]]:
+    """Mean of X [seeds, texts] and its 95 % multi-bootstrap interval: each replicate draws the
+    seeds (as multiplicities) and the texts with replacement, together. One seed: texts only.
+
+    Every call with the same `seed` and shape makes the same draws, so two rankings' intervals
+    and the interval of their difference rest on the same resampled texts and seeds."""
+    X = np.atleast_2d(np.asarray(X, float))
+    S, T = X.shape
+    if n_boot < 1 or T < 2:
+        return float(X.mean()), [None, None]
+    rng = np.random.default_rng(seed)
+    W = seed_weights(S, n_boot, rng)  # [B, S]
+    reps = (W @ X).T / S if S > 1 else None  # [T, B]: each text's seed mean under replicate b's seed draw
+    out = multi_bootstrap(reps, X.mean(0), n_boot, rng)
+    return float(X.mean()), (out.get("mean_ci") or [None, None])
+
+
+def _per_seed(entry: dict, key: str) -> np.ndarray:
+    """[seeds, texts] per-text AOPCs of a stored entry (older files: one seed, `per_text`)."""
+    if "per_seed" in entry:
+        return np.asarray(entry["per_seed"][key], float)
+    return np.asarray(entry["per_text"][key], float)[None, :]
+
+
 def compare(scored: dict, n_resamples: int, seed: int) -> None:
-    """Per method: AOPC intervals, and paired intervals (same texts) of its difference with the
-    random ranking and with every other method, oriented so that positive means more faithful."""
-    per = {m: {k: np.asarray(v["per_text"][k], float) for k in ("comprehensiveness", "sufficiency")}
+    """Per ranking: AOPC intervals over texts and seeds, and paired intervals (same texts, same
+    seeds, same draws) of its difference with every other ranking, oriented so that positive means
+    more faithful."""
+    per = {m: {k: _per_seed(v, k) for k in ("comprehensiveness", "sufficiency")}
            for m, v in scored.items() if "per_text" in v}
     for m, v in scored.items():
         if m not in per:
             continue
         for key in ("comprehensiveness", "sufficiency"):
-            v[f"{key}_ci"] = mean_ci(per[m][key], n_resamples, seed)
+            v[f"{key}_aopc"], v[f"{key}_ci"] = crossed_mean(per[m][key], n_resamples, seed)
         vs = {}
         for other in per:
-            if other == m or len(per[other]["comprehensiveness"]) != len(per[m]["comprehensiveness"]):
+            if other == m or per[other]["comprehensiveness"].shape != per[m]["comprehensiveness"].shape:
                 continue
             dc = per[m]["comprehensiveness"] - per[other]["comprehensiveness"]
             ds = per[other]["sufficiency"] - per[m]["sufficiency"]  # lower sufficiency is better
-            vs[other] = {"comprehensiveness_gain": float(dc.mean()), "comprehensiveness_gain_ci": mean_ci(dc, n_resamples, seed),
-                         "sufficiency_gain": float(ds.mean()), "sufficiency_gain_ci": mean_ci(ds, n_resamples, seed)}
+            (gc, gc_ci), (gs, gs_ci) = crossed_mean(dc, n_resamples, seed), crossed_mean(ds, n_resamples, seed)
+            vs[other] = {"comprehensiveness_gain": gc, "comprehensiveness_gain_ci": gc_ci,
+                         "sufficiency_gain": gs, "sufficiency_gain_ci": gs_ci}
         v["vs"] = vs
 
 
 def faithfulness(run_dir: str | Path, methods: list[str], config: ExplainConfig, n_texts: int | None = None,
                  seed: int | None = None, sample_seed: int = 0, progress: Progress | None = None,
-                 show_progress: bool = True, only_missing: bool = False) -> FaithfulnessResult:
-    """Score `methods` (plus a random ranking) on `n_texts` of the explained texts for one seed.
+                 show_progress: bool = True, only_missing: bool = False,
+                 seeds: list[int] | None = None) -> FaithfulnessResult:
+    """Score `methods` (plus the random floor) on `n_texts` of the explained texts for several seeds.
 
-    The sample is drawn from the texts `stablex explain` covers (select_texts), so faithfulness
-    and stability rest on the same texts. `only_missing`: methods already scored on the same
-    sample are kept as they are (what `stablex run` does)."""
+    The seeds: `seeds`, else `[seed]`, else the first `config.faithfulness_seeds` trained seeds
+    (0: every one). The sample is drawn from the texts `stablex explain` covers (select_texts), so
+    faithfulness and stability rest on the same texts. `only_missing`: methods already scored on
+    the same sample and seeds are kept as they are (what `stablex run` does)."""
     for m in methods:
         check_config(config, m)
     run = open_run(run_dir)
-    header, texts, rows = _sample(run, config, n_texts, seed, sample_seed)
-    seed = header["seed"]
+    header, texts, rows = _sample(run, config, n_texts, seeds if seeds is not None else
+                                  (None if seed is None else [seed]), sample_seed)
     path = run.faithfulness_path(config.split)
     scored = _scored(path, header)
     todo = [m for m in methods if not (only_missing and _current(scored, m, config))]
     todo += [b for b in BASELINES if not _current(scored, b, config)]
-    result = FaithfulnessResult(path=path)
+    result = FaithfulnessResult(path=path, seeds=list(header["seeds"]))
     if todo:
-        if all(is_baseline(m) for m in todo):  # a baseline needs the explained class of one real method
-            todo = [*methods[:1], *todo]
-        _score(run, texts, rows, seed, sample_seed, todo, config, scored, progress, show_progress)
+        _score(run, texts, rows, header["seeds"], sample_seed, todo, config, scored, progress, show_progress)
     compare(scored, config.faithfulness_bootstrap, sample_seed)
     result.methods = {m: scored[m] for m in [*methods, *BASELINES] if m in scored}
     write_json(path, {**header, "note": "comprehensiveness: higher is more faithful; sufficiency: lower is. "
-                      "*_ci: 95% bootstrap over texts; vs.<other>.*_gain: paired difference, positive = more "
-                      "faithful than <other>", "bootstrap": config.faithfulness_bootstrap, "methods": scored})
+                      "*_aopc: mean over texts and seeds; *_ci: 95% multi-bootstrap over texts and seeds; "
+                      "vs.<other>.*_gain: paired difference (same texts and seeds), positive = more faithful than "
+                      "<other>; per_seed: [seeds][texts]; the floor: uniform random word permutations, averaged",
+                      "bootstrap": config.faithfulness_bootstrap, "methods": scored})
     return result
 
 
-def _sample(run, config: ExplainConfig, n_texts: int | None, seed: int | None, sample_seed: int):
+def faithfulness_seeds(trained: list[int], wanted: int) -> list[int]:
+    """The first `wanted` trained seeds (0 or more than trained: all of them)."""
+    return list(trained) if wanted == 0 else list(trained[:wanted])
+
+
+def _sample(run, config: ExplainConfig, n_texts: int | None, seeds: list[int] | None, sample_seed: int):
     """(header, explained texts, sampled rows): what a stored result must match to be reused."""
-    seeds = run.trained_seeds()
-    if not seeds:
+    trained = run.trained_seeds()
+    if not trained:
         raise StablexError(f"{run.path}: no trained seeds; run `stablex train` first")
-    seed = seeds[0] if seed is None else seed
+    if seeds is None:
+        seeds = faithfulness_seeds(trained, config.faithfulness_seeds)
+    unknown = [s for s in seeds if s not in trained]
+    if unknown:
+        raise StablexError(f"faithfulness: seed(s) {unknown} not trained in {run.path} (trained: {trained})")
     texts = select_texts(run, config)
     n = min(n_texts or config.faithfulness_texts, len(texts.texts))
     rows = np.sort(np.random.default_rng(sample_seed).choice(len(texts.texts), n, replace=False))
-    header = {"seed": seed, "split": config.split, "n_texts": int(n), "sample_seed": sample_seed,
-              "target": config.target, "aggregate": config.aggregate, "fractions": list(FRACTIONS),
+    header = {"seeds": [int(s) for s in seeds], "seed": int(seeds[0]), "split": config.split, "n_texts": int(n),
+              "sample_seed": sample_seed, "target": config.target, "aggregate": config.aggregate,
+              "fractions": list(FRACTIONS), "permutations": int(config.faithfulness_permutations),
               "max_tokens": int(run.config().corpus.max_tokens), "explained_texts": len(texts.texts),
               "doc_ids": [texts.doc_ids[i] for i in rows]}
     return header, texts, rows
@@ -153,7 +201,7 @@ def _scored(path: Path, header: dict) -> dict:
 
 
 def missing_methods(run_dir: str | Path, methods: list[str], config: ExplainConfig, sample_seed: int = 0) -> list[str]:
-    """The methods (and the baselines) not yet scored on the sample `faithfulness` would draw now."""
+    """The methods (and the baselines) not yet scored on the sample and seeds `faithfulness` would use now."""
     run = open_run(run_dir)
     header, _, _ = _sample(run, config, None, None, sample_seed)
     scored = _scored(run.faithfulness_path(config.split), header)
@@ -164,73 +212,98 @@ def _current(scored: dict, method: str, config: ExplainConfig) -> bool:
     """Scored on this sample with the method's current options (e.g. the same LRP rule)."""
     entry = scored.get(method) or {}
     opts = method_identity(method, config)
-    return "per_text" in entry and entry.get("options") == json.loads(json.dumps(opts))
+    return "per_seed" in entry and entry.get("options") == json.loads(json.dumps(opts))
 
 
-def _score(run, texts, rows: np.ndarray, seed: int, sample_seed: int, todo: list[str], config: ExplainConfig,
+def _score(run, texts, rows: np.ndarray, seeds: list[int], sample_seed: int, todo: list[str], config: ExplainConfig,
            scored: dict, progress, show_progress: bool) -> None:
-    """Comprehensiveness and sufficiency per text for each ranking of `todo` (methods first,
-    then baselines, which rank toward the class the methods explained), into `scored`."""
+    """Comprehensiveness and sufficiency per seed and text for each ranking of `todo`, into
+    `scored`. Every ranking of one seed ranks toward the same class: the configured target, or
+    the model's prediction on the whole text (what the methods explain)."""
     from stablex.models.classifier import load_seed_model
 
     n = len(rows)
     sample = [texts.texts[i] for i in rows]
     fixed = resolve_target(config.target, run.classes(), texts.label_ids[rows])
-    loaded = load_seed_model(run.path, seed)
-    model = loaded.model
-    pad_id = int(model.config.pad_token_id if model.config.pad_token_id is not None else 0)
-    enc = loaded.encode(sample, int(run.config().corpus.max_tokens))
-    ids_np, special = enc.input_ids.numpy(), np.asarray(enc.special_tokens_mask, bool)
-    lengths = enc.attention_mask.sum(1).numpy()
+    drops: dict[str, list] = {m: [] for m in todo}
     with progress_or(progress, disable=not show_progress) as prog, torch.inference_mode(False):
-        task = prog.add_task("faithfulness", total=len(todo))
-        target, p_full = None, None
-        for method in todo:
-            if is_baseline(method):
-                if target is None:
-                    raise StablexError(f"faithfulness needs at least one explanation method besides {method!r}")
-                att, given = get_method(method, model, seed=sample_seed + 1), target
-            else:
-                att, given = get_method(method, model, **method_options(method, config)), fixed
-            by_text, token_words, explained = _rankings(att, enc, sample, lengths, special, given, config)
-            target = explained if target is None else target  # one model: every method explains the same class
-            if p_full is None:  # the unperturbed texts: one model, one target, whatever the method
-                p_full = _probabilities(model, [ids_np[i, :int(lengths[i])].tolist() for i in range(n)], target,
-                                        pad_id, config.batch_size)
-            c_k, s_k = _erase(model, ids_np, special, lengths, by_text, token_words, target, p_full,
-                              pad_id, config.batch_size)
-            scored[method] = _scores(c_k, s_k, method_identity(method, config))
-            prog.advance(task)
+        task = prog.add_task("faithfulness", total=len(todo) * len(seeds))
+        for s in seeds:
+            loaded = load_seed_model(run.path, s)
+            model = loaded.model
+            pad_id = int(model.config.pad_token_id if model.config.pad_token_id is not None else 0)
+            enc = loaded.encode(sample, int(run.config().corpus.max_tokens))
+            ids_np, special = enc.input_ids.numpy(), np.asarray(enc.special_tokens_mask, bool)
+            lengths = enc.attention_mask.sum(1).numpy()
+            full = [ids_np[i, :int(lengths[i])].tolist() for i in range(n)]
+            target, p_full = _target_and_p(model, full, fixed, pad_id, config.batch_size)
+            token_words = _word_maps(enc, sample, lengths, special, config.aggregate)
+            for method in todo:
+                if is_baseline(method):
+                    att = get_method(method, model, seed=sample_seed + 1 + int(s))
+                    runs = [_erase(model, ids_np, special, lengths,
+                                   {i: att.rank_words(int(token_words[i].max()) + 1) for i in range(n)},
+                                   token_words, target, p_full, pad_id, config.batch_size)
+                            for _ in range(config.faithfulness_permutations)]
+                    c_k, s_k = np.mean([r[0] for r in runs], 0), np.mean([r[1] for r in runs], 0)
+                else:
+                    att = get_method(method, model, **method_options(method, config))
+                    by_text, tw = _rankings(att, enc, sample, lengths, special, target, config)
+                    c_k, s_k = _erase(model, ids_np, special, lengths, by_text, tw, target, p_full, pad_id,
+                                      config.batch_size)
+                drops[method].append((c_k, s_k))
+                prog.advance(task)
+    for method, per in drops.items():
+        scored[method] = _scores(np.stack([c for c, _ in per]), np.stack([x for _, x in per]), seeds,
+                                 method_identity(method, config))
 
 
-def _rankings(att, enc, sample: list[str], lengths: np.ndarray, special: np.ndarray, given: np.ndarray | None,
-              config: ExplainConfig) -> tuple[dict, dict, np.ndarray]:
-    """Word relevance and token -> word maps per text, and the class each text was explained for."""
+def _target_and_p(model, full: list[list[int]], fixed: np.ndarray | None, pad_id: int,
+                  batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The class every ranking is scored toward and p(that class | whole text)."""
+    if fixed is None:
+        probs = np.stack([_probabilities(model, full, np.full(len(full), k), pad_id, batch_size)
+                          for k in range(int(model.config.num_labels))], 1)
+        target = probs.argmax(1).astype(np.int64)
+        return target, probs[np.arange(len(full)), target]
+    target = np.asarray(fixed, np.int64)
+    return target, _probabilities(model, full, target, pad_id, batch_size)
+
+
+def _word_maps(enc, sample: list[str], lengths: np.ndarray, special: np.ndarray, how: str) -> dict:
+    """token -> word index per text (the words every ranking, the floor's too, ranks)."""
+    out = {}
+    for i, text in enumerate(sample):
+        T = int(lengths[i])
+        out[i] = aggregate(text, np.zeros(T, np.float32), enc.offsets[i, :T], special[i, :T], how).token_word
+    return out
+
+
+def _rankings(att, enc, sample: list[str], lengths: np.ndarray, special: np.ndarray, given: np.ndarray,
+              config: ExplainConfig) -> tuple[dict, dict]:
+    """Word relevance toward class `given` and token -> word maps per text."""
     rel_words, token_words = {}, {}
-    explained = np.zeros(len(sample), np.int64)
     for idx in length_batches(lengths, config.batch_size, config.batch_tokens):
         T = int(lengths[idx].max())
         batch = SimpleNamespace(input_ids=enc.input_ids[idx, :T], attention_mask=enc.attention_mask[idx, :T],
                                 special_tokens_mask=special[idx, :T])
-        a = att.attribute(batch, None if given is None else torch.from_numpy(given[idx]))
-        rel = a.relevance.numpy()
-        explained[idx] = a.target.numpy()
+        rel = att.attribute(batch, torch.from_numpy(given[idx])).relevance.numpy()
         for r, i in enumerate(idx):
             w = aggregate(sample[i], rel[r], enc.offsets[i, :T], special[i, :T], config.aggregate)
             rel_words[i], token_words[i] = w.relevance, w.token_word
-    return rel_words, token_words, explained
+    return rel_words, token_words
 
 
-def _scores(c_k: np.ndarray, s_k: np.ndarray, options: dict) -> dict:
-    """The record of one ranking: AOPC, per fraction and per text ([texts, fractions] drops)."""
-    n = len(c_k)
+def _scores(c_k: np.ndarray, s_k: np.ndarray, seeds: list[int], options: dict) -> dict:
+    """The record of one ranking from its [seeds, texts, fractions] drops: per fraction, per text
+    (mean over seeds), per seed and text, and per seed (AOPCs and intervals: `compare`)."""
     return {
-        "comprehensiveness_aopc": float(c_k.mean()), "sufficiency_aopc": float(s_k.mean()),
-        "comprehensiveness_se": float(c_k.mean(1).std(ddof=1) / np.sqrt(n)) if n > 1 else None,
-        "sufficiency_se": float(s_k.mean(1).std(ddof=1) / np.sqrt(n)) if n > 1 else None,
-        "comprehensiveness": {f"{f:g}": float(v) for f, v in zip(FRACTIONS, c_k.mean(0))},
-        "sufficiency": {f"{f:g}": float(v) for f, v in zip(FRACTIONS, s_k.mean(0))},
-        "per_text": {"comprehensiveness": c_k.mean(1).tolist(), "sufficiency": s_k.mean(1).tolist()},
+        "comprehensiveness": {f"{f:g}": float(v) for f, v in zip(FRACTIONS, c_k.mean((0, 1)))},
+        "sufficiency": {f"{f:g}": float(v) for f, v in zip(FRACTIONS, s_k.mean((0, 1)))},
+        "per_text": {"comprehensiveness": c_k.mean((0, 2)).tolist(), "sufficiency": s_k.mean((0, 2)).tolist()},
+        "per_seed": {"comprehensiveness": c_k.mean(2).tolist(), "sufficiency": s_k.mean(2).tolist()},
+        "by_seed": {str(s): {"comprehensiveness_aopc": float(c_k[j].mean()), "sufficiency_aopc": float(s_k[j].mean())}
+                    for j, s in enumerate(seeds)},
         "options": options,
     }
 

@@ -259,8 +259,11 @@ class Chefer(_Method):
 
 
 class RandomRanking(_Method):
-    """Standard normal relevance per token: the ranking a faithful method must beat (ERASER's
-    random baseline). `seed` fixes the draws; successive calls continue the same stream."""
+    """The ranking a faithful method must beat (ERASER's random baseline): faithfulness draws a
+    uniform permutation of a text's *words* (`rank_words`), so every word, whatever its number of
+    tokens, is equally likely at every rank. `attribute` (standard normal relevance per token) is
+    kept for token-level uses only: summed into words it would favour long words. `seed` fixes
+    the draws; successive calls continue the same stream."""
 
     name = "random"
     is_floor = True
@@ -268,6 +271,10 @@ class RandomRanking(_Method):
 
     def __init__(self, model: torch.nn.Module | None = None, seed: int = 0):
         self.rng = np.random.default_rng(seed)
+
+    def rank_words(self, n_words: int) -> np.ndarray:
+        """Scores whose descending order is a uniformly random ranking of `n_words` words."""
+        return self.rng.permutation(n_words).astype(np.float64)
 
     def attribute(self, batch: Batch, target: torch.Tensor | None = None) -> Attribution:
         if target is None:

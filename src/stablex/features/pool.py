@@ -22,6 +22,7 @@ import pyarrow as pa
 from stablex.config import FeaturesConfig, StudyConfig
 from stablex.data.corpus import load_corpus
 from stablex.data.split import balanced_draw
+from stablex.data.dedup import text_key, title_key
 from stablex.errors import StablexError
 from stablex.features.extract import extract_texts, read_feature_file
 from stablex.features.model import RunData
@@ -69,10 +70,13 @@ def build_pool(run_dir: str | Path, data: RunData, size: int, seed: int, feature
                            f"held-out pool from another corpus")
     index = {c: k for k, c in enumerate(data.classes)}
     labels = np.array([index.get(label, -1) for label in corpus.labels])
-    split_texts = set(data.texts)
+    split_keys = {text_key(t) for t in data.texts}
+    split_titles = {k for k in map(title_key, data.texts) if k is not None}
     used = np.zeros(len(corpus), dtype=bool)
     used[[i for i in in_split if i is not None]] = True
-    duplicate = np.array([not u and t in split_texts for u, t in zip(used, corpus.texts)])
+    # near-duplicates of a split text (data/dedup.py: same normalised text or same title) stay out
+    duplicate = np.array([not u and (text_key(t) in split_keys or title_key(t) in split_titles)
+                          for u, t in zip(used, corpus.texts)])
     eligible = ~used & ~duplicate & (labels >= 0)
     rows = pool_indices(labels, eligible, len(data.classes), size, seed) if size else np.zeros(0, np.int64)
     doc_ids, texts = [corpus.doc_ids[i] for i in rows], [corpus.texts[i] for i in rows]
@@ -93,7 +97,7 @@ def build_pool(run_dir: str | Path, data: RunData, size: int, seed: int, feature
         "source": str(cfg.path), "text": cfg.text, "preprocess": cfg.preprocess, "seed": seed, "cap": size,
         "n": int(len(rows)), "per_class": {c: int(np.sum(labels[rows] == k)) for c, k in index.items()},
         "available": {c: int(np.sum(eligible & (labels == k))) for c, k in index.items()},
-        "excluded_in_split": int(used.sum()), "excluded_same_text_as_split": int(duplicate.sum()),
+        "excluded_in_split": int(used.sum()), "excluded_duplicate_of_split": int(duplicate.sum()),
         "file": str(run.pool_path),
         "seconds": {"read_corpus": round(t_read, 2),
                     "features_spacy": round(extracted.seconds, 2) if extracted else 0.0,

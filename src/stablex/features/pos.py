@@ -21,7 +21,8 @@ import pyarrow.parquet as pq
 from stablex.errors import StablexError
 from stablex.features.extract import load_nlp, prepare_text
 from stablex.io import read_json, write_json
-from stablex.stats.groups import compare_groups, dispersion
+from stablex.stats.groups import (class_test, compare_groups, dispersion, magnitude_matched, text_scale,
+                                   within_text_effects, within_text_test)
 from stablex.rundir import Run
 
 RNG_SEED = 0
@@ -116,7 +117,9 @@ def sensitivity_groups(run_dir: str | Path, method: str, n_boot: int = 500, spac
     result = {
         "method": method, "seeds": seeds, "n_seeds": len(seeds), "n_texts": len(doc_ids), "n_words": len(pos),
         "definition": "dispersion = SD of a word's relevance across seeds / RMS of its text's consensus relevance; "
-                      "intervals: cluster bootstrap over texts; test: Kruskal-Wallis with epsilon^2 = H/(n-1)",
+                      "intervals: cluster bootstrap over texts; tests with the text as unit: class labels permuted "
+                      "across texts (per-text medians), POS labels permuted within texts; "
+                      "dispersion_matched: at matched |consensus|",
         "pos_alignment": {"aligned": int(sum(p is not None for p in pos)), "not_aligned": int(sum(p is None for p in pos)),
                           "spacy_model": spacy_model},
         "predicted_ties": int(sum(p is None for p in predicted[np.r_[bounds[:-1]]])),
@@ -124,5 +127,18 @@ def sensitivity_groups(run_dir: str | Path, method: str, n_boot: int = 500, spac
     for name, values in (("dispersion", disp), ("sign_consistency", consistency)):
         result[name] = {by: compare_groups(values, labels, text, n_boot, rng)
                         for by, labels in (("gold_class", gold), ("predicted_class", predicted), ("pos", pos_arr))}
+        for by, labels in (("gold_class", gold), ("predicted_class", predicted)):
+            result[name][by]["text_test"] = class_test(values, labels, text, n_boot, rng)
+        result[name]["pos"]["text_test"] = within_text_test(values, pos_arr, text, n_boot, rng)
+        result[name]["pos"]["effects"] = within_text_effects(values, pos_arr, text, n_boot, rng)
+    # dispersion compared between POS at matched |consensus| (relative to the text's RMS)
+    magnitude = np.abs(mean) / text_scale(mean, text, len(doc_ids))[text]
+    matched, edges = magnitude_matched(disp, magnitude)
+    result["dispersion_matched"] = {"pos": {**compare_groups(matched, pos_arr, text, n_boot, rng),
+                                            "text_test": within_text_test(matched, pos_arr, text, n_boot, rng),
+                                            "effects": within_text_effects(matched, pos_arr, text, n_boot, rng)},
+                                    "magnitude_bins": edges,
+                                    "definition": "dispersion minus the median dispersion of words in the same "
+                                                  "quintile of |consensus| / the text's RMS"}
     write_json(run.analysis_path(method, "groups.json"), result)
     return result

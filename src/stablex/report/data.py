@@ -64,6 +64,7 @@ class ReportData:
     analyses: dict[str, MethodAnalysis] = field(default_factory=dict)
     explained: dict[str, dict] = field(default_factory=dict)  # method -> explanations/<method>/summary.json
     faithfulness: dict | None = None
+    stability_differences: dict | None = None  # analysis/stability_differences.json (stats.method_diff)
     feature_model: dict | None = None
     stability: dict | None = None
     hybrid: dict | None = None
@@ -105,9 +106,10 @@ def load(run_dir: Path) -> ReportData:
         data.explained[d.parent.name] = read_json(d) or {}
     for d in sorted(run.analysis_root.glob("*/summary.json")):
         per_text = run.analysis_path(d.parent.name, "per_text.parquet")
-        cols = pq.read_table(per_text).to_pydict() if per_text.exists() else {}
+        cols = _per_text_columns(per_text)
         data.analyses[d.parent.name] = MethodAnalysis(d.parent.name, read_json(d) or {}, cols)
     data.faithfulness = read_json(run.faithfulness_path())
+    data.stability_differences = read_json(run.stability_differences_path)
     data.feature_model = read_json(run.feature_model_path)
     data.stability = read_json(run.stability_path)
     data.hybrid = read_json(run.hybrid_metrics_path)
@@ -185,6 +187,14 @@ def _read_map(path: Path, doc_ids: set[str], reference: str | None) -> dict[str,
                   "rel": _round(_toward_reference(c["relevance"].astype(float), tgt, reference)),
                   "pred": c["pred"][0], "target": tgt[0]}
     return out
+
+
+def _per_text_columns(path: Path) -> dict[str, list]:
+    """per_text.parquet as columns, without the seed-draw replicates (stats.method_diff reads those)."""
+    if not path.exists():
+        return {}
+    names = [n for n in pq.read_schema(path).names if n != "spearman_replicates"]
+    return pq.read_table(path, columns=names).to_pydict()
 
 
 def choose_texts(per_text: dict[str, list], available: list[str], n: int = MAX_TEXTS) -> list[str]:

@@ -439,11 +439,15 @@ def faithfulness(d: ReportData) -> str:
                      "–" if name == "random" or not vs else
                      f'{vs["sufficiency_gain"]:+.3f}<span class="ci">{interval(vs.get("sufficiency_gain_ci"))}</span>'])
     n = f.get("n_texts") or f.get("n")
-    lead = (f"ERASER scores on seed {f.get('seed')}: delete the words a method ranks highest and see how much the "
+    seeds = f.get("seeds") or [f.get("seed")]
+    perms = f.get("permutations")
+    lead = (f"ERASER scores on the models of {len(seeds)} seed(s) ({', '.join(map(str, seeds))}): delete the words a method ranks highest and see how much the "
             "model's probability for its class drops (comprehensiveness: a faithful method drops it most), or keep "
             "only those words (sufficiency: a faithful method keeps the probability, so a small drop). "
-            "`random` is a random ranking: a method should beat it. AOPC averages over the fractions; brackets are "
-            "95% bootstrap intervals over texts, and 'vs random' is the paired difference on the same texts "
+            "`random` is the floor: a uniformly random ranking of the words"
+            + (f" ({perms} permutations per text and seed, averaged)" if perms else "") + ", which a method should "
+            "beat. AOPC averages over the fractions, then over texts and seeds; brackets are 95% intervals that "
+            "resample texts and seeds together, and 'vs random' is the paired difference on the same texts and seeds "
             "(positive: more faithful than random)" + (f"; {n} texts sampled from the explained texts." if n else "."))
     return section("faithfulness", "Faithfulness per method",
                    f'<div class="grid2">{"".join(figs)}</div>' + table(

@@ -139,23 +139,65 @@ def _sources(method: str, src: dict, imported: bool = False) -> str:
                      rows))
 
 
+def _text_test(t: dict | None) -> str:
+    if not t:
+        return "no test (fewer than two groups)"
+    unit = (f"{t['n_texts']} texts as units" if t.get("unit") == "text" else
+            f"{t.get('n_words')} words in {t['n_texts']} texts, labels permuted within texts")
+    eps = f", ε² = {num(t['epsilon_squared'], 3)} over texts" if t.get("epsilon_squared") is not None else ""
+    return (f"{t['name']}: H = {num(t['H'], 1)}, permutation p = {num(t['p_value'], 3)} ({t['permutations']} "
+            f"permutations, {unit}){eps}")
+
+
+def _effects_table(res: dict) -> str:
+    eff = sorted((res.get("effects") or {}).items(), key=lambda kv: -kv[1]["n_texts"])
+    groups = res.get("groups") or {}
+    rows = [[esc(name), str(groups.get(name, {}).get("n_words", "–")), str(v["n_texts"]),
+             f'{num(groups.get(name, {}).get("median"))}{_ci(groups.get(name, {}).get("median_ci"))}',
+             f'{num(v["median_effect"])}{_ci(v.get("median_effect_ci"))}'] for name, v in eff]
+    return _table(["group", "words", "texts", "median dispersion", "effect within texts (median over texts)"], rows)
+
+
+def pos_survives(raw: dict | None, matched: dict | None) -> str:
+    """Whether the POS differences survive matching on magnitude, from the two within-text tests."""
+    if not raw or not matched:
+        return "The magnitude-matched comparison was not computed (rerun <code>stablex analyze</code>)."
+    if raw["p_value"] >= 0.05:
+        return ("Part of speech shows no difference in dispersion that the within-text test can tell from chance, "
+                "raw or matched on magnitude.")
+    if matched["p_value"] < 0.05:
+        return ("At matched |consensus relevance| the POS differences remain (within-text permutation p = "
+                f"{num(matched['p_value'], 3)}): they are not magnitude alone; compare the raw and matched tables "
+                "above.")
+    return ("At matched |consensus relevance| the POS differences can no longer be told from chance (within-text "
+            f"permutation p = {num(matched['p_value'], 3)}): the raw ordering may be magnitude, not stability.")
+
+
 def _groups(method: str, g: dict) -> str:
     disp = g.get("dispersion", {})
     parts = [f"<h3>By class and part of speech ({esc(method)})</h3><p>Dispersion of a word's relevance across "
              f"{g.get('n_seeds')} seeds, relative to its text's consensus scale, over {g.get('n_texts')} texts and "
-             f"{g.get('n_words')} words. Medians with 95% cluster-bootstrap intervals (texts resampled); "
-             f"Kruskal-Wallis across groups with its effect size ε² (0: none, 1: groups fully apart).</p>"]
-    for by, title in (("gold_class", "gold class"), ("predicted_class", "predicted class (seeds' majority)"),
-                      ("pos", "part of speech (spaCy)")):
+             f"{g.get('n_words')} words. Medians with 95% cluster-bootstrap intervals (texts resampled). The tests "
+             f"take the text as unit: a class is a property of the text, so class labels are permuted across "
+             f"texts (on per-text medians); part of speech is tested by permuting the labels within texts.</p>"]
+    for by, title in (("gold_class", "gold class"), ("predicted_class", "predicted class (seeds' majority)")):
         res = disp.get(by) or {}
         groups = sorted((res.get("groups") or {}).items(), key=lambda kv: -kv[1]["n_words"])
         rows = [[esc(name), str(v["n_words"]), str(v["n_texts"]), f'{num(v["median"])}{_ci(v.get("median_ci"))}']
                 for name, v in groups]
-        t = res.get("test")
-        test = (f'Kruskal-Wallis H = {num(t["H"], 1)}, p = {num(t["p_value"], 4)}, ε² = {num(t["epsilon_squared"], 3)} '
-                f'({t["groups_tested"]} groups of ≥ {t["min_group_words"]} words)' if t else "no test (fewer than two groups)")
-        parts.append(f"<h4>{esc(title)}</h4><p>{esc(test)}; {res.get('left_out', 0)} words left out.</p>"
-                     + _table(["group", "words", "texts", "median dispersion"], rows))
+        parts.append(f"<h4>{esc(title)}</h4><p>{esc(_text_test(res.get('text_test')))}; {res.get('left_out', 0)} "
+                     f"words left out.</p>" + _table(["group", "words", "texts", "median dispersion"], rows))
+    pos = disp.get("pos") or {}
+    matched = (g.get("dispersion_matched") or {}).get("pos")
+    parts.append(f"<h4>part of speech (spaCy)</h4><p>{esc(_text_test(pos.get('text_test')))}; "
+                 f"{pos.get('left_out', 0)} words left out. The effect within texts is, per text, the group's mean "
+                 f"dispersion minus the text's mean, then the median over texts.</p>" + _effects_table(pos))
+    if matched:
+        parts.append(f"<h4>part of speech at matched magnitude</h4><p>Dispersion is smaller for words of small "
+                     f"relevance, so each word's dispersion is taken minus the median of words in the same quintile "
+                     f"of |consensus| / the text's RMS. {esc(_text_test(matched.get('text_test')))}.</p>"
+                     + _effects_table(matched))
+    parts.append(f"<p id=\"groups-magnitude-{esc(method)}\">{pos_survives(pos.get('text_test'), (matched or {}).get('text_test'))}</p>")
     al = g.get("pos_alignment", {})
     parts.append(f'<p class="note">Part of speech: {al.get("aligned")} words aligned to one spaCy tag by character '
                  f'offsets, {al.get("not_aligned")} not aligned (tokens with different tags: counted, not guessed).</p>')
@@ -179,13 +221,35 @@ def _comparisons(comps: list[dict]) -> str:
     return "".join(parts)
 
 
+def read_methods(d: ReportData) -> tuple[list[str], str]:
+    """The methods this section reads: every faithful one (by both criteria), the verdict's trusted
+    method first; without faithfulness scores every analysed method. The note names those left out."""
+    from stablex.report.verdict import method_rows, trusted
+
+    rows = method_rows(d)
+    if d.faithfulness is None:
+        return [r.name for r in rows], ""
+    lead = trusted(rows)
+    faithful = ([lead.name] if lead else []) + [r.name for r in rows if r.status == "above" and r is not lead]
+    left = [r.name for r in rows if r.name not in faithful]
+    note = (f'<p class="note" id="sensitivity-methods">Read for {", ".join(map(esc, faithful)) or "no method"}'
+            f'{f" ({esc(lead.name)} first, the method the verdict trusts)" if lead else ""}: '
+            f'{", ".join(map(esc, left))} {"is" if len(left) == 1 else "are"} not faithful by both criteria (see the '
+            f'verdict), so where {"its" if len(left) == 1 else "their"} sensitivity comes from says nothing shown about '
+            f'the model.</p>'
+            if left else "")
+    return faithful, note
+
+
 def sensitivity(d: ReportData) -> str:
     from stablex.report.sections import section
 
     body = []
-    for method, an in sorted(d.analyses.items()):
-        if method == "features":
-            continue
+    methods, note = read_methods(d)
+    if note:
+        body.append(note)
+    for method in methods:
+        an = d.analyses[method]
         body.append(_sources(method, an.summary.get("sources") or {}, bool(d.imported)))
         g = read_json(Run(d.run_dir).analysis_path(method, "groups.json"))
         if g:

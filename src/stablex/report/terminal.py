@@ -102,8 +102,9 @@ class FaithfulnessReport(Rendered):
         from stablex.explain.methods import BASELINES, is_baseline
 
         res = self.result
-        t = Table(title=f"faithfulness (AOPC over 1, 5, 10, 20, 50 % of words; 95% bootstrap intervals over texts) "
-                        f"-> {res.path}")
+        seeds = ", ".join(map(str, getattr(res, "seeds", []) or []))
+        t = Table(title=f"faithfulness (AOPC over 1, 5, 10, 20, 50 % of words, seeds {seeds}; 95% intervals over "
+                        f"texts and seeds; vs: paired) -> {res.path}")
         base = next(iter(BASELINES))
         for col in ("method", "comprehensiveness (higher better)", f"vs {base}", "sufficiency (lower better)",
                     f"vs {base}"):

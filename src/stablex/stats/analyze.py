@@ -92,6 +92,9 @@ def analyze(run_dir: Path, method: str, config: AnalyzeConfig, progress: Any = N
     summary["timings"]["total_seconds"] = time.perf_counter() - t0
     summary = clean(summary)
     paths = write_analysis(run, method, ex, stats, lex_table, summary)
+    from stablex.stats.method_diff import write_stability_differences
+
+    write_stability_differences(run, config.bootstrap)  # this method against every other analysed one
     return AnalysisResult(method, run.path, seeds, len(ex.doc_ids), ex.R.shape[1], summary, paths,
                           time.perf_counter() - t0)
 
@@ -318,6 +321,11 @@ def _per_text_table(ex, point, reps, text_cols, src_cols) -> pa.Table:
         cols[m], cols[f"{m}_lo"], cols[f"{m}_hi"] = _float(v), _float(lo), _float(hi)
     for m, v in text_cols.items():
         cols[m] = _float(v)
+    # the seed-draw replicates of the per-text Spearman rho: what pairs two methods' medians under
+    # the same draws (stats.method_diff); the draws are the same for every method of the run
+    rep = np.asarray(reps["spearman"], np.float32)
+    cols["spearman_replicates"] = pa.FixedSizeListArray.from_arrays(pa.array(rep.ravel(), pa.float32()),
+                                                                    rep.shape[1])
     for m, v in src_cols.items():
         cols[m] = _float(v)
     return pa.table(cols)

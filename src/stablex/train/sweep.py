@@ -83,7 +83,8 @@ def init_run(cfg: StudyConfig, out: str | Path, force: bool = False) -> Run:
         model_facts["base"] = prepare_base(resolved, split.texts, run.path, cfg.model.trim_vocab,
                                            cfg.corpus.max_tokens)
         corpus_facts = {"path": corpus.source, "sha256": corpus.sha256, "rows": corpus.n_rows,
-                        "dropped_empty": corpus.n_dropped_empty, "dropped_other_labels": corpus.n_dropped_other, "text": cfg.corpus.text,
+                        "dropped_empty": corpus.n_dropped_empty, "dropped_other_labels": corpus.n_dropped_other,
+                        "dropped_duplicates": split.dropped_duplicates, "text": cfg.corpus.text,
                         "label": cfg.corpus.label}
         write_run_records(run, cfg, split, corpus_facts, model_facts)
     except BaseException:
