@@ -9,6 +9,7 @@ with an interval and the number of texts and seeds behind it.
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 from typing import Any
 
 from stablex.config import StudyConfig, apply_preset
@@ -17,17 +18,17 @@ from stablex.rundir import Run
 from stablex.report.data import ReportData, read_json
 from stablex.report.svg import esc, num
 
-# What stablex measured about the quick preset's departures from the study's protocol, by
-# `stablex compare` on Le Monde (README, "Where the sensitivity comes from"; studies/compare/).
-# Keyed like protocol_differences(); a departure without an entry says "not measured".
-PROTOCOL_MEASUREMENTS: dict[str, dict] = {
-    "freeze_layers": {
-        "where": "studies/compare/lemonde-frozen.toml vs lemonde-full.toml, lrp (CP-LRP)",
-        "text": "with every layer fine-tuned instead, explanations are less stable:",
-        "metric": "half-split r, frozen minus full", "difference": 0.070, "ci": [0.053, 0.085],
-        "n_texts": 300, "seeds": 3, "p_value": 0.0002,
-    },
-}
+# Measurements of how a departure from the study's protocol changes stability ship as data, not
+# code: `stablex compare` results (their JSON, plus "protocol_key", "command" and the two runs'
+# config hashes and seeds) in studies/compare/measured/<key>.json of a source checkout. The
+# report reads them at build time; a departure without one says "not measured".
+MEASURED_DIR = Path(__file__).resolve().parents[3] / "studies" / "compare" / "measured"
+
+
+def shipped_measurement(key: str, folder: Path | None = None) -> dict | None:
+    """The shipped comparison for a protocol departure `key`, or None."""
+    m = read_json((folder or MEASURED_DIR) / f"{key}.json")
+    return m if isinstance(m, dict) and m.get("metrics") else None
 
 
 def _signed(ci: Any, digits: int = 3) -> str:
@@ -91,13 +92,20 @@ def protocol_note(d: ReportData) -> str:
             f'the study\'s measurement:<ul>{"".join(items)}</ul></div>')
 
 
-def _measured_effect(d: ReportData, key: str) -> str:
-    m = PROTOCOL_MEASUREMENTS.get(key)
+def _measured_effect(d: ReportData, key: str, folder: Path | None = None) -> str:
+    m = shipped_measurement(key, folder)
     if not m:
         return " (effect on stability not measured by stablex)"
-    return (f' — measured by stablex on Le Monde ({esc(m["where"])}): {esc(m["text"])} '
-            f'{esc(m["metric"])} {m["difference"]:+.3f}{_signed(m["ci"])} '
-            f'({m["n_texts"]} texts, {m["seeds"]} seeds per run, permutation p = {num(m["p_value"], 4)})')
+    parts = []
+    for name, v in m["metrics"].items():
+        if v.get("difference") is None:
+            continue
+        ci = _signed(v.get("ci")) if v.get("ci") else ""
+        parts.append(f"{esc(v.get('label', name))} {v['difference']:+.3f}{ci}: {esc(v.get('conclusion', ''))}")
+    n_a, n_b = len(m["seeds"]["a"]), len(m["seeds"]["b"])
+    return (f" — measured by <code>{esc(m.get('command', 'stablex compare'))}</code> ({m['n_texts']['a']} texts, "
+            f"{n_a} / {n_b} seeds; models permuted, smallest reachable p {num(m.get('smallest_p'), 3)}): "
+            + "; ".join(parts) + "".join(f" {esc(n)}." for n in m.get("notes", [])))
 
 
 def _sources(method: str, src: dict) -> str:
@@ -154,11 +162,17 @@ def _comparisons(comps: list[dict]) -> str:
         kind = "paired by text" if c.get("paired") else "unpaired"
         rows = [[esc(m["label"]), num(m.get("a")), num(m.get("b")),
                  (f'{m["difference"]:+.3f}' if m.get("difference") is not None else "–") + _signed(m.get("ci")),
-                 num(m.get("p_value"), 4)] for m in c.get("metrics", {}).values()]
+                 num(m.get("p_value"), 4), esc(m.get("conclusion", ""))] for m in c.get("metrics", {}).values()]
+        notes = "".join(f"<li>{esc(n)}</li>" for n in c.get("notes", []))
+        low = (f" Smallest p this design can reach: {num(c['smallest_p'], 3)}." if c.get("smallest_p") is not None
+               else "")
         parts.append(f"<p>{esc(c.get('method'))}: A = <code>{esc(c.get('run_a'))}</code>, B = "
                      f"<code>{esc(c.get('run_b'))}</code>; {kind}, {c['n_texts']['a']} / {c['n_texts']['b']} texts, "
-                     f"{len(c['seeds']['a'])} / {len(c['seeds']['b'])} seeds.</p>"
-                     + _table(["figure", "A", "B", "A − B [95% multi-bootstrap]", "p (permutation)"], rows))
+                     f"{len(c['seeds']['a'])} / {len(c['seeds']['b'])} seeds. p: the models permuted between the "
+                     f"runs (texts crossed); interval: seeds within runs and texts resampled.{low}</p>"
+                     + (f"<ul>{notes}</ul>" if notes else "")
+                     + _table(["figure", "A", "B", "A − B [95% multi-bootstrap]", "p (models permuted)", "conclusion"],
+                              rows))
     return "".join(parts)
 
 

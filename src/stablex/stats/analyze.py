@@ -26,12 +26,14 @@ from stablex.config_checks import check_section
 from stablex.errors import StablexError
 from stablex.io import read_json, write_json, write_parquet
 from stablex.stats import agreement, reliability, sources
+from stablex.stats.accuracy import reading as accuracy_reading
+from stablex.stats.accuracy import seed_accuracy
 from stablex.stats.equivalence import equivalence, select_equivalent
 from stablex.stats.intervals import multi_bootstrap, quantile_interval, seed_weights, seeds_needed, spearman_brown
 from stablex.stats.lexicon import lexicon
 from stablex.rundir import Run
 from stablex.stats.load import (explanation_seeds, load_explanations, read_seed_metrics,
-                                split_correctness, study_bootstrap, test_accuracy)
+                                split_correctness, study_bootstrap, test_accuracy, test_correctness)
 
 CURVE_REPEATS = 20
 RNG_SEED = 0
@@ -54,7 +56,7 @@ class AnalysisResult:
 def metric_names(ks: list[int]) -> list[str]:
     """Per-text metrics that have seed-bootstrap replicates (so per-text intervals too)."""
     return [f"{m}_{k}" for k in ks for m in ("fa", "ra", "sa", "sra")] + list(CORRELATION_METRICS) + [
-        "signal", "noise", "snr"]
+        "signal", "noise", "snr", "half_r"]
 
 
 @dataclass
@@ -84,7 +86,7 @@ def analyze(run_dir: Path, method: str, config: AnalyzeConfig, progress: Any = N
     stats = text_statistics(ex, config, dsg, progress, label=f"analyze {method}")
     t_stats = time.perf_counter() - t0 - t_load
     summary: dict[str, Any] = {"method": method, "config": asdict(config), "classes": classes,
-                               "accuracy": _accuracy_section(*test_accuracy(seed_metrics)),
+                               "accuracy": _accuracy_section(*test_accuracy(seed_metrics), run=run),
                                "equivalent": config.equivalent}
     summary.update(_summarise(ex, stats, seeds, dsg, config, _correctness(run, seeds) if dsg.informative else None))
     summary["timings"] = {"load_seconds": t_load, "stats_seconds": t_stats}
@@ -136,7 +138,7 @@ def text_statistics(ex, config: AnalyzeConfig, dsg: sources.SourceDesign, progre
     st = TextStatistics(
         point={m: np.full(T, np.nan) for m in names},
         reps={m: np.full((T, B), np.nan, np.float32) for m in names},
-        text_cols={m: np.full(T, np.nan) for m in ("half_r", "half_r_lo", "half_r_hi", "half_r_n", "split_reliability",
+        text_cols={m: np.full(T, np.nan) for m in ("half_r_fisher_lo", "half_r_fisher_hi", "half_r_n", "split_reliability",
                                                    "single_seed_reliability", "seeds_needed")},
         curve=np.full((T, len(grid)), np.nan),
         word_cols={m: np.full(N, np.nan) for m in ("mean", "sd", "cv", "sign_consistency", "consensus_lo",
@@ -174,6 +176,8 @@ def _agreement_block(st: TextStatistics, X: np.ndarray, ts: np.ndarray, ks: list
     sig_b, noi_b, means_b = reliability.signal_noise_replicates(X, weights)
     st.reps["signal"][ts], st.reps["noise"][ts] = sig_b, noi_b
     st.reps["snr"][ts] = reliability.snr(sig_b, noi_b)
+    st.point["half_r"][ts] = reliability.half_split(X)[0]
+    st.reps["half_r"][ts] = reliability.half_split_replicates(X, weights)
     return means_b
 
 
@@ -184,9 +188,9 @@ def _reliability_block(st: TextStatistics, X: np.ndarray, ts: np.ndarray, pos: n
     st.word_cols["consensus_lo"][flat], st.word_cols["consensus_hi"][flat] = lo.ravel(), hi.ravel()
     for name, v in reliability.per_word(X).items():
         st.word_cols[name][flat] = v.ravel()
-    r, n, rlo, rhi = reliability.half_split(X)
+    _, n, rlo, rhi = reliability.half_split(X)
     tc = st.text_cols
-    tc["half_r"][ts], tc["half_r_lo"][ts], tc["half_r_hi"][ts], tc["half_r_n"][ts] = r, rlo, rhi, n
+    tc["half_r_fisher_lo"][ts], tc["half_r_fisher_hi"][ts], tc["half_r_n"][ts] = rlo, rhi, n
     tc["split_reliability"][ts], tc["single_seed_reliability"][ts], tc["seeds_needed"][ts] = \
         reliability.split_reliability(X, target)
     if X.shape[2] >= 2 and grid:
@@ -200,7 +204,7 @@ def _summarise(ex, st: TextStatistics, seeds: list[int], dsg: sources.SourceDesi
     boot_rng = np.random.default_rng(RNG_SEED + 1)
     out = _overview(ex, seeds, dsg)
     out["metrics"] = {m: multi_bootstrap(st.reps[m], st.point[m], B, boot_rng) for m in st.point}
-    for m in ("half_r", "split_reliability", "seeds_needed"):
+    for m in ("split_reliability", "seeds_needed"):
         out["metrics"][m] = multi_bootstrap(None, st.text_cols[m], B, boot_rng)
     out["reliability"] = _curve_section(st.curve, reliability.curve_grid(len(seeds)), config.target_reliability)
     out["sources"] = _sources_section(dsg, st.src_var, B, boot_rng)
@@ -233,13 +237,13 @@ def _blocks(lengths: np.ndarray, S: int, B: int, G: int) -> list[tuple[int, np.n
     for L in np.unique(lengths):
         ts = np.flatnonzero(lengths == L)
         P = min(L * (L - 1) // 2, agreement.MAX_PAIRS)
-        per_text = 4 * (S * max(3 * L, P) * 4 + 3 * B * L + 14 * S * S + 2 * S * B + 4 * CURVE_REPEATS * G * L) + 1
+        per_text = 4 * (S * max(3 * L, P) * 4 + 5 * B * L + 14 * S * S + 2 * S * B + 4 * CURVE_REPEATS * G * L) + 1
         size = max(1, int(BLOCK_BYTES // per_text))
         out.extend((int(L), ts[i:i + size]) for i in range(0, len(ts), size))
     return out
 
 
-def _accuracy_section(accuracies: dict[int, float], n_test: int | None) -> dict:
+def _accuracy_section(accuracies: dict[int, float], n_test: int | None, run: Run | None = None) -> dict:
     if not accuracies:
         return {"available": False, "reason": "no seeds/<seed>/metrics.json with accuracy.test"}
     if n_test is None:
@@ -247,6 +251,10 @@ def _accuracy_section(accuracies: dict[int, float], n_test: int | None) -> dict:
                 "by_seed": {str(s): a for s, a in sorted(accuracies.items())}}
     eq = equivalence(accuracies, n_test).to_dict()
     eq["available"] = True
+    correct = test_correctness(run.path, sorted(accuracies)) if run is not None else {}
+    res = seed_accuracy(correct) if correct else None
+    eq["seeds"] = res.to_dict() if res else None  # stablex's reading; the windows above replicate the study
+    eq["reading"] = accuracy_reading(res)
     eq["by_seed"] = {str(s): a for s, a in sorted(accuracies.items())}
     return eq
 
