@@ -203,7 +203,7 @@ def _summarise(ex, st: TextStatistics, seeds: list[int], dsg: sources.SourceDesi
     B = config.bootstrap
     boot_rng = np.random.default_rng(RNG_SEED + 1)
     out = _overview(ex, seeds, dsg)
-    out["metrics"] = {m: multi_bootstrap(st.reps[m], st.point[m], B, boot_rng) for m in st.point}
+    out["metrics"] = {m: multi_bootstrap(st.reps[m], st.point[m], B, boot_rng, n_seeds=len(seeds)) for m in st.point}
     for m in ("split_reliability", "seeds_needed"):
         out["metrics"][m] = multi_bootstrap(None, st.text_cols[m], B, boot_rng)
     out["reliability"] = _curve_section(st.curve, reliability.curve_grid(len(seeds)), config.target_reliability)

@@ -154,7 +154,7 @@ def texts(T: int, L: int, rng: np.random.Generator) -> Texts:
 
 
 SEED_BIAS = 0.5  # SD of a seed's bias per word type
-SEED_SCALE = 0.4  # SD of log of a seed's noise scale
+SEED_SCALE = 0.25  # SD of log of a seed's noise scale
 
 
 def explanations(tx: Texts, S: int, rng: np.random.Generator) -> np.ndarray:
@@ -177,23 +177,36 @@ def true_signal(tx: Texts) -> np.ndarray:
     return tx.mu.var(-1)
 
 
-def population_medians(L: int, rng: np.random.Generator, n: int = 200_000) -> dict[str, float]:
-    """Median over the text population of the per-text true noise, signal and SNR (Monte Carlo)."""
+def population_medians(L: int, rng: np.random.Generator, n: int = 1000, n_seeds: int = 100) -> dict[str, float]:
+    """Median over the text population of each per-text figure's value over the seed population:
+    noise, signal, SNR analytically; Spearman rho and half-split r by Monte Carlo (n texts x
+    n_seeds seeds, whose mean over seed pairs stands for the expectation)."""
+    from stablex.stats import agreement, reliability
+
     tx = texts(n, L, rng)
     noise, signal = true_noise(tx), true_signal(tx)
+    X = explanations(tx, n_seeds, rng)
+    rho = agreement.pair_mean(agreement.correlation_pairs(X, ranks=True))
+    half = reliability.half_split(X)[0]
     return {"noise": float(np.median(noise)), "signal": float(np.median(signal)),
-            "snr": float(np.median(signal / noise))}
+            "snr": float(np.median(signal / noise)), "spearman": float(np.median(rho)), "half_r": float(np.median(half))}
+
+
+_TRUTH: dict[int, dict[str, float]] = {}
 
 
 def explanation_cases(S: int, T: int, L: int, n_sim: int, rng: np.random.Generator, n_boot: int = 200,
                       printed: Callable[[int], bool] | None = None) -> list[CaseResult]:
     """Coverage of the multi-bootstrap intervals (`intervals.multi_bootstrap`, what analyze
-    prints) of the median over texts of the noise, signal and SNR; every simulated study draws
-    its texts and its seeds, and the truth is the text population's median."""
-    from stablex.stats import reliability
+    prints) of the median over texts of the per-text noise, signal, SNR, Spearman rho and
+    half-split r; every simulated study draws its texts and its seeds, and the truth is the
+    text population's median of the seed population's value."""
+    from stablex.stats import agreement, reliability
     from stablex.stats.intervals import multi_bootstrap, seed_weights
 
-    truth = population_medians(L, np.random.default_rng(12345))
+    if L not in _TRUTH:
+        _TRUTH[L] = population_medians(L, np.random.default_rng(12345))
+    truth = _TRUTH[L]
     hits = {m: 0 for m in truth}
     for _ in range(n_sim):
         tx = texts(T, L, rng)
@@ -201,8 +214,12 @@ def explanation_cases(S: int, T: int, L: int, n_sim: int, rng: np.random.Generat
         W = seed_weights(S, n_boot, rng)
         sig, noi, snr = reliability.signal_noise(X)
         sb, nb, _ = reliability.signal_noise_replicates(X, W)
-        for m, point, reps in (("noise", noi, nb), ("signal", sig, sb), ("snr", snr, reliability.snr(sb, nb))):
-            ci = multi_bootstrap(reps, point, n_boot, rng)["median_ci"]
+        A = agreement.correlation_pairs(X, ranks=True)
+        figs = {"noise": (noi, nb), "signal": (sig, sb), "snr": (snr, reliability.snr(sb, nb)),
+                "spearman": (agreement.pair_mean(A), agreement.pair_replicates(A, W)),
+                "half_r": (reliability.half_split(X)[0], reliability.half_split_replicates(X, W))}
+        for m, (point, reps) in figs.items():
+            ci = multi_bootstrap(reps, point, n_boot, rng, n_seeds=S)["median_ci"]
             hits[m] += int(ci is not None and ci[0] <= truth[m] <= ci[1])
     pr = (lambda s: True) if printed is None else printed
     return [CaseResult(f"explanations: median {m}, multi-bootstrap 95% interval", "interval", ALPHA, None,
@@ -227,7 +244,7 @@ def compare_cases(S: int, T: int, L: int, n_sim: int, rng: np.random.Generator, 
         Wp = cmp.permutation_weights(S, S, n_perm, rng)
         Wb = cmp.bootstrap_weights(S, S, n_boot, rng)
         allw = np.concatenate([Wp.reshape(-1, 2 * S), Wb.reshape(-1, 2 * S)])
-        v = cmp.text_values(X, allw, k)["spearman"]
+        v = cmp.text_values(X, allw, k, ("spearman",))["spearman"]
         P = len(Wp)
         perm = v[:, :2 * P].reshape(T, P, 2)
         boot = v[:, 2 * P:].reshape(T, n_boot, 2)
@@ -238,7 +255,8 @@ def compare_cases(S: int, T: int, L: int, n_sim: int, rng: np.random.Generator, 
                                permutation_type="samples", n_resamples=n_perm, vectorized=True,
                                random_state=np.random.default_rng(i))
         text_rej += int(res.pvalue < ALPHA)
-        lo, hi = cmp.difference_interval(boot[:, :, 0], boot[:, :, 1], True, rng)
+        obs = float(np.median(xa) - np.median(xb))
+        lo, hi = cmp.difference_interval(boot[:, :, 0], boot[:, :, 1], True, rng, obs, S)
         cov += int(lo <= 0 <= hi)
     s = f"{S} vs {S}"
     return [

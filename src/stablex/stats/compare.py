@@ -19,8 +19,9 @@ r over every seed and the SNR (`stablex analyze`'s definitions).
   test (their models explained different texts): only the interval speaks.
 - **Interval**: multi-bootstrap (Sellam et al. 2021): seeds resampled within each run and texts
   resampled (the same draw for both runs when paired); a seed drawn twice is never paired with
-  itself. Printed only with at least MIN_SEEDS_INTERVAL seeds per run, the smallest design at
-  which `benchmarks/calibration.py` measured its coverage at >= 92 %.
+  itself; the percentile interval is widened about the point by `intervals.seed_expansion`
+  (t quantile on S - 1 and the bootstrap's (S - 1) / S), which brings its coverage to >= 92 %
+  from 3 seeds per run in `benchmarks/calibration.py`. Printed from MIN_SEEDS_INTERVAL seeds.
 - **Plan** (`plan_seeds`): from the pilot's pair values, the seeds per run needed to detect a
   difference in mean rho at 80 % power (U-statistic variance of a mean over seed pairs).
 
@@ -42,12 +43,12 @@ from stablex.errors import StablexError
 from stablex.io import write_json
 from stablex.rundir import Run
 from stablex.stats import agreement, reliability
-from stablex.stats.intervals import quantile_interval
+from stablex.stats.intervals import quantile_interval, seed_expansion
 from stablex.stats.load import Explanations, explanation_seeds, load_explanations
 
 METRICS = ("spearman", "fa", "half_r", "snr")
 RNG_SEED = 0
-MIN_SEEDS_INTERVAL = 10  # per run; below it the interval undercovers (docs/analysis.md, calibration table)
+MIN_SEEDS_INTERVAL = 3  # per run; with 2, half the seed draws hold one distinct seed (docs/analysis.md, calibration)
 CHUNK = 128  # weight vectors per block of work (bounds the [T, B, L] replicate arrays)
 
 
@@ -65,21 +66,27 @@ def seeds_to_conclude(alpha: float = 0.05) -> int:
     return s
 
 
-def text_values(X: np.ndarray, weights: np.ndarray, k: int) -> dict[str, np.ndarray]:
+def text_values(X: np.ndarray, weights: np.ndarray, k: int, metrics: tuple[str, ...] = METRICS
+                ) -> dict[str, np.ndarray]:
     """Per-text figures [T, B] of the seed draws `weights` [B, S] (multiplicities; a seed drawn
     twice is not paired with itself) for one block X [T, S, L]."""
     T, S, L = X.shape
-    out = {m: np.full((T, len(weights)), np.nan) for m in METRICS}
-    pairs = agreement.all_pairs(X, [k])
+    out = {m: np.full((T, len(weights)), np.nan) for m in metrics}
+    pairs = {}
+    if "spearman" in metrics and L >= agreement.MIN_WORDS_CORRELATION:
+        pairs["spearman"] = agreement.correlation_pairs(X, ranks=True)
+    if "fa" in metrics:
+        pairs["fa"] = agreement.topk_pairs(X, k)["fa"]
     for c in range(0, len(weights), CHUNK):
         w = weights[c:c + CHUNK]
         sl = slice(c, c + len(w))
-        if L >= agreement.MIN_WORDS_CORRELATION:
-            out["spearman"][:, sl] = agreement.pair_replicates(pairs["spearman"], w)
-        out["fa"][:, sl] = agreement.pair_replicates(pairs[f"fa_{k}"], w)
-        sig, noi, _ = reliability.signal_noise_replicates(X, w)
-        out["snr"][:, sl] = reliability.snr(sig, noi)
-        out["half_r"][:, sl] = reliability.half_split_replicates(X, w)
+        for m, A in pairs.items():
+            out[m][:, sl] = agreement.pair_replicates(A, w)
+        if "snr" in metrics:
+            sig, noi, _ = reliability.signal_noise_replicates(X, w)
+            out["snr"][:, sl] = reliability.snr(sig, noi)
+        if "half_r" in metrics:
+            out["half_r"][:, sl] = reliability.half_split_replicates(X, w)
     return out
 
 
@@ -231,19 +238,29 @@ def compare(run_a: str | Path, run_b: str | Path, method: str = "lrp", k: int = 
     paired = same_run or _same_task(run_a, run_b)
     common: list[str] = []
     if paired:
-        wa = dict(zip(exa.doc_ids, exa.n_words))
-        common = sorted(d for d, n in zip(exb.doc_ids, exb.n_words) if wa.get(d) == n)
+        common = sorted(set(exa.doc_ids) & set(exb.doc_ids))
         if not common:
             paired = False
-            notes.append("same corpus but no text explained in both runs with the same words: unpaired")
+            notes.append("same corpus but no text explained in both runs: unpaired")
     else:
         notes.append("another corpus file, text or label column, or class set: unpaired, no model-level test")
+    Wb = bootstrap_weights(sa, sb, n_boot, rng)
+    docs_a, docs_b = (common, common) if paired else (list(exa.doc_ids), list(exb.doc_ids))
+    va = _per_text(exa, docs_a, np.concatenate([np.ones((1, sa), np.float32), Wb[:, 0, :sa]]), k)
+    vb = _per_text(exb, docs_b, np.concatenate([np.ones((1, sb), np.float32), Wb[:, 1, sa:]]), k)
+    perm_values, tested = None, False
     if paired:
-        values, perm_values, n_texts = _paired_values(exa, exb, common, k, n_boot, n_permutations, rng)
-        tested = True
-    else:
-        values, n_texts = _unpaired_values(exa, exb, k, n_boot, rng)
-        perm_values, tested = None, False
+        na, nb_ = dict(zip(exa.doc_ids, exa.n_words)), dict(zip(exb.doc_ids, exb.n_words))
+        same_words = [d for d in common if na[d] == nb_[d]]
+        if same_words:
+            perm_values = _permuted_values(exa, exb, same_words, k, n_permutations, rng)
+            tested = True
+            if len(same_words) < len(common):
+                notes.append(f"the model permutation test uses the {len(same_words)} of {len(common)} texts whose "
+                             f"words are the same in both runs (models can only be pooled on the same words)")
+        else:
+            notes.append("no text has the same words in both runs: the models cannot be pooled, no model-level test")
+    n_texts = {"a": len(docs_a), "b": len(docs_b)}
     labels = {"spearman": "median Spearman rho", "fa": f"median FA@{k}", "half_r": "median half-split r",
               "snr": "median SNR"}
     min_p = smallest_p(sa, sb) if tested else None
@@ -254,12 +271,12 @@ def compare(run_a: str | Path, run_b: str | Path, method: str = "lrp", k: int = 
         notes.append(f"not enough seeds per run to conclude (needs >= {need} per run for the model permutation "
                      f"test to reach p < {alpha:g}; smallest reachable p here {min_p:.3g})")
     if not show_ci:
-        notes.append(f"interval not shown: the multi-bootstrap over seeds covers at 95 % only from "
-                     f"{MIN_SEEDS_INTERVAL} seeds per run (docs/analysis.md, calibration)")
+        notes.append(f"interval not shown: with fewer than {MIN_SEEDS_INTERVAL} seeds per run half the seed "
+                     f"draws hold one distinct seed (docs/analysis.md, calibration)")
     metrics = {}
     for m in METRICS:
-        metrics[m] = {"label": labels[m], **_metric(values[m], None if perm_values is None else perm_values[m],
-                                                    paired, rng, alpha, conclusive, show_ci)}
+        metrics[m] = {"label": labels[m], **_metric(va[m], vb[m], None if perm_values is None else perm_values[m],
+                                                    paired, rng, alpha, conclusive, show_ci, min(sa, sb))}
     result = Comparison(method, str(run_a), str(run_b), paired, n_texts, {"a": list(exa.seeds), "b": list(exb.seeds)},
                         metrics, k, n_boot, n_permutations, alpha, min_p, need, conclusive, None, notes)
     if plan is not None:
@@ -297,67 +314,46 @@ def _per_text(ex: Explanations, docs: list[str], weights: np.ndarray, k: int) ->
     return out
 
 
-def _paired_values(exa, exb, common, k, n_boot, n_perm, rng):
-    """Per-text figures [T, B, 2] (side A, side B) under bootstrap draws and relabellings of the
-    pooled models (A's seeds then B's), over the common texts."""
+def _permuted_values(exa, exb, docs, k, n_perm, rng) -> dict[str, np.ndarray]:
+    """Per-text figures [T, P, 2] (side A, side B) of the P relabellings of the pooled models
+    (A's seeds then B's; the observed split first) over `docs`, whose words match in both runs."""
     sa, sb = len(exa.seeds), len(exb.seeds)
-    Wb = bootstrap_weights(sa, sb, n_boot, rng)
     Wp = permutation_weights(sa, sb, n_perm, rng)
-    allw = np.concatenate([Wb.reshape(-1, sa + sb), Wp.reshape(-1, sa + sb)])
-    out = {m: np.full((len(common), len(allw)), np.nan) for m in METRICS}
-    ba, bb = _blocks(exa, common), _blocks(exb, common)
+    out = {m: np.full((len(docs), 2 * len(Wp)), np.nan) for m in METRICS}
+    ba, bb = _blocks(exa, docs), _blocks(exb, docs)
     for L, (pos_a, rows) in ba.items():
-        pos_b, rows_b = bb[L]
-        assert np.array_equal(rows, rows_b)
+        pos_b, _ = bb[L]
         X = np.concatenate([exa.R[:, pos_a].transpose(1, 0, 2), exb.R[:, pos_b].transpose(1, 0, 2)], axis=1)
-        for m, v in text_values(np.ascontiguousarray(X), allw, k).items():
+        for m, v in text_values(np.ascontiguousarray(X), Wp.reshape(-1, sa + sb), k).items():
             out[m][rows] = v
-    nb = 2 * n_boot
-    boot = {m: v[:, :nb].reshape(len(common), n_boot, 2) for m, v in out.items()}
-    perm = {m: v[:, nb:].reshape(len(common), len(Wp), 2) for m, v in out.items()}
-    return boot, perm, {"a": len(common), "b": len(common)}
+    return {m: v.reshape(len(docs), len(Wp), 2) for m, v in out.items()}
 
 
-def _unpaired_values(exa, exb, k, n_boot, rng):
-    sa, sb = len(exa.seeds), len(exb.seeds)
-    Wb = bootstrap_weights(sa, sb, n_boot, rng)
-    ones = np.ones((1, 1))
-    va = _per_text(exa, list(exa.doc_ids), np.concatenate([np.ones((1, sa)), Wb[:, 0, :sa]]), k)
-    vb = _per_text(exb, list(exb.doc_ids), np.concatenate([np.ones((1, sb)), Wb[:, 1, sa:]]), k)
-    del ones
-    return {m: (va[m], vb[m]) for m in METRICS}, {"a": len(exa.doc_ids), "b": len(exb.doc_ids)}
-
-
-def _metric(boot, perm, paired: bool, rng: np.random.Generator, alpha: float, conclusive: bool, show_ci: bool) -> dict:
-    if paired:
-        point_a, point_b = perm[:, 0, 0], perm[:, 0, 1]  # the observed split, every seed once
-        ok = np.isfinite(point_a) & np.isfinite(point_b)
-        ta, tb = boot[ok, :, 0], boot[ok, :, 1]
-        pa_, pb_ = point_a[ok], point_b[ok]
-    else:
-        (va, vb) = boot
-        oka, okb = np.isfinite(va[:, 0]), np.isfinite(vb[:, 0])
-        pa_, pb_, ta, tb = va[oka, 0], vb[okb, 0], va[oka, 1:], vb[okb, 1:]
+def _metric(va: np.ndarray, vb: np.ndarray, perm: np.ndarray | None, paired: bool, rng: np.random.Generator,
+            alpha: float, conclusive: bool, show_ci: bool, n_seeds: int | None = None) -> dict:
+    """One figure: medians, difference, interval (replicates va/vb [T, 1 + B], column 0 the
+    point) and, with `perm` [T', P, 2], the model permutation test."""
+    oka, okb = np.isfinite(va[:, 0]), np.isfinite(vb[:, 0])
+    if paired:  # a text counts only where both runs define the figure
+        oka = okb = oka & okb
+    pa_, pb_, ta, tb = va[oka, 0], vb[okb, 0], va[oka, 1:], vb[okb, 1:]
     out = {"a": float(np.median(pa_)) if len(pa_) else None, "b": float(np.median(pb_)) if len(pb_) else None,
            "n_texts": {"a": int(len(pa_)), "b": int(len(pb_))}, "ci": None, "p_value": None}
     if len(pa_) < 2 or len(pb_) < 2:
         return {**out, "difference": None, "conclusion": "undefined"}
     diff = float(np.median(pa_) - np.median(pb_))
     out["difference"] = diff
-    lo, hi = difference_interval(ta, tb, paired, rng)
-    out["ci_uncalibrated"] = [float(lo), float(hi)]
+    lo, hi = difference_interval(ta, tb, paired, rng, diff, n_seeds)
+    out["ci_uncalibrated"] = [lo, hi]
     if show_ci:
-        out["ci"] = [float(lo), float(hi)]
+        out["ci"] = [lo, hi]
     out["interval"] = "multi-bootstrap: seeds within runs and texts"
-    if paired:
-        stats = _median(perm[ok, :, 0], axis=0) - _median(perm[ok, :, 1], axis=0)  # [P]
-        p = permutation_p(perm[ok])
-        out["p_value"] = p
-        out["test"] = f"permutation of the models between the runs ({len(stats)} relabellings)"
-        if not conclusive:
-            out["conclusion"] = "cannot conclude (too few seeds)"
-        else:
-            out["conclusion"] = "differs" if p < alpha else "no difference shown"
+    if perm is not None:
+        okp = np.isfinite(perm[:, 0, 0]) & np.isfinite(perm[:, 0, 1])
+        out["p_value"] = permutation_p(perm[okp])
+        out["test"] = f"permutation of the models between the runs ({perm.shape[1]} relabellings, {int(okp.sum())} texts)"
+        out["conclusion"] = ("cannot conclude (too few seeds)" if not conclusive else
+                             ("differs" if out["p_value"] < alpha else "no difference shown"))
     else:
         ci = out["ci"]
         out["conclusion"] = ("cannot conclude (too few seeds)" if ci is None else
@@ -365,17 +361,21 @@ def _metric(boot, perm, paired: bool, rng: np.random.Generator, alpha: float, co
     return out
 
 
-def difference_interval(ta: np.ndarray, tb: np.ndarray, paired: bool, rng: np.random.Generator
-                        ) -> tuple[float, float]:
+def difference_interval(ta: np.ndarray, tb: np.ndarray, paired: bool, rng: np.random.Generator,
+                        point: float | None = None, n_seeds: int | None = None) -> tuple[float, float]:
     """95 % multi-bootstrap interval of median(A) - median(B) from per-text replicates [T, B]
     under each run's seed draws: replicate b also draws the texts (the same draw for both when
-    paired); draws that leave a figure undefined are ignored."""
+    paired); draws that leave a figure undefined are ignored. With `point` and `n_seeds` (the
+    smaller side), widened about the point by `intervals.seed_expansion`."""
     B = ta.shape[1]
     ia = rng.integers(0, len(ta), size=(B, len(ta)))
     ib = ia if paired else rng.integers(0, len(tb), size=(B, len(tb)))
     cols = np.arange(B)[:, None]
     draws = _median(ta[ia, cols], axis=1) - _median(tb[ib, cols], axis=1)
     lo, hi = quantile_interval(draws)
+    if point is not None and n_seeds:
+        c = seed_expansion(n_seeds)
+        lo, hi = point - c * (point - lo), point + c * (hi - point)
     return float(lo), float(hi)
 
 
