@@ -114,20 +114,39 @@ def _sources(method: str, src: dict) -> str:
                 'Declare a source design (<code>[train] groups</code>, e.g. <code>studies/lemonde-sources.toml</code>) '
                 'to separate head initialisation, data order, dropout and the training sample.</p>')
     acc = (src.get("accuracy") or {}).get("shares", {})
+    vr = src.get("variance_ratios") or {}
+    ratios = vr.get("ratios") or {}
     rows = []
     for label, v in (src.get("shares") or {}).items():
         a = acc.get(label, {})
+        r = ratios.get(label) or {}
         rows.append([esc(label.replace("_seed", "")), str(src.get("pairs", {}).get(label, "")),
+                     f'{num(v.get("share"))}{_ci(r.get("ratio_ci_models"))}' if r.get("ratio_ci_models")
+                     else f'{num(v.get("share"))} <span class="ci">(no model-level interval)</span>',
                      f'{num(v.get("share"))}{_ci(v.get("share_ci"))}',
                      f'{num(a.get("share"))}{_ci(a.get("share_ci"))}' if a else "–"])
+    chk = vr.get("total_variance_check") or {}
+    check = ""
+    if chk:
+        bad = chk.get("exceeds_total") or []
+        s_ci = chk.get("sum_ci_models")
+        check = (f'<p class="note" id="sources-check">Law of total variance: ' +
+                 (f'{esc(", ".join(bad))} exceed{"s" if len(bad) == 1 else ""} the variance with every source '
+                  f'varying, which no single source can: these ratios are not interpretable. ' if bad else
+                  'no ratio exceeds the total. ') +
+                 (f'The single-source ratios sum to {num(chk.get("sum_of_single_ratios"))}{_ci(s_ci)} (1 for '
+                  f'independent, additive sources). ' if chk.get("single_sources") else "") +
+                 ('' if chk.get("consistent") else '<strong>The design does not support ranking the sources.</strong>')
+                 + '</p>')
     n_acc = (src.get("accuracy") or {}).get("n_texts")
-    return (f"<h3>Random sources ({esc(method)})</h3><p>Share of the variance across seeds caused when only the "
-            f"named sources differ, relative to <code>{esc(src.get('reference'))}</code> (1 = as much as when every "
-            f"source varies). Explanations: per-word variance, interval over texts; accuracy: variance of test "
-            f"accuracy{f' on {n_acc} test texts' if n_acc else ''}, interval over texts. With few seed pairs per "
-            f"source a wide interval is the honest answer.</p>"
-            + _table(["sources that differ", "seed pairs", "explanation variance share", "accuracy variance share"],
-                     rows))
+    return (f"<h3>Random sources ({esc(method)})</h3><p>Variance ratio of each set of sources: the variance across "
+            f"seeds when only the named sources differ, over the variance when every source varies "
+            f"(<code>{esc(src.get('reference'))}</code>). The interval that speaks about sources treats the "
+            f"{vr.get('models', '')} models as the random unit (delete-one-model jackknife); the texts-only "
+            f"interval is conditional on these models. Accuracy: variance of test accuracy"
+            f"{f' on {n_acc} test texts' if n_acc else ''}, interval over texts.</p>"
+            + _table(["sources that differ", "seed pairs", "variance ratio [models, 95%]",
+                      "[texts only, these models]", "accuracy variance ratio"], rows) + check)
 
 
 def _groups(method: str, g: dict) -> str:
