@@ -106,17 +106,6 @@ def accuracy(d: ReportData) -> str:
     return section("accuracy", "Accuracy across seeds", f'{reading}{cards}<figure>{fig}</figure>{repl}', lead)
 
 
-def _tost_cells(t: dict) -> list[str]:
-    if not t:
-        return ["–"] * 5
-    ci = t.get("ci") or (None, None)
-    return [f'{100 * t["difference"]:+.1f}<span class="ci"> [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]'
-            f'{"" if t.get("paired") else ", unpaired"}</span>', num(t.get("p_value"), 3),
-            "yes" if t.get("equivalent") else "<strong>no</strong>",
-            "–" if t.get("mdd") is None else f"{100 * t['mdd']:.1f} points",
-            "–" if t.get("n_needed") is None else f"{t['n_needed']:,}"]
-
-
 # --- variability -------------------------------------------------------------------------------
 
 def variability(d: ReportData) -> str:

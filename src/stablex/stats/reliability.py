@@ -29,7 +29,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.stats import norm
 
-from stablex.stats.intervals import fisher_interval, seeds_needed, single_seed_reliability, spearman_brown
+from stablex.stats.intervals import seeds_needed, single_seed_reliability, spearman_brown
 
 
 def rowcorr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
