@@ -146,13 +146,14 @@ def _half_split(an) -> str:
     if not m or m.get("median") is None:
         return ""
     S = an.summary.get("n_seeds", 0)
-    out = (f'<p id="half-split"><b>Half-split correlation</b> (the study\'s figure): seeds are split into two halves '
-           f'and word relevances of seed i in the first half are correlated with those of seed i in the second '
-           f'({S // 2} pair(s) of seeds per text). Median over texts r = {num(m["median"])}{interval(m.get("median_ci"))}. '
-           f'The published study found r ≈ 0.29–0.43 for 200 CamemBERT seeds.')
+    out = (f'<p id="half-split"><b>Half-split correlation</b> (the study\'s figure): the word relevances of one '
+           f'seed correlated with those of another, pooled over every pairing of distinct seeds (all {S} seeds '
+           f'used). Median over texts r = {num(m["median"])}{interval(m.get("median_ci"))} (seeds and texts '
+           f'resampled). The published study found r ≈ 0.29–0.43 for 200 CamemBERT seeds.')
     if snr and snr.get("median") is not None:
-        out += (f' <b>Signal-to-noise ratio</b>: the variance over words of the mean relevance divided by the mean '
-                f'variance over seeds; median {num(snr["median"], 2)}{interval(snr.get("median_ci"), 2)}. Below 1, '
+        out += (f' <b>Signal-to-noise ratio</b>: the variance over words of the mean relevance (estimated from pairs '
+                f'of distinct seeds, without the noise a mean of few seeds carries) divided by the mean variance over '
+                f'seeds; median {num(snr["median"], 2)}{interval(snr.get("median_ci"), 2)}. Below 1, '
                 f'a single seed\'s word ranking is mostly noise.')
     return out + "</p>"
 
