@@ -44,7 +44,15 @@ def run(quick: bool) -> tuple[list[dict], float]:
     for S in (2, 3, 5, 10):
         rows += cal.compare_cases(S, 100, 20, n_cmp, rng, n_boot=200, n_perm=199)
         print(f"compare {S} vs {S}: {time.perf_counter() - t0:.0f} s", flush=True)
+    rows += sources(quick, rng)
     return [r.to_dict() for r in rows], time.perf_counter() - t0
+
+
+def sources(quick: bool, rng: np.random.Generator) -> list:
+    rows = []
+    for g in (3, 5):
+        rows += cal.source_cases(g, 50, 10, 100 if quick else 200, rng)
+    return rows
 
 
 def table(rows: list[dict]) -> str:
@@ -62,9 +70,20 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", type=Path, default=Path("calibration.json"))
+    ap.add_argument("--sources-only", action="store_true",
+                    help="recompute only the source-design rows and merge them into --out")
     ap.add_argument("--docs", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "analysis.md")
     a = ap.parse_args()
-    rows, secs = run(a.quick)
+    if a.sources_only:
+        t0 = time.perf_counter()
+        new = [r.to_dict() for r in sources(a.quick, np.random.default_rng(2027))]
+        old = json.loads(a.out.read_text())
+        rows = [r for r in old["cases"] if not r["case"].startswith("sources:")] + new
+        secs = old["meta"]["seconds"]
+        sys.argv = old["meta"]["command"].split()[1:] + ["(source rows: --sources-only)"]
+        print(f"sources: {time.perf_counter() - t0:.0f} s", flush=True)
+    else:
+        rows, secs = run(a.quick)
     meta = {"quick": a.quick, "seconds": round(secs, 1), "cpu": platform.processor() or platform.machine(),
             "threads": os.environ.get("OMP_NUM_THREADS"), "command": " ".join(["python", *sys.argv])}
     a.out.write_text(json.dumps({"meta": meta, "cases": rows}, indent=1))

@@ -52,3 +52,7 @@ def test_compare_refuses_to_conclude_with_three_seeds_per_run():
     assert seeds_to_conclude(0.05) == 4
     row = cal.compare_cases(3, 20, 8, 5, np.random.default_rng(0), n_boot=20, n_perm=19)[0]
     assert not row.printed and row.false_positive_rate == 0.0
+
+
+def test_source_variance_ratios_cover_with_models_as_the_random_unit():
+    _check(cal.source_cases(3, 20, 6, 400, np.random.default_rng(3), texts_only=False))

@@ -277,3 +277,61 @@ def compare_cases(S: int, T: int, L: int, n_sim: int, rng: np.random.Generator, 
         CaseResult("compare: multi-bootstrap 95% interval of the difference", "interval", ALPHA, None, cov / n_sim,
                    n_sim, s, T, S >= cmp.MIN_SEEDS_INTERVAL),
     ]
+
+
+# --- source designs ----------------------------------------------------------------------------
+
+SOURCE_VARIANCE = {"init_seed": 0.5, "order_seed": 0.3, "dropout_seed": 0.2}  # the truth: ratios 0.5, 0.3, 0.2
+
+
+def source_design_run(per_group: int, T: int, L: int, rng: np.random.Generator) -> tuple[np.ndarray, list[dict]]:
+    """X [T, S, L] and the seeds' plans of a design: one group per source varying only it (the
+    others pinned to 0) and one group varying all; each distinct value of a source adds its own
+    effect per word type (variance SOURCE_VARIANCE[source]), shared across texts."""
+    names = list(SOURCE_VARIANCE)
+    plans = []
+    for gi, g in enumerate(names + ["all"]):
+        for i in range(per_group):
+            plans.append({s: (1 + i + 100 * gi) if g in (s, "all") else 0 for s in names})
+    types = rng.integers(0, VOCAB, size=(T, L))
+    X = np.repeat(rng.normal(0, 1, size=(T, 1, L)), len(plans), axis=1)
+    for s in names:
+        values = sorted({p[s] for p in plans})
+        eff = {v: rng.normal(0, math.sqrt(SOURCE_VARIANCE[s]), size=VOCAB) for v in values}
+        for j, p in enumerate(plans):
+            X[:, j, :] += eff[p[s]][types]
+    return X.astype(np.float32), plans
+
+
+def source_cases(per_group: int, T: int, L: int, n_sim: int, rng: np.random.Generator,
+                 texts_only: bool = True) -> list[CaseResult]:
+    """Coverage of the delete-one-model jackknife interval of each single source's variance ratio
+    (what analyze prints) and of the texts-only interval it replaced, at `per_group` seeds per
+    group of a 4-group design."""
+    from stablex.stats import sources
+
+    total_var = sum(SOURCE_VARIANCE.values())
+    hits = {s: 0 for s in SOURCE_VARIANCE}
+    hits_text = {s: 0 for s in SOURCE_VARIANCE}
+    for _ in range(n_sim):
+        X, plans = source_design_run(per_group, T, L, rng)
+        dsg = sources.design(plans)
+        var = sources.variances(X, dsg)
+        total = {k: float(v.mean(-1).sum()) for k, v in var.items()}
+        jack = [{k: float(v.mean(-1).sum()) for k, v in sources.variances(X, sources.drop_seed(dsg, j)).items()}
+                for j in range(len(plans))]
+        ratios = sources.variance_ratios(total, jack, dsg.reference)["ratios"]
+        texts = (sources.overall_shares({k: v.mean(-1) for k, v in var.items()}, dsg.reference, 200, rng)
+                 if texts_only else {})
+        for s, v in SOURCE_VARIANCE.items():
+            truth = v / total_var
+            ci = (ratios.get(s) or {}).get("ratio_ci_models")
+            hits[s] += int(ci is not None and ci[0] <= truth <= ci[1])
+            tci = (texts.get(s) or {}).get("share_ci")
+            hits_text[s] += int(tci is not None and tci[0] <= truth <= tci[1])
+    seeds = f"{per_group} per group x 4"
+    return ([CaseResult(f"sources: {s} variance ratio, model jackknife 95% interval", "interval", ALPHA, None,
+                        hits[s] / n_sim, n_sim, seeds, T, True) for s in SOURCE_VARIANCE]
+            + [CaseResult(f"sources: {s} variance ratio, texts-only interval (before issue 19)", "interval", ALPHA,
+                          None, hits_text[s] / n_sim, n_sim, seeds, T, False, "conditional") for s in SOURCE_VARIANCE
+               if texts_only])
