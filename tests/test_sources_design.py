@@ -227,9 +227,17 @@ def _direct_median_spearman(out: Path, seeds: list[int], docs: list[str]) -> flo
 
 
 def _direct_median_half_r(out: Path, seeds: list[int], docs: list[str]) -> float:
+    """The half-split r over every pairing of distinct seeds: the correlation of the stacked
+    ordered pairs (x_a, x_b), a != b (both columns share one mean and variance)."""
     X = _flipped(out, seeds)
-    h = len(seeds) // 2
-    return float(np.median([np.corrcoef(X[d][:h].ravel(), X[d][h:2 * h].ravel())[0, 1] for d in docs]))
+    S = len(seeds)
+    rs = []
+    for d in docs:
+        x = np.asarray(X[d], float)
+        a = np.concatenate([x[i] for i in range(S) for j in range(S) if i != j])
+        b = np.concatenate([x[j] for i in range(S) for j in range(S) if i != j])
+        rs.append(np.corrcoef(a, b)[0, 1])
+    return float(np.median(rs))
 
 
 def test_compare_two_runs_matches_a_direct_computation(design_run, study_run, tmp_path):
@@ -245,10 +253,32 @@ def test_compare_two_runs_matches_a_direct_computation(design_run, study_run, tm
     sp = res.metrics["spearman"]
     assert sp["a"] == pytest.approx(sa, abs=1e-5) and sp["b"] == pytest.approx(sb, abs=1e-5)
     assert sp["difference"] == pytest.approx(sa - sb, abs=1e-5)
-    assert sp["ci"][0] <= sp["difference"] <= sp["ci"][1] and 0 < sp["p_value"] <= 1
+    lo, hi = sp["ci_uncalibrated"]
+    assert lo <= sp["difference"] <= hi and sp["ci"] is None  # B has 2 seeds: the interval is not printed
+    assert any("interval not shown" in n for n in res.notes)
+    if sp["p_value"] is not None:  # models pooled on the texts whose words match in both runs
+        assert res.smallest_p == pytest.approx(1 / 28) and 1 / 28 <= sp["p_value"] <= 1  # C(8, 2) relabellings
     hr = res.metrics["half_r"]
     assert hr["a"] == pytest.approx(_direct_median_half_r(out, [0, 1, 10, 11, 20, 21], docs), abs=1e-5)
     assert json.loads(path.read_text())["metrics"]["spearman"]["difference"] == pytest.approx(sp["difference"])
+
+
+def test_compare_two_halves_of_one_run_cannot_conclude_with_three_seeds_each(design_run):
+    from stablex.stats.compare import compare
+
+    out, _ = design_run
+    res = compare(out, out, "lrp", n_boot=50, seeds_a=[0, 1, 10], seeds_b=[11, 20, 21], plan=0.05)
+    assert res.paired and res.seeds == {"a": [0, 1, 10], "b": [11, 20, 21]}
+    assert res.smallest_p == pytest.approx(0.1) and not res.conclusive and res.seeds_needed == 4
+    assert any("not enough seeds per run to conclude (needs >= 4" in n for n in res.notes)
+    for m in res.metrics.values():  # 20 relabellings of 6 models: p is a multiple of 1/20, nothing concluded
+        assert m["conclusion"] == "cannot conclude (too few seeds)"
+        assert m["p_value"] >= 0.1 and (m["p_value"] * 20) == pytest.approx(round(m["p_value"] * 20))
+    assert res.plan["seeds_per_run"] is None or res.plan["seeds_per_run"] >= 4
+    with pytest.raises(StablexError, match="seed sets overlap"):
+        compare(out, out, "lrp", seeds_a=[0, 1], seeds_b=[1, 10])
+    with pytest.raises(StablexError, match=r"no explanations for seed\(s\) \[99\]"):
+        compare(out, out, "lrp", seeds_a=[0, 99], seeds_b=[1, 10])
 
 
 def test_compare_cli_prints_the_table_and_refuses_a_non_run(design_run, tmp_path):
@@ -352,3 +382,20 @@ def test_compare_pairs_texts_only_within_one_task(tmp_path):
     assert _same_task(tmp_path / "a", tmp_path / "b")
     for other in ("section", "classes", "body"):
         assert not _same_task(tmp_path / "a", tmp_path / other), other
+
+
+def test_the_protocol_note_quotes_only_shipped_comparison_data(tmp_path):
+    """No measured number in src/: the effect of a departure comes from a shipped compare result
+    (studies/compare/measured/<key>.json) or the page says it was not measured."""
+    from stablex.report import sensitivity
+
+    assert not hasattr(sensitivity, "PROTOCOL_MEASUREMENTS")
+    assert sensitivity._measured_effect(None, "freeze_layers", tmp_path) == " (effect on stability not measured by stablex)"
+    (tmp_path / "freeze_layers.json").write_text(json.dumps({
+        "command": "stablex compare runs/frozen runs/full --method lrp", "n_texts": {"a": 300, "b": 300},
+        "seeds": {"a": [0, 1, 2, 3], "b": [0, 1, 2, 3]}, "smallest_p": 0.0286, "notes": [],
+        "metrics": {"half_r": {"label": "median half-split r", "difference": 0.0123, "ci": [-0.01, 0.03],
+                               "conclusion": "no difference shown"}}}))
+    text = sensitivity._measured_effect(None, "freeze_layers", tmp_path)
+    assert "median half-split r +0.012" in text and "[-0.010, +0.030]" in text and "no difference shown" in text
+    assert "4 / 4 seeds" in text and "stablex compare runs/frozen runs/full" in text

@@ -68,10 +68,13 @@ def test_analyze_hand_computed(run):
     assert a["pairwise_rank"] == pytest.approx(1 / 3, abs=1e-6)
     assert a["fa_5"] == pytest.approx(1.0) and a["sa_5"] == pytest.approx(1.0)
     assert a["ra_5"] == pytest.approx(5 / 9, abs=1e-6) and a["sra_5"] == pytest.approx(5 / 9, abs=1e-6)
-    assert a["signal"] == pytest.approx(2 / 27) and a["noise"] == pytest.approx(8 / 9)
-    assert a["snr"] == pytest.approx(1 / 12)
+    # signal: mean over distinct pairs of the covariance over words: (2/3 - 2/3 - 2/3) / 3 = -2/9
+    # (an unbiased estimate can be negative: the plug-in var of the mean, 2/27, carries noise / S)
+    assert a["signal"] == pytest.approx(-2 / 9) and a["noise"] == pytest.approx(8 / 9)
+    assert a["snr"] == pytest.approx(-1 / 4)
     assert a["target_agreement"] == pytest.approx(2 / 3)
-    assert a["half_r"] == pytest.approx(1.0) and a["half_r_n"] == 3 and a["half_r_lo"] is None
+    # half-split r over every pairing of distinct seeds: (2 - 2 - 2) * 2 / (2 * 6) = -1/3
+    assert a["half_r"] == pytest.approx(-1 / 3, abs=1e-6) and a["half_r_n"] == 3 and a["half_r_fisher_lo"] is None
     assert a["fa_5_lo"] <= a["fa_5"] <= a["fa_5_hi"]
     # text b: one word (0.5, -0.5, 1.0)
     assert b["fa_5"] == 1.0 and b["sa_5"] == pytest.approx(1 / 3)

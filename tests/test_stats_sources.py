@@ -48,3 +48,29 @@ def test_shares_attribute_variance_to_the_varying_source():
     assert out["share_init_seed_lo"][0] <= out["share_init_seed"][0] <= out["share_init_seed_hi"][0]
     overall = sources.overall_shares({k: v.mean(-1) for k, v in var.items()}, d.reference, 50, rng)
     assert overall["init_seed"]["share"] == pytest.approx(out["share_init_seed"][0])
+
+
+def test_variance_ratios_have_model_level_intervals_and_check_the_total_variance():
+    from stablex.stats.sources import drop_seed, variance_ratios
+
+    ref = "init_seed+order_seed"
+    total = {"init_seed": 0.5, "order_seed": 0.45, ref: 1.0}
+    ds = np.array([-0.1, 0.0, 0.05, 0.15, -0.05])
+    jack = [{"init_seed": 0.5 + d, "order_seed": 0.45 + d, ref: 1.0} for d in ds]
+    out = variance_ratios(total, jack, ref)
+    r = out["ratios"]["init_seed"]
+    assert r["ratio"] == 0.5 and r["jackknife_models"] == 5
+    reps = 0.5 + ds
+    se = np.sqrt(4 / 5 * ((reps - reps.mean()) ** 2).sum())
+    from scipy.stats import t
+
+    assert r["ratio_ci_models"] == pytest.approx([0.5 - t.ppf(0.975, 4) * se, 0.5 + t.ppf(0.975, 4) * se])
+    chk = out["total_variance_check"]
+    assert chk["sum_of_single_ratios"] == pytest.approx(0.95) and chk["additive"] and chk["consistent"]
+    # a single source "moving explanations more than all of them together": flagged
+    bad = variance_ratios({"init_seed": 2.9, ref: 1.0}, [{"init_seed": 2.9 + d, ref: 1.0} for d in (0, .1, -.1, .05)], ref)
+    assert bad["total_variance_check"]["exceeds_total"] == ["init_seed"] and not bad["total_variance_check"]["consistent"]
+    # drop_seed removes a seed's pairs and the sets it alone made
+    d = sources.design([{"init_seed": 0, "order_seed": 0}, {"init_seed": 1, "order_seed": 0}, {"init_seed": 1, "order_seed": 1}])
+    d0 = drop_seed(d, 0)
+    assert set(d0.sets) == {"order_seed"} and d0.n_pairs == {"order_seed": 1}

@@ -70,8 +70,9 @@ def check_methods(cfg: StudyConfig, source: str = "study") -> None:
 
 
 def models(run_dir: str | Path, sizes: list[int] | None = None, margin: float | None = None):
-    """Accuracy over seeds, the study's equivalence analysis and the TOST of best vs worst
-    (EquivalenceResult); `margin` overrides [analyze] accuracy_margin."""
+    """Accuracy over seeds: stablex's reading (`stats.accuracy.SeedAccuracy`: Cochran's Q, the
+    seed SD with its interval, equivalence by its upper bound) and the study's equivalence
+    windows as the replication (EquivalenceResult); `margin` overrides [analyze] accuracy_margin."""
     from stablex.rundir import open_run
     from stablex.stats.equivalence import equivalence
     from stablex.stats.load import test_correctness
@@ -98,9 +99,11 @@ def models(run_dir: str | Path, sizes: list[int] | None = None, margin: float | 
     if not 0 < margin < 1:
         raise StablexError(f"option margin={margin}: give the accuracy margin as a fraction in (0, 1), e.g. 0.01")
     from stablex.report.terminal import ModelsReport
+    from stablex.stats.accuracy import seed_accuracy
 
-    return ModelsReport(equivalence(acc, n_test, sizes=sizes, correct=test_correctness(run.path, seeds),
-                                    margin=margin, power=an.power), acc)
+    correct = test_correctness(run.path, seeds)
+    return ModelsReport(equivalence(acc, n_test, sizes=sizes, correct=correct, margin=margin, power=an.power), acc,
+                        seed_accuracy(correct, margin=margin) if correct else None)
 
 
 def explain(run_dir: str | Path, method: str = "lrp", force: bool = False, seeds: list[int] | None = None,
@@ -184,8 +187,11 @@ def hybrid(run_dir: str | Path, method: str = "lrp", wait: bool = False):
 
 
 def compare(run_a: str | Path, run_b: str | Path, method: str = "lrp", k: int = 10, n_boot: int = 500,
-            n_permutations: int = 9999, out: str | Path | None = None, wait: bool = False):
-    """Explanation sensitivity of run A minus run B (Comparison), written as JSON; returns (result, path)."""
+            n_permutations: int = 9999, out: str | Path | None = None, seeds_a: list[int] | None = None,
+            seeds_b: list[int] | None = None, plan: float | None = None, wait: bool = False):
+    """Explanation sensitivity of run A minus run B (Comparison), written as JSON; returns (result, path).
+    `seeds_a` / `seeds_b`: the seeds of each side (two halves of one run: the same run twice);
+    `plan`: also the seeds per run needed to detect that difference in median rho."""
     from stablex import ledger
     from stablex.rundir import open_run, stage_artefacts, writing
     from stablex.stats.compare import compare as _compare
@@ -194,7 +200,8 @@ def compare(run_a: str | Path, run_b: str | Path, method: str = "lrp", k: int = 
     open_run(run_a), open_run(run_b)  # each a clear error when it is not a run
     ledger.check(Path(run_b), *stage_artefacts("compare", method=method)[0])
     with writing(run_a, "compare", wait=wait, method=method):
-        result = _compare(run_a, run_b, method, k=k, n_boot=n_boot, n_permutations=n_permutations)
+        result = _compare(run_a, run_b, method, k=k, n_boot=n_boot, n_permutations=n_permutations,
+                          seeds_a=seeds_a, seeds_b=seeds_b, plan=plan)
         return result, write_comparison(result, out)
 
 

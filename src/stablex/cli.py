@@ -251,11 +251,26 @@ def compare(
     permutations: Annotated[int, typer.Option(help="Permutation-test resamples")] = 9999,
     out: Annotated[Optional[Path], typer.Option("--out", help="JSON file (default RUN_A/compare/<B>-<method>.json)")] = None,
     wait: WaitOpt = False,
+    seeds_a: Annotated[Optional[str], typer.Option(help="Seeds of run A to compare, e.g. 0,1,2 (default: all)")] = None,
+    seeds_b: Annotated[Optional[str], typer.Option(help="Seeds of run B, e.g. 3,4 (two halves of one run: RUN RUN)")] = None,
+    plan: Annotated[Optional[float], typer.Option(
+        help="Seeds per run needed to detect this difference in median rho at 80% power (e.g. 0.05)")] = None,
 ) -> None:
-    """Difference in explanation sensitivity between two runs: median rho, FA@k, half-split r, SNR."""
+    """Difference in explanation sensitivity between two runs (or two seed sets of one run): median rho,
+    FA@k, half-split r, SNR; the models are permuted between the runs, texts crossed."""
     from stablex.api import compare as compare_api
 
-    result, path = compare_api(run_a, run_b, method, k=k, n_boot=bootstrap, n_permutations=permutations, out=out, wait=wait)
+    def _seeds(v: str | None, opt: str) -> list[int] | None:
+        if v is None:
+            return None
+        try:
+            return [int(x) for x in v.split(",") if x.strip()]
+        except ValueError:
+            raise typer.BadParameter(f"{v!r}: give seeds as integers separated by commas", param_hint=opt)
+
+    result, path = compare_api(run_a, run_b, method, k=k, n_boot=bootstrap, n_permutations=permutations, out=out,
+                               seeds_a=_seeds(seeds_a, "--seeds-a"), seeds_b=_seeds(seeds_b, "--seeds-b"), plan=plan,
+                               wait=wait)
     console.print(result)
     console.print(f"-> {path}")
 

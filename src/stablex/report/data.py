@@ -17,7 +17,9 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from stablex.config import AnalyzeConfig
-from stablex.stats.equivalence import accuracy_reading, equivalence
+from stablex.stats.accuracy import reading as accuracy_reading
+from stablex.stats.accuracy import seed_accuracy
+from stablex.stats.equivalence import equivalence
 from stablex.rundir import Run
 from stablex.stats.load import read_seed_metrics, test_accuracy, test_correctness, toward
 
@@ -60,7 +62,7 @@ class ReportData:
     manifest: dict
     study_toml: str
     classes: list[str]
-    accuracy: dict | None = None  # by_seed, n_test, equivalence (dict of EquivalenceResult), reading
+    accuracy: dict | None = None  # by_seed, n_test, seeds (SeedAccuracy), equivalence (the study's), reading
     analyses: dict[str, MethodAnalysis] = field(default_factory=dict)
     explained: dict[str, dict] = field(default_factory=dict)  # method -> explanations/<method>/summary.json
     faithfulness: dict | None = None
@@ -122,7 +124,8 @@ def load(run_dir: Path) -> ReportData:
 
 
 def load_accuracy(run_dir: Path) -> dict | None:
-    """Test accuracy per seed from seeds/<seed>/metrics.json, with the equivalence windows."""
+    """Test accuracy per seed (seeds/<seed>/metrics.json), stablex's reading from the per-text
+    predictions (stats/accuracy.py) and the study's windows (the replication)."""
     seeds = Run(run_dir).trained_seeds()
     by_seed, n_test = test_accuracy(read_seed_metrics(run_dir, seeds))
     by_seed = {s: a for s, a in by_seed.items() if math.isfinite(a)}
@@ -135,10 +138,11 @@ def load_accuracy(run_dir: Path) -> dict | None:
         margin, power = an.accuracy_margin, an.power
     except Exception:  # a hand-made or damaged study.toml: the defaults
         margin, power = AnalyzeConfig.accuracy_margin, AnalyzeConfig.power
-    res = equivalence(by_seed, int(n_test), correct=test_correctness(run_dir, sorted(by_seed)), margin=margin,
-                      power=power)
+    correct = test_correctness(run_dir, sorted(by_seed))
+    res = equivalence(by_seed, int(n_test), correct=correct, margin=margin, power=power)
+    seeds = seed_accuracy(correct, margin=margin) if correct else None
     return {"by_seed": dict(sorted(by_seed.items())), "n_test": n_test, "equivalence": res.to_dict(),
-            "reading": accuracy_reading(res)}
+            "seeds": seeds.to_dict() if seeds else None, "reading": accuracy_reading(seeds)}
 
 
 # --- the text viewer ---------------------------------------------------------------------------

@@ -72,39 +72,38 @@ def accuracy(d: ReportData) -> str:
     windows = []
     rows = []
     for sub in (eq or {}).get("subsets", []):
-        t = sub.get("tost") or {}
-        windows.append(svg.Window(f"{sub['n']} seeds", sub["low"], sub["high"], bool(t.get("equivalent"))))
+        windows.append(svg.Window(f"{sub['n']} seeds", sub["low"], sub["high"], False))
         rows.append([str(sub["n"]), f"{sub['low']:.4f} – {sub['high']:.4f}", f"{100 * sub['epsilon']:.2f}",
-                     num(sub["z"], 2), num(sub["p_value"], 3), *_tost_cells(t)])
+                     num(sub["z"], 2), num(sub["p_value"], 3), "equivalent" if sub.get("equivalent") else "not equivalent"])
     refs = []
     fm = (d.feature_model or {}).get("metrics", {}).get("test", {})
     if fm.get("accuracy") is not None:
         refs.append(("feature model", fm["accuracy"]))
     fig = svg.strip_plot({str(s): a for s, a in acc["by_seed"].items()}, windows, refs)
-    margin = 100 * (eq or {}).get("margin", 0.01)
-    power = (eq or {}).get("power", 0.8)
-    tab = table(["seeds kept", "accuracy window", "width ε (points)", "z", "p (z-test)", "best − worst (points, 90% CI)",
-                 f"TOST p (±{margin:g} pt)", "equivalent (TOST)", f"detectable at {power:.0%} power",
-                 "texts needed for TOST"], rows) if rows else ""
+    tab = table(["seeds kept", "accuracy window", "width ε (points)", "z", "p (z-test)", "the study's reading"],
+                rows) if rows else ""
+    sa = acc.get("seeds") or {}
+    cards = ""
+    if sa:
+        sd, o = sa["seed_sd"], sa["omnibus"]
+        cards = table(["seeds × test texts", "seed SD of accuracy (points)", f"{sd['level']:.0%} interval",
+                       "upper bound", "observed SD", "test-text noise SD", f"{esc(o['test'])} p"],
+                      [[f"{sa['n_seeds']} × {sa['n_test']:,}", f"{100 * sd['sd']:.2f}",
+                        f"[{100 * sd['ci'][0]:.2f}, {100 * sd['ci'][1]:.2f}]", f"{100 * sd['upper']:.2f}",
+                        f"{100 * sd['observed_sd']:.2f}", f"{100 * sd['noise_sd']:.2f}", num(o["p_value"], 3)]],
+                      "num")
     reading = f'<p id="accuracy-reading">{esc(acc.get("reading") or "")}</p>' if acc.get("reading") else ""
-    lead = (f"Each dot is one seed's accuracy on the {acc.get('n_test')} test texts. Each bar below is the narrowest "
-            f"accuracy window holding that many seeds (the study's ε windows and z-tests). A solid bar means its best "
-            f"and worst model are shown equivalent by two one-sided tests (TOST, margin ±{margin:g} point, paired by "
-            f"text), a dashed bar that they are not: a z-test that finds no difference is not an equivalence.")
+    lead = (f"Each dot is one seed's accuracy on the {acc.get('n_test')} test texts. stablex's reading treats the seeds "
+            f"as a random sample: Cochran's Q over all seeds, paired by text, for \"do they differ\", and the seed SD of "
+            f"accuracy (test-text noise removed; interval from the seed × text analysis of variance) for \"by how "
+            f"much\" and \"equally accurate\" (its upper bound below the margin). The bars and the table below it "
+            f"replicate the study: the narrowest accuracy window holding that many seeds and a z-test of its best "
+            f"against its worst seed, a pair chosen after looking; it is not stablex's conclusion "
+            f"(docs/analysis.md, calibration).")
     if refs:
         lead += " The dashed vertical line is the feature model's accuracy on the same test texts."
-    return section("accuracy", "Accuracy across seeds", f'<figure>{fig}</figure>{reading}{tab}', lead)
-
-
-def _tost_cells(t: dict) -> list[str]:
-    if not t:
-        return ["–"] * 5
-    ci = t.get("ci") or (None, None)
-    return [f'{100 * t["difference"]:+.1f}<span class="ci"> [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]'
-            f'{"" if t.get("paired") else ", unpaired"}</span>', num(t.get("p_value"), 3),
-            "yes" if t.get("equivalent") else "<strong>no</strong>",
-            "–" if t.get("mdd") is None else f"{100 * t['mdd']:.1f} points",
-            "–" if t.get("n_needed") is None else f"{t['n_needed']:,}"]
+    repl = f"<h3>Replication of the study (ε windows)</h3>{tab}" if tab else ""
+    return section("accuracy", "Accuracy across seeds", f'{reading}{cards}<figure>{fig}</figure>{repl}', lead)
 
 
 # --- variability -------------------------------------------------------------------------------
@@ -147,13 +146,14 @@ def _half_split(an) -> str:
     if not m or m.get("median") is None:
         return ""
     S = an.summary.get("n_seeds", 0)
-    out = (f'<p id="half-split"><b>Half-split correlation</b> (the study\'s figure): seeds are split into two halves '
-           f'and word relevances of seed i in the first half are correlated with those of seed i in the second '
-           f'({S // 2} pair(s) of seeds per text). Median over texts r = {num(m["median"])}{interval(m.get("median_ci"))}. '
-           f'The published study found r ≈ 0.29–0.43 for 200 CamemBERT seeds.')
+    out = (f'<p id="half-split"><b>Half-split correlation</b> (the study\'s figure): the word relevances of one '
+           f'seed correlated with those of another, pooled over every pairing of distinct seeds (all {S} seeds '
+           f'used). Median over texts r = {num(m["median"])}{interval(m.get("median_ci"))} (seeds and texts '
+           f'resampled). The published study found r ≈ 0.29–0.43 for 200 CamemBERT seeds.')
     if snr and snr.get("median") is not None:
-        out += (f' <b>Signal-to-noise ratio</b>: the variance over words of the mean relevance divided by the mean '
-                f'variance over seeds; median {num(snr["median"], 2)}{interval(snr.get("median_ci"), 2)}. Below 1, '
+        out += (f' <b>Signal-to-noise ratio</b>: the variance over words of the mean relevance (estimated from pairs '
+                f'of distinct seeds, without the noise a mean of few seeds carries) divided by the mean variance over '
+                f'seeds; median {num(snr["median"], 2)}{interval(snr.get("median_ci"), 2)}. Below 1, '
                 f'a single seed\'s word ranking is mostly noise.')
     return out + "</p>"
 

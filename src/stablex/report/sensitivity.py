@@ -9,6 +9,7 @@ with an interval and the number of texts and seeds behind it.
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 from typing import Any
 
 from stablex.config import StudyConfig, apply_preset
@@ -17,17 +18,17 @@ from stablex.rundir import Run
 from stablex.report.data import ReportData, read_json
 from stablex.report.svg import esc, num
 
-# What stablex measured about the quick preset's departures from the study's protocol, by
-# `stablex compare` on Le Monde (README, "Where the sensitivity comes from"; studies/compare/).
-# Keyed like protocol_differences(); a departure without an entry says "not measured".
-PROTOCOL_MEASUREMENTS: dict[str, dict] = {
-    "freeze_layers": {
-        "where": "studies/compare/lemonde-frozen.toml vs lemonde-full.toml, lrp (CP-LRP)",
-        "text": "with every layer fine-tuned instead, explanations are less stable:",
-        "metric": "half-split r, frozen minus full", "difference": 0.070, "ci": [0.053, 0.085],
-        "n_texts": 300, "seeds": 3, "p_value": 0.0002,
-    },
-}
+# Measurements of how a departure from the study's protocol changes stability ship as data, not
+# code: `stablex compare` results (their JSON, plus "protocol_key", "command" and the two runs'
+# config hashes and seeds) in studies/compare/measured/<key>.json of a source checkout. The
+# report reads them at build time; a departure without one says "not measured".
+MEASURED_DIR = Path(__file__).resolve().parents[3] / "studies" / "compare" / "measured"
+
+
+def shipped_measurement(key: str, folder: Path | None = None) -> dict | None:
+    """The shipped comparison for a protocol departure `key`, or None."""
+    m = read_json((folder or MEASURED_DIR) / f"{key}.json")
+    return m if isinstance(m, dict) and m.get("metrics") else None
 
 
 def _signed(ci: Any, digits: int = 3) -> str:
@@ -105,13 +106,20 @@ def protocol_note(d: ReportData) -> str:
             f'the study\'s measurement:<ul>{"".join(items)}</ul></div>')
 
 
-def _measured_effect(d: ReportData, key: str) -> str:
-    m = PROTOCOL_MEASUREMENTS.get(key)
+def _measured_effect(d: ReportData, key: str, folder: Path | None = None) -> str:
+    m = shipped_measurement(key, folder)
     if not m:
         return " (effect on stability not measured by stablex)"
-    return (f' — measured by stablex on Le Monde ({esc(m["where"])}): {esc(m["text"])} '
-            f'{esc(m["metric"])} {m["difference"]:+.3f}{_signed(m["ci"])} '
-            f'({m["n_texts"]} texts, {m["seeds"]} seeds per run, permutation p = {num(m["p_value"], 4)})')
+    parts = []
+    for name, v in m["metrics"].items():
+        if v.get("difference") is None:
+            continue
+        ci = _signed(v.get("ci")) if v.get("ci") else ""
+        parts.append(f"{esc(v.get('label', name))} {v['difference']:+.3f}{ci}: {esc(v.get('conclusion', ''))}")
+    n_a, n_b = len(m["seeds"]["a"]), len(m["seeds"]["b"])
+    return (f" — measured by <code>{esc(m.get('command', 'stablex compare'))}</code> ({m['n_texts']['a']} texts, "
+            f"{n_a} / {n_b} seeds; models permuted, smallest reachable p {num(m.get('smallest_p'), 3)}): "
+            + "; ".join(parts) + "".join(f" {esc(n)}." for n in m.get("notes", [])))
 
 
 def _sources(method: str, src: dict, imported: bool = False) -> str:
@@ -123,20 +131,39 @@ def _sources(method: str, src: dict, imported: bool = False) -> str:
                 'Declare a source design (<code>[train] groups</code>, e.g. <code>studies/lemonde-sources.toml</code>) '
                 'to separate head initialisation, data order, dropout and the training sample.</p>')
     acc = (src.get("accuracy") or {}).get("shares", {})
+    vr = src.get("variance_ratios") or {}
+    ratios = vr.get("ratios") or {}
     rows = []
     for label, v in (src.get("shares") or {}).items():
         a = acc.get(label, {})
+        r = ratios.get(label) or {}
         rows.append([esc(label.replace("_seed", "")), str(src.get("pairs", {}).get(label, "")),
+                     f'{num(v.get("share"))}{_ci(r.get("ratio_ci_models"))}' if r.get("ratio_ci_models")
+                     else f'{num(v.get("share"))} <span class="ci">(no model-level interval)</span>',
                      f'{num(v.get("share"))}{_ci(v.get("share_ci"))}',
                      f'{num(a.get("share"))}{_ci(a.get("share_ci"))}' if a else "–"])
+    chk = vr.get("total_variance_check") or {}
+    check = ""
+    if chk:
+        bad = chk.get("exceeds_total") or []
+        s_ci = chk.get("sum_ci_models")
+        check = (f'<p class="note" id="sources-check">Law of total variance: ' +
+                 (f'{esc(", ".join(bad))} exceed{"s" if len(bad) == 1 else ""} the variance with every source '
+                  f'varying, which no single source can: these ratios are not interpretable. ' if bad else
+                  'no ratio exceeds the total. ') +
+                 (f'The single-source ratios sum to {num(chk.get("sum_of_single_ratios"))}{_ci(s_ci)} (1 for '
+                  f'independent, additive sources). ' if chk.get("single_sources") else "") +
+                 ('' if chk.get("consistent") else '<strong>The design does not support ranking the sources.</strong>')
+                 + '</p>')
     n_acc = (src.get("accuracy") or {}).get("n_texts")
-    return (f"<h3>Random sources ({esc(method)})</h3><p>Share of the variance across seeds caused when only the "
-            f"named sources differ, relative to <code>{esc(src.get('reference'))}</code> (1 = as much as when every "
-            f"source varies). Explanations: per-word variance, interval over texts; accuracy: variance of test "
-            f"accuracy{f' on {n_acc} test texts' if n_acc else ''}, interval over texts. With few seed pairs per "
-            f"source a wide interval is the honest answer.</p>"
-            + _table(["sources that differ", "seed pairs", "explanation variance share", "accuracy variance share"],
-                     rows))
+    return (f"<h3>Random sources ({esc(method)})</h3><p>Variance ratio of each set of sources: the variance across "
+            f"seeds when only the named sources differ, over the variance when every source varies "
+            f"(<code>{esc(src.get('reference'))}</code>). The interval that speaks about sources treats the "
+            f"{vr.get('models', '')} models as the random unit (delete-one-model jackknife); the texts-only "
+            f"interval is conditional on these models. Accuracy: variance of test accuracy"
+            f"{f' on {n_acc} test texts' if n_acc else ''}, interval over texts.</p>"
+            + _table(["sources that differ", "seed pairs", "variance ratio [models, 95%]",
+                      "[texts only, these models]", "accuracy variance ratio"], rows) + check)
 
 
 def _text_test(t: dict | None) -> str:
@@ -213,11 +240,17 @@ def _comparisons(comps: list[dict]) -> str:
         kind = "paired by text" if c.get("paired") else "unpaired"
         rows = [[esc(m["label"]), num(m.get("a")), num(m.get("b")),
                  (f'{m["difference"]:+.3f}' if m.get("difference") is not None else "–") + _signed(m.get("ci")),
-                 num(m.get("p_value"), 4)] for m in c.get("metrics", {}).values()]
+                 num(m.get("p_value"), 4), esc(m.get("conclusion", ""))] for m in c.get("metrics", {}).values()]
+        notes = "".join(f"<li>{esc(n)}</li>" for n in c.get("notes", []))
+        low = (f" Smallest p this design can reach: {num(c['smallest_p'], 3)}." if c.get("smallest_p") is not None
+               else "")
         parts.append(f"<p>{esc(c.get('method'))}: A = <code>{esc(c.get('run_a'))}</code>, B = "
                      f"<code>{esc(c.get('run_b'))}</code>; {kind}, {c['n_texts']['a']} / {c['n_texts']['b']} texts, "
-                     f"{len(c['seeds']['a'])} / {len(c['seeds']['b'])} seeds.</p>"
-                     + _table(["figure", "A", "B", "A − B [95% multi-bootstrap]", "p (permutation)"], rows))
+                     f"{len(c['seeds']['a'])} / {len(c['seeds']['b'])} seeds. p: the models permuted between the "
+                     f"runs (texts crossed); interval: seeds within runs and texts resampled.{low}</p>"
+                     + (f"<ul>{notes}</ul>" if notes else "")
+                     + _table(["figure", "A", "B", "A − B [95% multi-bootstrap]", "p (models permuted)", "conclusion"],
+                              rows))
     return "".join(parts)
 
 

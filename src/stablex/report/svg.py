@@ -132,7 +132,7 @@ def strip_plot(points: dict[str, float], windows: Sequence[Window], references: 
     h = top + strip_h + rows * 18 + 50
     y0 = top + strip_h + rows * 18 + 6
     x = Scale(lo, hi, left, right)
-    out = _open(width, h, f"{xlabel} of each seed, with equivalence windows")
+    out = _open(width, h, f"{xlabel} of each seed, with the study's ε windows (replication)")
     out += _x_axis(x, y0, nice_ticks(lo, hi), xlabel, top)
     for name, v in references:
         px = x(v)

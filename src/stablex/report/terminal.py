@@ -36,44 +36,40 @@ def _ci(x: float, ci, fmt: str = ".3f") -> str:
 
 
 class ModelsReport(Rendered):
-    """EquivalenceResult plus the per-seed accuracies."""
+    """stablex's accuracy reading (SeedAccuracy, `.seeds`) and the study's windows as the
+    replication (EquivalenceResult, `.result`), with the per-seed accuracies."""
 
-    def __init__(self, result, accuracies: dict[int, float]):
-        self.result, self.accuracies = result, accuracies
+    def __init__(self, result, accuracies: dict[int, float], seeds=None):
+        self.result, self.accuracies, self.seeds = result, accuracies, seeds
 
     def __rich__(self):
         a = self.result.accuracy
+        r = self.seeds
         top = Table(title=f"test accuracy over {a.n_seeds} seed(s), {self.result.n_test} test texts")
-        for col in ("mean", "SD", "min", "max"):
+        cols = ["mean", "observed SD", "min", "max"]
+        if r is not None:
+            cols += [f"seed SD [{r.seed_sd.level:.0%} CI]", f"upper {r.seed_sd.level:.0%} bound", r.omnibus.test + " p"]
+        for col in cols:
             top.add_column(col, justify="right")
-        top.add_row(f"{a.mean:.4f}", "-" if a.sd is None else f"{a.sd:.4f}", f"{a.min:.4f}", f"{a.max:.4f}")
-        eq = Table(title=f"equivalent models (two-proportion z-test of best vs worst, alpha {self.result.alpha})")
-        for col in ("n", "epsilon", "window", "z", "p", "equivalent"):
+        row = [f"{a.mean:.4f}", "-" if a.sd is None else f"{a.sd:.4f}", f"{a.min:.4f}", f"{a.max:.4f}"]
+        if r is not None:
+            s = r.seed_sd
+            row += [f"{s.sd:.4f} [{s.ci[0]:.4f}, {s.ci[1]:.4f}]", f"{s.upper:.4f}", f"{r.omnibus.p_value:.3g}"]
+        top.add_row(*row)
+        eq = Table(title="replication of the study (not stablex's conclusion): narrowest ε windows and the "
+                         f"two-proportion z-test of their best vs worst seed, alpha {self.result.alpha}")
+        for col in ("n", "epsilon", "window", "z", "p", "study's reading"):
             eq.add_column(col, justify="right")
-        for s in self.result.subsets:
-            eq.add_row(str(s.n), f"{s.epsilon:.4f}", f"[{s.low:.4f}, {s.high:.4f}]",
-                       "-" if s.z is None else f"{s.z:.2f}", f"{s.p_value:.3f}", "yes" if s.equivalent else "no")
-        return Group(top, eq, self._tost_table(), self._tost_caption())
+        for sub in self.result.subsets:
+            eq.add_row(str(sub.n), f"{sub.epsilon:.4f}", f"[{sub.low:.4f}, {sub.high:.4f}]",
+                       "-" if sub.z is None else f"{sub.z:.2f}", f"{sub.p_value:.3f}",
+                       "equivalent" if sub.equivalent else "not equivalent")
+        return Group(top, self.reading(), eq)
 
-    def _tost_table(self) -> Table:
-        r = self.result
-        t = Table(title=f"equivalence test (TOST) of best vs worst, margin ±{100 * r.margin:g} points, "
-                        f"alpha {r.alpha}; detectable difference and texts needed at {r.power:.0%} power")
-        for col in ("n", "best-worst", "d (points)", f"{1 - 2 * r.alpha:.0%} CI", "p TOST", "equivalent",
-                    "p diff.", "detectable", "texts needed"):
-            t.add_column(col, justify="right")
-        for s in r.subsets:
-            x = s.tost
-            t.add_row(str(s.n), f"{x.best}-{x.worst}" + ("" if x.paired else " (unpaired)"),
-                      f"{100 * x.difference:+.2f}", f"[{100 * x.ci[0]:+.2f}, {100 * x.ci[1]:+.2f}]",
-                      f"{x.p_value:.3f}", "yes" if x.equivalent else "no", f"{x.p_difference:.3f}",
-                      "-" if x.mdd is None else f"{100 * x.mdd:.1f} pts", "-" if x.n_needed is None else f"{x.n_needed:,}")
-        return t
+    def reading(self) -> str:
+        from stablex.stats.accuracy import reading
 
-    def _tost_caption(self) -> str:
-        from stablex.stats.equivalence import accuracy_reading
-
-        return accuracy_reading(self.result)
+        return reading(self.seeds)
 
 
 class AnalysisReport(Rendered):

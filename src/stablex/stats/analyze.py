@@ -26,17 +26,28 @@ from stablex.config_checks import check_section
 from stablex.errors import StablexError
 from stablex.io import read_json, write_json, write_parquet
 from stablex.stats import agreement, reliability, sources
+from stablex.stats.accuracy import reading as accuracy_reading
+from stablex.stats.accuracy import seed_accuracy
 from stablex.stats.equivalence import equivalence, select_equivalent
 from stablex.stats.intervals import multi_bootstrap, quantile_interval, seed_weights, seeds_needed, spearman_brown
 from stablex.stats.lexicon import lexicon
 from stablex.rundir import Run
 from stablex.stats.load import (explanation_seeds, load_explanations, read_seed_metrics,
-                                split_correctness, study_bootstrap, test_accuracy)
+                                split_correctness, study_bootstrap, test_accuracy, test_correctness)
 
 CURVE_REPEATS = 20
 RNG_SEED = 0
 BLOCK_BYTES = 256 * 2**20  # working memory per block of texts
 CORRELATION_METRICS = ("spearman", "pearson", "pairwise_rank")
+# Seeds below which a metric's multi-bootstrap interval is withheld: the calibration
+# (benchmarks/calibration.py, docs/analysis.md) measured the median noise's coverage at 88-91 %
+# from 3 to 10 seeds (a seed's noise scale is skewed; resampling few of them misses the tail).
+MIN_SEEDS_INTERVAL = {"noise": 20}
+
+
+def interval_printed(metric: str, n_seeds: int) -> bool:
+    """Whether analyze prints the corpus interval of `metric` at `n_seeds` seeds."""
+    return n_seeds >= MIN_SEEDS_INTERVAL.get(metric, 2)
 
 
 @dataclass
@@ -54,7 +65,7 @@ class AnalysisResult:
 def metric_names(ks: list[int]) -> list[str]:
     """Per-text metrics that have seed-bootstrap replicates (so per-text intervals too)."""
     return [f"{m}_{k}" for k in ks for m in ("fa", "ra", "sa", "sra")] + list(CORRELATION_METRICS) + [
-        "signal", "noise", "snr"]
+        "signal", "noise", "snr", "half_r"]
 
 
 @dataclass
@@ -67,6 +78,7 @@ class TextStatistics:
     curve: np.ndarray  # [T, grid] consensus reliability curve
     src_cols: dict[str, np.ndarray] = field(default_factory=dict)  # source -> [T] share
     src_var: dict[str, np.ndarray] = field(default_factory=dict)  # source -> [T] variance
+    src_jack: list[dict[str, float]] = field(default_factory=list)  # without seed j: source -> summed variance
     word_cols: dict[str, np.ndarray] = field(default_factory=dict)  # [N] per word position
 
 
@@ -84,7 +96,7 @@ def analyze(run_dir: Path, method: str, config: AnalyzeConfig, progress: Any = N
     stats = text_statistics(ex, config, dsg, progress, label=f"analyze {method}")
     t_stats = time.perf_counter() - t0 - t_load
     summary: dict[str, Any] = {"method": method, "config": asdict(config), "classes": classes,
-                               "accuracy": _accuracy_section(*test_accuracy(seed_metrics)),
+                               "accuracy": _accuracy_section(*test_accuracy(seed_metrics), run=run),
                                "equivalent": config.equivalent}
     summary.update(_summarise(ex, stats, seeds, dsg, config, _correctness(run, seeds) if dsg.informative else None))
     summary["timings"] = {"load_seconds": t_load, "stats_seconds": t_stats}
@@ -139,7 +151,7 @@ def text_statistics(ex, config: AnalyzeConfig, dsg: sources.SourceDesign, progre
     st = TextStatistics(
         point={m: np.full(T, np.nan) for m in names},
         reps={m: np.full((T, B), np.nan, np.float32) for m in names},
-        text_cols={m: np.full(T, np.nan) for m in ("half_r", "half_r_lo", "half_r_hi", "half_r_n", "split_reliability",
+        text_cols={m: np.full(T, np.nan) for m in ("half_r_fisher_lo", "half_r_fisher_hi", "half_r_n", "split_reliability",
                                                    "single_seed_reliability", "seeds_needed")},
         curve=np.full((T, len(grid)), np.nan),
         word_cols={m: np.full(N, np.nan) for m in ("mean", "sd", "cv", "sign_consistency", "consensus_lo",
@@ -157,6 +169,11 @@ def text_statistics(ex, config: AnalyzeConfig, dsg: sources.SourceDesign, progre
                 st.src_cols.setdefault(name, np.full(T, np.nan))[ts] = v
             for name, v in var.items():
                 st.src_var.setdefault(name, np.full(T, np.nan))[ts] = v.mean(-1)
+            if not st.src_jack:
+                st.src_jack = [{} for _ in range(S)]
+            for j in range(S):  # delete-one-model jackknife of the variance ratios
+                for name, v in sources.variances(X, sources.drop_seed(dsg, j)).items():
+                    st.src_jack[j][name] = st.src_jack[j].get(name, 0.0) + float(np.nansum(v.mean(-1)))
         if task is not None:
             progress.advance(task)
     return st
@@ -177,6 +194,8 @@ def _agreement_block(st: TextStatistics, X: np.ndarray, ts: np.ndarray, ks: list
     sig_b, noi_b, means_b = reliability.signal_noise_replicates(X, weights)
     st.reps["signal"][ts], st.reps["noise"][ts] = sig_b, noi_b
     st.reps["snr"][ts] = reliability.snr(sig_b, noi_b)
+    st.point["half_r"][ts] = reliability.half_split(X)[0]
+    st.reps["half_r"][ts] = reliability.half_split_replicates(X, weights)
     return means_b
 
 
@@ -187,9 +206,9 @@ def _reliability_block(st: TextStatistics, X: np.ndarray, ts: np.ndarray, pos: n
     st.word_cols["consensus_lo"][flat], st.word_cols["consensus_hi"][flat] = lo.ravel(), hi.ravel()
     for name, v in reliability.per_word(X).items():
         st.word_cols[name][flat] = v.ravel()
-    r, n, rlo, rhi = reliability.half_split(X)
+    _, n, rlo, rhi = reliability.half_split(X)
     tc = st.text_cols
-    tc["half_r"][ts], tc["half_r_lo"][ts], tc["half_r_hi"][ts], tc["half_r_n"][ts] = r, rlo, rhi, n
+    tc["half_r_fisher_lo"][ts], tc["half_r_fisher_hi"][ts], tc["half_r_n"][ts] = rlo, rhi, n
     tc["split_reliability"][ts], tc["single_seed_reliability"][ts], tc["seeds_needed"][ts] = \
         reliability.split_reliability(X, target)
     if X.shape[2] >= 2 and grid:
@@ -202,11 +221,16 @@ def _summarise(ex, st: TextStatistics, seeds: list[int], dsg: sources.SourceDesi
     B = config.bootstrap
     boot_rng = np.random.default_rng(RNG_SEED + 1)
     out = _overview(ex, seeds, dsg)
-    out["metrics"] = {m: multi_bootstrap(st.reps[m], st.point[m], B, boot_rng) for m in st.point}
-    for m in ("half_r", "split_reliability", "seeds_needed"):
+    out["metrics"] = {m: multi_bootstrap(st.reps[m], st.point[m], B, boot_rng, n_seeds=len(seeds)) for m in st.point}
+    for m, v in out["metrics"].items():
+        if not interval_printed(m, len(seeds)):
+            v["median_ci"] = v["mean_ci"] = None
+            v["interval"] = (f"withheld: below {MIN_SEEDS_INTERVAL[m]} seeds its coverage is under 92 % "
+                             f"(docs/analysis.md, calibration)")
+    for m in ("split_reliability", "seeds_needed"):
         out["metrics"][m] = multi_bootstrap(None, st.text_cols[m], B, boot_rng)
     out["reliability"] = _curve_section(st.curve, reliability.curve_grid(len(seeds)), config.target_reliability)
-    out["sources"] = _sources_section(dsg, st.src_var, B, boot_rng)
+    out["sources"] = _sources_section(dsg, st.src_var, B, boot_rng, st.src_jack)
     if correct is not None and correct.size:  # accuracy shares need every seed's predictions
         out["sources"]["accuracy"] = sources.accuracy_shares(correct, dsg, B, boot_rng)
     return out
@@ -236,13 +260,13 @@ def _blocks(lengths: np.ndarray, S: int, B: int, G: int) -> list[tuple[int, np.n
     for L in np.unique(lengths):
         ts = np.flatnonzero(lengths == L)
         P = min(L * (L - 1) // 2, agreement.MAX_PAIRS)
-        per_text = 4 * (S * max(3 * L, P) * 4 + 3 * B * L + 14 * S * S + 2 * S * B + 4 * CURVE_REPEATS * G * L) + 1
+        per_text = 4 * (S * max(3 * L, P) * 4 + 5 * B * L + 14 * S * S + 2 * S * B + 4 * CURVE_REPEATS * G * L) + 1
         size = max(1, int(BLOCK_BYTES // per_text))
         out.extend((int(L), ts[i:i + size]) for i in range(0, len(ts), size))
     return out
 
 
-def _accuracy_section(accuracies: dict[int, float], n_test: int | None) -> dict:
+def _accuracy_section(accuracies: dict[int, float], n_test: int | None, run: Run | None = None) -> dict:
     if not accuracies:
         return {"available": False, "reason": "no seeds/<seed>/metrics.json with accuracy.test"}
     if n_test is None:
@@ -250,6 +274,10 @@ def _accuracy_section(accuracies: dict[int, float], n_test: int | None) -> dict:
                 "by_seed": {str(s): a for s, a in sorted(accuracies.items())}}
     eq = equivalence(accuracies, n_test).to_dict()
     eq["available"] = True
+    correct = test_correctness(run.path, sorted(accuracies)) if run is not None else {}
+    res = seed_accuracy(correct) if correct else None
+    eq["seeds"] = res.to_dict() if res else None  # stablex's reading; the windows above replicate the study
+    eq["reading"] = accuracy_reading(res)
     eq["by_seed"] = {str(s): a for s, a in sorted(accuracies.items())}
     return eq
 
@@ -291,14 +319,18 @@ def _curve_section(curve: np.ndarray, grid: list[int], target: float) -> dict:
 
 
 def _sources_section(dsg: sources.SourceDesign, src_var: dict[str, np.ndarray], B: int,
-                     rng: np.random.Generator) -> dict:
+                     rng: np.random.Generator, jack: list[dict[str, float]] | None = None) -> dict:
     base = {"active_sources": list(dsg.sources), "pairs": dsg.n_pairs, "reference": dsg.reference}
     if not dsg.informative:
         return {**base, "available": False,
                 "reason": "no pinned sources: every seed pair differs in every source"}
     ok = np.all([np.isfinite(v) for v in src_var.values()], axis=0)
     shares = sources.overall_shares({k: v[ok] for k, v in src_var.items()}, dsg.reference, B, rng)
-    return {**base, "available": True, "shares": shares}
+    out = {**base, "available": True, "shares": shares}
+    if jack:
+        total = {k: float(np.nansum(v)) for k, v in src_var.items()}
+        out["variance_ratios"] = sources.variance_ratios(total, jack, dsg.reference)
+    return out
 
 
 def _float(a: np.ndarray) -> pa.Array:

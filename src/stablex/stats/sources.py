@@ -17,7 +17,11 @@ different groups) when the study has such pairs, otherwise the variance over all
 source only when the study trains on bootstrap draws ([train] bootstrap = true).
 The decomposition is reported only when there is something to compare: at least one
 varying set that is not "every source" (a run where only the seed varies has none).
-Intervals: per text, words resampled; overall (ratio of summed variances), texts resampled.
+Intervals: per text, words resampled; overall (ratio of summed variances), texts resampled
+(`share_ci`, conditional on these models) and, the interval that speaks about sources, a
+delete-one-model jackknife (`variance_ratios`: models are the random unit), with the
+law-of-total-variance check (a single source's ratio cannot exceed 1; independent single
+sources sum to 1).
 """
 
 from __future__ import annotations
@@ -161,3 +165,60 @@ def accuracy_shares(correct: np.ndarray, d: SourceDesign, n_boot: int, rng: np.r
                          "variance": float(v[0, 0]), "pairs": d.n_pairs.get(label)}
     out["shares"] = shares
     return out
+
+
+def drop_seed(d: SourceDesign, j: int) -> SourceDesign:
+    """The design without seed j (its pairs removed; sets left without pairs dropped), for the
+    delete-one-model jackknife."""
+    sets, counts = {}, {}
+    for label, mask in d.sets.items():
+        m = mask.copy()
+        m[j, :] = 0
+        m[:, j] = 0
+        if m.sum() > 0:
+            sets[label], counts[label] = m, int(m.sum() // 2)
+    ref = d.reference if d.reference in sets or d.reference == "all seeds" else "all seeds"
+    return SourceDesign(d.sources, sets, counts, ref)
+
+
+def variance_ratios(total: dict[str, float], jack: list[dict[str, float]], reference: str,
+                    level: float = 0.95) -> dict:
+    """Each varying set's variance ratio var_V / var_ref (summed over texts), with a
+    delete-one-model jackknife interval (the models are the random unit: t on S - 1 degrees of
+    freedom), and the law-of-total-variance check: no single set can exceed the reference
+    (every source varying) and, for independent sources, the single-source ratios sum to 1."""
+    from scipy.stats import t as t_dist
+
+    S = len(jack)
+    ref = total.get(reference)
+    out: dict[str, dict] = {}
+    singles = [k for k in total if k != reference and "+" not in k and k != "all seeds"]
+    for label, v in total.items():
+        if label == reference or not ref:
+            continue
+        point = v / ref
+        reps = np.array([j[label] / j[reference] if j.get(label) is not None and j.get(reference) else np.nan
+                         for j in jack])
+        ok = reps[np.isfinite(reps)]
+        ci = None
+        if len(ok) >= 3:
+            se = float(np.sqrt((len(ok) - 1) / len(ok) * ((ok - ok.mean()) ** 2).sum()))
+            h = float(t_dist.ppf((1 + level) / 2, len(ok) - 1)) * se
+            ci = [max(0.0, point - h), point + h]
+        out[label] = {"ratio": point, "ratio_ci_models": ci, "jackknife_models": int(len(ok))}
+    check: dict = {"exceeds_total": [k for k, v in out.items() if v["ratio_ci_models"]
+                                      and v["ratio_ci_models"][0] > 1]}
+    if singles and ref:
+        reps = np.array([sum(j[k] for k in singles) / j[reference]
+                         if all(j.get(k) is not None for k in singles) and j.get(reference) else np.nan for j in jack])
+        ok = reps[np.isfinite(reps)]
+        point = sum(total[k] for k in singles) / ref
+        ci = None
+        if len(ok) >= 3:
+            se = float(np.sqrt((len(ok) - 1) / len(ok) * ((ok - ok.mean()) ** 2).sum()))
+            h = float(t_dist.ppf((1 + level) / 2, len(ok) - 1)) * se
+            ci = [point - h, point + h]
+        check.update(single_sources=singles, sum_of_single_ratios=point, sum_ci_models=ci,
+                     additive=bool(ci is not None and ci[0] <= 1 <= ci[1]))
+    check["consistent"] = not check["exceeds_total"] and check.get("additive", True)
+    return {"ratios": out, "total_variance_check": check, "models": S}

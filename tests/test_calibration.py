@@ -1,0 +1,58 @@
+"""The reduced calibration harness: every test stablex concludes from holds its level and every
+interval it prints covers, under a known truth (synthetic data, a few seconds; the full table is
+benchmarks/calibration.py)."""
+
+import numpy as np
+import pytest
+
+from stablex.stats import calibration as cal
+
+LEVEL_SLACK = 0.025
+MIN_COVERAGE = 0.92
+
+
+def _check(rows):
+    for r in rows:
+        if not r.printed:
+            continue
+        if r.kind == "test":
+            assert r.false_positive_rate <= r.alpha + LEVEL_SLACK, r
+        else:
+            assert r.coverage >= MIN_COVERAGE, r
+
+
+@pytest.mark.parametrize("S", [3, 20])
+def test_accuracy_tests_hold_their_level_and_intervals_cover(S):
+    rows = cal.accuracy_cases(S, 1000, 400, np.random.default_rng(S))
+    _check(rows)
+    by = {r.case: r for r in rows}
+    study = by["accuracy: best vs worst z-test (the study's)"]
+    assert study.role == "replication" and not study.printed
+    if S == 20:  # the extreme pair of 20 equal seeds "differs" most of the time: why it is not the reading
+        assert study.false_positive_rate > 0.5
+
+
+def test_explanation_intervals_cover_the_population_median():
+    _check(cal.explanation_cases(5, 30, 10, 400, np.random.default_rng(5), n_boot=50))
+
+
+def test_compare_of_one_protocol_finds_no_difference_at_its_level():
+    rows = cal.compare_cases(4, 40, 10, 400, np.random.default_rng(4), n_boot=50, n_perm=69)
+    _check(rows)
+    by = {r.case: r for r in rows}
+    assert by["compare: median rho differs (models permuted)"].printed  # 4 vs 4 can reach p < 0.05
+    texts_only = by["compare: median rho differs (texts permuted, models fixed: removed)"]
+    assert not texts_only.printed and texts_only.false_positive_rate > 2 * texts_only.alpha  # why it went
+
+
+def test_compare_refuses_to_conclude_with_three_seeds_per_run():
+    from stablex.stats.compare import seeds_to_conclude, smallest_p
+
+    assert smallest_p(3, 3) == pytest.approx(0.1)  # 2 / C(6, 3)
+    assert seeds_to_conclude(0.05) == 4
+    row = cal.compare_cases(3, 20, 8, 5, np.random.default_rng(0), n_boot=20, n_perm=19)[0]
+    assert not row.printed and row.false_positive_rate == 0.0
+
+
+def test_source_variance_ratios_cover_with_models_as_the_random_unit():
+    _check(cal.source_cases(3, 20, 6, 400, np.random.default_rng(3), texts_only=False))
