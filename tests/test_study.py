@@ -167,8 +167,11 @@ def test_adding_a_seed_and_a_method_recomputes_exactly_the_stale_stages(study_ru
     assert stability["method"] == "lrp" and stability["transformer_seeds"] == [0, 1, 2]
     assert next(p for p in stability["points"] if p["model"] == "transformer")["n_models"] == 3
     assert sorted(record("hybrid/metrics.json")["seeds"]) == [0, 1, 2]
-    faith = record("explanations/faithfulness.json")["methods"]
+    faith_record = record("explanations/faithfulness.json")
+    faith = faith_record["methods"]
     assert set(faith) == {"lrp", "gxi", "chefer", "random"}
-    assert faith["lrp"]["per_text"] == faith_before["lrp"]["per_text"]  # seed 0's model: unchanged
+    assert faith_record["seeds"] == [0, 1, 2]  # faithfulness_seeds = 3: the new seed is scored too
+    for crit in ("comprehensiveness", "sufficiency"):  # seeds 0 and 1's models: their scores unchanged
+        assert faith["lrp"]["per_seed"][crit][:2] == faith_before["lrp"]["per_seed"][crit]
     again = run_study(cfg, run, show_progress=False, stages=("features", "hybrid"))
     assert "hybrid" in again.skipped  # now current
