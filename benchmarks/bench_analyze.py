@@ -48,15 +48,39 @@ def make_run(root: Path, n_seeds: int, n_texts: int, mean_words: int, rng: np.ra
         sign = np.where(target_chron, 1, -1)[doc].astype(np.float32)
         rel = (truth + rng.normal(scale=1.5, size=n).astype(np.float32)) * sign
         target = pa.array(np.where(target_chron, "chron", "actu")[doc])
-        pq.write_table(pa.table({
-            "seed": pa.array(np.full(n, s, np.int32)), "doc_id": doc_ids, "word_index": word_index, "word": words,
-            "start": zeros32, "end": zeros32, "relevance": rel, "target": target, "pred": target,
-            "logit": np.ones(n, np.float32)}), root / "explanations" / "lrp" / f"seed-{s}.parquet", compression="zstd")
+        pq.write_table(
+            pa.table(
+                {
+                    "seed": pa.array(np.full(n, s, np.int32)),
+                    "doc_id": doc_ids,
+                    "word_index": word_index,
+                    "word": words,
+                    "start": zeros32,
+                    "end": zeros32,
+                    "relevance": rel,
+                    "target": target,
+                    "pred": target,
+                    "logit": np.ones(n, np.float32),
+                }
+            ),
+            root / "explanations" / "lrp" / f"seed-{s}.parquet",
+            compression="zstd",
+        )
         d = root / "seeds" / str(s)
         d.mkdir(parents=True)
-        (d / "metrics.json").write_text(json.dumps({
-            "seed": s, "init_seed": s, "order_seed": s, "dropout_seed": s, "data_seed": s,
-            "accuracy": {"test": float(0.927 + 0.0056 * rng.normal())}, "n": {"test": 1000}}))
+        (d / "metrics.json").write_text(
+            json.dumps(
+                {
+                    "seed": s,
+                    "init_seed": s,
+                    "order_seed": s,
+                    "dropout_seed": s,
+                    "data_seed": s,
+                    "accuracy": {"test": float(0.927 + 0.0056 * rng.normal())},
+                    "n": {"test": 1000},
+                }
+            )
+        )
 
 
 def main() -> int:
@@ -71,21 +95,29 @@ def main() -> int:
     try:
         t0 = time.perf_counter()
         make_run(root, args.seeds, args.texts, args.words, np.random.default_rng(0))
-        print(f"generated {args.seeds} seeds x {args.texts} texts x ~{args.words} words "
-              f"in {time.perf_counter() - t0:.1f} s", flush=True)
+        print(
+            f"generated {args.seeds} seeds x {args.texts} texts x ~{args.words} words "
+            f"in {time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         t0 = time.perf_counter()
         result = analyze(root, "lrp", AnalyzeConfig(bootstrap=args.bootstrap))
         wall = time.perf_counter() - t0
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
         from rich.console import Console
+
         Console().print(format_table(result))
-        print(f"values: {result.n_words * len(result.seeds):,} ({len(result.seeds)} seeds x {result.n_texts} texts "
-              f"x {result.n_words / result.n_texts:.0f} words)")
+        print(
+            f"values: {result.n_words * len(result.seeds):,} ({len(result.seeds)} seeds x {result.n_texts} texts "
+            f"x {result.n_words / result.n_texts:.0f} words)"
+        )
         print("timings:", {k: round(v, 1) for k, v in result.summary["timings"].items()})
         print(f"wall time: {wall:.1f} s (goal <= {GOAL_SECONDS} s): {'met' if wall <= GOAL_SECONDS else 'NOT met'}")
-        print(f"peak RSS: {peak / 2**30:.2f} GiB (after generation: {rss_before / 2**30:.2f} GiB; "
-              f"goal <= 4 GiB): {'met' if peak <= GOAL_BYTES else 'NOT met'}")
+        print(
+            f"peak RSS: {peak / 2**30:.2f} GiB (after generation: {rss_before / 2**30:.2f} GiB; "
+            f"goal <= 4 GiB): {'met' if peak <= GOAL_BYTES else 'NOT met'}"
+        )
         return 0 if wall <= GOAL_SECONDS and peak <= GOAL_BYTES else 1
     finally:
         if args.keep is None:

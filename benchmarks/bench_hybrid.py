@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     texts = load_corpus(CorpusConfig(path=args.corpus)).texts  # title + summary, built as the pool's texts
-    vocab_texts, pool = texts[: 800], texts[800: 800 + args.n]
+    vocab_texts, pool = texts[:800], texts[800 : 800 + args.n]
     vocabulary = sorted({w for x in vocab_texts for w in text_words(x)})
     load_nlp()
     fs = default_feature_set()
@@ -49,10 +49,14 @@ def main() -> None:
     per_lex, per_spacy = best_lex / len(pool), best_spacy / args.spacy_n
     print(f"vocabulary {len(vocabulary)} words; {int(counts.counts.sum())} matches in {len(pool)} texts")
     print(f"lexicon counts: {best_lex:.2f} s for {len(pool)} texts ({len(pool) / best_lex:.0f} texts/s)")
-    print(f"spaCy features: {best_spacy:.2f} s for {args.spacy_n} texts ({args.spacy_n / best_spacy:.0f} texts/s); "
-          f"{per_spacy * len(pool):.1f} s extrapolated to {len(pool)}")
-    print(f"ratio lexicon / spaCy per text: {per_lex / per_spacy:.3f}  (all runs: lexicon "
-          f"{np.round(lex, 2).tolist()} s, spaCy {np.round(spacy, 2).tolist()} s)")
+    print(
+        f"spaCy features: {best_spacy:.2f} s for {args.spacy_n} texts ({args.spacy_n / best_spacy:.0f} texts/s); "
+        f"{per_spacy * len(pool):.1f} s extrapolated to {len(pool)}"
+    )
+    print(
+        f"ratio lexicon / spaCy per text: {per_lex / per_spacy:.3f}  (all runs: lexicon "
+        f"{np.round(lex, 2).tolist()} s, spaCy {np.round(spacy, 2).tolist()} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -59,8 +59,10 @@ def main() -> None:
     cfg = StudyConfig.from_dict(data)
     seeds = cfg.train.seeds
     cores = os.cpu_count() or 1
-    print(f"sweep: {len(seeds)} seeds, max_docs={cfg.corpus.max_docs}, max_tokens={cfg.corpus.max_tokens}, "
-          f"epochs={cfg.train.epochs}, freeze_layers={cfg.model.freeze_layers}; {cores} cores")
+    print(
+        f"sweep: {len(seeds)} seeds, max_docs={cfg.corpus.max_docs}, max_tokens={cfg.corpus.max_tokens}, "
+        f"epochs={cfg.train.epochs}, freeze_layers={cfg.model.freeze_layers}; {cores} cores"
+    )
 
     root = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
     try:
@@ -73,12 +75,19 @@ def main() -> None:
         t0 = time.perf_counter()
         train_distributed(cfg, root / "local", LocalExecutor(), show_progress=False)
         local_s = time.perf_counter() - t0
-        local_train = [json.loads((root / "local" / "seeds" / str(s) / "metrics.json").read_text())["train_seconds"]
-                       for s in seeds]
+        local_train = [
+            json.loads((root / "local" / "seeds" / str(s) / "metrics.json").read_text())["train_seconds"] for s in seeds
+        ]
 
         t0 = time.perf_counter()
-        ray.init(address="local", num_cpus=cores, include_dashboard=False, _node_ip_address="127.0.0.1",
-                 log_to_driver=False, configure_logging=False)
+        ray.init(
+            address="local",
+            num_cpus=cores,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            log_to_driver=False,
+            configure_logging=False,
+        )
         start_s = time.perf_counter() - t0
 
         @ray.remote(num_cpus=args.cpus_per_seed)
@@ -102,28 +111,38 @@ def main() -> None:
                 per_seed[s] = r
                 if on_done:
                     on_done(s, r)
+
             return orig(fn, todo, done)
 
         ex.map_seeds = recording
         train_distributed(cfg, root / "ray", ex, show_progress=False)
         ray_s = time.perf_counter() - t0
         ray.shutdown()
-        ray_train = [json.loads((root / "ray" / "seeds" / str(s) / "metrics.json").read_text())["train_seconds"]
-                     for s in seeds]
+        ray_train = [
+            json.loads((root / "ray" / "seeds" / str(s) / "metrics.json").read_text())["train_seconds"] for s in seeds
+        ]
         ray_outside = [per_seed[s]["seconds"] - t for s, t in zip(seeds, ray_train)]
 
-        print(f"local executor : {local_s:8.1f} s  ({local_s / len(seeds):.1f} s/seed; training loop "
-              f"{statistics.mean(local_train):.1f} s/seed on {cores} threads)")
-        print(f"ray executor   : {ray_s:8.1f} s  ({ray_s / len(seeds):.1f} s/seed; {int(cores // args.cpus_per_seed)} "
-              f"seeds at a time; training loop {statistics.mean(ray_train):.1f} s/seed on "
-              f"{max(1, int(args.cpus_per_seed))} thread(s))")
-        print(f"overhead ratio ray/local: {ray_s / local_s:.3f}   (with Ray start-up {start_s:.1f} s: "
-              f"{(ray_s + start_s) / local_s:.3f}; goal <= 1.10)")
+        print(
+            f"local executor : {local_s:8.1f} s  ({local_s / len(seeds):.1f} s/seed; training loop "
+            f"{statistics.mean(local_train):.1f} s/seed on {cores} threads)"
+        )
+        print(
+            f"ray executor   : {ray_s:8.1f} s  ({ray_s / len(seeds):.1f} s/seed; {int(cores // args.cpus_per_seed)} "
+            f"seeds at a time; training loop {statistics.mean(ray_train):.1f} s/seed on "
+            f"{max(1, int(args.cpus_per_seed))} thread(s))"
+        )
+        print(
+            f"overhead ratio ray/local: {ray_s / local_s:.3f}   (with Ray start-up {start_s:.1f} s: "
+            f"{(ray_s + start_s) / local_s:.3f}; goal <= 1.10)"
+        )
         print(f"ray scheduling: empty task round-trip {1000 * statistics.median(rtts):.2f} ms (median of 30)")
         local_outside = (local_s - sum(local_train)) / len(seeds)
-        print(f"per seed outside the training loop: ray {statistics.mean(ray_outside):.2f} s "
-              f"(checkpoint load, tokenise, frozen-layer cache, predict, write; every task) vs local "
-              f"{local_outside:.2f} s (the cache is built once per sweep)")
+        print(
+            f"per seed outside the training loop: ray {statistics.mean(ray_outside):.2f} s "
+            f"(checkpoint load, tokenise, frozen-layer cache, predict, write; every task) vs local "
+            f"{local_outside:.2f} s (the cache is built once per sweep)"
+        )
     finally:
         if args.keep:
             print(f"runs kept in {root}")

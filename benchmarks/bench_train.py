@@ -40,8 +40,13 @@ def quick_seed(tmp: Path, docs: int, precision: str) -> tuple[float, float, str]
     from stablex.io import read_json
     from stablex.train.sweep import train
 
-    cfg = StudyConfig.from_dict({"preset": "quick", "corpus": {"path": str(CORPUS), "max_docs": docs},
-                                 "train": {"seeds": [0], "precision": precision}})
+    cfg = StudyConfig.from_dict(
+        {
+            "preset": "quick",
+            "corpus": {"path": str(CORPUS), "max_docs": docs},
+            "train": {"seeds": [0], "precision": precision},
+        }
+    )
     t = time.perf_counter()
     train(cfg, tmp / "quick", show_progress=False)
     wall = time.perf_counter() - t
@@ -76,15 +81,30 @@ def trainer_seconds_per_step(texts, labels, steps: int, batch: int, tmp: Path) -
             return len(texts)
 
         def __getitem__(self, i):
-            return {"input_ids": enc["input_ids"][i], "attention_mask": enc["attention_mask"][i],
-                    "labels": int(labels[i])}
+            return {
+                "input_ids": enc["input_ids"][i],
+                "attention_mask": enc["attention_mask"][i],
+                "labels": int(labels[i]),
+            }
 
     from transformers import DataCollatorWithPadding
 
-    args = TrainingArguments(output_dir=str(tmp / "trainer"), per_device_train_batch_size=batch,
-                             learning_rate=2e-5, adam_epsilon=1e-8, lr_scheduler_type="linear", warmup_steps=0,
-                             max_grad_norm=1.0, max_steps=steps + 2, logging_strategy="no", save_strategy="no",
-                             report_to=[], use_cpu=True, seed=0, dataloader_num_workers=0)
+    args = TrainingArguments(
+        output_dir=str(tmp / "trainer"),
+        per_device_train_batch_size=batch,
+        learning_rate=2e-5,
+        adam_epsilon=1e-8,
+        lr_scheduler_type="linear",
+        warmup_steps=0,
+        max_grad_norm=1.0,
+        max_steps=steps + 2,
+        logging_strategy="no",
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        seed=0,
+        dataloader_num_workers=0,
+    )
     times: list[float] = []
 
     from transformers import TrainerCallback
@@ -96,8 +116,9 @@ def trainer_seconds_per_step(texts, labels, steps: int, batch: int, tmp: Path) -
         def on_step_end(self, *a, **k):
             times.append(time.perf_counter() - self.t)
 
-    trainer = Trainer(model=model, args=args, train_dataset=DS(), data_collator=DataCollatorWithPadding(tok),
-                      callbacks=[Clock()])
+    trainer = Trainer(
+        model=model, args=args, train_dataset=DS(), data_collator=DataCollatorWithPadding(tok), callbacks=[Clock()]
+    )
     trainer.train()
     return float(np.mean(times[2:]))  # first steps warm up allocators
 
@@ -146,10 +167,14 @@ def main() -> None:
         t_step = trainer_seconds_per_step(texts, labels, a.steps, a.batch, tmp)
         s_step = stablex_full_seconds_per_step(texts, labels, a.steps, a.batch)
     t_seed, s_seed = t_step * per_seed_steps, s_step * per_seed_steps
-    print(f"machine: {torch.get_num_threads()} torch threads, {a.docs} balanced Le Monde texts (title+summary), "
-          f"batch {a.batch}, 2 epochs = {per_seed_steps} steps per seed")
-    print(f"quick preset      : {q_wall:7.1f} s per seed (measured, incl. set-up), test acc {q_acc:.3f}, "
-          f"peak RSS {q_rss:.2f} GB, precision {q_precision}")
+    print(
+        f"machine: {torch.get_num_threads()} torch threads, {a.docs} balanced Le Monde texts (title+summary), "
+        f"batch {a.batch}, 2 epochs = {per_seed_steps} steps per seed"
+    )
+    print(
+        f"quick preset      : {q_wall:7.1f} s per seed (measured, incl. set-up), test acc {q_acc:.3f}, "
+        f"peak RSS {q_rss:.2f} GB, precision {q_precision}"
+    )
     print(f"HF Trainer (full) : {t_step:7.3f} s/step -> {t_seed:7.1f} s per seed (from {a.steps} timed steps)")
     print(f"stablex (full)    : {s_step:7.3f} s/step -> {s_seed:7.1f} s per seed (from {a.steps} timed steps)")
     print(f"ratio Trainer / quick preset per seed : {t_seed / q_wall:5.2f}x  (goal >= 3)")

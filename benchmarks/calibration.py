@@ -56,13 +56,17 @@ def sources(quick: bool, rng: np.random.Generator) -> list:
 
 
 def table(rows: list[dict]) -> str:
-    out = ["| case | seeds | texts | α | false-positive rate | coverage | simulations | printed | role |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| case | seeds | texts | α | false-positive rate | coverage | simulations | printed | role |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         fpr = "" if r["false_positive_rate"] is None else f"{100 * r['false_positive_rate']:.1f} %"
         cov = "" if r["coverage"] is None else f"{100 * r['coverage']:.1f} %"
-        out.append(f"| {r['case']} | {r['seeds']} | {r['texts']} | {r['alpha']} | {fpr} | {cov} | {r['n_sim']} | "
-                   f"{'yes' if r['printed'] else 'no'} | {r['role']} |")
+        out.append(
+            f"| {r['case']} | {r['seeds']} | {r['texts']} | {r['alpha']} | {fpr} | {cov} | {r['n_sim']} | "
+            f"{'yes' if r['printed'] else 'no'} | {r['role']} |"
+        )
     return "\n".join(out)
 
 
@@ -70,8 +74,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", type=Path, default=Path("calibration.json"))
-    ap.add_argument("--sources-only", action="store_true",
-                    help="recompute only the source-design rows and merge them into --out")
+    ap.add_argument(
+        "--sources-only", action="store_true", help="recompute only the source-design rows and merge them into --out"
+    )
     ap.add_argument("--docs", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "analysis.md")
     a = ap.parse_args()
     if a.sources_only:
@@ -84,15 +89,22 @@ def main() -> None:
         print(f"sources: {time.perf_counter() - t0:.0f} s", flush=True)
     else:
         rows, secs = run(a.quick)
-    meta = {"quick": a.quick, "seconds": round(secs, 1), "cpu": platform.processor() or platform.machine(),
-            "threads": os.environ.get("OMP_NUM_THREADS"), "command": " ".join(["python", *sys.argv])}
+    meta = {
+        "quick": a.quick,
+        "seconds": round(secs, 1),
+        "cpu": platform.processor() or platform.machine(),
+        "threads": os.environ.get("OMP_NUM_THREADS"),
+        "command": " ".join(["python", *sys.argv]),
+    }
     a.out.write_text(json.dumps({"meta": meta, "cases": rows}, indent=1))
     doc = a.docs.read_text()
     if BEGIN in doc and END in doc:
         head, rest = doc.split(BEGIN, 1)
         _, tail = rest.split(END, 1)
-        note = (f"\n\nMeasured by `{meta['command']}` in {secs:.0f} s "
-                f"({'quick: ' if a.quick else ''}OMP_NUM_THREADS={meta['threads']}).\n\n")
+        note = (
+            f"\n\nMeasured by `{meta['command']}` in {secs:.0f} s "
+            f"({'quick: ' if a.quick else ''}OMP_NUM_THREADS={meta['threads']}).\n\n"
+        )
         a.docs.write_text(head + BEGIN + note + table(rows) + "\n\n" + END + tail)
     print(table(rows))
     print(f"{secs:.0f} s -> {a.out}")

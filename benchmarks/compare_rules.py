@@ -90,17 +90,23 @@ def _compare(args, run, base, seeds: list[int], classes: list[str]) -> list[tupl
             comp.append(f["comprehensiveness_aopc"])
             suff.append(f["sufficiency_aopc"])
         rows.append((rule, np.mean(comp), np.std(comp), np.mean(suff), np.std(suff), stab))
-        print(f"{rule}: comprehensiveness per seed {np.round(comp, 3)}, sufficiency {np.round(suff, 3)}; {stab}",
-              flush=True)
+        print(
+            f"{rule}: comprehensiveness per seed {np.round(comp, 3)}, sufficiency {np.round(suff, 3)}; {stab}",
+            flush=True,
+        )
     return rows
 
 
 def _table(rows: list[tuple]) -> None:
-    print("\n| rule | comprehensiveness ↑ (mean over seeds ± sd) | sufficiency ↓ | Spearman between seeds | FA@5 between seeds |")
+    print(
+        "\n| rule | comprehensiveness ↑ (mean over seeds ± sd) | sufficiency ↓ | Spearman between seeds | FA@5 between seeds |"
+    )
     print("|---|---|---|---|---|")
     for rule, c, cs, s, ss, stab in rows:
-        print(f"| {rule} | {c:.3f} ± {cs:.3f} | {s:.3f} ± {ss:.3f} | {stab['spearman'][0]:.3f} ± "
-              f"{stab['spearman'][1]:.3f} | {stab['fa@5'][0]:.3f} ± {stab['fa@5'][1]:.3f} |")
+        print(
+            f"| {rule} | {c:.3f} ± {cs:.3f} | {s:.3f} ± {ss:.3f} | {stab['spearman'][0]:.3f} ± "
+            f"{stab['spearman'][1]:.3f} | {stab['fa@5'][0]:.3f} ± {stab['fa@5'][1]:.3f} |"
+        )
     print(f"(stability: mean ± SE over {rows[0][5]['spearman'][2]} texts of >= 6 words, averaged over seed pairs)")
 
 

@@ -36,23 +36,30 @@ def main() -> None:
     lengths = enc.attention_mask.sum(1).numpy()
     print(f"{len(texts)} texts of {args.run}, {args.draws} draws each")
     for how in ("sum", "mean"):
-        maps = [aggregate(t, np.zeros(int(L), np.float32), enc.offsets[i, :L], special[i, :L], how).token_word
-                for i, (t, L) in enumerate(zip(texts, lengths))]
+        maps = [
+            aggregate(t, np.zeros(int(L), np.float32), enc.offsets[i, :L], special[i, :L], how).token_word
+            for i, (t, L) in enumerate(zip(texts, lengths))
+        ]
         floor, rng = RandomRanking(seed=1), np.random.default_rng(1)
 
         def former(i: int) -> np.ndarray:
             L = int(lengths[i])
-            return aggregate(texts[i], rng.standard_normal(L).astype(np.float32), enc.offsets[i, :L],
-                             special[i, :L], how).relevance
+            return aggregate(
+                texts[i], rng.standard_normal(L).astype(np.float32), enc.offsets[i, :L], special[i, :L], how
+            ).relevance
 
-        for name, rank in (("uniform word permutation", lambda i: floor.rank_words(int(maps[i].max()) + 1)),
-                           ("former: N(0,1) per token", former)):
+        for name, rank in (
+            ("uniform word permutation", lambda i: floor.rank_words(int(maps[i].max()) + 1)),
+            ("former: N(0,1) per token", former),
+        ):
             c = first_rank_uniformity(maps, rank, draws=args.draws)
             first = np.array(c.observed) / sum(c.observed)
             exp = np.array(c.expected) / sum(c.expected)
-            print(f"aggregate={how:4s} {name:26s} words by tokens {c.classes}: share of words "
-                  f"{np.round(c.share_of_words, 3).tolist()}, first-ranked {np.round(first, 3).tolist()} "
-                  f"(uniform: {np.round(exp, 3).tolist()}), chi2 = {c.chi2:.1f}, p = {c.p:.3g}")
+            print(
+                f"aggregate={how:4s} {name:26s} words by tokens {c.classes}: share of words "
+                f"{np.round(c.share_of_words, 3).tolist()}, first-ranked {np.round(first, 3).tolist()} "
+                f"(uniform: {np.round(exp, 3).tolist()}), chi2 = {c.chi2:.1f}, p = {c.p:.3g}"
+            )
 
 
 if __name__ == "__main__":

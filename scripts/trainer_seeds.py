@@ -24,13 +24,19 @@ CLASSES = ["news", "opinion"]
 
 def sample(corpus: Path, docs: int, out: Path, seed: int = 0) -> Path:
     """`docs` balanced rows (title + summary), split 70 / 10 / 20 within each class."""
-    table = pacsv.read_csv(corpus, parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                           convert_options=pacsv.ConvertOptions(include_columns=["id", "label", "title", "summary"]))
+    table = pacsv.read_csv(
+        corpus,
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(include_columns=["id", "label", "title", "summary"]),
+    )
     labels = np.asarray(table.column("label").to_pylist())
     rng = np.random.default_rng(seed)
     per = docs // len(CLASSES)
-    names = np.array(["train"] * int(0.7 * per) + ["validation"] * int(0.1 * per)
-                     + ["test"] * (per - int(0.7 * per) - int(0.1 * per)))
+    names = np.array(
+        ["train"] * int(0.7 * per)
+        + ["validation"] * int(0.1 * per)
+        + ["test"] * (per - int(0.7 * per) - int(0.1 * per))
+    )
     rows, split = [], []
     for c in CLASSES:
         rows.append(rng.choice(np.flatnonzero(labels == c), per, replace=False))
@@ -43,22 +49,46 @@ def sample(corpus: Path, docs: int, out: Path, seed: int = 0) -> Path:
 
 
 def fine_tune(base: Path, corpus: Path, seed: int, out: Path, epochs: float, max_tokens: int) -> Path:
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainingArguments)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
 
     t = pacsv.read_csv(corpus).to_pydict()
     rows = [i for i, s in enumerate(t["split"]) if s == "train"]
     tok = AutoTokenizer.from_pretrained(base, local_files_only=True)
     texts = [f"{t['title'][i]}\n{t['summary'][i]}" for i in rows]
     enc = tok(texts, truncation=True, max_length=max_tokens)
-    data = [{"input_ids": enc["input_ids"][k], "attention_mask": enc["attention_mask"][k],
-             "labels": CLASSES.index(t["label"][i])} for k, i in enumerate(rows)]
+    data = [
+        {
+            "input_ids": enc["input_ids"][k],
+            "attention_mask": enc["attention_mask"][k],
+            "labels": CLASSES.index(t["label"][i]),
+        }
+        for k, i in enumerate(rows)
+    ]
     model = AutoModelForSequenceClassification.from_pretrained(
-        base, local_files_only=True, num_labels=2, id2label=dict(enumerate(CLASSES)),
-        label2id={c: i for i, c in enumerate(CLASSES)})
-    args = TrainingArguments(output_dir=str(out / "trainer"), num_train_epochs=epochs, per_device_train_batch_size=16,
-                             learning_rate=5e-5, seed=seed, report_to=[], save_strategy="no", use_cpu=True,
-                             logging_strategy="no", disable_tqdm=True)
+        base,
+        local_files_only=True,
+        num_labels=2,
+        id2label=dict(enumerate(CLASSES)),
+        label2id={c: i for i, c in enumerate(CLASSES)},
+    )
+    args = TrainingArguments(
+        output_dir=str(out / "trainer"),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=16,
+        learning_rate=5e-5,
+        seed=seed,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        logging_strategy="no",
+        disable_tqdm=True,
+    )
     Trainer(model=model, args=args, train_dataset=data, data_collator=DataCollatorWithPadding(tok)).train()
     model.save_pretrained(out / "model")
     tok.save_pretrained(out / "model")
@@ -83,8 +113,10 @@ def main() -> None:
         ckpts.append(fine_tune(a.base, corpus, s, a.out / f"seed{s}", a.epochs, a.max_tokens))
         print(f"seed {s}: fine-tuned in {time.perf_counter() - t:.0f} s -> {ckpts[-1]}")
     flags = " ".join(f"--checkpoint {c}" for c in ckpts)
-    print(f"stablex import RUN --corpus {corpus} --text title+summary --label label --split-column split "
-          f"--max-tokens {a.max_tokens} {flags}")
+    print(
+        f"stablex import RUN --corpus {corpus} --text title+summary --label label --split-column split "
+        f"--max-tokens {a.max_tokens} {flags}"
+    )
 
 
 if __name__ == "__main__":

@@ -31,15 +31,28 @@ def small_study(corpus_path: Path, **overrides):
     """A real but small study: e5-small, quick preset, a few hundred balanced title+summary texts."""
     from stablex.config import StudyConfig
 
-    data = {"preset": "quick",
-            "corpus": {"path": str(corpus_path), "max_docs": 400, "max_tokens": 64, "split": [0.7, 0.05, 0.25]},
-            "train": {"seeds": [0, 1], "epochs": 3},
-            # 100 of the 280 training texts explained for the hybrid's lexicon; 20 texts scored for faithfulness
-            "explain": {"methods": ["lrp", "gxi"], "texts": 60, "train_texts": 100, "faithfulness_texts": 20,
-                        "faithfulness_permutations": 2},
-            # a smaller held-out pool and grid than the defaults keep the hybrid stage to seconds
-            "hybrid": {"pool_size": 600, "cv_folds": 3, "top_words_grid": [25, 50], "min_freq_grid": [2, 5],
-                       "sign_consistency_grid": [0.8], "n_words_grid": [10]}}
+    data = {
+        "preset": "quick",
+        "corpus": {"path": str(corpus_path), "max_docs": 400, "max_tokens": 64, "split": [0.7, 0.05, 0.25]},
+        "train": {"seeds": [0, 1], "epochs": 3},
+        # 100 of the 280 training texts explained for the hybrid's lexicon; 20 texts scored for faithfulness
+        "explain": {
+            "methods": ["lrp", "gxi"],
+            "texts": 60,
+            "train_texts": 100,
+            "faithfulness_texts": 20,
+            "faithfulness_permutations": 2,
+        },
+        # a smaller held-out pool and grid than the defaults keep the hybrid stage to seconds
+        "hybrid": {
+            "pool_size": 600,
+            "cv_folds": 3,
+            "top_words_grid": [25, 50],
+            "min_freq_grid": [2, 5],
+            "sign_consistency_grid": [0.8],
+            "n_words_grid": [10],
+        },
+    }
     for section, values in overrides.items():
         data.setdefault(section, {}).update(values)
     return StudyConfig.from_dict(data)

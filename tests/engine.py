@@ -18,8 +18,9 @@ class Engine:
         if cc is None:
             raise RuntimeError("no C compiler to build the reference engine")
         lib = workdir / "libe5.so"
-        subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", str(lib), str(source_file().parent / "e5.c"), "-lm"],
-                       check=True)
+        subprocess.run(
+            [cc, "-O2", "-shared", "-fPIC", "-o", str(lib), str(source_file().parent / "e5.c"), "-lm"], check=True
+        )
         self.lib = ctypes.CDLL(str(lib))
         self.lib.e5_load.restype = ctypes.c_void_p
         self.lib.e5_load.argtypes = [ctypes.c_char_p]

@@ -33,34 +33,40 @@ def test_every_shipped_study_file_passes():
         StudyConfig.from_toml(f)
 
 
-@pytest.mark.parametrize("section, values, message", [
-    ("train", {"seeds": "0-4"}, "[train] seeds = '0-4': must be a list of integers"),
-    ("train", {"seeds": [0, 1, 1]}, "[train] seeds = [0, 1, 1]: seeds must be distinct"),
-    ("train", {"seeds": [0, -1]}, "[train] seeds = [0, -1]: every element must be in [0, 2147483647] (-1 is not)"),
-    ("train", {"seeds": []}, "[train] seeds = []: must not be empty"),
-    ("train", {"epochs": "two"}, "[train] epochs = 'two': must be an integer"),
-    ("train", {"epochs": "2"}, "[train] epochs = '2': must be an integer"),
-    ("train", {"epochs": 0}, "[train] epochs = 0: must be >= 1"),
-    ("train", {"epochs": True}, "[train] epochs = True: must be an integer"),
-    ("train", {"lr": "fast"}, "[train] lr = 'fast': must be a number"),
-    ("train", {"lr": -1}, "[train] lr = -1: must be > 0"),
-    ("train", {"batch_size": 0}, "[train] batch_size = 0: must be >= 1"),
-    ("train", {"precision": "half"}, "[train] precision = 'half': must be one of float32, bfloat16, auto"),
-    ("train", {"warmup_ratio": 1.0}, "[train] warmup_ratio = 1.0: must be in [0, 1)"),
-    ("train", {"device": "tpu"}, "[train] device = 'tpu': must be auto, cpu, cuda or cuda:N"),
-    ("corpus", {"split": [0.8, "0.1", 0.1]}, "[corpus] split = [0.8, '0.1', 0.1]: must be a list of numbers"),
-    ("corpus", {"balance": "yes"}, "[corpus] balance = 'yes': must be true or false"),
-    ("corpus", {"other_labels": "keep"}, "[corpus] other_labels = 'keep': must be one of refuse, drop"),
-    ("model", {"save_dtype": "int8"}, "[model] save_dtype = 'int8': must be one of float32, float16, bfloat16"),
-    ("explain", {"aggregate": "max"}, "[explain] aggregate = 'max': must be one of sum, mean"),
-    ("explain", {"texts": 0}, "[explain] texts = 0: must be >= 1"),
-    ("analyze", {"k": [10, 0]}, "[analyze] k = [10, 0]: every element must be >= 1 (0 is not)"),
-    ("analyze", {"power": 1}, "[analyze] power = 1: must be in (0, 1)"),
-    ("features", {"word_lists": ["a.txt"]}, "[features] word_lists = ['a.txt']: must be a table"),
-    ("hybrid", {"cv_folds": 1}, "[hybrid] cv_folds = 1: must be 0 (fixed settings) or >= 2"),
-    ("hybrid", {"variants": ["counts", "lexicon"]},
-     "[hybrid] variants = ['counts', 'lexicon']: every element must be one of counts, weighted, words ('lexicon' is not)"),
-])
+@pytest.mark.parametrize(
+    "section, values, message",
+    [
+        ("train", {"seeds": "0-4"}, "[train] seeds = '0-4': must be a list of integers"),
+        ("train", {"seeds": [0, 1, 1]}, "[train] seeds = [0, 1, 1]: seeds must be distinct"),
+        ("train", {"seeds": [0, -1]}, "[train] seeds = [0, -1]: every element must be in [0, 2147483647] (-1 is not)"),
+        ("train", {"seeds": []}, "[train] seeds = []: must not be empty"),
+        ("train", {"epochs": "two"}, "[train] epochs = 'two': must be an integer"),
+        ("train", {"epochs": "2"}, "[train] epochs = '2': must be an integer"),
+        ("train", {"epochs": 0}, "[train] epochs = 0: must be >= 1"),
+        ("train", {"epochs": True}, "[train] epochs = True: must be an integer"),
+        ("train", {"lr": "fast"}, "[train] lr = 'fast': must be a number"),
+        ("train", {"lr": -1}, "[train] lr = -1: must be > 0"),
+        ("train", {"batch_size": 0}, "[train] batch_size = 0: must be >= 1"),
+        ("train", {"precision": "half"}, "[train] precision = 'half': must be one of float32, bfloat16, auto"),
+        ("train", {"warmup_ratio": 1.0}, "[train] warmup_ratio = 1.0: must be in [0, 1)"),
+        ("train", {"device": "tpu"}, "[train] device = 'tpu': must be auto, cpu, cuda or cuda:N"),
+        ("corpus", {"split": [0.8, "0.1", 0.1]}, "[corpus] split = [0.8, '0.1', 0.1]: must be a list of numbers"),
+        ("corpus", {"balance": "yes"}, "[corpus] balance = 'yes': must be true or false"),
+        ("corpus", {"other_labels": "keep"}, "[corpus] other_labels = 'keep': must be one of refuse, drop"),
+        ("model", {"save_dtype": "int8"}, "[model] save_dtype = 'int8': must be one of float32, float16, bfloat16"),
+        ("explain", {"aggregate": "max"}, "[explain] aggregate = 'max': must be one of sum, mean"),
+        ("explain", {"texts": 0}, "[explain] texts = 0: must be >= 1"),
+        ("analyze", {"k": [10, 0]}, "[analyze] k = [10, 0]: every element must be >= 1 (0 is not)"),
+        ("analyze", {"power": 1}, "[analyze] power = 1: must be in (0, 1)"),
+        ("features", {"word_lists": ["a.txt"]}, "[features] word_lists = ['a.txt']: must be a table"),
+        ("hybrid", {"cv_folds": 1}, "[hybrid] cv_folds = 1: must be 0 (fixed settings) or >= 2"),
+        (
+            "hybrid",
+            {"variants": ["counts", "lexicon"]},
+            "[hybrid] variants = ['counts', 'lexicon']: every element must be one of counts, weighted, words ('lexicon' is not)",
+        ),
+    ],
+)
 def test_a_bad_value_is_one_error_naming_section_option_value_and_rule(section, values, message):
     with pytest.raises(StablexError) as err:
         StudyConfig.from_dict({section: values}, source="s.toml")
@@ -82,30 +88,54 @@ def test_none_is_allowed_only_where_declared():
         cfg.validate()
 
 
-@pytest.mark.parametrize("option, value, message", [
-    ("--lr", "-1", "[train] lr = -1.0: must be > 0"),
-    ("--batch-size", "0", "[train] batch_size = 0: must be >= 1"),
-    ("--epochs", "0", "[train] epochs = 0: must be >= 1"),
-    ("--max-tokens", "100000", "[corpus] max_tokens = 100000: must be <= 512, the positions of e5-small"),
-])
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--lr", "-1", "[train] lr = -1.0: must be > 0"),
+        ("--batch-size", "0", "[train] batch_size = 0: must be >= 1"),
+        ("--epochs", "0", "[train] epochs = 0: must be >= 1"),
+        ("--max-tokens", "100000", "[corpus] max_tokens = 100000: must be <= 512, the positions of e5-small"),
+    ],
+)
 def test_cli_refuses_before_writing_anything(tmp_path, lemonde_path, option, value, message):
     out = tmp_path / "run"
     env = {**os.environ, "COLUMNS": "300"}
-    res = subprocess.run([sys.executable, "-m", "stablex.cli", "train", "--out", str(out), "--corpus",
-                          str(lemonde_path), "--max-docs", "40", option, value],
-                         capture_output=True, text=True, env=env, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stablex.cli",
+            "train",
+            "--out",
+            str(out),
+            "--corpus",
+            str(lemonde_path),
+            "--max-docs",
+            "40",
+            option,
+            value,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert res.returncode == 2, res.stderr
     assert message in res.stderr and "Traceback" not in res.stderr
     assert not out.exists()
 
 
-@pytest.mark.parametrize("section, option, value, message", [
-    ("train", "lr", -1.0, "[train] lr = -1.0: must be > 0"),
-    ("train", "batch_size", 0, "[train] batch_size = 0: must be >= 1"),
-    ("train", "epochs", 0, "[train] epochs = 0: must be >= 1"),
-])
-def test_api_gives_the_clis_error_and_leaves_the_callers_config(tmp_path, lemonde_path, section, option, value,
-                                                                 message):
+@pytest.mark.parametrize(
+    "section, option, value, message",
+    [
+        ("train", "lr", -1.0, "[train] lr = -1.0: must be > 0"),
+        ("train", "batch_size", 0, "[train] batch_size = 0: must be >= 1"),
+        ("train", "epochs", 0, "[train] epochs = 0: must be >= 1"),
+    ],
+)
+def test_api_gives_the_clis_error_and_leaves_the_callers_config(
+    tmp_path, lemonde_path, section, option, value, message
+):
     import stablex
 
     cfg = StudyConfig.from_dict({"corpus": {"path": str(lemonde_path), "max_docs": 40}})

@@ -22,9 +22,11 @@ from stablex.explain.checks import logit_gap, zero_bias_conservation
 from stablex.explain.forward import EncoderWeights, Rules
 from stablex.models.convert import ARCHS, convert
 
-TEXTS = ["« L'éditorialiste » estime qu'aujourd'hui la France doit changer de cap.",
-         "Le gouvernement a annoncé mardi une hausse de 4 % des prix de l'énergie.",
-         "Tribune. Pourquoi je ne voterai pas."]
+TEXTS = [
+    "« L'éditorialiste » estime qu'aujourd'hui la France doit changer de cap.",
+    "Le gouvernement a annoncé mardi une hausse de 4 % des prix de l'énergie.",
+    "Tribune. Pourquoi je ne voterai pas.",
+]
 
 
 @pytest.fixture(scope="session")
@@ -69,8 +71,12 @@ def test_convert_refuses_bad_input(converted, tmp_path):
     with pytest.raises(StablexError, match="only BERT-shaped"):
         convert(str(converted["camembert"]), "xlm-roberta", tmp_path / "y")
     assert not (tmp_path / "y").exists()
-    r = subprocess.run([sys.executable, "-m", "stablex.cli", "convert", "e5-small", "--arch", "gpt",
-                        "--out", str(tmp_path / "z")], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "stablex.cli", "convert", "e5-small", "--arch", "gpt", "--out", str(tmp_path / "z")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and "error: option --arch 'gpt'" in r.stderr
 
 
@@ -83,15 +89,24 @@ def camembert_study(converted, tmp_path_factory, lemonde_path):
     the hybrid (the default 5,000-text pool made this fixture the slowest of the suite). Every
     stage runs on the real weights; the explanation counts only set how long it takes."""
     from conftest import small_study
-
     from stablex.pipeline import run_study
 
-    cfg = small_study(lemonde_path, corpus={"max_docs": 240, "split": [0.6, 0.1, 0.3]},
-                      model={"name": str(converted["camembert"])}, train={"epochs": 5},
-                      explain={"methods": ["lrp", "chefer", "gxi", "ig"], "ig_steps": 8, "texts": 12,
-                               "train_texts": 48, "faithfulness_texts": 6, "randomisation_texts": 2},
-                      features={"resample_draws": 2, "bootstrap": 20},
-                      hybrid={"bootstrap": 100, "pool_size": 200})
+    cfg = small_study(
+        lemonde_path,
+        corpus={"max_docs": 240, "split": [0.6, 0.1, 0.3]},
+        model={"name": str(converted["camembert"])},
+        train={"epochs": 5},
+        explain={
+            "methods": ["lrp", "chefer", "gxi", "ig"],
+            "ig_steps": 8,
+            "texts": 12,
+            "train_texts": 48,
+            "faithfulness_texts": 6,
+            "randomisation_texts": 2,
+        },
+        features={"resample_draws": 2, "bootstrap": 20},
+        hybrid={"bootstrap": 100, "pool_size": 200},
+    )
     out = tmp_path_factory.mktemp("camembert") / "run"
     return out, run_study(cfg, out, show_progress=False)
 

@@ -62,11 +62,14 @@ def test_empty_bodies_are_refused_then_dropped(lemonde_path):
     assert len(c) == 29082 - 874 and c.n_dropped_empty == 874
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(text="title+chapo"), r"c\.csv: no column 'chapo'"),
-    (dict(label="genre"), r"no column 'genre'"),
-    (dict(classes=["news", "tribune"]), r"column 'label', row 2: unknown label 'opinion'"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(text="title+chapo"), r"c\.csv: no column 'chapo'"),
+        (dict(label="genre"), r"no column 'genre'"),
+        (dict(classes=["news", "tribune"]), r"column 'label', row 2: unknown label 'opinion'"),
+    ],
+)
 def test_bad_options_name_the_column(tmp_path, change, message):
     path = write_csv(tmp_path / "c.csv", ROWS)
     with pytest.raises(StablexError, match=message):
@@ -114,8 +117,10 @@ def test_split_counts_like_the_paper(tmp_path):
 
 
 def test_preprocessing_placeholders():
-    assert preprocess_text("En 2022, 1 500 000 € ; voir https://lemonde.fr/a?b=1 ﬁn") == \
-        "En [NUM], [NUM] € ; voir [URL] fin"
+    assert (
+        preprocess_text("En 2022, 1 500 000 € ; voir https://lemonde.fr/a?b=1 ﬁn")
+        == "En [NUM], [NUM] € ; voir [URL] fin"
+    )
 
 
 def test_new_user_inputs_get_one_line_naming_the_culprit(tmp_path):
@@ -127,9 +132,14 @@ def test_new_user_inputs_get_one_line_naming_the_culprit(tmp_path):
     with pytest.raises(StablexError, match=r"list\.jsonl: line 2 is a JSON list, not an object of named fields"):
         load_corpus(cfg(listed))
     cased = write_csv(tmp_path / "cased.csv", ROWS + [{"id": "d", "title": "t", "summary": "s", "label": "News"}])
-    with pytest.raises(StablexError, match=r"cased\.csv: column 'label': labels 'News' \(1 rows\), 'news' \(2 rows\) "
-                                           r"differ only by case"):
+    with pytest.raises(
+        StablexError,
+        match=r"cased\.csv: column 'label': labels 'News' \(1 rows\), 'news' \(2 rows\) "
+        r"differ only by case",
+    ):
         load_corpus(cfg(cased))
     blank = write_csv(tmp_path / "blank.csv", [dict(r, title="", summary="") for r in ROWS])
-    with pytest.raises(StablexError, match=r"blank\.csv: every text built from 'title\+summary' is empty \(3 dropped\)"):
+    with pytest.raises(
+        StablexError, match=r"blank\.csv: every text built from 'title\+summary' is empty \(3 dropped\)"
+    ):
         load_corpus(cfg(blank, drop_empty=True))

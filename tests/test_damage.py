@@ -74,8 +74,9 @@ def test_every_damage_is_found_and_named_in_one_line(copied):
         try:
             found = verify(run)
             assert not found.ok
-            assert [(p.path, p.kind) for p in found.problems] == \
-                [(rel, "missing" if damage is delete else "damaged")], rel
+            assert [(p.path, p.kind) for p in found.problems] == [
+                (rel, "missing" if damage is delete else "damaged")
+            ], rel
             with pytest.raises(StablexError) as err:
                 stage(run)
             line = str(err.value)
@@ -109,8 +110,12 @@ def test_stablex_run_rebuilds_what_was_lost_equal_to_the_original(copied, study_
 
     run = tmp_path / "run"
     shutil.copytree(copied, run)
-    lost = ["explanations/lrp/seed-1.parquet", "explanations/lrp/summary.json", "analysis/lrp/per_text.parquet",
-            "report/index.html"]
+    lost = [
+        "explanations/lrp/seed-1.parquet",
+        "explanations/lrp/summary.json",
+        "analysis/lrp/per_text.parquet",
+        "report/index.html",
+    ]
     before = {rel: (run / rel).read_bytes() for rel in lost}
     truncate(run / lost[0])
     delete(run / lost[1])
@@ -131,8 +136,9 @@ def test_stablex_run_rebuilds_what_was_lost_equal_to_the_original(copied, study_
         if pa.types.is_list(a.type) or pa.types.is_fixed_size_list(a.type) or pa.types.is_large_list(a.type):
             a, b = pc.list_flatten(a), pc.list_flatten(b)
         if pa.types.is_floating(a.type):
-            np.testing.assert_array_equal(a.to_numpy(zero_copy_only=False), b.to_numpy(zero_copy_only=False),
-                                          err_msg=name)
+            np.testing.assert_array_equal(
+                a.to_numpy(zero_copy_only=False), b.to_numpy(zero_copy_only=False), err_msg=name
+            )
         else:
             assert a.to_pylist() == b.to_pylist(), name
     assert (run / lost[3]).exists()

@@ -4,7 +4,6 @@ count on the real Le Monde 2022 corpus."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from stablex.config import CorpusConfig
 from stablex.data.corpus import load_corpus
@@ -14,14 +13,23 @@ from stablex.errors import StablexError
 
 
 def test_keys_ignore_case_spacing_punctuation_and_width():
-    assert text_key("L’OTAN  ressuscitée !\nUn  résumé.") == text_key("l’otan ressuscitée\nun résumé") == \
-        "l otan ressuscitée un résumé"
+    assert (
+        text_key("L’OTAN  ressuscitée !\nUn  résumé.")
+        == text_key("l’otan ressuscitée\nun résumé")
+        == "l otan ressuscitée un résumé"
+    )
     assert text_key("ｆｕｌｌ　width") == "full width"  # NFKC
-    assert title_key("Comment Vladimir Poutine a ressuscité l’OTAN\nRevigorée") == \
-        title_key("comment vladimir poutine a ressuscité l'OTAN\nPrivée de ses ennemis")
+    assert title_key("Comment Vladimir Poutine a ressuscité l’OTAN\nRevigorée") == title_key(
+        "comment vladimir poutine a ressuscité l'OTAN\nPrivée de ses ennemis"
+    )
     assert title_key("Éditorial\nUn texte") is None and title_key("one field only, long enough to count") is None
-    texts = ["Un titre assez long pour compter\nRésumé A", "UN TITRE assez long, pour compter\nRésumé B",
-             "Autre chose\nX", "autre chose  \nx", "Sans rapport\nY"]
+    texts = [
+        "Un titre assez long pour compter\nRésumé A",
+        "UN TITRE assez long, pour compter\nRésumé B",
+        "Autre chose\nX",
+        "autre chose  \nx",
+        "Sans rapport\nY",
+    ]
     g = duplicate_groups(texts)
     assert g[0] == g[1] and g[2] == g[3] and len(set(g)) == 3
     c = count_duplicates(texts)

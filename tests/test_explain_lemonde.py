@@ -17,10 +17,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-
 MARKERS = {"«", "»", "tribune", "chronique", "éditorial", "éditorialiste", "analyse", "monde"}
 K = 5
-
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from transformers import (BertConfig, BertForSequenceClassification, XLMRobertaConfig,
-                          XLMRobertaForSequenceClassification)
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    XLMRobertaConfig,
+    XLMRobertaForSequenceClassification,
+)
 
 from stablex.errors import StablexError
 from stablex.explain.checks import cascade, logit_gap, randomisation_check, zero_bias_conservation, zero_biases
@@ -28,8 +32,17 @@ ARCHS = {
 def tiny(arch: str = "bert", layers: int = 2, labels: int = 3, seed: int = 0, **kw):
     cls, cfg_cls = ARCHS[arch]
     torch.manual_seed(seed)
-    cfg = cfg_cls(vocab_size=60, hidden_size=32, num_hidden_layers=layers, num_attention_heads=4,
-                  intermediate_size=64, max_position_embeddings=48, pad_token_id=1, num_labels=labels, **kw)
+    cfg = cfg_cls(
+        vocab_size=60,
+        hidden_size=32,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=48,
+        pad_token_id=1,
+        num_labels=labels,
+        **kw,
+    )
     model = cls(cfg).eval()
     with torch.no_grad():  # HF initialises biases at zero: give them values, as a trained model has
         for name, p in model.named_parameters():
@@ -71,8 +84,9 @@ def test_zero_bias_conservation_tiny(arch, rule):
     assert np.abs(err).max() < 1e-10
 
 
-@pytest.mark.parametrize("rules", [Rules.lrp("identity"), Rules(softmax="identity"), Rules.lrp("attnlrp"),
-                                   Rules(softmax="attnlrp")])
+@pytest.mark.parametrize(
+    "rules", [Rules.lrp("identity"), Rules(softmax="identity"), Rules.lrp("attnlrp"), Rules(softmax="attnlrp")]
+)
 def test_fused_attention_node_equals_the_separate_nodes(rules):
     """The identity and AttnLRP rules run as one autograd node (_FusedAttention) unless attention maps are captured (chefer), where softmax and A.V are
     separate nodes: both must give the same relevance, with and without padding, with the
@@ -159,8 +173,15 @@ def test_gxi_is_gradient_times_input_of_the_hf_model():
     b = batch()
     a = get_method("gxi", m).attribute(b, torch.tensor([0, 1, 2]))
     emb = m.bert.embeddings
-    e = (emb.word_embeddings(b.input_ids) + emb.token_type_embeddings.weight[0]
-         + emb.position_embeddings(torch.arange(b.input_ids.shape[1]))).detach().requires_grad_(True)
+    e = (
+        (
+            emb.word_embeddings(b.input_ids)
+            + emb.token_type_embeddings.weight[0]
+            + emb.position_embeddings(torch.arange(b.input_ids.shape[1]))
+        )
+        .detach()
+        .requires_grad_(True)
+    )
     # the HF model from the same input point: embeddings = LayerNorm(e) (dropout off)
     hidden = m.bert.encoder(emb.LayerNorm(e), attention_mask=_hf_mask(b.attention_mask))[0]
     logits = m.classifier(m.bert.pooler(hidden))
@@ -173,7 +194,7 @@ def test_gxi_is_gradient_times_input_of_the_hf_model():
 
 
 def _hf_mask(mask: torch.Tensor) -> torch.Tensor:
-    return ((1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min)
+    return (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
 
 
 def test_ig_completeness():
@@ -287,8 +308,11 @@ def e5():
         model.classifier.weight.mul_(20)
     tok = AutoTokenizer.from_pretrained(path)
     enc = tok(FRENCH, padding=True, return_tensors="pt")
-    return model, SimpleNamespace(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                                  special_tokens_mask=specials(enc["input_ids"], enc["attention_mask"]))
+    return model, SimpleNamespace(
+        input_ids=enc["input_ids"],
+        attention_mask=enc["attention_mask"],
+        special_tokens_mask=specials(enc["input_ids"], enc["attention_mask"]),
+    )
 
 
 def test_e5_logits_equal_hf(e5):
@@ -327,4 +351,9 @@ def test_only_the_random_ranking_is_a_faithfulness_floor():
     from stablex.explain.methods import BASELINES, is_baseline
 
     assert {m: is_baseline(m) for m in [*METHODS, *BASELINES]} == {
-        "lrp": False, "chefer": False, "gxi": False, "ig": False, "random": True}
+        "lrp": False,
+        "chefer": False,
+        "gxi": False,
+        "ig": False,
+        "random": True,
+    }

@@ -55,8 +55,9 @@ def test_gxi_equals_captum_input_x_gradient(seed0):
     model, b = seed0
     ours = get_method("gxi", model).attribute(b)
     word = model.get_input_embeddings()(b.input_ids).detach()
-    peer = captum_attr.InputXGradient(_forward(model)).attribute(word, target=ours.target,
-                                                              additional_forward_args=(b.attention_mask,))
+    peer = captum_attr.InputXGradient(_forward(model)).attribute(
+        word, target=ours.target, additional_forward_args=(b.attention_mask,)
+    )
     peer = peer.sum(-1) * b.attention_mask
     assert _close(ours.relevance, peer) < 1e-4
     assert peer.abs().max() > 0
@@ -70,13 +71,21 @@ def test_ig_equals_captum_integrated_gradients(seed0):
     special = torch.as_tensor(b.special_tokens_mask)[..., None]
     baseline = torch.where(special, word, emb.weight[model.config.pad_token_id].detach())
     ig = captum_attr.IntegratedGradients(_forward(model))
-    peer = ig.attribute(word, baselines=baseline, target=ours.target, n_steps=16, method="gausslegendre",
-                        internal_batch_size=96, additional_forward_args=(b.attention_mask,))
+    peer = ig.attribute(
+        word,
+        baselines=baseline,
+        target=ours.target,
+        n_steps=16,
+        method="gausslegendre",
+        internal_batch_size=96,
+        additional_forward_args=(b.attention_mask,),
+    )
     peer = peer.sum(-1) * b.attention_mask
     assert _close(ours.relevance, peer) < 1e-4
 
 
 # --- an LRP reference on the HF modules (LXT's way), independent of explain/forward.py -----
+
 
 def _half(x: torch.Tensor) -> torch.Tensor:
     """Value x, gradient halved: one operand's share of a bilinear product."""
@@ -85,10 +94,12 @@ def _half(x: torch.Tensor) -> torch.Tensor:
 
 def _identity_rule(fn):
     """y = fn(x) with gradient y/x (the identity rule), written as x * (y/x).detach()."""
+
     def apply(x):
         y = fn(x)
         safe = torch.where(x.abs() < 1e-12, torch.ones_like(x), x)
         return x * torch.where(x.abs() < 1e-12, torch.full_like(x, 0.5), y / safe).detach()
+
     return apply
 
 
@@ -115,6 +126,7 @@ class _LayerNormStdDetached(torch.nn.Module):
 def _attention(softmax_rule: str, padding: torch.Tensor):
     """A registered HF attention function; HF passes no mask to an unknown implementation,
     so the padding mask [B, T] (1: real token) is applied here, as eager attention does."""
+
     def attend(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
         scaling = query.size(-1) ** -0.5 if scaling is None else scaling
         if softmax_rule == "detach":  # CP-LRP: attention probabilities are constants
@@ -130,6 +142,7 @@ def _attention(softmax_rule: str, padding: torch.Tensor):
         probs = torch.softmax(scores, dim=-1)
         probs = probs.detach() if softmax_rule == "detach" else _half(probs)
         return torch.matmul(probs, value).transpose(1, 2).contiguous(), probs
+
     return attend
 
 

@@ -15,8 +15,8 @@ from stablex.data.split import Split
 from stablex.errors import ConfigMismatchError, StablexError
 from stablex.explain.faithfulness import FRACTIONS, faithfulness, missing_methods, perturb, top_k
 from stablex.explain.stage import SCHEMA, explain, length_batches
-from stablex.rundir import Run
 from stablex.io import write_json, write_parquet
+from stablex.rundir import Run
 
 TEXTS = [
     "« L'éditorialiste » estime qu'aujourd'hui la France doit changer de cap.",
@@ -43,15 +43,28 @@ def make_run(root, zero_bias: bool = False, seeds=(0, 1)):
     tok = AutoTokenizer.from_pretrained(ensure_e5_small())
     V = 64
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=V, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                     max_position_embeddings=64, pad_token_id=tok.pad_token_id)
+    cfg = BertConfig(
+        vocab_size=V,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        pad_token_id=tok.pad_token_id,
+    )
     BertModel(cfg).save_pretrained(base)
     tok.save_pretrained(base)
     ids = np.arange(len(tok))
     np.save(base / "vocab_map.npy", np.where(ids < 4, ids, 4 + ids % (V - 4)).astype(np.int32))
     n = len(TEXTS)
-    split = Split([f"d{i}" for i in range(n)], TEXTS, ["opinion", "news"] * (n // 2),
-                  np.array([1, 0] * (n // 2)), np.array(["test"] * 4 + ["train"] * 2), ["news", "opinion"])
+    split = Split(
+        [f"d{i}" for i in range(n)],
+        TEXTS,
+        ["opinion", "news"] * (n // 2),
+        np.array([1, 0] * (n // 2)),
+        np.array(["test"] * 4 + ["train"] * 2),
+        ["news", "opinion"],
+    )
     write_parquet(run / "split.parquet", split.to_table())
     study = StudyConfig()
     study.corpus.max_tokens = 24  # some texts are truncated
@@ -97,8 +110,13 @@ def test_explain_writes_the_contract(run):
     assert summary["split"] == "test" and summary["method"] == "lrp"
     assert set(summary["seeds"]) == {"0", "1"}
     assert list(summary["conservation"])[:2] == ["words", "input"] and "last_hidden" in summary["conservation"]
-    assert summary["texts"] == {"n": 4, "of": 4, "split": "test", "selection": "the whole split",
-                                "class_counts": {"news": 2, "opinion": 2}}
+    assert summary["texts"] == {
+        "n": 4,
+        "of": 4,
+        "split": "test",
+        "selection": "the whole split",
+        "class_counts": {"news": 2, "opinion": 2},
+    }
     assert summary["randomisation"]["n_texts"] == 3 and len(summary["randomisation"]["steps"]) >= 2
     assert summary["timings"]["ms_per_text"] > 0
 
@@ -165,8 +183,12 @@ def test_target_and_sign_convention(tmp_path, target):
     enc = loaded.encode(TEXTS[:4], 24)
     logits = loaded.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits.detach()
     labels = np.array([1, 0, 1, 0])
-    tid = {"label": labels, "news": np.zeros(4, int), "opinion": np.ones(4, int),
-           "predicted": logits.argmax(1).numpy()}[target]
+    tid = {
+        "label": labels,
+        "news": np.zeros(4, int),
+        "opinion": np.ones(4, int),
+        "predicted": logits.argmax(1).numpy(),
+    }[target]
     att = LRP(loaded.model).attribute(enc, torch.from_numpy(tid))
     total = (att.relevance.sum(1) + att.position_type).numpy()  # the words + the position/type embeddings
     np.testing.assert_allclose(total, logits[np.arange(4), tid].numpy(), rtol=1e-4, atol=1e-5)
@@ -186,8 +208,9 @@ def test_other_methods_through_the_stage(run, method):
     if method == "chefer":
         assert (t["relevance"].to_numpy() >= 0).all()
     summary = json.loads((res.out_dir / "summary.json").read_text())
-    assert summary["config"]["options"] == ({"steps": 4} if method == "ig" else
-                                            {"softmax_rule": "attnlrp", "start_layer": 0})  # chefer_softmax_rule
+    assert summary["config"]["options"] == (
+        {"steps": 4} if method == "ig" else {"softmax_rule": "attnlrp", "start_layer": 0}
+    )  # chefer_softmax_rule
     if method == "chefer":  # the summary names chefer's own rule set, not lrp's (softmax_rule = detach)
         assert summary["rule"]["name"] == "AttnLRP" and "Achtibat" in summary["rule"]["reference"]
         assert summary["input_point"].startswith("attention rollout")
@@ -244,8 +267,11 @@ def test_explained_subset_is_stratified_fixed_and_shared(run, tmp_path):
     other = make_run(tmp_path)
     a = explain(other, "lrp", cfg(texts=2, randomisation_texts=0), show_progress=False)
     b = explain(other, "gxi", cfg(texts=2, randomisation_texts=0), show_progress=False)
-    docs = {(m, s): set(pq.read_table(r.out_dir / f"seed-{s}.parquet").column("doc_id").to_pylist())
-            for m, r in (("lrp", a), ("gxi", b)) for s in (0, 1)}
+    docs = {
+        (m, s): set(pq.read_table(r.out_dir / f"seed-{s}.parquet").column("doc_id").to_pylist())
+        for m, r in (("lrp", a), ("gxi", b))
+        for s in (0, 1)
+    }
     assert len({frozenset(v) for v in docs.values()}) == 1
     chosen = docs["lrp", 0]
     labels = {"d0": "opinion", "d1": "news", "d2": "opinion", "d3": "news"}
@@ -261,8 +287,13 @@ def test_explained_subset_is_stratified_fixed_and_shared(run, tmp_path):
     with pytest.raises(StablexError, match="max_docs and texts both set"):
         explain(other, "lrp", cfg(texts=2, max_docs=2), show_progress=False, force=True)
     # the training split takes train_texts, not texts: the 2 training texts, whole
-    t = explain(other, "lrp", cfg(split="train", texts=1, train_texts=None, randomisation_texts=0), seeds=[0],
-                show_progress=False)
+    t = explain(
+        other,
+        "lrp",
+        cfg(split="train", texts=1, train_texts=None, randomisation_texts=0),
+        seeds=[0],
+        show_progress=False,
+    )
     assert t.summary["texts"]["n"] == 2
 
 
@@ -277,16 +308,21 @@ def test_faithfulness_intervals_reuse_and_options(run):
         assert lo <= e["comprehensiveness_aopc"] <= hi and len(e["per_text"]["comprehensiveness"]) == 4
         assert np.mean(e["per_text"]["sufficiency"]) == pytest.approx(e["sufficiency_aopc"])
     vs = data["methods"]["lrp"]["vs"]["random"]
-    diff = np.subtract(data["methods"]["lrp"]["per_text"]["comprehensiveness"],
-                       data["methods"]["random"]["per_text"]["comprehensiveness"])
+    diff = np.subtract(
+        data["methods"]["lrp"]["per_text"]["comprehensiveness"],
+        data["methods"]["random"]["per_text"]["comprehensiveness"],
+    )
     assert vs["comprehensiveness_gain"] == pytest.approx(diff.mean())
-    assert data["methods"]["gxi"]["vs"]["lrp"]["comprehensiveness_gain"] == pytest.approx(-vs["comprehensiveness_gain"]
-                                                                                         + data["methods"]["gxi"]["vs"]["random"]["comprehensiveness_gain"])
+    assert data["methods"]["gxi"]["vs"]["lrp"]["comprehensiveness_gain"] == pytest.approx(
+        -vs["comprehensiveness_gain"] + data["methods"]["gxi"]["vs"]["random"]["comprehensiveness_gain"]
+    )
     assert missing_methods(run, ["lrp", "gxi", "chefer"], cfg()) == ["chefer"]  # 4 test texts: the default sample
     kept = faithfulness(run, ["lrp", "gxi", "chefer"], cfg(), n_texts=4, show_progress=False, only_missing=True)
     again = json.loads(kept.path.read_text())
     assert again["methods"]["lrp"]["per_text"] == data["methods"]["lrp"]["per_text"] and "chefer" in again["methods"]
-    changed = faithfulness(run, ["lrp"], cfg(softmax_rule="identity"), n_texts=4, show_progress=False, only_missing=True)
+    changed = faithfulness(
+        run, ["lrp"], cfg(softmax_rule="identity"), n_texts=4, show_progress=False, only_missing=True
+    )
     assert changed.methods["lrp"]["options"]["softmax_rule"] == "identity"  # another rule is scored again
 
 

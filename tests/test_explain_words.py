@@ -27,8 +27,31 @@ def words_of(text: str) -> list[str]:
 def test_french_elisions_and_punctuation():
     text = "« L'éditorialiste », aujourd'hui, s’est dit : « non ! » Qu'en penser... 3,5 % jusqu'à quelqu'un."
     assert words_of(text) == [
-        "«", "L'", "éditorialiste", "»", ",", "aujourd'hui", ",", "s’", "est", "dit", ":", "«", "non", "!", "»",
-        "Qu'", "en", "penser", "...", "3,5", "%", "jusqu'", "à", "quelqu'un", ".",
+        "«",
+        "L'",
+        "éditorialiste",
+        "»",
+        ",",
+        "aujourd'hui",
+        ",",
+        "s’",
+        "est",
+        "dit",
+        ":",
+        "«",
+        "non",
+        "!",
+        "»",
+        "Qu'",
+        "en",
+        "penser",
+        "...",
+        "3,5",
+        "%",
+        "jusqu'",
+        "à",
+        "quelqu'un",
+        ".",
     ]
 
 
@@ -97,8 +120,23 @@ def test_real_tokenizer_offsets_on_french(e5_tokenizer):
     special = np.array(enc["special_tokens_mask"][0], bool)
     rel = np.random.default_rng(0).standard_normal(len(off))
     w = aggregate(text, rel, off, special)
-    assert w.words(text) == ["«", "L'", "éditorialiste", "»", "estime", "qu'", "aujourd'hui", ",", "la", "France",
-                             "doit", "changer", "de", "cap", "!"]
+    assert w.words(text) == [
+        "«",
+        "L'",
+        "éditorialiste",
+        "»",
+        "estime",
+        "qu'",
+        "aujourd'hui",
+        ",",
+        "la",
+        "France",
+        "doit",
+        "changer",
+        "de",
+        "cap",
+        "!",
+    ]
     assert w.relevance.sum() == pytest.approx(rel[~special].sum(), rel=1e-5, abs=1e-5)
 
 

@@ -33,8 +33,10 @@ def real_words(trained_run):
 
 def word_maps(real_words, how: str) -> list[np.ndarray]:
     texts, enc, special, lengths = real_words
-    return [aggregate(t, np.zeros(int(L), np.float32), enc.offsets[i, :L], special[i, :L], how).token_word
-            for i, (t, L) in enumerate(zip(texts, lengths))]
+    return [
+        aggregate(t, np.zeros(int(L), np.float32), enc.offsets[i, :L], special[i, :L], how).token_word
+        for i, (t, L) in enumerate(zip(texts, lengths))
+    ]
 
 
 @pytest.mark.parametrize("how", ["sum", "mean"])
@@ -52,8 +54,9 @@ def test_the_floor_puts_first_a_word_whatever_its_token_count(real_words, how):
 
     def token_draws(i: int) -> np.ndarray:
         L = int(lengths[i])
-        return aggregate(texts[i], rng.standard_normal(L).astype(np.float32), enc.offsets[i, :L], special[i, :L],
-                         how).relevance
+        return aggregate(
+            texts[i], rng.standard_normal(L).astype(np.float32), enc.offsets[i, :L], special[i, :L], how
+        ).relevance
 
     old = first_rank_uniformity(maps, token_draws, draws=40)
     assert old.p < 1e-6, old

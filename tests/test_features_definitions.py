@@ -39,28 +39,61 @@ def test_study_features_are_registered_with_descriptions(fs):
         assert f.description and f.why
 
 
-@pytest.mark.parametrize("text,n,expected", [
-    # elisions with a typographic apostrophe; « n'... jamais » and « ne ... pas » once each; « on »
-    ("L’homme n’a jamais dit qu’il ne viendrait pas... On verra…", 15,
-     {"negations": 2, "pronoun_on": 1, "ellipses": 2, "first_person": 0, "question_marks": 0}),
-    # French quotation marks, first person, ; : ? ! and one number written with a space
-    ("« Je pense que c'est faux », dit-il ; nous savons : 12 000 euros, trois fois ?!", 23,
-     {"quotation_marks": 2, "first_person": 2, "semicolons": 1, "colons": 1, "question_marks": 1,
-      "exclamation_marks": 1, "numbers": 2, "negations": 0, "ellipses": 0}),
-    ("Il n’a rien vu.", 6, {"negations": 1}),
-    ("C'est pas grave.", 5, {"negations": 1}),  # negation without « ne »
-    ("Il ne vient pas et ne mange jamais.", 9, {"negations": 2, "verbs": 2}),
-    ("La femme dont je parle, qui est venue, est belle.", 13,
-     {"relative_pronouns": 2, "first_person": 1, "verbs": 2, "adjectives": 1}),
-    ("Je pense que tu viens.", 6, {"relative_pronouns": 0}),  # « que » conjunction, not relative
-    ("Elle a vendu deux maisons en 2021 pour 12 000 euros.", 12, {"numbers": 3}),
-    ("Un bon film, un mauvais livre, un crime abominable.", 12,
-     {"positive_words": 1, "negative_words": 2, "subjective_words": 3, "numbers": 0, "long_words": 1}),
-    ("« Ça suffit ! » Pourquoi ? Parce que... bref… voilà : fin ; “OK”.", 20,
-     {"quotation_marks": 4, "exclamation_marks": 1, "question_marks": 1, "ellipses": 2, "colons": 1,
-      "semicolons": 1}),
-    ("Extraordinairement, aujourd'hui, le chat.", 7, {"long_words": 2}),
-])
+@pytest.mark.parametrize(
+    "text,n,expected",
+    [
+        # elisions with a typographic apostrophe; « n'... jamais » and « ne ... pas » once each; « on »
+        (
+            "L’homme n’a jamais dit qu’il ne viendrait pas... On verra…",
+            15,
+            {"negations": 2, "pronoun_on": 1, "ellipses": 2, "first_person": 0, "question_marks": 0},
+        ),
+        # French quotation marks, first person, ; : ? ! and one number written with a space
+        (
+            "« Je pense que c'est faux », dit-il ; nous savons : 12 000 euros, trois fois ?!",
+            23,
+            {
+                "quotation_marks": 2,
+                "first_person": 2,
+                "semicolons": 1,
+                "colons": 1,
+                "question_marks": 1,
+                "exclamation_marks": 1,
+                "numbers": 2,
+                "negations": 0,
+                "ellipses": 0,
+            },
+        ),
+        ("Il n’a rien vu.", 6, {"negations": 1}),
+        ("C'est pas grave.", 5, {"negations": 1}),  # negation without « ne »
+        ("Il ne vient pas et ne mange jamais.", 9, {"negations": 2, "verbs": 2}),
+        (
+            "La femme dont je parle, qui est venue, est belle.",
+            13,
+            {"relative_pronouns": 2, "first_person": 1, "verbs": 2, "adjectives": 1},
+        ),
+        ("Je pense que tu viens.", 6, {"relative_pronouns": 0}),  # « que » conjunction, not relative
+        ("Elle a vendu deux maisons en 2021 pour 12 000 euros.", 12, {"numbers": 3}),
+        (
+            "Un bon film, un mauvais livre, un crime abominable.",
+            12,
+            {"positive_words": 1, "negative_words": 2, "subjective_words": 3, "numbers": 0, "long_words": 1},
+        ),
+        (
+            "« Ça suffit ! » Pourquoi ? Parce que... bref… voilà : fin ; “OK”.",
+            20,
+            {
+                "quotation_marks": 4,
+                "exclamation_marks": 1,
+                "question_marks": 1,
+                "ellipses": 2,
+                "colons": 1,
+                "semicolons": 1,
+            },
+        ),
+        ("Extraordinairement, aujourd'hui, le chat.", 7, {"long_words": 2}),
+    ],
+)
 def test_counts_per_100_tokens(fs, text, n, expected):
     got_n, got = values(fs, text)
     assert got_n == n
@@ -89,8 +122,11 @@ def test_memoised_values_equal_the_per_token_definitions_on_the_corpus(lemonde_p
     tokens, so the table grows past its first allocation)."""
     import pyarrow.csv as pacsv
 
-    table = pacsv.read_csv(lemonde_path, parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                           convert_options=pacsv.ConvertOptions(include_columns=["body"])).slice(0, 60)
+    table = pacsv.read_csv(
+        lemonde_path,
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(include_columns=["body"]),
+    ).slice(0, 60)
     fresh = default_feature_set()  # its own row memo, filled by these texts
     n_tokens = 0
     for doc in parse([b or "" for b in table.column("body").to_pylist()]):
@@ -112,8 +148,14 @@ def test_a_view_sent_to_another_process_does_not_use_this_processs_word_ids(fs):
 def test_token_count_extension(fs):
     custom = FeatureSet()
     custom.add(Feature("capitals", "capitalised words", "proper names", TokenCount(lambda w: w.text[:1].isupper())))
-    custom.add(Feature("verb_lemmas", "verbs whose lemma is 'dire'", "reported speech",
-                       TokenCount(lambda w: w.pos == "VERB" and w.lemma == "dire")))
+    custom.add(
+        Feature(
+            "verb_lemmas",
+            "verbs whose lemma is 'dire'",
+            "reported speech",
+            TokenCount(lambda w: w.pos == "VERB" and w.lemma == "dire"),
+        )
+    )
     v = view("Les ministres disent que Paul a dit non à Paris.")  # 11 tokens; « disent », « dit » are VERB
     assert v.n == 11
     assert custom.values(v) == pytest.approx([100 * 3 / 11, 100 * 2 / 11])  # Les, Paul, Paris
@@ -131,8 +173,14 @@ def test_user_word_list_and_plugin(tmp_path, fs):
     assert custom.names[-1] == "hedges"
     v = view("Il semble que ce soit peut-être vrai.")
     assert custom.values(v)[-1] == pytest.approx(100 * 2 / v.n)
-    custom.add(Feature("capitals", "capitalised words", "proper names mark reports",
-                       lambda dv: per100(dv, [w[:1].isupper() for w in dv.text])))
+    custom.add(
+        Feature(
+            "capitals",
+            "capitalised words",
+            "proper names mark reports",
+            lambda dv: per100(dv, [w[:1].isupper() for w in dv.text]),
+        )
+    )
     assert custom.values(view("Paris et Lyon."))[-1] == pytest.approx(100 * 2 / 4)
     with pytest.raises(StablexError, match="defined twice"):
         custom.add(Feature("capitals", "x", "y", lambda dv: np.zeros(dv.n)))

@@ -19,14 +19,14 @@ from stablex.data.corpus import load_corpus
 from stablex.explain.words import word_spans
 from stablex.features.compare import mcnemar, paired_difference, wilson
 from stablex.features.lexicons import normalise_word
-from stablex.features.matching import (ExplanationStats, LexiconEntry, count_words, match_rate,
-                                       text_words)
+from stablex.features.matching import ExplanationStats, LexiconEntry, count_words, match_rate, text_words
 from stablex.features.selection import HybridClassifier, TrainingData
 
 CORPUS = Path(__file__).resolve().parents[1] / "../shared/data/lemonde-2022/lemonde-2022.csv.gz"
 
 
 # --- statistics against their definitions --------------------------------------------------------
+
 
 def test_paired_difference_and_mcnemar_against_their_definitions():
     rng = np.random.default_rng(3)
@@ -39,7 +39,7 @@ def test_paired_difference_and_mcnemar_against_their_definitions():
     assert res["difference"] == pytest.approx(b.mean() - a.mean()) == pytest.approx((only_b - only_a) / 400)
     # exact McNemar = two-sided binomial test on the discordant texts, written out
     m = only_a + only_b
-    tail = sum(math.comb(m, k) for k in range(min(only_a, only_b) + 1)) / 2 ** m
+    tail = sum(math.comb(m, k) for k in range(min(only_a, only_b) + 1)) / 2**m
     assert res["mcnemar"]["p_exact"] == pytest.approx(min(1.0, 2 * tail), rel=1e-9)
     chi = (abs(only_a - only_b) - 1) ** 2 / m
     assert res["mcnemar"]["p_chi2"] == pytest.approx(math.erfc(math.sqrt(chi / 2)), rel=1e-9)
@@ -64,6 +64,7 @@ def test_paired_difference_and_mcnemar_against_their_definitions():
 
 # --- matching on real texts ----------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def lemonde_texts() -> list[str]:
     """The first 1,500 texts as the corpus reader builds them (title + summary), as in a run."""
@@ -77,7 +78,13 @@ def _explanation_columns(texts: list[str]) -> dict[str, np.ndarray]:
     cols: dict[str, list] = {"seed": [], "doc_id": [], "word": [], "relevance": [], "target": []}
     for i, text in enumerate(texts):
         for a, b in word_spans(text):
-            for k, v in (("seed", 0), ("doc_id", f"d{i}"), ("word", text[a:b]), ("relevance", 1.0), ("target", "opinion")):
+            for k, v in (
+                ("seed", 0),
+                ("doc_id", f"d{i}"),
+                ("word", text[a:b]),
+                ("relevance", 1.0),
+                ("target", "opinion"),
+            ):
                 cols[k].append(v)
     return {k: np.array(v, dtype=object if k in ("doc_id", "word", "target") else float) for k, v in cols.items()}
 
@@ -92,6 +99,7 @@ def test_every_explained_word_is_found_in_its_texts(lemonde_texts):
     assert counts.counts.sum() == sum(len(text_words(t)) for t in texts)
     # spaCy's tokens one by one would miss the hyphenated compounds (it splits most of them)
     from stablex.features.extract import load_nlp, prepare_text
+
     forms = {normalise_word(t.text) for d in load_nlp().tokenizer.pipe(prepare_text(x) for x in texts) for t in d}
     hyphenated = [w for w in stats.words if re.fullmatch(r"\w+(-\w+)+", w)]
     assert len(hyphenated) > 20
@@ -123,6 +131,7 @@ def test_normalisation_on_real_cases(lemonde_texts):
 
 # --- lexicons rebuilt inside each fold --------------------------------------------------------------
 
+
 def test_a_fit_reads_only_the_explanations_of_its_rows():
     texts = [f"tribune {'chronique' if i % 3 == 0 else 'match'} numéro{i % 5}" for i in range(60)]
     y = np.array([i % 2 for i in range(60)])
@@ -135,21 +144,29 @@ def test_a_fit_reads_only_the_explanations_of_its_rows():
                 cols[k].append(v)
     stats = ExplanationStats.from_columns({k: np.array(v, dtype=object) for k, v in cols.items()}, ["news", "opinion"])
     position = {d: j for j, d in enumerate(stats.doc_ids)}
-    data = TrainingData(np.zeros((60, 1)), count_words(texts, stats.words),
-                        np.array([position.get(f"d{i}", -1) for i in range(60)]), stats)
+    data = TrainingData(
+        np.zeros((60, 1)),
+        count_words(texts, stats.words),
+        np.array([position.get(f"d{i}", -1) for i in range(60)]),
+        stats,
+    )
     rows = np.arange(30)  # a fold's training rows: the first half
-    est = HybridClassifier(data, "counts", top_words=10, min_freq=1, min_sign_consistency=0.0).fit(rows.reshape(-1, 1), y[rows])
+    est = HybridClassifier(data, "counts", top_words=10, min_freq=1, min_sign_consistency=0.0).fit(
+        rows.reshape(-1, 1), y[rows]
+    )
     in_fold = [i for i in rows if i in explained]
     for entries in est.lexicons_.values():
         for e in entries:
             assert e.doc_freq == sum(e.word in texts[i].split() for i in in_fold), e
     full = HybridClassifier(data, "counts", top_words=10, min_freq=1, min_sign_consistency=0.0).fit(
-        np.arange(60).reshape(-1, 1), y)
+        np.arange(60).reshape(-1, 1), y
+    )
     tribune = {e.word: e.doc_freq for v in full.lexicons_.values() for e in v}.get("tribune")
     assert tribune in (None, len(explained))
 
 
 # --- the held-out pool of the real study run ---------------------------------------------------------
+
 
 def test_held_out_pool_is_disjoint_from_the_real_split(study_run):
     from stablex.config import StudyConfig
@@ -169,8 +186,11 @@ def test_held_out_pool_is_disjoint_from_the_real_split(study_run):
     assert metrics["n_pool"] == len(labels) and metrics["pool"]["excluded_in_split"] == len(split["doc_id"])
     for res in metrics["variants"].values():
         assert res["held_out"]["n"] == len(labels) and res["test"]["n"] == metrics["n_test"]
-    explained = set(pq.read_table(run / "explanations" / "lrp@train" / "seed-0.parquet",
-                                  columns=["doc_id"]).column("doc_id").to_pylist())
+    explained = set(
+        pq.read_table(run / "explanations" / "lrp@train" / "seed-0.parquet", columns=["doc_id"])
+        .column("doc_id")
+        .to_pylist()
+    )
     train = {d for d, s in zip(split["doc_id"], split["split"]) if s == "train"}
     assert explained <= train and metrics["n_train_explained"] == len(explained)
     assert metrics["matching"]["rate"] > 0.8

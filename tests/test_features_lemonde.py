@@ -46,9 +46,18 @@ def run(tmp_path_factory, lemonde_path) -> Path:
     split = np.array(["train"] * len(idx), dtype=object)
     split[rng.permutation(len(idx))[:180]] = "test"
     run = tmp_path_factory.mktemp("run")
-    pq.write_table(pa.table({"doc_id": [corpus.doc_ids[i] for i in idx], "split": pa.array(split.tolist()),
-                             "label": labels, "label_id": pa.array([CLASSES.index(x) for x in labels], pa.int8()),
-                             "text": texts}), run / "split.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "doc_id": [corpus.doc_ids[i] for i in idx],
+                "split": pa.array(split.tolist()),
+                "label": labels,
+                "label_id": pa.array([CLASSES.index(x) for x in labels], pa.int8()),
+                "text": texts,
+            }
+        ),
+        run / "split.parquet",
+    )
     (run / "manifest.json").write_text(json.dumps({"classes": CLASSES}))
     (run / "study.toml").write_text(StudyConfig(corpus=corpus_cfg).to_toml())
     return run
@@ -93,14 +102,27 @@ def test_feature_model_beats_the_majority_and_writes_its_word_map(run, cfg, extr
     lo, hi = coef["quotation_marks"]["ci_opinion"]
     assert lo <= coef["quotation_marks"]["coef_opinion"] <= hi and lo > 0  # « » mark opinion titles
     table = pq.read_table(run / "explanations" / "features" / "seed-0.parquet")
-    assert table.schema.names == ["seed", "doc_id", "word_index", "word", "start", "end", "relevance",
-                                  "target", "pred", "logit"]
+    assert table.schema.names == [
+        "seed",
+        "doc_id",
+        "word_index",
+        "word",
+        "start",
+        "end",
+        "relevance",
+        "target",
+        "pred",
+        "logit",
+    ]
     assert str(table.schema.field("relevance").type) == "float" and str(table.schema.field("start").type) == "int32"
     rows = table.to_pylist()
     texts = dict(zip(*pq.read_table(run / "split.parquet", columns=["doc_id", "text"]).to_pydict().values()))
-    assert all(texts[r["doc_id"]][r["start"]:r["end"]] == r["word"] for r in rows[:2000])
-    assert set(table.column("doc_id").to_pylist()) <= {d for d, s in zip(
-        *pq.read_table(run / "split.parquet", columns=["doc_id", "split"]).to_pydict().values()) if s == "test"}
+    assert all(texts[r["doc_id"]][r["start"] : r["end"]] == r["word"] for r in rows[:2000])
+    assert set(table.column("doc_id").to_pylist()) <= {
+        d
+        for d, s in zip(*pq.read_table(run / "split.parquet", columns=["doc_id", "split"]).to_pydict().values())
+        if s == "test"
+    }
     # additivity: relevance sums to the logit up to one constant per target class
     model = json.loads((run / "features" / "model.json").read_text())
     mean, scale = np.array(model["scaler"]["mean"]), np.array(model["scaler"]["scale"])
@@ -120,8 +142,18 @@ def _fake_seeds(run: Path, bootstrap: bool) -> None:
     for s in (0, 1, 2):
         d = run / "seeds" / str(s)
         d.mkdir(parents=True, exist_ok=True)
-        (d / "metrics.json").write_text(json.dumps({"seed": s, "init_seed": s, "order_seed": s, "dropout_seed": s,
-                                                    "data_seed": 1000 + s, "bootstrap": bootstrap}))
+        (d / "metrics.json").write_text(
+            json.dumps(
+                {
+                    "seed": s,
+                    "init_seed": s,
+                    "order_seed": s,
+                    "dropout_seed": s,
+                    "data_seed": 1000 + s,
+                    "bootstrap": bootstrap,
+                }
+            )
+        )
 
 
 def test_seeds_and_resampling(run, cfg, extracted):
@@ -140,8 +172,10 @@ def test_seeds_and_resampling(run, cfg, extracted):
         lrp = run / "explanations" / "lrp"
         shutil.copytree(run / "explanations" / "features", lrp, dirs_exist_ok=True)
         for s in (0, 1, 2):
-            pq.write_table(pa.table({"doc_id": ["x"], "split": ["test"], "label": ["news"], "pred": ["news"]}),
-                           run / "seeds" / str(s) / "predictions.parquet")
+            pq.write_table(
+                pa.table({"doc_id": ["x"], "split": ["test"], "label": ["news"], "pred": ["news"]}),
+                run / "seeds" / str(s) / "predictions.parquet",
+            )
         st = compare_stability(run, cfg, method="lrp")
         kinds = {(p["model"], p["randomness"]): p for p in st.points}
         assert st.deterministic_under_seeds and st.equal_terms
@@ -151,7 +185,8 @@ def test_seeds_and_resampling(run, cfg, extracted):
         assert 0.5 < resampled["agreement"]["spearman"]["mean"] < 1.0
         # same draws, same code: the stand-in transformer agrees exactly as the feature model does
         assert kinds[("transformer", "resampling")]["agreement"]["spearman"]["mean"] == pytest.approx(
-            resampled["agreement"]["spearman"]["mean"], abs=1e-6)
+            resampled["agreement"]["spearman"]["mean"], abs=1e-6
+        )
         assert json.loads((run / "features" / "stability.json").read_text())["equal_terms"] is True
     finally:
         shutil.rmtree(run / "seeds")
@@ -177,17 +212,35 @@ def _hand_made_explanations(run: Path, out: Path, split: str = "train", seeds=(0
                 cols["relevance"].append((cue if target == "opinion" else -cue) + rng.normal(0, 1))
                 cols["target"].append(target)
         n = len(cols["doc_id"])
-        pq.write_table(pa.table({
-            "seed": pa.array(np.full(n, s, np.int32)), "doc_id": cols["doc_id"],
-            "word_index": pa.array(cols["word_index"], pa.int32()), "word": cols["word"],
-            "start": pa.array(cols["start"], pa.int32()), "end": pa.array(cols["end"], pa.int32()),
-            "relevance": pa.array(cols["relevance"], pa.float32()), "target": cols["target"],
-            "pred": cols["target"], "logit": pa.array(np.ones(n), pa.float32())}), out / f"seed-{s}.parquet")
+        pq.write_table(
+            pa.table(
+                {
+                    "seed": pa.array(np.full(n, s, np.int32)),
+                    "doc_id": cols["doc_id"],
+                    "word_index": pa.array(cols["word_index"], pa.int32()),
+                    "word": cols["word"],
+                    "start": pa.array(cols["start"], pa.int32()),
+                    "end": pa.array(cols["end"], pa.int32()),
+                    "relevance": pa.array(cols["relevance"], pa.float32()),
+                    "target": cols["target"],
+                    "pred": cols["target"],
+                    "logit": pa.array(np.ones(n), pa.float32()),
+                }
+            ),
+            out / f"seed-{s}.parquet",
+        )
     (out / "summary.json").write_text(json.dumps({"split": split}))
 
 
-HYBRID = HybridConfig(bootstrap=300, pool_size=400, top_words_grid=[10, 25], min_freq_grid=[2, 5],
-                      sign_consistency_grid=[0.8], n_words_grid=[3], cv_folds=3)
+HYBRID = HybridConfig(
+    bootstrap=300,
+    pool_size=400,
+    top_words_grid=[10, 25],
+    min_freq_grid=[2, 5],
+    sign_consistency_grid=[0.8],
+    n_words_grid=[3],
+    cv_folds=3,
+)
 
 
 def test_hybrid_with_hand_made_explanations(run, extracted):
@@ -198,8 +251,9 @@ def test_hybrid_with_hand_made_explanations(run, extracted):
     assert "tribune" in opinion_words
     assert "tribune" not in [e.word for e in result.lexicons["news"]]
     params = result.selection["variants"][result.consensus["variant"]]["params"]
-    assert all(e.sign_consistency >= 0.8 and e.doc_freq >= params["min_freq"]
-               for v in result.lexicons.values() for e in v)
+    assert all(
+        e.sign_consistency >= 0.8 and e.doc_freq >= params["min_freq"] for v in result.lexicons.values() for e in v
+    )
     assert set(result.variants) == {"counts", "weighted", "words"}
     for v, res in result.variants.items():  # the planted cues help on both pools (power differs)
         for pool, n in (("test", 180), ("held_out", 400)):
@@ -208,7 +262,9 @@ def test_hybrid_with_hand_made_explanations(run, extracted):
             assert vs["difference"] > 0 and vs["mcnemar"]["c"] > vs["mcnemar"]["b"], (v, pool, vs)
             assert vs["ci"][0] <= vs["difference"] <= vs["ci"][1]
     assert result.consensus["pool"] == result.variants[result.consensus["variant"]]["held_out"]
-    assert result.consensus["variant"] == max(result.variants, key=lambda v: result.selection["variants"][v]["cv_accuracy"])
+    assert result.consensus["variant"] == max(
+        result.variants, key=lambda v: result.selection["variants"][v]["cv_accuracy"]
+    )
     assert [r["seed"] for r in result.single_seed] == [0, 1, 2]
     metrics = json.loads((run / "hybrid" / "metrics.json").read_text())
     assert metrics["single_seed_summary"]["held_out"]["mean_accuracy"] > 0.5

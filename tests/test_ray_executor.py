@@ -21,19 +21,27 @@ ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install -
 
 from stablex.config import ExplainConfig, StudyConfig  # noqa: E402
 from stablex.explain.distributed import explain_distributed  # noqa: E402
-from stablex.train.executors import (PID_DIR_ENV, LocalExecutor, RayExecutor, SeedsFailed,  # noqa: E402
-                                     make_executor, train_distributed)
+from stablex.train.executors import (
+    PID_DIR_ENV,
+    LocalExecutor,
+    RayExecutor,
+    SeedsFailed,  # noqa: E402
+    make_executor,
+    train_distributed,
+)
 
 SEEDS = [0, 1]
 VOLATILE = ("train_seconds", "predict_seconds")  # wall-clock, differ between runs
 
 
 def tiny_study(corpus: Path) -> StudyConfig:
-    return StudyConfig.from_dict({
-        "corpus": {"path": str(corpus), "max_docs": 80, "balance": True, "max_tokens": 32},
-        "model": {"name": "e5-small", "freeze_layers": 6},
-        "train": {"seeds": SEEDS, "epochs": 1, "batch_size": 16, "threads": 1},
-    })
+    return StudyConfig.from_dict(
+        {
+            "corpus": {"path": str(corpus), "max_docs": 80, "balance": True, "max_tokens": 32},
+            "model": {"name": "e5-small", "freeze_layers": 6},
+            "train": {"seeds": SEEDS, "epochs": 1, "batch_size": 16, "threads": 1},
+        }
+    )
 
 
 def explain_cfg() -> ExplainConfig:
@@ -51,9 +59,15 @@ def cluster(pid_dir):
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-             log_to_driver=False, configure_logging=False,
-             runtime_env={"env_vars": {PID_DIR_ENV: str(pid_dir), "HF_HUB_OFFLINE": "1"}})
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        log_to_driver=False,
+        configure_logging=False,
+        runtime_env={"env_vars": {PID_DIR_ENV: str(pid_dir), "HF_HUB_OFFLINE": "1"}},
+    )
     yield
     ray.shutdown()
 
@@ -73,8 +87,11 @@ def seed_artefacts(run: Path, seed: int) -> dict:
     metrics = json.loads((d / "metrics.json").read_text())
     for k in VOLATILE:
         metrics.pop(k)
-    return {"metrics": metrics, "predictions": (d / "predictions.parquet").read_bytes(),
-            "model": (d / "model" / "model.safetensors").read_bytes()}
+    return {
+        "metrics": metrics,
+        "predictions": (d / "predictions.parquet").read_bytes(),
+        "model": (d / "model" / "model.safetensors").read_bytes(),
+    }
 
 
 def assert_same_seeds(a: Path, b: Path) -> None:
@@ -186,6 +203,7 @@ def test_make_executor_and_local_default(lemonde_path, tmp_path):
     ex = make_executor("ray", address="127.0.0.1:1", cpus_per_seed=2, gpus_per_seed=0.5)
     assert isinstance(ex, RayExecutor) and ex.threads_per_seed == 2 and ex.gpus_per_seed == 0.5
     from stablex.errors import StablexError
+
     with pytest.raises(StablexError, match="local or ray"):
         make_executor("dask")
     with pytest.raises(StablexError, match="--address needs"):

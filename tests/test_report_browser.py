@@ -27,8 +27,16 @@ from stablex.report.sections import SECTIONS
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = pytest.mark.skipif(os.environ.get("STABLEX_SKIP_BROWSER") == "1", reason="STABLEX_SKIP_BROWSER=1")
 
@@ -36,12 +44,14 @@ pytestmark = pytest.mark.skipif(os.environ.get("STABLEX_SKIP_BROWSER") == "1", r
 def _ensure_browser() -> None:
     try:
         import playwright  # noqa: F401
+
         ready = CHROMIUM.exists()
     except ImportError:
         ready = False
     if not ready:
-        res = subprocess.run(["sh", str(ROOT / "scripts" / "install-browser.sh"), sys.executable],
-                             capture_output=True, text=True)
+        res = subprocess.run(
+            ["sh", str(ROOT / "scripts" / "install-browser.sh"), sys.executable], capture_output=True, text=True
+        )
         if res.returncode != 0 or not CHROMIUM.exists():
             pytest.fail(f"cannot install the browser (scripts/install-browser.sh):\n{res.stdout}\n{res.stderr}")
 
@@ -53,8 +63,13 @@ def browser(tmp_path_factory):
 
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(str(profile), executable_path=str(CHROMIUM), headless=True,
-                                                   args=FLAGS, viewport={"width": 1280, "height": 900})
+        ctx = p.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1280, "height": 900},
+        )
         yield ctx
         ctx.close()
 
@@ -140,8 +155,9 @@ def test_markup_in_a_text_renders_as_text(browser, tmp_path):
     assert events["dialogs"] == [] and events["errors"] == []
     assert page.locator("img").count() == 0
     # the viewer shows the markup literally, as words of the text
-    value = page.eval_on_selector_all("#text-select option",
-                                      "os => os.find(o => o.textContent.includes('alert(1)')).value")
+    value = page.eval_on_selector_all(
+        "#text-select option", "os => os.find(o => o.textContent.includes('alert(1)')).value"
+    )
     page.select_option("#text-select", value)
     text = page.inner_text("#seed-maps .map:first-child")
     assert "<script>alert(1)</script>" in text and "onerror=alert(2)>" in text
@@ -156,8 +172,19 @@ def test_screenshot_with_chromium_alone(tmp_path):
     _ensure_browser()
     out = build_report(build_handmade_run(tmp_path / "run", ["Un texte.", "Un autre texte."]))
     shot = tmp_path / "shot.png"
-    subprocess.run([str(CHROMIUM), *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
-                    "--window-size=1280,900", out.resolve().as_uri()], capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [
+            str(CHROMIUM),
+            *FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={shot}",
+            "--window-size=1280,900",
+            out.resolve().as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     assert shot.exists() and shot.stat().st_size > 10_000
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copy(shot, ARTIFACTS / "report-chromium-screenshot.png")

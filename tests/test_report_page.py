@@ -18,7 +18,7 @@ from stablex.report import build_report
 from stablex.report.colors import STOPS, diverging, grey
 from stablex.report.page import script_json
 from stablex.report.sections import SECTIONS
-from stablex.report.svg import histogram, line_chart, Series
+from stablex.report.svg import Series, histogram, line_chart
 
 TEXTS = [
     f"Le titre {HOSTILE} et la suite du texte.",
@@ -78,8 +78,13 @@ def test_run_with_only_a_split(tmp_path):
     for p in sorted((run / "explanations").rglob("*"), reverse=True):
         p.unlink() if p.is_file() else p.rmdir()
     page = build_report(run).read_text()
-    assert set(re.findall(r'data-missing="([a-z]+)"', page)) == {"train", "analyze", "explain", "features",
-                                                                "faithfulness"}
+    assert set(re.findall(r'data-missing="([a-z]+)"', page)) == {
+        "train",
+        "analyze",
+        "explain",
+        "features",
+        "faithfulness",
+    }
     assert scripts(page) == []  # no viewer without explanations
     assert all(f'id="{sid}"' in page for sid in SECTION_IDS)
 

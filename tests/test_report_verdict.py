@@ -9,8 +9,14 @@ import pytest
 
 from stablex.explain.faithfulness import compare, mean_ci
 from stablex.report.data import MethodAnalysis, ReportData
-from stablex.report.verdict import (faith_status, method_rows, most_faithful, protocol_sentence, render,
-                                    stability_reading)
+from stablex.report.verdict import (
+    faith_status,
+    method_rows,
+    most_faithful,
+    protocol_sentence,
+    render,
+    stability_reading,
+)
 from stablex.stats.method_diff import lookup, paired_median_difference
 
 
@@ -20,8 +26,11 @@ def analysis(name: str, rho: float, ci: tuple[float, float]) -> MethodAnalysis:
 
 
 def scores(comp: np.ndarray, suff: np.ndarray) -> dict:
-    return {"comprehensiveness_aopc": float(comp.mean()), "sufficiency_aopc": float(suff.mean()),
-            "per_text": {"comprehensiveness": comp.tolist(), "sufficiency": suff.tolist()}}
+    return {
+        "comprehensiveness_aopc": float(comp.mean()),
+        "sufficiency_aopc": float(suff.mean()),
+        "per_text": {"comprehensiveness": comp.tolist(), "sufficiency": suff.tolist()},
+    }
 
 
 def faith(rng: np.random.Generator, shifts: dict[str, float | tuple[float, float]], n: int = 100) -> dict:
@@ -40,8 +49,12 @@ def faith(rng: np.random.Generator, shifts: dict[str, float | tuple[float, float
 
 def differences(pairs: dict[tuple[str, str], tuple[float, tuple[float, float]]]) -> dict:
     """A stability_differences.json record: (a, b) -> (median rho a - b, its interval)."""
-    return {"pairs": {f"{a}|{b}": {"a": a, "b": b, "difference": d, "ci": list(ci), "n_texts": 200, "n_seeds": 5}
-                      for (a, b), (d, ci) in pairs.items()}}
+    return {
+        "pairs": {
+            f"{a}|{b}": {"a": a, "b": b, "difference": d, "ci": list(ci), "n_texts": 200, "n_seeds": 5}
+            for (a, b), (d, ci) in pairs.items()
+        }
+    }
 
 
 def report(tmp_path, analyses: dict, faithfulness: dict | None) -> ReportData:
@@ -58,18 +71,23 @@ def text(html: str) -> str:
 
 def test_a_method_at_the_random_ranking_draws_no_stability_conclusion(tmp_path):
     rng = np.random.default_rng(1)
-    d = report(tmp_path, {"lrp": analysis("lrp", 0.875, (0.859, 0.910)), "gxi": analysis("gxi", 0.209, (0.142, 0.384))},
-               faith(rng, {"lrp": 0.21, "gxi": 0.0}))
+    d = report(
+        tmp_path,
+        {"lrp": analysis("lrp", 0.875, (0.859, 0.910)), "gxi": analysis("gxi", 0.209, (0.142, 0.384))},
+        faith(rng, {"lrp": 0.21, "gxi": 0.0}),
+    )
     rows = {r.name: r for r in method_rows(d)}
     assert rows["lrp"].status == "above" and rows["gxi"].status == "random"
     html = render(d)
     page = text(html)
-    gxi = page[page.index("gxi's faithfulness"):]
+    gxi = page[page.index("gxi's faithfulness") :]
     gxi = gxi[: gxi.index(".", gxi.index("no conclusion")) + 1]
     assert "cannot be told from a random ranking" in gxi and "no conclusion about stability rests on it" in gxi
     assert "is not shown to be about the model" in gxi and "noise" not in gxi  # no cause the run did not measure
     assert "stable" not in gxi.replace("stability", "")  # no stability reading for gxi
-    assert "lrp is more faithful than a random ranking by both criteria" in page and "largely stable across seeds" in page
+    assert (
+        "lrp is more faithful than a random ranking by both criteria" in page and "largely stable across seeds" in page
+    )
     assert "rests on lrp, the only method shown to follow the model by both criteria" in page
     assert "AttnLRP (Achtibat et al. 2024)" in page  # the LRP rule is named from the summary
     assert 'id="verdict-figure"' in html and "random ranking" in html  # the reference band is drawn
@@ -81,8 +99,11 @@ def test_a_method_at_the_random_ranking_draws_no_stability_conclusion(tmp_path):
 def test_a_method_faithful_by_one_criterion_is_named_with_the_one_it_fails(tmp_path):
     """Comprehensiveness above the floor, sufficiency not: 'partial', the page names sufficiency,
     and the conclusion rests on the method faithful by both."""
-    d = report(tmp_path, {"lrp": analysis("lrp", 0.875, (0.86, 0.91)), "chefer": analysis("chefer", 0.6, (0.55, 0.7))},
-               faith(np.random.default_rng(6), {"lrp": 0.2, "chefer": (0.15, 0.0)}))
+    d = report(
+        tmp_path,
+        {"lrp": analysis("lrp", 0.875, (0.86, 0.91)), "chefer": analysis("chefer", 0.6, (0.55, 0.7))},
+        faith(np.random.default_rng(6), {"lrp": 0.2, "chefer": (0.15, 0.0)}),
+    )
     rows = {r.name: r for r in method_rows(d)}
     assert rows["chefer"].status == "partial" and rows["chefer"].fails == ["sufficiency"]
     assert [r.name for r in method_rows(d)] == ["lrp", "chefer"]
@@ -91,28 +112,43 @@ def test_a_method_faithful_by_one_criterion_is_named_with_the_one_it_fails(tmp_p
     assert "as it fails sufficiency no conclusion about stability rests on it" in page
     assert "fails sufficiency" in page  # its row of the table
     assert "rests on lrp, the only method shown to follow the model by both criteria" in page
-    assert faith_status({"vs": {"random": {"comprehensiveness_gain_ci": [0.01, 0.03],
-                                           "sufficiency_gain_ci": [-0.05, -0.01]}}}) == "partial"
-    assert faith_status({"vs": {"random": {"comprehensiveness_gain_ci": [-0.01, 0.03],
-                                           "sufficiency_gain_ci": [-0.05, -0.01]}}}) == "below"
+    assert (
+        faith_status(
+            {"vs": {"random": {"comprehensiveness_gain_ci": [0.01, 0.03], "sufficiency_gain_ci": [-0.05, -0.01]}}}
+        )
+        == "partial"
+    )
+    assert (
+        faith_status(
+            {"vs": {"random": {"comprehensiveness_gain_ci": [-0.01, 0.03], "sufficiency_gain_ci": [-0.05, -0.01]}}}
+        )
+        == "below"
+    )
 
 
 def test_faithful_methods_that_differ_in_stability_by_the_paired_difference(tmp_path):
     """lrp beats chefer on faithfulness (paired) and the paired difference of median rho excludes 0:
     the page says lrp is more stable, with that interval, and that the evidence favours lrp."""
-    d = report(tmp_path, {"lrp": analysis("lrp", 0.875, (0.86, 0.91)), "chefer": analysis("chefer", 0.767, (0.70, 0.85))},
-               faith(np.random.default_rng(2), {"lrp": 0.21, "chefer": 0.08}))
+    d = report(
+        tmp_path,
+        {"lrp": analysis("lrp", 0.875, (0.86, 0.91)), "chefer": analysis("chefer", 0.767, (0.70, 0.85))},
+        faith(np.random.default_rng(2), {"lrp": 0.21, "chefer": 0.08}),
+    )
     d.stability_differences = differences({("chefer", "lrp"): (-0.108, (-0.15, -0.06))})
     rows = method_rows(d)
     assert most_faithful(rows).name == "lrp" and [r.name for r in rows] == ["lrp", "chefer"]
     page = text(render(d))
-    assert ("lrp's explanations are more stable than chefer's (median ρ of lrp − chefer = 0.108 [0.060, 0.150], "
-            "paired over 200 texts and 5 seeds)") in page
+    assert (
+        "lrp's explanations are more stable than chefer's (median ρ of lrp − chefer = 0.108 [0.060, 0.150], "
+        "paired over 200 texts and 5 seeds)"
+    ) in page
     assert "the evidence favours lrp, more faithful than chefer" in page
     assert "The most faithful method is lrp" in page and "lrp, the most faithful method" in page
     # chefer's interval [0.70, 0.85] leaves two readings open, said in words
-    assert ("either largely stable or sharing a core but differing in detail: the run cannot tell which, as the "
-            "interval of its median ρ (0.70 to 0.85) crosses ρ = 0.8") in page
+    assert (
+        "either largely stable or sharing a core but differing in detail: the run cannot tell which, as the "
+        "interval of its median ρ (0.70 to 0.85) crosses ρ = 0.8"
+    ) in page
     assert "agree" not in page and "overlap" not in page
 
 
@@ -157,7 +193,8 @@ def test_stability_reading_comes_from_the_interval():
     assert stability_reading({"median": 0.9, "median_ci": [0.85, 0.95]}) == "largely stable across seeds"
     assert stability_reading({"median": 0.4, "median_ci": [-0.2, 0.6]}) == (
         "either sharing a core but differing in detail or widely spread: the run cannot tell which, as the interval "
-        "of its median ρ (-0.20 to 0.60) crosses ρ = 0.5")
+        "of its median ρ (-0.20 to 0.60) crosses ρ = 0.5"
+    )
     assert stability_reading({"median": 0.7, "median_ci": [0.3, 0.9]}).endswith("crosses ρ = 0.8 and 0.5")
     assert "without an interval" in stability_reading({"median": 0.9})
     assert faith_status({"vs": {"random": {"comprehensiveness_gain_ci": [-0.01, 0.02]}}}) == "random"
@@ -187,8 +224,9 @@ def test_paired_median_difference_is_the_evidence_not_overlap():
     for _ in range(200):  # truth: median(N(0.6, .15)) - median(N(0.57, sqrt(.15^2 + .1^2))) = 0.03
         a = rng.normal(0.6, 0.15, 100)
         b = a - 0.03 + rng.normal(0, 0.1, 100)
-        _, (lo, hi), _ = paired_median_difference(a, np.repeat(a[:, None], 200, 1), b, np.repeat(b[:, None], 200, 1),
-                                                 200, rng)
+        _, (lo, hi), _ = paired_median_difference(
+            a, np.repeat(a[:, None], 200, 1), b, np.repeat(b[:, None], 200, 1), 200, rng
+        )
         hits += lo <= 0.03 <= hi
     assert 0.88 <= hits / 200 <= 0.99, hits / 200
 

@@ -19,9 +19,11 @@ from stablex.config import StudyConfig
 from stablex.errors import StablexError
 from stablex.train.seeds import SOURCES, derive_seeds, plan_seed
 
-GROUPS = [{"name": "init", "vary": ["init"], "seeds": [0, 1]},
-          {"name": "order", "vary": ["order"], "seeds": [10, 11]},
-          {"name": "all", "vary": ["all"], "seeds": [20, 21]}]
+GROUPS = [
+    {"name": "init", "vary": ["init"], "seeds": [0, 1]},
+    {"name": "order", "vary": ["order"], "seeds": [10, 11]},
+    {"name": "all", "vary": ["all"], "seeds": [20, 21]},
+]
 
 
 def design(**train) -> StudyConfig:
@@ -48,17 +50,24 @@ def test_groups_define_the_seeds_and_pin_the_other_sources():
         assert p.data_seed == ref.data_seed
 
 
-@pytest.mark.parametrize("train, message", [
-    ({"groups": [{"name": "x", "vary": ["weights"], "seeds": [0]}]}, "unknown source"),
-    ({"groups": [{"name": "x", "vary": ["data"], "seeds": [0]}]}, "needs \\[train\\] bootstrap = true"),
-    ({"groups": [{"name": "x", "vary": ["init"], "seeds": [0]}, {"name": "y", "vary": ["order"], "seeds": [0]}]},
-     "seed 0 is also in group 'x'"),
-    ({"groups": [{"name": "x", "vary": ["init"], "seeds": [0]}, {"name": "x", "vary": ["order"], "seeds": [1]}]},
-     "unique among the groups"),
-    ({"groups": [{"name": "x", "vary": ["init"], "seeds": "0-4"}]}, "seeds must be a list"),
-    ({"groups": [{"name": "x", "vary": ["init"], "seeds": [0], "pins": 3}]}, "unknown key"),
-    ({"init_seed": 7, "groups": [{"name": "x", "vary": ["init"], "seeds": [0]}]}, "unset \\[train\\] init_seed"),
-])
+@pytest.mark.parametrize(
+    "train, message",
+    [
+        ({"groups": [{"name": "x", "vary": ["weights"], "seeds": [0]}]}, "unknown source"),
+        ({"groups": [{"name": "x", "vary": ["data"], "seeds": [0]}]}, "needs \\[train\\] bootstrap = true"),
+        (
+            {"groups": [{"name": "x", "vary": ["init"], "seeds": [0]}, {"name": "y", "vary": ["order"], "seeds": [0]}]},
+            "seed 0 is also in group 'x'",
+        ),
+        (
+            {"groups": [{"name": "x", "vary": ["init"], "seeds": [0]}, {"name": "x", "vary": ["order"], "seeds": [1]}]},
+            "unique among the groups",
+        ),
+        ({"groups": [{"name": "x", "vary": ["init"], "seeds": "0-4"}]}, "seeds must be a list"),
+        ({"groups": [{"name": "x", "vary": ["init"], "seeds": [0], "pins": 3}]}, "unknown key"),
+        ({"init_seed": 7, "groups": [{"name": "x", "vary": ["init"], "seeds": [0]}]}, "unset \\[train\\] init_seed"),
+    ],
+)
 def test_a_bad_design_is_one_error_naming_the_group(train, message):
     with pytest.raises(StablexError, match=message):
         StudyConfig.from_dict({"train": train})
@@ -75,13 +84,15 @@ def test_identity_covers_the_design_not_the_seed_counts():
 
 # --- a real design: e5-small on Le Monde ------------------------------------------------------------
 
+
 def _study(corpus: Path, out: Path) -> Path:
     """The conftest's small study's corpus sample and split (same max_docs and split shares) and
     its 60 explained test texts (the same stratified draw), trained in 3 groups on texts cut to
     32 tokens instead of 64 (half the time; every seed still learns)."""
     path = out.parent / f"{out.name}.toml"
-    groups = ",\n  ".join(f'{{ name = "{g["name"]}", vary = {json.dumps(g["vary"])}, seeds = {g["seeds"]} }}'
-                          for g in GROUPS)
+    groups = ",\n  ".join(
+        f'{{ name = "{g["name"]}", vary = {json.dumps(g["vary"])}, seeds = {g["seeds"]} }}' for g in GROUPS
+    )
     path.write_text(f"""preset = "quick"
 [corpus]
 path = "{corpus}"
@@ -134,8 +145,14 @@ def test_design_resumes_after_sigkill_and_pins_hold(design_run):
     for s, m in metrics.items():
         plan, group = plan_seed(cfg.train, s)
         assert m["group"] == group and all(m[k] == getattr(plan, k) for k in SOURCES)
-    assert metrics[0]["order_seed"] == metrics[1]["order_seed"] and metrics[0]["dropout_seed"] == metrics[1]["dropout_seed"]
-    assert metrics[10]["init_seed"] == metrics[11]["init_seed"] and metrics[10]["dropout_seed"] == metrics[11]["dropout_seed"]
+    assert (
+        metrics[0]["order_seed"] == metrics[1]["order_seed"]
+        and metrics[0]["dropout_seed"] == metrics[1]["dropout_seed"]
+    )
+    assert (
+        metrics[10]["init_seed"] == metrics[11]["init_seed"]
+        and metrics[10]["dropout_seed"] == metrics[11]["dropout_seed"]
+    )
     assert metrics[0]["init_seed"] != metrics[1]["init_seed"] and metrics[10]["order_seed"] != metrics[11]["order_seed"]
     for s in (0, 1, 10, 11, 20, 21):
         assert metrics[s]["accuracy"]["test"] > 0.6  # every seed learned something (majority rate 0.5)
@@ -167,15 +184,23 @@ def test_variance_shares_match_a_direct_computation(design_run):
 
     def pairs_differing_in(*names):  # the definition: seed pairs whose recorded seeds differ in exactly these
         active = ("init_seed", "order_seed", "dropout_seed")
-        return [(a, b) for i, a in enumerate(seeds) for b in seeds[i + 1:]
-                if {k for k in active if recorded[a][k] != recorded[b][k]} == set(names)]
+        return [
+            (a, b)
+            for i, a in enumerate(seeds)
+            for b in seeds[i + 1 :]
+            if {k for k in active if recorded[a][k] != recorded[b][k]} == set(names)
+        ]
 
     init_pairs, order_pairs = pairs_differing_in("init_seed"), pairs_differing_in("order_seed")
     assert init_pairs == [(0, 1)]  # seed 0 is the pinned reference itself (pin_seed = 0)
     assert order_pairs == [(0, 10), (0, 11), (10, 11)]
     assert src["pairs"]["init_seed"] == 1 and src["pairs"]["order_seed"] == 3
-    direct_init = {d: np.mean([(x[idx[a]] - x[idx[b]]) ** 2 / 2 for a, b in init_pairs], 0).mean() for d, x in X.items()}
-    direct_order = {d: np.mean([(x[idx[a]] - x[idx[b]]) ** 2 / 2 for a, b in order_pairs], 0).mean() for d, x in X.items()}
+    direct_init = {
+        d: np.mean([(x[idx[a]] - x[idx[b]]) ** 2 / 2 for a, b in init_pairs], 0).mean() for d, x in X.items()
+    }
+    direct_order = {
+        d: np.mean([(x[idx[a]] - x[idx[b]]) ** 2 / 2 for a, b in order_pairs], 0).mean() for d, x in X.items()
+    }
     per_text = {r["doc_id"]: r for r in pq.read_table(out / "analysis" / "lrp" / "per_text.parquet").to_pylist()}
     for d in X:
         assert per_text[d]["var_init_seed"] == pytest.approx(direct_init[d], rel=1e-4, abs=1e-9)
@@ -192,8 +217,10 @@ def test_variance_shares_match_a_direct_computation(design_run):
 def test_accuracy_shares_match_a_direct_computation(design_run):
     out, _ = design_run
     src = json.loads((out / "analysis" / "lrp" / "summary.json").read_text())["sources"]
-    acc = {s: json.loads((out / "seeds" / str(s) / "metrics.json").read_text())["accuracy"]["test"]
-           for s in (0, 1, 10, 11, 20, 21)}
+    acc = {
+        s: json.loads((out / "seeds" / str(s) / "metrics.json").read_text())["accuracy"]["test"]
+        for s in (0, 1, 10, 11, 20, 21)
+    }
     a = src["accuracy"]
     assert a["shares"]["init_seed"]["variance"] == pytest.approx((acc[0] - acc[1]) ** 2 / 2, abs=1e-12)
     order = np.mean([(acc[a] - acc[b]) ** 2 / 2 for a, b in ((0, 10), (0, 11), (10, 11))])
@@ -202,6 +229,7 @@ def test_accuracy_shares_match_a_direct_computation(design_run):
 
 
 # --- stablex compare --------------------------------------------------------------------------------
+
 
 def test_compare_a_run_with_itself_gives_zero_and_p_one(design_run):
     from stablex.stats.compare import compare
@@ -284,24 +312,55 @@ def test_compare_two_halves_of_one_run_cannot_conclude_with_three_seeds_each(des
 def test_compare_cli_prints_the_table_and_refuses_a_non_run(design_run, tmp_path):
     out, _ = design_run
     wide = dict(os.environ, COLUMNS="200")  # rich wraps table cells to the terminal width
-    r = subprocess.run([sys.executable, "-m", "stablex.cli", "compare", str(out), str(out), "--method", "lrp",
-                        "--bootstrap", "20", "--permutations", "99"], capture_output=True, text=True, env=wide)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stablex.cli",
+            "compare",
+            str(out),
+            str(out),
+            "--method",
+            "lrp",
+            "--bootstrap",
+            "20",
+            "--permutations",
+            "99",
+        ],
+        capture_output=True,
+        text=True,
+        env=wide,
+    )
     assert r.returncode == 0, r.stderr
     assert "median Spearman rho" in r.stdout and (out / "compare" / "run-lrp.json").exists()
-    r = subprocess.run([sys.executable, "-m", "stablex.cli", "compare", str(out), str(tmp_path)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "stablex.cli", "compare", str(out), str(tmp_path)], capture_output=True, text=True
+    )
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not a stablex run directory" in r.stderr
 
 
 # --- by class and part of speech -----------------------------------------------------------------------
 
 REAL_TITLES = {  # Le Monde titles (ids in the corpus), with the alignments they must give
-    "https://www.lemonde.fr/international/article/2022/02/01/ukraine-volodymyr-zelensky-compte-ses-allies-dans-la-crise_6111827_3210.html":
-        {"l’": "DET", "Occident": "PROPN", "«": "PUNCT", "»": "PUNCT", "Washington": "PROPN"},
-    "https://www.lemonde.fr/idees/article/2021/12/17/pres-de-cent-producteurs-et-realisateurs-s-insurgent-les-documentaires-informent-et-emancipent-comment-le-csa-a-t-il-pu-les-sacrifier_6106540_3232.html":
-        {"s’": "PRON", "«": "PUNCT", "a-t-il": None, "?": "PUNCT"},
-    "https://www.lemonde.fr/societe/article/2022/01/04/ecole-et-covid-19-jusqu-a-quand-tiendra-t-on-comme-ca_6108093_3224.html":
-        {"Jusqu’": "ADP", "tiendra-t-on": None, "l’": "DET", "incertitude": "NOUN"},
+    "https://www.lemonde.fr/international/article/2022/02/01/ukraine-volodymyr-zelensky-compte-ses-allies-dans-la-crise_6111827_3210.html": {
+        "l’": "DET",
+        "Occident": "PROPN",
+        "«": "PUNCT",
+        "»": "PUNCT",
+        "Washington": "PROPN",
+    },
+    "https://www.lemonde.fr/idees/article/2021/12/17/pres-de-cent-producteurs-et-realisateurs-s-insurgent-les-documentaires-informent-et-emancipent-comment-le-csa-a-t-il-pu-les-sacrifier_6106540_3232.html": {
+        "s’": "PRON",
+        "«": "PUNCT",
+        "a-t-il": None,
+        "?": "PUNCT",
+    },
+    "https://www.lemonde.fr/societe/article/2022/01/04/ecole-et-covid-19-jusqu-a-quand-tiendra-t-on-comme-ca_6108093_3224.html": {
+        "Jusqu’": "ADP",
+        "tiendra-t-on": None,
+        "l’": "DET",
+        "incertitude": "NOUN",
+    },
 }
 
 
@@ -346,8 +405,10 @@ def test_groups_by_class_and_pos_on_the_real_run(design_run):
     assert pos["text_test"]["n_texts"] == 60 and matched["text_test"]["n_words"] == pos["text_test"]["n_words"]
     assert {"NOUN", "DET"} <= set(pos["effects"]) and {"NOUN", "DET"} <= set(matched["effects"])
     # the definition, directly: SD over seeds / RMS of the text's consensus, median over the PUNCT words
-    rows = sorted(pq.read_table(out / "analysis" / "lrp" / "per_word.parquet").to_pylist(),
-                  key=lambda r: (r["doc_id"], r["word_index"]))
+    rows = sorted(
+        pq.read_table(out / "analysis" / "lrp" / "per_word.parquet").to_pylist(),
+        key=lambda r: (r["doc_id"], r["word_index"]),
+    )
     docs = sorted({r["doc_id"] for r in rows})
     text = np.array([docs.index(r["doc_id"]) for r in rows])
     sd, mean = np.array([r["sd"] for r in rows]), np.array([r["mean"] for r in rows])
@@ -362,9 +423,14 @@ def test_the_report_says_how_a_quick_study_departs_from_the_papers_protocol():
     from stablex.report.sensitivity import protocol_differences
 
     repo = Path(__file__).resolve().parents[1]
-    quick = {d["key"] for d in protocol_differences(StudyConfig.from_toml(repo / "studies/lemonde-quick.toml").to_toml())}
+    quick = {
+        d["key"] for d in protocol_differences(StudyConfig.from_toml(repo / "studies/lemonde-quick.toml").to_toml())
+    }
     assert {"freeze_layers", "max_tokens", "batch_size", "seeds"} <= quick
-    full = {d["key"] for d in protocol_differences(StudyConfig.from_toml(repo / "studies/compare/lemonde-full.toml").to_toml())}
+    full = {
+        d["key"]
+        for d in protocol_differences(StudyConfig.from_toml(repo / "studies/compare/lemonde-full.toml").to_toml())
+    }
     assert "freeze_layers" not in full and "max_tokens" in full
     assert protocol_differences(StudyConfig.from_toml(repo / "studies/paper.toml").to_toml()) == []
 
@@ -373,9 +439,13 @@ def test_compare_pairs_texts_only_within_one_task(tmp_path):
     from stablex.stats.compare import _same_task
 
     corpus = {"sha256": "ab" * 32, "text": "title+summary", "label": "label"}
-    runs = {"a": (corpus, ["news", "opinion"]), "b": (corpus, ["news", "opinion"]),
-            "section": ({**corpus, "label": "section"}, ["economie", "international"]),
-            "classes": (corpus, ["news", "other"]), "body": ({**corpus, "text": "body"}, ["news", "opinion"])}
+    runs = {
+        "a": (corpus, ["news", "opinion"]),
+        "b": (corpus, ["news", "opinion"]),
+        "section": ({**corpus, "label": "section"}, ["economie", "international"]),
+        "classes": (corpus, ["news", "other"]),
+        "body": ({**corpus, "text": "body"}, ["news", "opinion"]),
+    }
     for name, (c, classes) in runs.items():
         (tmp_path / name).mkdir()
         (tmp_path / name / "manifest.json").write_text(json.dumps({"corpus": c, "classes": classes}))
@@ -390,12 +460,29 @@ def test_the_protocol_note_quotes_only_shipped_comparison_data(tmp_path):
     from stablex.report import sensitivity
 
     assert not hasattr(sensitivity, "PROTOCOL_MEASUREMENTS")
-    assert sensitivity._measured_effect(None, "freeze_layers", tmp_path) == " (effect on stability not measured by stablex)"
-    (tmp_path / "freeze_layers.json").write_text(json.dumps({
-        "command": "stablex compare runs/frozen runs/full --method lrp", "n_texts": {"a": 300, "b": 300},
-        "seeds": {"a": [0, 1, 2, 3], "b": [0, 1, 2, 3]}, "smallest_p": 0.0286, "notes": [],
-        "metrics": {"half_r": {"label": "median half-split r", "difference": 0.0123, "ci": [-0.01, 0.03],
-                               "conclusion": "no difference shown"}}}))
+    assert (
+        sensitivity._measured_effect(None, "freeze_layers", tmp_path)
+        == " (effect on stability not measured by stablex)"
+    )
+    (tmp_path / "freeze_layers.json").write_text(
+        json.dumps(
+            {
+                "command": "stablex compare runs/frozen runs/full --method lrp",
+                "n_texts": {"a": 300, "b": 300},
+                "seeds": {"a": [0, 1, 2, 3], "b": [0, 1, 2, 3]},
+                "smallest_p": 0.0286,
+                "notes": [],
+                "metrics": {
+                    "half_r": {
+                        "label": "median half-split r",
+                        "difference": 0.0123,
+                        "ci": [-0.01, 0.03],
+                        "conclusion": "no difference shown",
+                    }
+                },
+            }
+        )
+    )
     text = sensitivity._measured_effect(None, "freeze_layers", tmp_path)
     assert "median half-split r +0.012" in text and "[-0.010, +0.030]" in text and "no difference shown" in text
     assert "4 / 4 seeds" in text and "stablex compare runs/frozen runs/full" in text

@@ -3,7 +3,6 @@
 import json
 import math
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -29,30 +28,59 @@ def run(tmp_path):
     folder = tmp_path / "explanations" / "lrp"
     folder.mkdir(parents=True)
     for seed, docs in EXPL.items():
-        rows = {k: [] for k in ("seed", "doc_id", "word_index", "word", "start", "end", "relevance", "target",
-                                "pred", "logit")}
+        rows = {
+            k: []
+            for k in ("seed", "doc_id", "word_index", "word", "start", "end", "relevance", "target", "pred", "logit")
+        }
         for doc, (target, rel) in reversed(list(docs.items())):  # unsorted on purpose
             for i, r in enumerate(rel):
-                rows["seed"].append(seed); rows["doc_id"].append(doc); rows["word_index"].append(i)
-                rows["word"].append(WORDS[doc][i]); rows["start"].append(0); rows["end"].append(1)
-                rows["relevance"].append(r); rows["target"].append(target); rows["pred"].append(target)
+                rows["seed"].append(seed)
+                rows["doc_id"].append(doc)
+                rows["word_index"].append(i)
+                rows["word"].append(WORDS[doc][i])
+                rows["start"].append(0)
+                rows["end"].append(1)
+                rows["relevance"].append(r)
+                rows["target"].append(target)
+                rows["pred"].append(target)
                 rows["logit"].append(1.0)
-        schema = pa.schema([("seed", pa.int32()), ("doc_id", pa.string()), ("word_index", pa.int32()),
-                            ("word", pa.string()), ("start", pa.int32()), ("end", pa.int32()),
-                            ("relevance", pa.float32()), ("target", pa.string()), ("pred", pa.string()),
-                            ("logit", pa.float32())])
+        schema = pa.schema(
+            [
+                ("seed", pa.int32()),
+                ("doc_id", pa.string()),
+                ("word_index", pa.int32()),
+                ("word", pa.string()),
+                ("start", pa.int32()),
+                ("end", pa.int32()),
+                ("relevance", pa.float32()),
+                ("target", pa.string()),
+                ("pred", pa.string()),
+                ("logit", pa.float32()),
+            ]
+        )
         pq.write_table(pa.table(rows, schema=schema), folder / f"seed-{seed}.parquet")
         d = tmp_path / "seeds" / str(seed)
         d.mkdir(parents=True)
-        (d / "metrics.json").write_text(json.dumps({
-            "seed": seed, "init_seed": seed + 1, "order_seed": 9, "dropout_seed": 9, "data_seed": seed,
-            "accuracy": {"train": 1.0, "validation": 0.9, "test": ACC[seed]}, "n": {"test": 100}}))
+        (d / "metrics.json").write_text(
+            json.dumps(
+                {
+                    "seed": seed,
+                    "init_seed": seed + 1,
+                    "order_seed": 9,
+                    "dropout_seed": 9,
+                    "data_seed": seed,
+                    "accuracy": {"train": 1.0, "validation": 0.9, "test": ACC[seed]},
+                    "n": {"test": 100},
+                }
+            )
+        )
     return tmp_path
 
 
 def strict_json(path):
     def refuse(name):
         raise AssertionError(f"{name} in {path}")
+
     return json.loads(path.read_text(), parse_constant=refuse)
 
 

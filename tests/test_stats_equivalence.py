@@ -24,7 +24,7 @@ def vectors(n10: int, n01: int, n11: int, n00: int) -> tuple[np.ndarray, np.ndar
 def test_paired_tost_hand_computed():
     a, b = vectors(30, 20, 850, 100)  # n = 1000, d = 0.01
     t = paired_tost(a, b, margin=0.01)
-    se = math.sqrt((0.03 + 0.02 - 0.01 ** 2) / 1000)  # (p10 + p01 - d^2) / n
+    se = math.sqrt((0.03 + 0.02 - 0.01**2) / 1000)  # (p10 + p01 - d^2) / n
     assert t.difference == pytest.approx(0.01) and t.se == pytest.approx(se) and t.discordant == (30, 20)
     assert t.p_lower == pytest.approx(phi_sf(0.02 / se)) and t.p_upper == pytest.approx(0.5)
     assert t.p_value == pytest.approx(0.5) and not t.equivalent
@@ -71,7 +71,7 @@ def test_degenerate_and_unpaired_cases():
     same = paired_tost(*vectors(0, 0, 900, 100))  # two seeds right on the very same texts
     # no discordant text is not an exact zero: at most 3/n of the texts discordant (rule of three)
     assert same.difference == 0 and same.se == pytest.approx(math.sqrt(3 / 1000 / 1000)) and same.equivalent
-    assert same.n_needed == math.ceil(3 / 1000 * (norm.isf(0.05) + norm.isf(0.1)) ** 2 / 0.01 ** 2)
+    assert same.n_needed == math.ceil(3 / 1000 * (norm.isf(0.05) + norm.isf(0.1)) ** 2 / 0.01**2)
     few = paired_tost(*vectors(0, 0, 10, 2))  # the D20: identical predictions on 12 texts
     assert few.se == pytest.approx(math.sqrt(3 / 12 / 12)) and not few.equivalent and few.p_value > 0.4
     u = unpaired_tost(0.88, 0.86, 100)  # the case: 2 points on 100 texts

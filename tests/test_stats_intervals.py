@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 
 from stablex.stats.equivalence import default_sizes, equivalence, select_equivalent, two_proportion_z
-from stablex.stats.intervals import (bootstrap_mean_ci, fisher_interval, multi_bootstrap, seed_weights, seeds_needed,
-                                     single_seed_reliability, spearman_brown)
+from stablex.stats.intervals import (
+    bootstrap_mean_ci,
+    fisher_interval,
+    multi_bootstrap,
+    seed_weights,
+    seeds_needed,
+    single_seed_reliability,
+    spearman_brown,
+)
 
 
 def test_fisher_textbook_value():
@@ -61,8 +68,9 @@ def test_bootstrap_mean_ci_is_scipys_and_needs_two_values():
 
     x = np.random.default_rng(2).normal(0.0, 1.0, 40)
     for method in ("percentile", "BCa"):
-        ci = bootstrap((x,), np.mean, n_resamples=500, method=method,
-                       random_state=np.random.default_rng(3)).confidence_interval
+        ci = bootstrap(
+            (x,), np.mean, n_resamples=500, method=method, random_state=np.random.default_rng(3)
+        ).confidence_interval
         assert bootstrap_mean_ci(x, 500, 3, method=method) == pytest.approx([ci.low, ci.high])
     assert bootstrap_mean_ci(x[:1], 500) is None and bootstrap_mean_ci(x[:0], 500) is None
     assert bootstrap_mean_ci(np.ones(4), 500) == [1.0, 1.0]

@@ -68,9 +68,15 @@ def test_variance_ratios_have_model_level_intervals_and_check_the_total_variance
     chk = out["total_variance_check"]
     assert chk["sum_of_single_ratios"] == pytest.approx(0.95) and chk["additive"] and chk["consistent"]
     # a single source "moving explanations more than all of them together": flagged
-    bad = variance_ratios({"init_seed": 2.9, ref: 1.0}, [{"init_seed": 2.9 + d, ref: 1.0} for d in (0, .1, -.1, .05)], ref)
-    assert bad["total_variance_check"]["exceeds_total"] == ["init_seed"] and not bad["total_variance_check"]["consistent"]
+    bad = variance_ratios(
+        {"init_seed": 2.9, ref: 1.0}, [{"init_seed": 2.9 + d, ref: 1.0} for d in (0, 0.1, -0.1, 0.05)], ref
+    )
+    assert (
+        bad["total_variance_check"]["exceeds_total"] == ["init_seed"] and not bad["total_variance_check"]["consistent"]
+    )
     # drop_seed removes a seed's pairs and the sets it alone made
-    d = sources.design([{"init_seed": 0, "order_seed": 0}, {"init_seed": 1, "order_seed": 0}, {"init_seed": 1, "order_seed": 1}])
+    d = sources.design(
+        [{"init_seed": 0, "order_seed": 0}, {"init_seed": 1, "order_seed": 0}, {"init_seed": 1, "order_seed": 1}]
+    )
     d0 = drop_seed(d, 0)
     assert set(d0.sets) == {"order_seed"} and d0.n_pairs == {"order_seed": 1}

@@ -17,13 +17,21 @@ def test_resume_does_only_what_is_missing(study_run):
     run = study_run.run
     assert set(study_run.first.seconds) == {"train", "explain"}
     assert (run / "explanations" / "lrp" / "seed-0.parquet").stat().st_mtime_ns == study_run.lrp_mtime
-    for path in ("analysis/lrp/summary.json", "analysis/gxi/summary.json", "analysis/features/summary.json",
-                 "features/features.parquet", "hybrid/metrics.json", "hybrid/lexicon.csv",
-                 "explanations/faithfulness.json", "explanations/lrp@train/seed-1.parquet"):
+    for path in (
+        "analysis/lrp/summary.json",
+        "analysis/gxi/summary.json",
+        "analysis/features/summary.json",
+        "features/features.parquet",
+        "hybrid/metrics.json",
+        "hybrid/lexicon.csv",
+        "explanations/faithfulness.json",
+        "explanations/lrp@train/seed-1.parquet",
+    ):
         assert (run / path).exists(), path
     assert study_run.second.report == run / "report" / "index.html" and study_run.second.report.exists()
-    again = run_study(study_run.cfg, run, show_progress=False, stages=("train", "explain", "faithfulness",
-                                                                        "analyze", "hybrid"))
+    again = run_study(
+        study_run.cfg, run, show_progress=False, stages=("train", "explain", "faithfulness", "analyze", "hybrid")
+    )
     assert set(again.skipped) >= {"faithfulness", "hybrid"}
     assert again.seconds["explain"] < 5  # every seed's parquet was found
 
@@ -46,16 +54,21 @@ def test_study_artefacts_hold_real_figures(study_run):
     assert set(table.column("doc_id").to_pylist()) <= train_ids
     # The feature model beats chance but not the transformer on the same test split.
     fm = json.loads((run / "features" / "model.json").read_text())
-    transformer = [json.loads((run / "seeds" / str(s) / "metrics.json").read_text())["accuracy"]["test"]
-                   for s in (0, 1)]
+    transformer = [
+        json.loads((run / "seeds" / str(s) / "metrics.json").read_text())["accuracy"]["test"] for s in (0, 1)
+    ]
     assert 0.5 < fm["metrics"]["test"]["accuracy"] < max(transformer)
 
 
 def test_cli_run_reports_its_page(study_run, tmp_path):
     study = tmp_path / "study.toml"
     study.write_text(study_run.cfg.to_toml())
-    r = subprocess.run([sys.executable, "-m", "stablex.cli", "run", str(study), "--out", str(study_run.run)],
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-m", "stablex.cli", "run", str(study), "--out", str(study_run.run)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr
     assert "report:" in r.stdout and "index.html" in r.stdout.replace("\n", "")
 
@@ -81,14 +94,17 @@ def test_verdict_names_every_method_with_its_faithfulness(study_run):
     rows = {r.name: r for r in method_rows(d)}
     assert set(rows) == {"lrp", "gxi"} and all(r.status != "unscored" for r in rows.values())
     html = (run / "report" / "index.html").read_text()
-    verdict = html[html.index('<section id="verdict"'):html.index("</section>", html.index('<section id="verdict"'))]
+    verdict = html[html.index('<section id="verdict"') : html.index("</section>", html.index('<section id="verdict"'))]
     page = re.sub(r"<[^>]+>", "", verdict)
     rule = json.loads((run / "explanations" / "lrp" / "summary.json").read_text())["rule"]["name"]
     assert rule in page
     for m in ("lrp", "gxi"):
-        aopc = f'{faith["methods"][m]["comprehensiveness_aopc"]:.3f}'
+        aopc = f"{faith['methods'][m]['comprehensiveness_aopc']:.3f}"
         assert f"<td>{m}</td>" in verdict and aopc in page  # its row, with its comprehensiveness
-        assert re.search(rf"{m}(’s|'s)? (is more faithful|beats a random ranking by|faithfulness cannot be told|faithfulness is below)", page)
+        assert re.search(
+            rf"{m}(’s|'s)? (is more faithful|beats a random ranking by|faithfulness cannot be told|faithfulness is below)",
+            page,
+        )
     assert 'id="verdict-figure"' in verdict and "random ranking" in page
 
 
@@ -99,15 +115,22 @@ def test_explained_subset_is_fixed_stratified_and_shared(study_run):
     run = study_run.run
     split = pq.read_table(run / "split.parquet").to_pydict()
     test = [(d, lab) for d, s, lab in zip(split["doc_id"], split["split"], split["label_id"]) if s == "test"]
-    sets = {(m, s): frozenset(pq.read_table(run / "explanations" / m / f"seed-{s}.parquet",
-                                            columns=["doc_id"]).column("doc_id").to_pylist())
-            for m in ("lrp", "gxi") for s in (0, 1)}
+    sets = {
+        (m, s): frozenset(
+            pq.read_table(run / "explanations" / m / f"seed-{s}.parquet", columns=["doc_id"])
+            .column("doc_id")
+            .to_pylist()
+        )
+        for m in ("lrp", "gxi")
+        for s in (0, 1)
+    }
     assert len(set(sets.values())) == 1
     chosen = next(iter(sets.values()))
     assert len(chosen) == 60 and len(test) == 100
     labels = dict(test)
     assert sum(labels[d] for d in chosen) == 30  # stratified: half opinion, as the test split
     import numpy as np
+
     pos = stratified_subset(np.array([lab for _, lab in test]), 60, study_run.cfg.corpus.split_seed)
     assert chosen == {test[i][0] for i in pos}  # what stratified_subset draws with split_seed
     summary = json.loads((run / "explanations" / "lrp" / "summary.json").read_text())
@@ -145,8 +168,10 @@ def test_adding_a_seed_and_a_method_recomputes_exactly_the_stale_stages(study_ru
 
     run = tmp_path / "run"
     shutil.copytree(study_run.run, run)
-    kept = {p: (run / p).stat().st_mtime_ns for p in ("explanations/lrp/seed-0.parquet",
-                                                      "explanations/lrp@train/seed-1.parquet")}
+    kept = {
+        p: (run / p).stat().st_mtime_ns
+        for p in ("explanations/lrp/seed-0.parquet", "explanations/lrp@train/seed-1.parquet")
+    }
     features_before = pq.read_table(run / "features" / "features.parquet")
     faith_before = json.loads((run / "explanations" / "faithfulness.json").read_text())["methods"]
     cfg = copy.deepcopy(study_run.cfg)

@@ -8,10 +8,12 @@ import re
 import stablex
 from report_run import build_handmade_run
 
-TEXTS = ["Le gouvernement a annoncé une réforme des retraites ce mardi matin.",
-         "Je pense que cette réforme est une erreur profonde pour le pays.",
-         "Les chiffres du chômage publiés hier montrent une baisse nette.",
-         "Il faut le dire : nos dirigeants ont perdu le sens commun."] * 3
+TEXTS = [
+    "Le gouvernement a annoncé une réforme des retraites ce mardi matin.",
+    "Je pense que cette réforme est une erreur profonde pour le pays.",
+    "Les chiffres du chômage publiés hier montrent une baisse nette.",
+    "Il faut le dire : nos dirigeants ont perdu le sens commun.",
+] * 3
 
 
 def test_analysis_prints_and_renders_its_figures(tmp_path):

@@ -16,13 +16,12 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from conftest import small_study
 from stablex.config import StudyConfig
 from stablex.errors import ConfigMismatchError, StablexError
 from stablex.models.classifier import load_seed_model
 from stablex.train.seeds import derive_seeds
 from stablex.train.sweep import train
-
-from conftest import small_study
 
 
 def logits_of(run: Path, seed: int) -> np.ndarray:
@@ -41,8 +40,16 @@ def test_two_seeds_beat_the_majority_rate(trained_run):
         assert m["accuracy"]["test"] >= 0.7  # balanced test split: majority rate 0.5
         assert set(m) >= {"init_seed", "order_seed", "dropout_seed", "macro_f1", "loss", "train_seconds"}
     t = pq.read_table(run / "seeds" / "0" / "predictions.parquet")
-    assert t.column_names == ["doc_id", "split", "label", "pred", "prob_news", "prob_opinion",
-                              "logit_news", "logit_opinion"]
+    assert t.column_names == [
+        "doc_id",
+        "split",
+        "label",
+        "pred",
+        "prob_news",
+        "prob_opinion",
+        "logit_news",
+        "logit_opinion",
+    ]
     assert not np.allclose(logits_of(run, 0), logits_of(run, 1))  # seeds differ
 
 
@@ -78,8 +85,26 @@ def test_too_many_frozen_layers_is_refused(lemonde_path, tmp_path):
 
 
 def _cli(out: Path, corpus: Path, seeds: str) -> list[str]:
-    return [sys.executable, "-m", "stablex.cli", "train", "--corpus", str(corpus), "--preset", "quick",
-            "--max-docs", "200", "--max-tokens", "32", "--seeds", seeds, "--threads", "2", "--out", str(out)]
+    return [
+        sys.executable,
+        "-m",
+        "stablex.cli",
+        "train",
+        "--corpus",
+        str(corpus),
+        "--preset",
+        "quick",
+        "--max-docs",
+        "200",
+        "--max-tokens",
+        "32",
+        "--seeds",
+        seeds,
+        "--threads",
+        "2",
+        "--out",
+        str(out),
+    ]
 
 
 def test_sigkill_loses_at_most_the_seed_in_progress_and_same_seed_is_bit_identical(lemonde_path, tmp_path):
@@ -89,8 +114,9 @@ def test_sigkill_loses_at_most_the_seed_in_progress_and_same_seed_is_bit_identic
     same predictions, which is also the same-seed determinism check."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_cli(killed, lemonde_path, "0-1"), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cli(killed, lemonde_path, "0-1"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 300
     while not (killed / "seeds" / "0" / "metrics.json").exists():
         assert proc.poll() is None and time.time() < deadline, "training ended before it could be killed"
@@ -113,8 +139,22 @@ def test_sigkill_loses_at_most_the_seed_in_progress_and_same_seed_is_bit_identic
 def test_cli_reports_bad_input_in_one_line(tmp_path):
     bad = tmp_path / "c.csv"
     bad.write_text('id,title,label\n"a","x","news"\n"a","y","opinion"\n')
-    r = subprocess.run([sys.executable, "-m", "stablex.cli", "train", "--corpus", str(bad), "--text", "title",
-                        "--out", str(tmp_path / "run")], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stablex.cli",
+            "train",
+            "--corpus",
+            str(bad),
+            "--text",
+            "title",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2
     assert "c.csv: column 'id', row 2: duplicate id 'a'" in r.stderr
     assert not (tmp_path / "run").exists()
@@ -170,11 +210,21 @@ def test_bfloat16_steps_keep_float32_weights_and_are_deterministic():
 
     def trained(precision: str) -> dict[str, torch.Tensor]:
         torch.manual_seed(0)
-        model = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=64, num_hidden_layers=2,
-                                                         num_attention_heads=4, intermediate_size=128, num_labels=2))
+        model = BertForSequenceClassification(
+            BertConfig(
+                vocab_size=50,
+                hidden_size=64,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                intermediate_size=128,
+                num_labels=2,
+            )
+        )
         g = torch.Generator().manual_seed(1)
-        data = Inputs(ids=[torch.randint(3, 50, (int(n),), generator=g) for n in torch.randint(5, 20, (24,), generator=g)],
-                      labels=np.arange(24) % 2)
+        data = Inputs(
+            ids=[torch.randint(3, 50, (int(n),), generator=g) for n in torch.randint(5, 20, (24,), generator=g)],
+            labels=np.arange(24) % 2,
+        )
         fit(model, data, derive_seeds(0), TrainConfig(batch_size=8, lr=1e-3, epochs=1, precision=precision), 0, 0)
         return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
@@ -211,6 +261,9 @@ def test_a_damaged_seed_file_is_named(trained_run, tmp_path):
     shutil.copytree(run, copy_, ignore=shutil.ignore_patterns("1"))
     weights = copy_ / "seeds" / "0" / "model" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])  # truncated, as by a full disk
-    with pytest.raises(StablexError, match=r"seeds/0/model/model\.safetensors: cannot be read .* delete seeds/0 "
-                                           r"and rerun `stablex train` to retrain seed 0"):
+    with pytest.raises(
+        StablexError,
+        match=r"seeds/0/model/model\.safetensors: cannot be read .* delete seeds/0 "
+        r"and rerun `stablex train` to retrain seed 0",
+    ):
         load_seed_model(copy_, 0)

@@ -28,6 +28,19 @@ for _name in ("train", "models", "explain", "features", "report"):
     _module.__class__ = _CallableModule
     _module.__stablex_api__ = getattr(_api, _name)
 
-__all__ = ["StudyConfig", "StablexError", "train", "models", "explain", "faithfulness", "analyze", "compare",
-           "features", "hybrid", "report", "run", "import_models"]
+__all__ = [
+    "StudyConfig",
+    "StablexError",
+    "train",
+    "models",
+    "explain",
+    "faithfulness",
+    "analyze",
+    "compare",
+    "features",
+    "hybrid",
+    "report",
+    "run",
+    "import_models",
+]
 __version__ = "0.1.0"

@@ -1,10 +1,10 @@
 """The Python API behind every CLI command, for notebooks: same names, same options.
 
-    import stablex
-    cfg = stablex.StudyConfig.from_toml("studies/lemonde-quick.toml")
-    result = stablex.run(cfg, "runs/quick")          # the whole study
-    stablex.models("runs/quick")                      # accuracy + equivalence
-    stablex.report("runs/quick")                      # -> runs/quick/report/index.html
+import stablex
+cfg = stablex.StudyConfig.from_toml("studies/lemonde-quick.toml")
+result = stablex.run(cfg, "runs/quick")          # the whole study
+stablex.models("runs/quick")                      # accuracy + equivalence
+stablex.report("runs/quick")                      # -> runs/quick/report/index.html
 """
 
 from __future__ import annotations
@@ -34,12 +34,20 @@ def _with_sections(study: StudyConfig, sections: dict[str, dict]) -> StudyConfig
     unknown = sorted(set(sections) - known)
     if unknown:
         raise StablexError(f"unknown section(s) {', '.join(unknown)}; the sections are {', '.join(sorted(known))}")
-    return dataclasses.replace(study, **{name: _override(getattr(study, name), name, options)
-                                         for name, options in sections.items()})
+    return dataclasses.replace(
+        study, **{name: _override(getattr(study, name), name, options) for name, options in sections.items()}
+    )
 
 
-def train(study: StudyConfig, out: str | Path, force: bool = False, show_progress: bool = True, executor=None,
-          wait: bool = False, **sections: dict):
+def train(
+    study: StudyConfig,
+    out: str | Path,
+    force: bool = False,
+    show_progress: bool = True,
+    executor=None,
+    wait: bool = False,
+    **sections: dict,
+):
     """One classifier per seed; `executor` (stablex.train.executors) runs the seeds, None: here.
     `sections` override options table by table, e.g. `train={"epochs": 3}, corpus={"max_docs": 400}`.
     `wait`: wait for another process writing the run instead of refusing."""
@@ -73,12 +81,10 @@ def models(run_dir: str | Path, sizes: list[int] | None = None, margin: float | 
     """Accuracy over seeds: stablex's reading (`stats.accuracy.SeedAccuracy`: Cochran's Q, the
     seed SD with its interval, equivalence by its upper bound) and the study's equivalence
     windows as the replication (EquivalenceResult); `margin` overrides [analyze] accuracy_margin."""
-    from stablex.rundir import open_run
+    from stablex import ledger
+    from stablex.rundir import open_run, stage_artefacts
     from stablex.stats.equivalence import equivalence
     from stablex.stats.load import test_correctness
-
-    from stablex import ledger
-    from stablex.rundir import stage_artefacts
 
     run = open_run(run_dir)
     ledger.check(run.path, *stage_artefacts("models")[0])
@@ -86,8 +92,10 @@ def models(run_dir: str | Path, sizes: list[int] | None = None, margin: float | 
     if not seeds:
         raise StablexError(f"{run.path}: no trained seeds; run `stablex train` first")
     if len(seeds) < 2:
-        raise StablexError(f"{run.path}: {len(seeds)} trained seed; comparing models needs at least two "
-                           f"(train more with `stablex train --seeds 0-4 --out {run.path} ...`)")
+        raise StablexError(
+            f"{run.path}: {len(seeds)} trained seed; comparing models needs at least two "
+            f"(train more with `stablex train --seeds 0-4 --out {run.path} ...`)"
+        )
     for n in sizes or ():
         if not 2 <= n <= len(seeds):
             raise StablexError(f"--sizes: {n} is not a subset size of this run (between 2 and its {len(seeds)} seeds)")
@@ -102,16 +110,26 @@ def models(run_dir: str | Path, sizes: list[int] | None = None, margin: float | 
     from stablex.stats.accuracy import seed_accuracy
 
     correct = test_correctness(run.path, seeds)
-    return ModelsReport(equivalence(acc, n_test, sizes=sizes, correct=correct, margin=margin, power=an.power), acc,
-                        seed_accuracy(correct, margin=margin) if correct else None)
+    return ModelsReport(
+        equivalence(acc, n_test, sizes=sizes, correct=correct, margin=margin, power=an.power),
+        acc,
+        seed_accuracy(correct, margin=margin) if correct else None,
+    )
 
 
-def explain(run_dir: str | Path, method: str = "lrp", force: bool = False, seeds: list[int] | None = None,
-            executor=None, wait: bool = False, **options):
+def explain(
+    run_dir: str | Path,
+    method: str = "lrp",
+    force: bool = False,
+    seeds: list[int] | None = None,
+    executor=None,
+    wait: bool = False,
+    **options,
+):
     """Explain every text of a split with every seed's model; `options` override [explain]."""
-    from stablex.rundir import open_run, writing
     from stablex.explain.distributed import explain_distributed
     from stablex.explain.stage import check_config
+    from stablex.rundir import open_run, writing
 
     cfg = _override(open_run(run_dir).config().explain, "explain", options)
     check_config(cfg, method)
@@ -119,8 +137,9 @@ def explain(run_dir: str | Path, method: str = "lrp", force: bool = False, seeds
         return explain_distributed(run_dir, method, cfg, executor, seeds=seeds, force=force)
 
 
-def faithfulness(run_dir: str | Path, methods: list[str], n_texts: int | None = None, seed: int | None = None,
-                 wait: bool = False):
+def faithfulness(
+    run_dir: str | Path, methods: list[str], n_texts: int | None = None, seed: int | None = None, wait: bool = False
+):
     """ERASER comprehensiveness and sufficiency of `methods` and the baselines (FaithfulnessReport;
     `.result` is the FaithfulnessResult)."""
     from stablex.explain.faithfulness import faithfulness as _faith
@@ -137,13 +156,10 @@ def faithfulness(run_dir: str | Path, methods: list[str], n_texts: int | None = 
 def analyze(run_dir: str | Path, method: str = "lrp", **options):
     """Agreement across seeds and the rest of analysis/<method>/; `options` override [analyze].
     Returns an AnalysisReport (the AnalysisResult's fields read through it)."""
-    from stablex.rundir import open_run
-    from stablex.stats.analyze import analyze as _analyze
-
     from stablex.features.pos import sensitivity_groups
     from stablex.report.terminal import AnalysisReport
-
-    from stablex.rundir import writing
+    from stablex.rundir import open_run, writing
+    from stablex.stats.analyze import analyze as _analyze
 
     wait = bool(options.pop("wait", False))
     study = open_run(run_dir).config()
@@ -175,20 +191,30 @@ def hybrid(run_dir: str | Path, method: str = "lrp", wait: bool = False):
     `.result` is the HybridResult)."""
     from stablex.features.hybrid import run_hybrid
     from stablex.report.terminal import HybridReport
-    from stablex.rundir import open_run
-
-    from stablex.rundir import writing
+    from stablex.rundir import open_run, writing
 
     run = open_run(run_dir)
     study = run.config()
     cfg = _override(study.hybrid, "hybrid", {"method": method})
     with writing(run_dir, "hybrid", wait=wait, method=method):
-        return HybridReport(run_hybrid(run_dir, cfg, run.explanations_dir(method, "train"), features=study.features), method)
+        return HybridReport(
+            run_hybrid(run_dir, cfg, run.explanations_dir(method, "train"), features=study.features), method
+        )
 
 
-def compare(run_a: str | Path, run_b: str | Path, method: str = "lrp", k: int = 10, n_boot: int = 500,
-            n_permutations: int = 9999, out: str | Path | None = None, seeds_a: list[int] | None = None,
-            seeds_b: list[int] | None = None, plan: float | None = None, wait: bool = False):
+def compare(
+    run_a: str | Path,
+    run_b: str | Path,
+    method: str = "lrp",
+    k: int = 10,
+    n_boot: int = 500,
+    n_permutations: int = 9999,
+    out: str | Path | None = None,
+    seeds_a: list[int] | None = None,
+    seeds_b: list[int] | None = None,
+    plan: float | None = None,
+    wait: bool = False,
+):
     """Explanation sensitivity of run A minus run B (Comparison), written as JSON; returns (result, path).
     `seeds_a` / `seeds_b`: the seeds of each side (two halves of one run: the same run twice);
     `plan`: also the seeds per run needed to detect that difference in median rho."""
@@ -200,8 +226,17 @@ def compare(run_a: str | Path, run_b: str | Path, method: str = "lrp", k: int = 
     open_run(run_a), open_run(run_b)  # each a clear error when it is not a run
     ledger.check(Path(run_b), *stage_artefacts("compare", method=method)[0])
     with writing(run_a, "compare", wait=wait, method=method):
-        result = _compare(run_a, run_b, method, k=k, n_boot=n_boot, n_permutations=n_permutations,
-                          seeds_a=seeds_a, seeds_b=seeds_b, plan=plan)
+        result = _compare(
+            run_a,
+            run_b,
+            method,
+            k=k,
+            n_boot=n_boot,
+            n_permutations=n_permutations,
+            seeds_a=seeds_a,
+            seeds_b=seeds_b,
+            plan=plan,
+        )
         return result, write_comparison(result, out)
 
 
@@ -223,9 +258,11 @@ class VerifyResult:
             return [f"{self.run_dir}: no run ledger (made by a stablex before it); nothing to verify against"]
         out = [p.line(self.run_dir) for p in self.problems]
         damaged = sum(p.kind in ("missing", "damaged") for p in self.problems)
-        out.append(f"{self.run_dir}: {self.n_artefacts} artefact(s) recorded, {damaged} missing or damaged, "
-                   f"{sum(p.kind == 'stale' for p in self.problems)} stale, "
-                   f"{sum(p.kind == 'foreign' for p in self.problems)} foreign")
+        out.append(
+            f"{self.run_dir}: {self.n_artefacts} artefact(s) recorded, {damaged} missing or damaged, "
+            f"{sum(p.kind == 'stale' for p in self.problems)} stale, "
+            f"{sum(p.kind == 'foreign' for p in self.problems)} foreign"
+        )
         return out
 
 
@@ -243,15 +280,20 @@ def verify(run_dir: str | Path) -> VerifyResult:
     return VerifyResult(run_dir, ledger.verify(run_dir), n_artefacts=len(ledger.records(run_dir)))
 
 
-def import_models(study: StudyConfig | None, out: str | Path, checkpoints: list[str | Path],
-                  tokenizer: str | Path | None = None, force: bool = False, **sections: dict):
+def import_models(
+    study: StudyConfig | None,
+    out: str | Path,
+    checkpoints: list[str | Path],
+    tokenizer: str | Path | None = None,
+    force: bool = False,
+    **sections: dict,
+):
     """Fine-tuned HF sequence classifiers (save_pretrained directories) as the seeds 0..N-1 of
     the run `out` (ImportResult); `sections` override options table by table, e.g.
     `corpus={"path": ..., "text": "title", "label": "label", "split_column": "split"}`."""
     from stablex.train.importing import import_models as _import
 
-    return _import(_with_sections(study or StudyConfig(), sections), out, checkpoints, tokenizer=tokenizer,
-                   force=force)
+    return _import(_with_sections(study or StudyConfig(), sections), out, checkpoints, tokenizer=tokenizer, force=force)
 
 
 def convert(source: str, arch: str, out: str | Path, force: bool = False):
@@ -271,12 +313,19 @@ def report(run_dir: str | Path, wait: bool = False) -> Path:
         return build_report(Path(run_dir))
 
 
-def run(study: StudyConfig | str | Path, out: str | Path | None = None, force: bool = False,
-        show_progress: bool = True, executor=None, wait: bool = False):
+def run(
+    study: StudyConfig | str | Path,
+    out: str | Path | None = None,
+    force: bool = False,
+    show_progress: bool = True,
+    executor=None,
+    wait: bool = False,
+):
     """The whole study (train -> explain -> analyze -> features -> hybrid -> report), resumable."""
     from stablex.pipeline import run_study
 
     cfg = study if isinstance(study, StudyConfig) else StudyConfig.from_toml(study)
     check_methods(cfg, str(study) if not isinstance(study, StudyConfig) else "study")
-    return run_study(cfg, out or Path("runs") / cfg.name, force=force, show_progress=show_progress,
-                     executor=executor, wait=wait)
+    return run_study(
+        cfg, out or Path("runs") / cfg.name, force=force, show_progress=show_progress, executor=executor, wait=wait
+    )

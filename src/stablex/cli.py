@@ -15,8 +15,11 @@ from stablex.config_checks import AGGREGATIONS, PRECISIONS, SPLITS
 from stablex.errors import StablexError
 from stablex.explain.methods import METHODS
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="How much do a fine-tuned transformer's explanations depend on its training seed?")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="How much do a fine-tuned transformer's explanations depend on its training seed?",
+)
 console = Console(soft_wrap=True)  # no hard wrapping: paths and messages stay on one line
 err = Console(stderr=True, soft_wrap=True)
 
@@ -36,7 +39,9 @@ ExecutorOpt = Annotated[str, typer.Option("--executor", help="local | ray: where
 AddressOpt = Annotated[Optional[str], typer.Option(help="Ray cluster address (default: a local one)")]
 CpusOpt = Annotated[float, typer.Option(help="Ray: CPUs per seed task")]
 GpusOpt = Annotated[float, typer.Option(help="Ray: GPUs per seed task")]
-WaitOpt = Annotated[bool, typer.Option("--wait", help="Wait for another stablex process writing the run, instead of refusing")]
+WaitOpt = Annotated[
+    bool, typer.Option("--wait", help="Wait for another stablex process writing the run, instead of refusing")
+]
 
 
 def _executor(name: str, address: Optional[str], cpus: float, gpus: float):
@@ -92,33 +97,56 @@ def train(
     init_seed: Annotated[Optional[int], typer.Option(help="Pin the head initialisation seed")] = None,
     order_seed: Annotated[Optional[int], typer.Option(help="Pin the data-order seed")] = None,
     dropout_seed: Annotated[Optional[int], typer.Option(help="Pin the dropout seed")] = None,
-    bootstrap: Annotated[Optional[bool], typer.Option("--bootstrap/--no-bootstrap",
-                                                      help="Train each seed on a bootstrap draw of the train split")] = None,
-    preprocess: Annotated[Optional[bool], typer.Option("--preprocess/--no-preprocess",
-                                                       help="NFKC + URL/number placeholders")] = None,
+    bootstrap: Annotated[
+        Optional[bool],
+        typer.Option("--bootstrap/--no-bootstrap", help="Train each seed on a bootstrap draw of the train split"),
+    ] = None,
+    preprocess: Annotated[
+        Optional[bool], typer.Option("--preprocess/--no-preprocess", help="NFKC + URL/number placeholders")
+    ] = None,
     drop_empty: Annotated[bool, typer.Option("--drop-empty", help="Drop texts that are empty")] = False,
-    dedup: Annotated[bool, typer.Option("--dedup", help="Keep one text per duplicate group (same normalised text "
-                                                         "or title) instead of refusing a split with duplicates")] = False,
+    dedup: Annotated[
+        bool,
+        typer.Option(
+            "--dedup",
+            help="Keep one text per duplicate group (same normalised text "
+            "or title) instead of refusing a split with duplicates",
+        ),
+    ] = False,
     keep_models: Annotated[bool, typer.Option("--keep-models/--no-keep-models")] = True,
     threads: Annotated[Optional[int], typer.Option(help="Torch threads")] = None,
     precision: Annotated[Optional[str], typer.Option(help=_choices(PRECISIONS) + " (bfloat16: autocast)")] = None,
     force: Annotated[bool, typer.Option("--force", help="Discard a run made with another configuration")] = False,
-    executor: ExecutorOpt = "local", address: AddressOpt = None, cpus_per_seed: CpusOpt = 1,
-    gpus_per_seed: GpusOpt = 0, wait: WaitOpt = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    cpus_per_seed: CpusOpt = 1,
+    gpus_per_seed: GpusOpt = 0,
+    wait: WaitOpt = False,
 ) -> None:
     """Fine-tune one classifier per seed (resumable: rerun to complete an interrupted sweep)."""
     from stablex.api import train as train_api
 
     cfg = _study(config, preset)
     overrides = {
-        ("corpus", "path"): str(corpus) if corpus else None, ("corpus", "text"): text,
-        ("corpus", "label"): label, ("corpus", "id"): id_column, ("corpus", "max_docs"): max_docs,
-        ("corpus", "balance"): balance, ("corpus", "max_tokens"): max_tokens,
-        ("corpus", "preprocess"): preprocess, ("model", "name"): model,
-        ("model", "freeze_layers"): freeze_layers, ("train", "epochs"): epochs,
-        ("train", "batch_size"): batch_size, ("train", "lr"): lr, ("train", "init_seed"): init_seed,
-        ("train", "order_seed"): order_seed, ("train", "dropout_seed"): dropout_seed,
-        ("train", "bootstrap"): bootstrap, ("train", "threads"): threads, ("train", "precision"): precision,
+        ("corpus", "path"): str(corpus) if corpus else None,
+        ("corpus", "text"): text,
+        ("corpus", "label"): label,
+        ("corpus", "id"): id_column,
+        ("corpus", "max_docs"): max_docs,
+        ("corpus", "balance"): balance,
+        ("corpus", "max_tokens"): max_tokens,
+        ("corpus", "preprocess"): preprocess,
+        ("model", "name"): model,
+        ("model", "freeze_layers"): freeze_layers,
+        ("train", "epochs"): epochs,
+        ("train", "batch_size"): batch_size,
+        ("train", "lr"): lr,
+        ("train", "init_seed"): init_seed,
+        ("train", "order_seed"): order_seed,
+        ("train", "dropout_seed"): dropout_seed,
+        ("train", "bootstrap"): bootstrap,
+        ("train", "threads"): threads,
+        ("train", "precision"): precision,
         ("train", "seeds"): parse_seeds(seeds) if seeds is not None else None,
     }
     for (section, key), value in overrides.items():
@@ -140,11 +168,14 @@ def train(
 
 
 @app.command()
-def models(run: RunArg,
-           sizes: Annotated[Optional[str], typer.Option(help="Subset sizes n, e.g. 200,150,100,50")] = None,
-           margin: Annotated[Optional[float], typer.Option(
-               help="TOST equivalence margin in accuracy (default [analyze] accuracy_margin, 0.01 = 1 point)")] = None,
-           ) -> None:
+def models(
+    run: RunArg,
+    sizes: Annotated[Optional[str], typer.Option(help="Subset sizes n, e.g. 200,150,100,50")] = None,
+    margin: Annotated[
+        Optional[float],
+        typer.Option(help="TOST equivalence margin in accuracy (default [analyze] accuracy_margin, 0.01 = 1 point)"),
+    ] = None,
+) -> None:
     """Accuracy over seeds, the study's equivalence analysis (windows, z-tests) and TOST of best vs worst."""
     from stablex.api import models as models_api
 
@@ -156,7 +187,9 @@ def _sizes(spec: str) -> list[int]:
     try:
         return [int(x) for x in spec.split(",")]
     except ValueError:
-        raise StablexError(f"--sizes: cannot read {spec!r} (give whole numbers separated by commas, e.g. 4,3,2)") from None
+        raise StablexError(
+            f"--sizes: cannot read {spec!r} (give whole numbers separated by commas, e.g. 4,3,2)"
+        ) from None
 
 
 @app.command()
@@ -164,17 +197,25 @@ def explain(
     run: RunArg,
     method: Annotated[str, typer.Option(help=_choices(METHODS))] = "lrp",
     split: Annotated[Optional[str], typer.Option(help=_choices(SPLITS) + " (default: the study's)")] = None,
-    target: Annotated[Optional[str], typer.Option(
-        help="predicted | label | a class name (default: the study's)")] = None,
+    target: Annotated[
+        Optional[str], typer.Option(help="predicted | label | a class name (default: the study's)")
+    ] = None,
     aggregate: Annotated[Optional[str], typer.Option(help="sub-words -> word: " + _choices(AGGREGATIONS))] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Seeds to explain (default: all trained)")] = None,
     max_docs: Annotated[Optional[int], typer.Option(help="Explain only the first N texts (prefer --texts)")] = None,
-    texts: Annotated[Optional[int], typer.Option(
-        help="Explain a fixed subset of N texts, stratified by label ([explain] texts; train_texts with --split train)")] = None,
+    texts: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Explain a fixed subset of N texts, stratified by label ([explain] texts; train_texts with --split train)"
+        ),
+    ] = None,
     ig_steps: Annotated[Optional[int], typer.Option()] = None,
     force: Annotated[bool, typer.Option("--force", help="Discard explanations made with another config")] = False,
-    executor: ExecutorOpt = "local", address: AddressOpt = None, cpus_per_seed: CpusOpt = 1,
-    gpus_per_seed: GpusOpt = 0, wait: WaitOpt = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    cpus_per_seed: CpusOpt = 1,
+    gpus_per_seed: GpusOpt = 0,
+    wait: WaitOpt = False,
 ) -> None:
     """Explain every text of a split with every seed's model (resumable per seed)."""
     from stablex.api import explain as explain_api
@@ -184,20 +225,39 @@ def explain(
     on_train = (split or study.split) == "train"
     _keep_freed_memory(study.keep_freed_memory)
     with _executor(executor, address, cpus_per_seed, gpus_per_seed) as ex:
-        res = explain_api(run, method, force=force, seeds=parse_seeds(seeds) if seeds is not None else None,
-                          executor=ex, wait=wait,
-                          **_given(split=split, target=target, aggregate=aggregate, max_docs=max_docs,
-                                   ig_steps=ig_steps, **{"train_texts" if on_train else "texts": texts}))
+        res = explain_api(
+            run,
+            method,
+            force=force,
+            seeds=parse_seeds(seeds) if seeds is not None else None,
+            executor=ex,
+            wait=wait,
+            **_given(
+                split=split,
+                target=target,
+                aggregate=aggregate,
+                max_docs=max_docs,
+                ig_steps=ig_steps,
+                **{"train_texts" if on_train else "texts": texts},
+            ),
+        )
     console.print(f"{method}: explained {len(res.explained)} seed(s), {len(res.skipped)} already done -> {res.out_dir}")
 
 
 @app.command()
 def faithfulness(
     run: RunArg,
-    method: Annotated[list[str], typer.Option(help=f"Method(s) to score ({_choices(METHODS)}); repeat the option")] = ["lrp", "gxi"],
+    method: Annotated[list[str], typer.Option(help=f"Method(s) to score ({_choices(METHODS)}); repeat the option")] = [
+        "lrp",
+        "gxi",
+    ],
     texts: Annotated[Optional[int], typer.Option(help="Number of sampled texts")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Score only this seed's model (default: the first "
-                                                     "[explain] faithfulness_seeds trained seeds)")] = None,
+    seed: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Score only this seed's model (default: the first [explain] faithfulness_seeds trained seeds)"
+        ),
+    ] = None,
     wait: WaitOpt = False,
 ) -> None:
     """ERASER comprehensiveness and sufficiency (AOPC over 1-50 % of words) per method, over seeds."""
@@ -222,9 +282,9 @@ def analyze(
 
 
 @app.command()
-def features(run: RunArg,
-             n_process: Annotated[Optional[int], typer.Option(help="spaCy processes")] = None,
-             wait: WaitOpt = False) -> None:
+def features(
+    run: RunArg, n_process: Annotated[Optional[int], typer.Option(help="spaCy processes")] = None, wait: WaitOpt = False
+) -> None:
     """French linguistic features, the feature model, its word maps and the stability comparison."""
     from stablex.api import features as features_api
 
@@ -232,9 +292,11 @@ def features(run: RunArg,
 
 
 @app.command()
-def hybrid(run: RunArg,
-           method: Annotated[str, typer.Option(help="Explanations the lexicons come from")] = "lrp",
-           wait: WaitOpt = False) -> None:
+def hybrid(
+    run: RunArg,
+    method: Annotated[str, typer.Option(help="Explanations the lexicons come from")] = "lrp",
+    wait: WaitOpt = False,
+) -> None:
     """Feature model + lexicons from the transformer's training-split explanations."""
     from stablex.api import hybrid as hybrid_api
 
@@ -249,12 +311,18 @@ def compare(
     k: Annotated[int, typer.Option(help="k of FA@k")] = 10,
     bootstrap: Annotated[int, typer.Option(help="Multi-bootstrap replicates")] = 500,
     permutations: Annotated[int, typer.Option(help="Permutation-test resamples")] = 9999,
-    out: Annotated[Optional[Path], typer.Option("--out", help="JSON file (default RUN_A/compare/<B>-<method>.json)")] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", help="JSON file (default RUN_A/compare/<B>-<method>.json)")
+    ] = None,
     wait: WaitOpt = False,
     seeds_a: Annotated[Optional[str], typer.Option(help="Seeds of run A to compare, e.g. 0,1,2 (default: all)")] = None,
-    seeds_b: Annotated[Optional[str], typer.Option(help="Seeds of run B, e.g. 3,4 (two halves of one run: RUN RUN)")] = None,
-    plan: Annotated[Optional[float], typer.Option(
-        help="Seeds per run needed to detect this difference in median rho at 80% power (e.g. 0.05)")] = None,
+    seeds_b: Annotated[
+        Optional[str], typer.Option(help="Seeds of run B, e.g. 3,4 (two halves of one run: RUN RUN)")
+    ] = None,
+    plan: Annotated[
+        Optional[float],
+        typer.Option(help="Seeds per run needed to detect this difference in median rho at 80% power (e.g. 0.05)"),
+    ] = None,
 ) -> None:
     """Difference in explanation sensitivity between two runs (or two seed sets of one run): median rho,
     FA@k, half-split r, SNR; the models are permuted between the runs, texts crossed."""
@@ -268,9 +336,19 @@ def compare(
         except ValueError:
             raise typer.BadParameter(f"{v!r}: give seeds as integers separated by commas", param_hint=opt)
 
-    result, path = compare_api(run_a, run_b, method, k=k, n_boot=bootstrap, n_permutations=permutations, out=out,
-                               seeds_a=_seeds(seeds_a, "--seeds-a"), seeds_b=_seeds(seeds_b, "--seeds-b"), plan=plan,
-                               wait=wait)
+    result, path = compare_api(
+        run_a,
+        run_b,
+        method,
+        k=k,
+        n_boot=bootstrap,
+        n_permutations=permutations,
+        out=out,
+        seeds_a=_seeds(seeds_a, "--seeds-a"),
+        seeds_b=_seeds(seeds_b, "--seeds-b"),
+        plan=plan,
+        wait=wait,
+    )
     console.print(result)
     console.print(f"-> {path}")
 
@@ -286,27 +364,39 @@ def convert(
     from stablex.api import convert as convert_api
 
     res = convert_api(source, arch, out, force=force)
-    console.print(f"{res.source} -> {res.arch} checkpoint (positions shifted by {res.position_offset}, no pooler)"
-                  f" -> {res.path}")
+    console.print(
+        f"{res.source} -> {res.arch} checkpoint (positions shifted by {res.position_offset}, no pooler) -> {res.path}"
+    )
 
 
 @app.command(name="import")
 def import_cmd(
     run: Annotated[Path, typer.Argument(help="Run directory to create")],
-    checkpoint: Annotated[list[Path], typer.Option(
-        help="A fine-tuned HF sequence-classification checkpoint (save_pretrained directory); repeat it: "
-             "seed n is the n-th")],
+    checkpoint: Annotated[
+        list[Path],
+        typer.Option(
+            help="A fine-tuned HF sequence-classification checkpoint (save_pretrained directory); repeat it: "
+            "seed n is the n-th"
+        ),
+    ],
     corpus: Annotated[Optional[Path], typer.Option(help="CSV, CSV.gz, JSONL or Parquet file")] = None,
     text: Annotated[Optional[str], typer.Option(help="Text column(s), joined with '+', e.g. title+summary")] = None,
     label: Annotated[Optional[str], typer.Option(help="Label column (values: the checkpoints' id2label names)")] = None,
     id_column: Annotated[Optional[str], typer.Option("--id", help="Id column (default 'id')")] = None,
-    split_column: Annotated[Optional[str], typer.Option(
-        help="Column giving each row's split (train/validation/test): the split the models were trained on")] = None,
-    tokenizer: Annotated[Optional[Path], typer.Option(help="Tokenizer directory for checkpoints saved without one")] = None,
+    split_column: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Column giving each row's split (train/validation/test): the split the models were trained on"
+        ),
+    ] = None,
+    tokenizer: Annotated[
+        Optional[Path], typer.Option(help="Tokenizer directory for checkpoints saved without one")
+    ] = None,
     max_docs: Annotated[Optional[int], typer.Option(help="Use at most N documents (stablex's split only)")] = None,
     max_tokens: Annotated[Optional[int], typer.Option(help="Truncate texts to N tokens")] = None,
-    preprocess: Annotated[Optional[bool], typer.Option("--preprocess/--no-preprocess",
-                                                       help="NFKC + URL/number placeholders")] = None,
+    preprocess: Annotated[
+        Optional[bool], typer.Option("--preprocess/--no-preprocess", help="NFKC + URL/number placeholders")
+    ] = None,
     drop_empty: Annotated[bool, typer.Option("--drop-empty", help="Drop texts that are empty")] = False,
     config: Annotated[Optional[Path], typer.Option(help="Study file (TOML) for the later stages' options")] = None,
     threads: Annotated[Optional[int], typer.Option(help="Torch threads")] = None,
@@ -315,14 +405,31 @@ def import_cmd(
     """Analyse models trained elsewhere: N fine-tuned checkpoints become seeds 0..N-1 of a run."""
     from stablex.api import import_models
 
-    corpus_opts = _given(path=str(corpus) if corpus else None, text=text, label=label, id=id_column,
-                         split_column=split_column, max_docs=max_docs, max_tokens=max_tokens, preprocess=preprocess,
-                         drop_empty=True if drop_empty else None)
-    res = import_models(_study(config, None), run, checkpoint, tokenizer=tokenizer, force=force,
-                        corpus=corpus_opts, **({"train": {"threads": threads}} if threads else {}))
+    corpus_opts = _given(
+        path=str(corpus) if corpus else None,
+        text=text,
+        label=label,
+        id=id_column,
+        split_column=split_column,
+        max_docs=max_docs,
+        max_tokens=max_tokens,
+        preprocess=preprocess,
+        drop_empty=True if drop_empty else None,
+    )
+    res = import_models(
+        _study(config, None),
+        run,
+        checkpoint,
+        tokenizer=tokenizer,
+        force=force,
+        corpus=corpus_opts,
+        **({"train": {"threads": threads}} if threads else {}),
+    )
     accs = ", ".join(f"{a:.3f}" for a in res.accuracy.values())
-    console.print(f"imported {len(res.seeds)} checkpoint(s) as seeds 0-{len(res.seeds) - 1} (test accuracy {accs}) "
-                  f"-> {res.run_dir}")
+    console.print(
+        f"imported {len(res.seeds)} checkpoint(s) as seeds 0-{len(res.seeds) - 1} (test accuracy {accs}) "
+        f"-> {res.run_dir}"
+    )
 
 
 @app.command()
@@ -350,8 +457,11 @@ def run_cmd(
     study: Annotated[Path, typer.Argument(help="Study file (TOML)")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default runs/<name>)")] = None,
     force: Annotated[bool, typer.Option("--force", help="Discard a run made with another configuration")] = False,
-    executor: ExecutorOpt = "local", address: AddressOpt = None, cpus_per_seed: CpusOpt = 1,
-    gpus_per_seed: GpusOpt = 0, wait: WaitOpt = False,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    cpus_per_seed: CpusOpt = 1,
+    gpus_per_seed: GpusOpt = 0,
+    wait: WaitOpt = False,
 ) -> None:
     """The whole study: train -> explain -> analyze -> features -> hybrid -> report (resumable)."""
     from stablex.api import run as run_api

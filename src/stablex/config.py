@@ -9,12 +9,12 @@ own values.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import tomli_w
+import tomllib
 
 from stablex.errors import StablexError
 
@@ -78,7 +78,9 @@ class TrainConfig:
     pin_seed: int = 0  # a group's pinned sources take the values derived from this seed
     threads: int | None = None  # torch threads; None: all cores
     device: str = "auto"  # auto|cpu|cuda
-    keep_freed_memory: bool = True  # glibc malloc reuses freed blocks (runtime.keep_freed_memory): faster, holds peak RSS
+    keep_freed_memory: bool = (
+        True  # glibc malloc reuses freed blocks (runtime.keep_freed_memory): faster, holds peak RSS
+    )
     # Training steps in float32, or bfloat16 autocast (weights, optimizer and predictions stay
     # float32); auto: bfloat16 where the device multiplies bfloat16 natively (CPU with AMX or
     # AVX512-BF16, CUDA with bf16), resolved once when the run is created.
@@ -112,7 +114,9 @@ class ExplainConfig:
     faithfulness_seeds: int = 3  # the first n trained seeds scored for faithfulness (0: every seed)
     faithfulness_permutations: int = 5  # uniform random word rankings per text and seed, averaged (the floor)
     threads: int | None = None  # torch threads; None: torch's default
-    keep_freed_memory: bool = True  # glibc malloc reuses freed blocks (runtime.keep_freed_memory): faster, holds peak RSS
+    keep_freed_memory: bool = (
+        True  # glibc malloc reuses freed blocks (runtime.keep_freed_memory): faster, holds peak RSS
+    )
 
 
 @dataclass

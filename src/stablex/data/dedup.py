@@ -95,8 +95,9 @@ def count_duplicates(texts: list[str]) -> DuplicateCount:
         titles.setdefault(tk, set()).add(k)
     g = duplicate_groups(texts)
     sizes = np.bincount(g, minlength=len(texts))
-    return DuplicateCount(len(texts), same_text, same_title, int((sizes[g] > 1).sum()),
-                          int(len(texts) - len(np.unique(g))))
+    return DuplicateCount(
+        len(texts), same_text, same_title, int((sizes[g] > 1).sum()), int(len(texts) - len(np.unique(g)))
+    )
 
 
 def first_of_groups(texts: list[str]) -> np.ndarray:

@@ -15,7 +15,6 @@ from stablex.data.dedup import cross_split_duplicates, first_of_groups
 from stablex.errors import StablexError
 
 
-
 @dataclass
 class Split:
     """The documents of a study, each assigned to one split (rows in a fixed order)."""
@@ -32,26 +31,35 @@ class Split:
         return np.flatnonzero(self.split == name)
 
     def to_table(self) -> pa.Table:
-        return pa.table({
-            "doc_id": pa.array(self.doc_ids, pa.string()),
-            "split": pa.array(self.split.tolist(), pa.string()),
-            "label": pa.array(self.labels, pa.string()),
-            "label_id": pa.array(self.label_ids, pa.int8()),
-            "text": pa.array(self.texts, pa.string()),
-        })
+        return pa.table(
+            {
+                "doc_id": pa.array(self.doc_ids, pa.string()),
+                "split": pa.array(self.split.tolist(), pa.string()),
+                "label": pa.array(self.labels, pa.string()),
+                "label_id": pa.array(self.label_ids, pa.int8()),
+                "text": pa.array(self.texts, pa.string()),
+            }
+        )
 
     @classmethod
     def from_table(cls, table: pa.Table, classes: list[str]) -> "Split":
         d = table.to_pydict()
-        return cls(d["doc_id"], d["text"], d["label"], np.asarray(d["label_id"], dtype=np.int64),
-                   np.asarray(d["split"]), classes)
+        return cls(
+            d["doc_id"],
+            d["text"],
+            d["label"],
+            np.asarray(d["label_id"], dtype=np.int64),
+            np.asarray(d["split"]),
+            classes,
+        )
 
     def sizes(self) -> dict[str, int]:
         return {s: int((self.split == s).sum()) for s in SPLITS}
 
 
-def balanced_draw(label_ids: np.ndarray, eligible: np.ndarray, classes, per_class: int | None,
-                  rng: np.random.Generator) -> np.ndarray:
+def balanced_draw(
+    label_ids: np.ndarray, eligible: np.ndarray, classes, per_class: int | None, rng: np.random.Generator
+) -> np.ndarray:
     """Undersampling: `per_class` random eligible rows of each class (None: as many as the
     smallest class has), class after class in the order of `classes` (unsorted)."""
     rows = [np.flatnonzero(eligible & (label_ids == c)) for c in classes]
@@ -68,11 +76,13 @@ def _stratifiable(y: np.ndarray, names: list[str], need: int, where: str, cfg: C
             raise StablexError(
                 f"{cfg.path}: column {cfg.label!r}: class {names[c]!r} has only {counts[c]} text(s) {where}; a "
                 f"stratified split needs at least {need} per class (use more documents, or leave the class out "
-                "with [corpus] classes and other_labels = \"drop\")")
+                'with [corpus] classes and other_labels = "drop")'
+            )
 
 
-def _sample(label_ids: np.ndarray, cfg: CorpusConfig, rng: np.random.Generator,
-            names: list[str] | None = None) -> np.ndarray:
+def _sample(
+    label_ids: np.ndarray, cfg: CorpusConfig, rng: np.random.Generator, names: list[str] | None = None
+) -> np.ndarray:
     """Balance classes by undersampling, then cap at max_docs keeping class proportions."""
     idx = np.arange(len(label_ids))
     classes = np.unique(label_ids)
@@ -84,8 +94,9 @@ def _sample(label_ids: np.ndarray, cfg: CorpusConfig, rng: np.random.Generator,
     if cfg.max_docs is not None and cfg.max_docs < len(idx):
         if cfg.max_docs < 2 * len(classes):
             raise StablexError(f"option max_docs={cfg.max_docs} is too small for {len(classes)} classes")
-        idx, _ = train_test_split(idx, train_size=cfg.max_docs, stratify=label_ids[idx],
-                                  random_state=int(rng.integers(2**31)))
+        idx, _ = train_test_split(
+            idx, train_size=cfg.max_docs, stratify=label_ids[idx], random_state=int(rng.integers(2**31))
+        )
         _stratifiable(label_ids[idx], names, need, f"among the {cfg.max_docs} sampled (max_docs)", cfg)
     return np.sort(idx)
 
@@ -112,16 +123,23 @@ def given_split(corpus: Corpus, cfg: CorpusConfig) -> Split:
     """The split the corpus names ([corpus] split_column): every row kept, in the file's order
     within each split, nothing sampled (models trained elsewhere saw exactly these rows)."""
     if cfg.balance or cfg.max_docs is not None:
-        raise StablexError(f"option split_column={cfg.split_column!r}: the corpus gives the split, so balance "
-                           f"and max_docs cannot sample it; unset them")
+        raise StablexError(
+            f"option split_column={cfg.split_column!r}: the corpus gives the split, so balance "
+            f"and max_docs cannot sample it; unset them"
+        )
     names = np.asarray(corpus.splits)
     for s in ("train", "test"):
         if not (names == s).any():
             raise StablexError(f"{corpus.source}: column {cfg.split_column!r} names no {s!r} row")
     order = np.concatenate([np.flatnonzero(names == s) for s in SPLITS])
-    return Split(doc_ids=[corpus.doc_ids[i] for i in order], texts=[corpus.texts[i] for i in order],
-                 labels=[corpus.labels[i] for i in order], label_ids=corpus.label_ids[order],
-                 split=names[order], classes=corpus.classes)
+    return Split(
+        doc_ids=[corpus.doc_ids[i] for i in order],
+        texts=[corpus.texts[i] for i in order],
+        labels=[corpus.labels[i] for i in order],
+        label_ids=corpus.label_ids[order],
+        split=names[order],
+        classes=corpus.classes,
+    )
 
 
 def make_split(corpus: Corpus, cfg: CorpusConfig) -> Split:
@@ -151,7 +169,8 @@ def make_split(corpus: Corpus, cfg: CorpusConfig) -> Split:
             f"{corpus.source}: {len(pairs)} text(s) of the split have a duplicate (same text up to case, spaces and "
             f"punctuation, or the same title) in another split, first {corpus.doc_ids[order[i]]!r} ({names[i]}) and "
             f"{corpus.doc_ids[order[j]]!r} ({names[j]}): the test would measure memory. Set [corpus] dedup = true "
-            f"(or `stablex train --dedup`) to keep one text per duplicate group")
+            f"(or `stablex train --dedup`) to keep one text per duplicate group"
+        )
     return Split(
         doc_ids=[corpus.doc_ids[i] for i in order],
         texts=texts,

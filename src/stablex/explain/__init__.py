@@ -1,11 +1,19 @@
 """Explanations of the trained seeds: methods behind one interface, words, storage, checks.
 
-    from stablex.explain import explain, faithfulness, get_method
+from stablex.explain import explain, faithfulness, get_method
 """
 
 from stablex.explain.faithfulness import FaithfulnessResult, faithfulness
 from stablex.explain.methods import METHODS, Attribution, Attributor, get_method
 from stablex.explain.stage import ExplainResult, explain
 
-__all__ = ["METHODS", "Attribution", "Attributor", "ExplainResult", "FaithfulnessResult", "explain",
-           "faithfulness", "get_method"]
+__all__ = [
+    "METHODS",
+    "Attribution",
+    "Attributor",
+    "ExplainResult",
+    "FaithfulnessResult",
+    "explain",
+    "faithfulness",
+    "get_method",
+]

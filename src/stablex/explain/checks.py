@@ -46,8 +46,9 @@ def zero_biases(model: torch.nn.Module, dtype: torch.dtype | None = None) -> tor
     return m.eval()
 
 
-def zero_bias_conservation(model: torch.nn.Module, batch: Batch, dtype: torch.dtype = torch.float32,
-                           softmax_rule: str = DEFAULT_SOFTMAX_RULE) -> np.ndarray:
+def zero_bias_conservation(
+    model: torch.nn.Module, batch: Batch, dtype: torch.dtype = torch.float32, softmax_rule: str = DEFAULT_SOFTMAX_RULE
+) -> np.ndarray:
     """Per text: (sum of input relevance - logit) / |logit| for the zero-bias copy of `model`;
     the input is the words plus the position/type embeddings (the embedding LayerNorm's input)."""
     m = zero_biases(model, dtype)
@@ -89,8 +90,9 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a, b).statistic)
 
 
-def randomisation_check(model: torch.nn.Module, make: Callable[[torch.nn.Module], Attributor], batch: Batch,
-                        keep: np.ndarray, seed: int = 0) -> dict:
+def randomisation_check(
+    model: torch.nn.Module, make: Callable[[torch.nn.Module], Attributor], batch: Batch, keep: np.ndarray, seed: int = 0
+) -> dict:
     """Spearman rho between the trained model's token relevances and those of ever more
     randomised copies (same texts, same explained class); `keep` [B, T] marks the real tokens."""
     trained = make(model).attribute(batch)
@@ -107,8 +109,12 @@ def randomisation_check(model: torch.nn.Module, make: Callable[[torch.nn.Module]
         steps.append({"randomised": name, "spearman": float(np.nanmean(rho)) if not np.all(np.isnan(rho)) else None})
         # randomise() is cumulative: later steps re-draw the head again, harmless
     final = steps[-1]["spearman"]
-    return {"n_texts": int(len(ref)), "steps": steps, "differs_below": DIFFERS_BELOW,
-            "differs": bool(final is not None and final < DIFFERS_BELOW)}
+    return {
+        "n_texts": int(len(ref)),
+        "steps": steps,
+        "differs_below": DIFFERS_BELOW,
+        "differs": bool(final is not None and final < DIFFERS_BELOW),
+    }
 
 
 @dataclass
@@ -124,8 +130,9 @@ class FloorCheck:
     draws: int
 
 
-def first_rank_uniformity(token_words: list[np.ndarray], rank: Callable[[int], np.ndarray], draws: int = 1,
-                          max_tokens: int = 3) -> FloorCheck:
+def first_rank_uniformity(
+    token_words: list[np.ndarray], rank: Callable[[int], np.ndarray], draws: int = 1, max_tokens: int = 3
+) -> FloorCheck:
     """Is the word a ranking puts first independent of its token count? (the random floor's test)
 
     `token_words[i]`: text i's token -> word map (-1: special); `rank(i)`: one draw of word scores
@@ -145,5 +152,12 @@ def first_rank_uniformity(token_words: list[np.ndarray], rank: Callable[[int], n
             observed[cls[int(np.argmax(rank(i)))]] += 1
     keep = expected > 0
     test = chisquare(observed[keep], expected[keep] * observed.sum() / expected[keep].sum())
-    return FloorCheck([*map(str, range(1, K)), f"{K}+"], observed.astype(int).tolist(), expected.tolist(),
-                      (words / words.sum()).tolist(), float(test.statistic), float(test.pvalue), draws)
+    return FloorCheck(
+        [*map(str, range(1, K)), f"{K}+"],
+        observed.astype(int).tolist(),
+        expected.tolist(),
+        (words / words.sum()).tolist(),
+        float(test.statistic),
+        float(test.pvalue),
+        draws,
+    )

@@ -24,14 +24,26 @@ def _explain_seed(run_dir: str, method: str, config: ExplainConfig, seed: int) -
 
     _mark_start(f"explain-{method}", seed)
     res = explain(run_dir, method, config, seeds=[seed], show_progress=False)
-    return {"seed": seed, "explained": seed in res.explained, "seconds": res.seconds,
-            "record": res.summary.get("seeds", {}).get(str(seed)),
-            "randomisation": res.summary.get("randomisation"), "pid": os.getpid()}
+    return {
+        "seed": seed,
+        "explained": seed in res.explained,
+        "seconds": res.seconds,
+        "record": res.summary.get("seeds", {}).get(str(seed)),
+        "randomisation": res.summary.get("randomisation"),
+        "pid": os.getpid(),
+    }
 
 
-def explain_distributed(run_dir: str | Path, method: str, config: ExplainConfig, executor=None,
-                        seeds: list[int] | None = None, force: bool = False, progress: Progress | None = None,
-                        show_progress: bool = True):
+def explain_distributed(
+    run_dir: str | Path,
+    method: str,
+    config: ExplainConfig,
+    executor=None,
+    seeds: list[int] | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+    show_progress: bool = True,
+):
     """`explain` with each seed handed to `executor`; returns an `ExplainResult` like `explain`.
 
     Workers write their seed's parquet; the driver writes `summary.json` once all are back
@@ -42,8 +54,9 @@ def explain_distributed(run_dir: str | Path, method: str, config: ExplainConfig,
 
     executor = executor or LocalExecutor()
     if executor.in_process:
-        return explain(run_dir, method, config, seeds=seeds, progress=progress, force=force,
-                       show_progress=show_progress)
+        return explain(
+            run_dir, method, config, seeds=seeds, progress=progress, force=force, show_progress=show_progress
+        )
     started = time.perf_counter()
     run, out, summary, result, todo = plan(Path(run_dir).resolve(), method, config, seeds, force)
     if not todo:
@@ -64,8 +77,9 @@ def explain_distributed(run_dir: str | Path, method: str, config: ExplainConfig,
     records: dict[int, dict] = {}
     failed: SeedsFailed | None = None
     with progress_or(progress, disable=not show_progress) as prog:
-        task = prog.add_task(f"explain {method} on {executor.name} ({len(result.skipped)} seed(s) done)",
-                             total=len(todo))
+        task = prog.add_task(
+            f"explain {method} on {executor.name} ({len(result.skipped)} seed(s) done)", total=len(todo)
+        )
 
         def on_done(seed: int, r: dict) -> None:
             records[seed] = r
@@ -83,8 +97,7 @@ def explain_distributed(run_dir: str | Path, method: str, config: ExplainConfig,
     return result
 
 
-def _merge_records(summary: dict, summary_path: Path, todo: list[int], records: dict[int, dict],
-                   result) -> None:
+def _merge_records(summary: dict, summary_path: Path, todo: list[int], records: dict[int, dict], result) -> None:
     """One writer for summary.json: what was there, plus every seed that came back."""
     from stablex.explain.stage import _summarise
     from stablex.io import read_json, write_json

@@ -42,10 +42,10 @@ from stablex.errors import StablexError
 from stablex.explain.methods import BASELINES, get_method, is_baseline, method_identity, method_options
 from stablex.explain.stage import check_config, length_batches, resolve_target, select_texts
 from stablex.explain.words import aggregate
-from stablex.stats.intervals import bootstrap_mean_ci, multi_bootstrap, seed_weights
 from stablex.io import read_json, write_json
 from stablex.progress import progress_or
 from stablex.rundir import open_run
+from stablex.stats.intervals import bootstrap_mean_ci, multi_bootstrap, seed_weights
 
 FRACTIONS = (0.01, 0.05, 0.10, 0.20, 0.50)
 
@@ -118,8 +118,11 @@ def compare(scored: dict, n_resamples: int, seed: int) -> None:
     """Per ranking: AOPC intervals over texts and seeds, and paired intervals (same texts, same
     seeds, same draws) of its difference with every other ranking, oriented so that positive means
     more faithful."""
-    per = {m: {k: _per_seed(v, k) for k in ("comprehensiveness", "sufficiency")}
-           for m, v in scored.items() if "per_text" in v}
+    per = {
+        m: {k: _per_seed(v, k) for k in ("comprehensiveness", "sufficiency")}
+        for m, v in scored.items()
+        if "per_text" in v
+    }
     for m, v in scored.items():
         if m not in per:
             continue
@@ -132,15 +135,27 @@ def compare(scored: dict, n_resamples: int, seed: int) -> None:
             dc = per[m]["comprehensiveness"] - per[other]["comprehensiveness"]
             ds = per[other]["sufficiency"] - per[m]["sufficiency"]  # lower sufficiency is better
             (gc, gc_ci), (gs, gs_ci) = crossed_mean(dc, n_resamples, seed), crossed_mean(ds, n_resamples, seed)
-            vs[other] = {"comprehensiveness_gain": gc, "comprehensiveness_gain_ci": gc_ci,
-                         "sufficiency_gain": gs, "sufficiency_gain_ci": gs_ci}
+            vs[other] = {
+                "comprehensiveness_gain": gc,
+                "comprehensiveness_gain_ci": gc_ci,
+                "sufficiency_gain": gs,
+                "sufficiency_gain_ci": gs_ci,
+            }
         v["vs"] = vs
 
 
-def faithfulness(run_dir: str | Path, methods: list[str], config: ExplainConfig, n_texts: int | None = None,
-                 seed: int | None = None, sample_seed: int = 0, progress: Progress | None = None,
-                 show_progress: bool = True, only_missing: bool = False,
-                 seeds: list[int] | None = None) -> FaithfulnessResult:
+def faithfulness(
+    run_dir: str | Path,
+    methods: list[str],
+    config: ExplainConfig,
+    n_texts: int | None = None,
+    seed: int | None = None,
+    sample_seed: int = 0,
+    progress: Progress | None = None,
+    show_progress: bool = True,
+    only_missing: bool = False,
+    seeds: list[int] | None = None,
+) -> FaithfulnessResult:
     """Score `methods` (plus the random floor) on `n_texts` of the explained texts for several seeds.
 
     The seeds: `seeds`, else `[seed]`, else the first `config.faithfulness_seeds` trained seeds
@@ -150,8 +165,9 @@ def faithfulness(run_dir: str | Path, methods: list[str], config: ExplainConfig,
     for m in methods:
         check_config(config, m)
     run = open_run(run_dir)
-    header, texts, rows = _sample(run, config, n_texts, seeds if seeds is not None else
-                                  (None if seed is None else [seed]), sample_seed)
+    header, texts, rows = _sample(
+        run, config, n_texts, seeds if seeds is not None else (None if seed is None else [seed]), sample_seed
+    )
     path = run.faithfulness_path(config.split)
     scored = _scored(path, header)
     todo = [m for m in methods if not (only_missing and _current(scored, m, config))]
@@ -161,11 +177,18 @@ def faithfulness(run_dir: str | Path, methods: list[str], config: ExplainConfig,
         _score(run, texts, rows, header["seeds"], sample_seed, todo, config, scored, progress, show_progress)
     compare(scored, config.faithfulness_bootstrap, sample_seed)
     result.methods = {m: scored[m] for m in [*methods, *BASELINES] if m in scored}
-    write_json(path, {**header, "note": "comprehensiveness: higher is more faithful; sufficiency: lower is. "
-                      "*_aopc: mean over texts and seeds; *_ci: 95% multi-bootstrap over texts and seeds; "
-                      "vs.<other>.*_gain: paired difference (same texts and seeds), positive = more faithful than "
-                      "<other>; per_seed: [seeds][texts]; the floor: uniform random word permutations, averaged",
-                      "bootstrap": config.faithfulness_bootstrap, "methods": scored})
+    write_json(
+        path,
+        {
+            **header,
+            "note": "comprehensiveness: higher is more faithful; sufficiency: lower is. "
+            "*_aopc: mean over texts and seeds; *_ci: 95% multi-bootstrap over texts and seeds; "
+            "vs.<other>.*_gain: paired difference (same texts and seeds), positive = more faithful than "
+            "<other>; per_seed: [seeds][texts]; the floor: uniform random word permutations, averaged",
+            "bootstrap": config.faithfulness_bootstrap,
+            "methods": scored,
+        },
+    )
     return result
 
 
@@ -187,11 +210,20 @@ def _sample(run, config: ExplainConfig, n_texts: int | None, seeds: list[int] | 
     texts = select_texts(run, config)
     n = min(n_texts or config.faithfulness_texts, len(texts.texts))
     rows = np.sort(np.random.default_rng(sample_seed).choice(len(texts.texts), n, replace=False))
-    header = {"seeds": [int(s) for s in seeds], "seed": int(seeds[0]), "split": config.split, "n_texts": int(n),
-              "sample_seed": sample_seed, "target": config.target, "aggregate": config.aggregate,
-              "fractions": list(FRACTIONS), "permutations": int(config.faithfulness_permutations),
-              "max_tokens": int(run.config().corpus.max_tokens), "explained_texts": len(texts.texts),
-              "doc_ids": [texts.doc_ids[i] for i in rows]}
+    header = {
+        "seeds": [int(s) for s in seeds],
+        "seed": int(seeds[0]),
+        "split": config.split,
+        "n_texts": int(n),
+        "sample_seed": sample_seed,
+        "target": config.target,
+        "aggregate": config.aggregate,
+        "fractions": list(FRACTIONS),
+        "permutations": int(config.faithfulness_permutations),
+        "max_tokens": int(run.config().corpus.max_tokens),
+        "explained_texts": len(texts.texts),
+        "doc_ids": [texts.doc_ids[i] for i in rows],
+    }
     return header, texts, rows
 
 
@@ -215,8 +247,18 @@ def _current(scored: dict, method: str, config: ExplainConfig) -> bool:
     return "per_seed" in entry and entry.get("options") == json.loads(json.dumps(opts))
 
 
-def _score(run, texts, rows: np.ndarray, seeds: list[int], sample_seed: int, todo: list[str], config: ExplainConfig,
-           scored: dict, progress, show_progress: bool) -> None:
+def _score(
+    run,
+    texts,
+    rows: np.ndarray,
+    seeds: list[int],
+    sample_seed: int,
+    todo: list[str],
+    config: ExplainConfig,
+    scored: dict,
+    progress,
+    show_progress: bool,
+) -> None:
     """Comprehensiveness and sufficiency per seed and text for each ranking of `todo`, into
     `scored`. Every ranking of one seed ranks toward the same class: the configured target, or
     the model's prediction on the whole text (what the methods explain)."""
@@ -235,35 +277,54 @@ def _score(run, texts, rows: np.ndarray, seeds: list[int], sample_seed: int, tod
             enc = loaded.encode(sample, int(run.config().corpus.max_tokens))
             ids_np, special = enc.input_ids.numpy(), np.asarray(enc.special_tokens_mask, bool)
             lengths = enc.attention_mask.sum(1).numpy()
-            full = [ids_np[i, :int(lengths[i])].tolist() for i in range(n)]
+            full = [ids_np[i, : int(lengths[i])].tolist() for i in range(n)]
             target, p_full = _target_and_p(model, full, fixed, pad_id, config.batch_size)
             token_words = _word_maps(enc, sample, lengths, special, config.aggregate)
             for method in todo:
                 if is_baseline(method):
                     att = get_method(method, model, seed=sample_seed + 1 + int(s))
-                    runs = [_erase(model, ids_np, special, lengths,
-                                   {i: att.rank_words(int(token_words[i].max()) + 1) for i in range(n)},
-                                   token_words, target, p_full, pad_id, config.batch_size)
-                            for _ in range(config.faithfulness_permutations)]
+                    runs = [
+                        _erase(
+                            model,
+                            ids_np,
+                            special,
+                            lengths,
+                            {i: att.rank_words(int(token_words[i].max()) + 1) for i in range(n)},
+                            token_words,
+                            target,
+                            p_full,
+                            pad_id,
+                            config.batch_size,
+                        )
+                        for _ in range(config.faithfulness_permutations)
+                    ]
                     c_k, s_k = np.mean([r[0] for r in runs], 0), np.mean([r[1] for r in runs], 0)
                 else:
                     att = get_method(method, model, **method_options(method, config))
                     by_text, tw = _rankings(att, enc, sample, lengths, special, target, config)
-                    c_k, s_k = _erase(model, ids_np, special, lengths, by_text, tw, target, p_full, pad_id,
-                                      config.batch_size)
+                    c_k, s_k = _erase(
+                        model, ids_np, special, lengths, by_text, tw, target, p_full, pad_id, config.batch_size
+                    )
                 drops[method].append((c_k, s_k))
                 prog.advance(task)
     for method, per in drops.items():
-        scored[method] = _scores(np.stack([c for c, _ in per]), np.stack([x for _, x in per]), seeds,
-                                 method_identity(method, config))
+        scored[method] = _scores(
+            np.stack([c for c, _ in per]), np.stack([x for _, x in per]), seeds, method_identity(method, config)
+        )
 
 
-def _target_and_p(model, full: list[list[int]], fixed: np.ndarray | None, pad_id: int,
-                  batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+def _target_and_p(
+    model, full: list[list[int]], fixed: np.ndarray | None, pad_id: int, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The class every ranking is scored toward and p(that class | whole text)."""
     if fixed is None:
-        probs = np.stack([_probabilities(model, full, np.full(len(full), k), pad_id, batch_size)
-                          for k in range(int(model.config.num_labels))], 1)
+        probs = np.stack(
+            [
+                _probabilities(model, full, np.full(len(full), k), pad_id, batch_size)
+                for k in range(int(model.config.num_labels))
+            ],
+            1,
+        )
         target = probs.argmax(1).astype(np.int64)
         return target, probs[np.arange(len(full)), target]
     target = np.asarray(fixed, np.int64)
@@ -279,14 +340,18 @@ def _word_maps(enc, sample: list[str], lengths: np.ndarray, special: np.ndarray,
     return out
 
 
-def _rankings(att, enc, sample: list[str], lengths: np.ndarray, special: np.ndarray, given: np.ndarray,
-              config: ExplainConfig) -> tuple[dict, dict]:
+def _rankings(
+    att, enc, sample: list[str], lengths: np.ndarray, special: np.ndarray, given: np.ndarray, config: ExplainConfig
+) -> tuple[dict, dict]:
     """Word relevance toward class `given` and token -> word maps per text."""
     rel_words, token_words = {}, {}
     for idx in length_batches(lengths, config.batch_size, config.batch_tokens):
         T = int(lengths[idx].max())
-        batch = SimpleNamespace(input_ids=enc.input_ids[idx, :T], attention_mask=enc.attention_mask[idx, :T],
-                                special_tokens_mask=special[idx, :T])
+        batch = SimpleNamespace(
+            input_ids=enc.input_ids[idx, :T],
+            attention_mask=enc.attention_mask[idx, :T],
+            special_tokens_mask=special[idx, :T],
+        )
         rel = att.attribute(batch, torch.from_numpy(given[idx])).relevance.numpy()
         for r, i in enumerate(idx):
             w = aggregate(sample[i], rel[r], enc.offsets[i, :T], special[i, :T], config.aggregate)
@@ -302,14 +367,17 @@ def _scores(c_k: np.ndarray, s_k: np.ndarray, seeds: list[int], options: dict) -
         "sufficiency": {f"{f:g}": float(v) for f, v in zip(FRACTIONS, s_k.mean((0, 1)))},
         "per_text": {"comprehensiveness": c_k.mean((0, 2)).tolist(), "sufficiency": s_k.mean((0, 2)).tolist()},
         "per_seed": {"comprehensiveness": c_k.mean(2).tolist(), "sufficiency": s_k.mean(2).tolist()},
-        "by_seed": {str(s): {"comprehensiveness_aopc": float(c_k[j].mean()), "sufficiency_aopc": float(s_k[j].mean())}
-                    for j, s in enumerate(seeds)},
+        "by_seed": {
+            str(s): {"comprehensiveness_aopc": float(c_k[j].mean()), "sufficiency_aopc": float(s_k[j].mean())}
+            for j, s in enumerate(seeds)
+        },
         "options": options,
     }
 
 
-def _erase(model, ids_np, special, lengths, by_text: dict, tw: dict, target, p_full, pad_id: int,
-           batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+def _erase(
+    model, ids_np, special, lengths, by_text: dict, tw: dict, target, p_full, pad_id: int, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """[texts, fractions] drops in p(target) without the top words (comp.) and with only them (suff.)."""
     n = len(lengths)
     comp, suff = [], []

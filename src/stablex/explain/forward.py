@@ -32,10 +32,16 @@ CHEFER_SOFTMAX_RULE = "attnlrp"  # chefer needs relevance at the attention maps:
 
 # The rule sets by name, with the publication each one is (softmax_rule -> name, reference).
 RULE_SETS = {
-    "attnlrp": ("AttnLRP", "Achtibat et al. 2024, AttnLRP: Attention-Aware Layer-Wise Relevance Propagation "
-                "for Transformers, ICML 2024 (as LXT implements it)"),
-    "detach": ("CP-LRP", "Ali et al. 2022, XAI for Transformers: Better Explanations through Conservative "
-               "Propagation, ICML 2022 (AH and LN rules)"),
+    "attnlrp": (
+        "AttnLRP",
+        "Achtibat et al. 2024, AttnLRP: Attention-Aware Layer-Wise Relevance Propagation "
+        "for Transformers, ICML 2024 (as LXT implements it)",
+    ),
+    "detach": (
+        "CP-LRP",
+        "Ali et al. 2022, XAI for Transformers: Better Explanations through Conservative "
+        "Propagation, ICML 2022 (AH and LN rules)",
+    ),
     "identity": ("stablex identity rule", "none: stablex's own rule, see docs/explain.md"),
 }
 
@@ -80,6 +86,7 @@ class Rules:
 
 
 # --- backward-only rules as autograd functions (values computed by the exact ops) --------
+
 
 class _Through(torch.autograd.Function):
     """Value `value` (computed elsewhere, exact); gradient to `x` is g * factor."""
@@ -223,6 +230,7 @@ def _through(x: torch.Tensor, value: torch.Tensor, factor: torch.Tensor) -> torc
 
 # --- weights ------------------------------------------------------------------------------
 
+
 @dataclass
 class LayerWeights:
     qkv_w: torch.Tensor  # [3H, H]: query, key, value stacked (one matmul)
@@ -282,15 +290,22 @@ class EncoderWeights:
         layers = []
         for lyr in base.encoder.layer:
             sa, ao = lyr.attention.self, lyr.attention.output
-            layers.append(LayerWeights(
-                qkv_w=torch.cat([d(sa.query.weight), d(sa.key.weight), d(sa.value.weight)]),
-                qkv_b=torch.cat([d(sa.query.bias), d(sa.key.bias), d(sa.value.bias)]),
-                o_w=d(ao.dense.weight), o_b=d(ao.dense.bias),
-                ln1_w=d(ao.LayerNorm.weight), ln1_b=d(ao.LayerNorm.bias),
-                f1_w=d(lyr.intermediate.dense.weight), f1_b=d(lyr.intermediate.dense.bias),
-                f2_w=d(lyr.output.dense.weight), f2_b=d(lyr.output.dense.bias),
-                ln2_w=d(lyr.output.LayerNorm.weight), ln2_b=d(lyr.output.LayerNorm.bias),
-            ))
+            layers.append(
+                LayerWeights(
+                    qkv_w=torch.cat([d(sa.query.weight), d(sa.key.weight), d(sa.value.weight)]),
+                    qkv_b=torch.cat([d(sa.query.bias), d(sa.key.bias), d(sa.value.bias)]),
+                    o_w=d(ao.dense.weight),
+                    o_b=d(ao.dense.bias),
+                    ln1_w=d(ao.LayerNorm.weight),
+                    ln1_b=d(ao.LayerNorm.bias),
+                    f1_w=d(lyr.intermediate.dense.weight),
+                    f1_b=d(lyr.intermediate.dense.bias),
+                    f2_w=d(lyr.output.dense.weight),
+                    f2_b=d(lyr.output.dense.bias),
+                    ln2_w=d(lyr.output.LayerNorm.weight),
+                    ln2_b=d(lyr.output.LayerNorm.bias),
+                )
+            )
         clf = model.classifier
         if hasattr(clf, "out_proj"):  # RoBERTa, XLM-R, CamemBERT
             head, out = clf.dense, clf.out_proj
@@ -302,15 +317,26 @@ class EncoderWeights:
         is_roberta_emb = hasattr(type(emb), "create_position_ids_from_input_ids")
         pad = getattr(emb, "padding_idx", cfg.pad_token_id)
         return cls(
-            word=d(emb.word_embeddings.weight), pos=d(emb.position_embeddings.weight),
-            typ=d(emb.token_type_embeddings.weight), ln_w=d(emb.LayerNorm.weight), ln_b=d(emb.LayerNorm.bias),
-            eps=float(emb.LayerNorm.eps), layers=layers, n_heads=int(cfg.num_attention_heads), act=act,
-            pad_id=pad, head_w=d(head.weight), head_b=d(head.bias), out_w=d(out.weight), out_b=d(out.bias),
+            word=d(emb.word_embeddings.weight),
+            pos=d(emb.position_embeddings.weight),
+            typ=d(emb.token_type_embeddings.weight),
+            ln_w=d(emb.LayerNorm.weight),
+            ln_b=d(emb.LayerNorm.bias),
+            eps=float(emb.LayerNorm.eps),
+            layers=layers,
+            n_heads=int(cfg.num_attention_heads),
+            act=act,
+            pad_id=pad,
+            head_w=d(head.weight),
+            head_b=d(head.bias),
+            out_w=d(out.weight),
+            out_b=d(out.bias),
             roberta_positions=is_roberta_emb,
         )
 
 
 # --- the pass -------------------------------------------------------------------------------
+
 
 def position_ids(W: EncoderWeights, input_ids: torch.Tensor) -> torch.Tensor:
     """BERT: 0..T-1. RoBERTa family: pad_id+1.. over non-pad tokens, pad_id on padding (as HF)."""
@@ -373,8 +399,9 @@ def _tanh(x: torch.Tensor, rules: Rules) -> torch.Tensor:
     return _through(x, y, _ratio(y, x, 1.0)) if rules.activation else y
 
 
-def _attention(h: torch.Tensor, L: LayerWeights, bias: torch.Tensor | None, n_heads: int, rules: Rules,
-               cap: Capture | None) -> torch.Tensor:
+def _attention(
+    h: torch.Tensor, L: LayerWeights, bias: torch.Tensor | None, n_heads: int, rules: Rules, cap: Capture | None
+) -> torch.Tensor:
     """Self-attention; `bias` [B * heads, 1, T] is the additive padding mask (0 or dtype min), None without padding."""
     B, T, H = h.shape
     dh = H // n_heads
@@ -414,8 +441,9 @@ def _attention(h: torch.Tensor, L: LayerWeights, bias: torch.Tensor | None, n_he
     return F.linear(ctx, L.o_w, L.o_b)
 
 
-def encode(W: EncoderWeights, e: torch.Tensor, attention_mask: torch.Tensor, rules: Rules = Rules(),
-           cap: Capture | None = None) -> torch.Tensor:
+def encode(
+    W: EncoderWeights, e: torch.Tensor, attention_mask: torch.Tensor, rules: Rules = Rules(), cap: Capture | None = None
+) -> torch.Tensor:
     """Logits [B, C] from the input point e [B, T, H] (see `embed`)."""
     dtype = e.dtype
     B, T = attention_mask.shape
@@ -435,6 +463,7 @@ def encode(W: EncoderWeights, e: torch.Tensor, attention_mask: torch.Tensor, rul
     return F.linear(pooled, W.out_w, W.out_b)
 
 
-def forward(W: EncoderWeights, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-            rules: Rules = Rules()) -> torch.Tensor:
+def forward(
+    W: EncoderWeights, input_ids: torch.Tensor, attention_mask: torch.Tensor, rules: Rules = Rules()
+) -> torch.Tensor:
     return encode(W, embed(W, input_ids), attention_mask, rules)

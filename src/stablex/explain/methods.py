@@ -18,8 +18,18 @@ import numpy as np
 import torch
 
 from stablex.errors import StablexError
-from stablex.explain.forward import (CHEFER_SOFTMAX_RULE, DEFAULT_SOFTMAX_RULE, SOFTMAX_RULES, Capture, EncoderWeights,
-                                     Rules, embed, embed_parts, encode, rule_record)
+from stablex.explain.forward import (
+    CHEFER_SOFTMAX_RULE,
+    DEFAULT_SOFTMAX_RULE,
+    SOFTMAX_RULES,
+    Capture,
+    EncoderWeights,
+    Rules,
+    embed,
+    embed_parts,
+    encode,
+    rule_record,
+)
 
 INPUT_POINT = "word embeddings"
 
@@ -228,7 +238,9 @@ class Chefer(_Method):
     def __init__(self, model: torch.nn.Module, softmax_rule: str = CHEFER_SOFTMAX_RULE, start_layer: int = 0):
         super().__init__(model)
         if softmax_rule not in self.rules:
-            raise StablexError(f"chefer needs the relevance of the attention map: softmax rule one of {', '.join(self.rules)}")
+            raise StablexError(
+                f"chefer needs the relevance of the attention map: softmax rule one of {', '.join(self.rules)}"
+            )
         self.rules = Rules.lrp(softmax_rule)
         if not 0 <= start_layer < self.W.n_layers:
             raise StablexError(f"chefer: start_layer must be in 0..{self.W.n_layers - 1}")
@@ -324,8 +336,9 @@ def check_rules(name: str, config: Any) -> None:
     """The rule set a method would use is one it accepts (one error naming the option)."""
     cls = METHODS[name]
     if cls.rule_option and getattr(config, cls.rule_option) not in cls.rules:
-        raise StablexError(f"option {cls.rule_option}={getattr(config, cls.rule_option)!r}: {name} takes one of "
-                           f"{', '.join(cls.rules)}")
+        raise StablexError(
+            f"option {cls.rule_option}={getattr(config, cls.rule_option)!r}: {name} takes one of {', '.join(cls.rules)}"
+        )
 
 
 def method_record(name: str, config: Any) -> dict[str, Any]:

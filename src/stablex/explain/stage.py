@@ -30,19 +30,35 @@ from stablex.data.split import SPLITS
 from stablex.errors import ConfigMismatchError, StablexError
 from stablex.explain.checks import randomisation_check
 from stablex.explain.forward import SOFTMAX_RULES
-from stablex.explain.methods import (METHODS, Attribution, check_rules, get_method, method_identity, method_options,
-                                    method_record)
+from stablex.explain.methods import (
+    METHODS,
+    Attribution,
+    check_rules,
+    get_method,
+    method_identity,
+    method_options,
+    method_record,
+)
 from stablex.explain.words import aggregate
 from stablex.io import read_json, remove, write_json, write_parquet
 from stablex.progress import progress_or
 from stablex.rundir import Run, open_run
 from stablex.runtime import torch_threads
 
-SCHEMA = pa.schema([
-    ("seed", pa.int32()), ("doc_id", pa.string()), ("word_index", pa.int32()), ("word", pa.string()),
-    ("start", pa.int32()), ("end", pa.int32()), ("relevance", pa.float32()), ("target", pa.string()),
-    ("pred", pa.string()), ("logit", pa.float32()),
-])
+SCHEMA = pa.schema(
+    [
+        ("seed", pa.int32()),
+        ("doc_id", pa.string()),
+        ("word_index", pa.int32()),
+        ("word", pa.string()),
+        ("start", pa.int32()),
+        ("end", pa.int32()),
+        ("relevance", pa.float32()),
+        ("target", pa.string()),
+        ("pred", pa.string()),
+        ("logit", pa.float32()),
+    ]
+)
 SIGN = "relevance is toward `target` (positive: the word raises the target class's logit)"
 
 
@@ -92,8 +108,10 @@ def select_texts(run: Run, config: ExplainConfig) -> Texts:
     n = explained_count(config)
     if config.max_docs is not None:
         if n is not None:
-            raise StablexError(f"options max_docs and {'train_texts' if config.split == 'train' else 'texts'} "
-                               "both set: use only texts / train_texts (a stratified subset)")
+            raise StablexError(
+                f"options max_docs and {'train_texts' if config.split == 'train' else 'texts'} "
+                "both set: use only texts / train_texts (a stratified subset)"
+            )
         if config.max_docs < 1:
             raise StablexError(f"option max_docs={config.max_docs}: must be >= 1")
         idx = idx[: config.max_docs]
@@ -124,8 +142,13 @@ def texts_record(run: Run, config: ExplainConfig, texts: Texts) -> dict:
     else:
         how = "the whole split"
     classes = run.classes()
-    return {"n": n, "of": of, "split": config.split, "selection": how,
-            "class_counts": {c: int((texts.label_ids == i).sum()) for i, c in enumerate(classes)}}
+    return {
+        "n": n,
+        "of": of,
+        "split": config.split,
+        "selection": how,
+        "class_counts": {c: int((texts.label_ids == i).sum()) for i, c in enumerate(classes)},
+    }
 
 
 def resolve_target(target: str, classes: list[str], label_ids: np.ndarray) -> np.ndarray | None:
@@ -151,9 +174,16 @@ def check_config(config: ExplainConfig, method: str) -> None:
 
 def identity(run: Run, method: str, config: ExplainConfig, max_tokens: int) -> dict[str, Any]:
     """What the explanations of a directory depend on (batching and threads do not count)."""
-    ident = {"method": method, "options": method_identity(method, config), "split": config.split, "target": config.target,
-             "aggregate": config.aggregate, "max_docs": config.max_docs, "max_tokens": max_tokens,
-             "run_config_hash": run.manifest().get("config_hash")}
+    ident = {
+        "method": method,
+        "options": method_identity(method, config),
+        "split": config.split,
+        "target": config.target,
+        "aggregate": config.aggregate,
+        "max_docs": config.max_docs,
+        "max_tokens": max_tokens,
+        "run_config_hash": run.manifest().get("config_hash"),
+    }
     if explained_count(config) is not None:  # absent for whole splits: older runs keep their identity
         ident["texts"] = explained_count(config)
     return ident
@@ -180,8 +210,17 @@ class SeedOutput:
     record: dict
 
 
-def explain_texts(attributor, loaded, texts: Texts, classes: list[str], target: np.ndarray | None,
-                  config: ExplainConfig, max_tokens: int, seed: int, tick=None) -> SeedOutput:
+def explain_texts(
+    attributor,
+    loaded,
+    texts: Texts,
+    classes: list[str],
+    target: np.ndarray | None,
+    config: ExplainConfig,
+    max_tokens: int,
+    seed: int,
+    tick=None,
+) -> SeedOutput:
     """Explain `texts` with one seed's model; returns the word table and the seed's record."""
     lengths = loaded.encoder.lengths(texts.texts, max_tokens)
     cols: dict[str, list] = {k: [] for k in ("doc", "n", "wi", "start", "end", "rel", "tgt", "pred", "logit")}
@@ -197,23 +236,31 @@ def explain_texts(attributor, loaded, texts: Texts, classes: list[str], target: 
         rel, tgt, pred = att.relevance.numpy(), att.target.numpy(), att.logits.argmax(1).numpy()
         logit = att.logits.gather(1, att.target[:, None])[:, 0].numpy()
         for row, i in enumerate(idx):
-            w = aggregate(texts.texts[i], rel[row], batch.offsets[row], batch.special_tokens_mask[row],
-                          config.aggregate)
+            w = aggregate(
+                texts.texts[i], rel[row], batch.offsets[row], batch.special_tokens_mask[row], config.aggregate
+            )
             n = len(w)
-            cols["doc"].append(texts.doc_ids[i]); cols["n"].append(n)
+            cols["doc"].append(texts.doc_ids[i])
+            cols["n"].append(n)
             cols["wi"].append(np.arange(n, dtype=np.int32))
-            cols["start"].append(w.start); cols["end"].append(w.end); cols["rel"].append(w.relevance)
-            cols["tgt"].append(classes[tgt[row]]); cols["pred"].append(classes[pred[row]])
+            cols["start"].append(w.start)
+            cols["end"].append(w.end)
+            cols["rel"].append(w.relevance)
+            cols["tgt"].append(classes[tgt[row]])
+            cols["pred"].append(classes[pred[row]])
             cols["logit"].append(float(logit[row]))
         if tick:
             tick(len(idx))
     table = _word_table(cols, texts, seed)
     seconds = time.perf_counter() - started
     record: dict[str, Any] = {
-        "n_texts": len(texts.doc_ids), "n_words": int(np.sum(cols["n"])), "seconds": round(seconds, 3),
+        "n_texts": len(texts.doc_ids),
+        "n_words": int(np.sum(cols["n"])),
+        "seconds": round(seconds, 3),
         "ms_per_text": round(1000 * seconds / len(texts.doc_ids), 2),
         "attribution_ms_per_text": round(1000 * t_attr / len(texts.doc_ids), 2),
-        "threads": torch.get_num_threads(), **checks.record(),
+        "threads": torch.get_num_threads(),
+        **checks.record(),
     }
     return SeedOutput(table, record)
 
@@ -226,18 +273,23 @@ def _word_table(cols: dict[str, list], texts: Texts, seed: int) -> pa.Table:
     doc_rep = np.repeat(np.arange(len(n)), n)
     text_of = {d: t for d, t in zip(texts.doc_ids, texts.texts)}
     words = [text_of[cols["doc"][k]][a:b] for k, a, b in zip(doc_rep, start, end)]
-    return pa.table({
-        "seed": pa.array(np.full(len(words), seed, np.int32)),
-        "doc_id": pa.array(np.asarray(cols["doc"], dtype=object)[doc_rep].tolist(), pa.string()),
-        "word_index": pa.array(np.concatenate(cols["wi"]) if cols["wi"] else np.zeros(0, np.int32)),
-        "word": pa.array(words, pa.string()),
-        "start": pa.array(start.astype(np.int32)),
-        "end": pa.array(end.astype(np.int32)),
-        "relevance": pa.array(np.concatenate(cols["rel"]).astype(np.float32) if cols["rel"] else np.zeros(0, np.float32)),
-        "target": pa.array(np.asarray(cols["tgt"], dtype=object)[doc_rep].tolist(), pa.string()),
-        "pred": pa.array(np.asarray(cols["pred"], dtype=object)[doc_rep].tolist(), pa.string()),
-        "logit": pa.array(np.asarray(cols["logit"], np.float32)[doc_rep]),
-    }, schema=SCHEMA)
+    return pa.table(
+        {
+            "seed": pa.array(np.full(len(words), seed, np.int32)),
+            "doc_id": pa.array(np.asarray(cols["doc"], dtype=object)[doc_rep].tolist(), pa.string()),
+            "word_index": pa.array(np.concatenate(cols["wi"]) if cols["wi"] else np.zeros(0, np.int32)),
+            "word": pa.array(words, pa.string()),
+            "start": pa.array(start.astype(np.int32)),
+            "end": pa.array(end.astype(np.int32)),
+            "relevance": pa.array(
+                np.concatenate(cols["rel"]).astype(np.float32) if cols["rel"] else np.zeros(0, np.float32)
+            ),
+            "target": pa.array(np.asarray(cols["tgt"], dtype=object)[doc_rep].tolist(), pa.string()),
+            "pred": pa.array(np.asarray(cols["pred"], dtype=object)[doc_rep].tolist(), pa.string()),
+            "logit": pa.array(np.asarray(cols["logit"], np.float32)[doc_rep]),
+        },
+        schema=SCHEMA,
+    )
 
 
 @dataclass
@@ -270,9 +322,14 @@ class _Checks:
         if self.layer_ratios:
             r, raw = np.concatenate(self.layer_ratios), np.concatenate(self.layer_raw)
             # per text: sum of relevance at the layer / explained logit; pooled: sum over texts / sum of logits
-            out["conservation"] = {name: {"mean": float(np.mean(r[:, k])), "median": float(np.median(r[:, k])),
-                                          "pooled": float(raw[:, k].sum() / raw[:, -1].sum())}
-                                   for k, name in enumerate(self.names or [])}
+            out["conservation"] = {
+                name: {
+                    "mean": float(np.mean(r[:, k])),
+                    "median": float(np.median(r[:, k])),
+                    "pooled": float(raw[:, k].sum() / raw[:, -1].sum()),
+                }
+                for k, name in enumerate(self.names or [])
+            }
         out["special_tokens_share"] = float(np.median(np.concatenate(self.special_share)))  # of the words' relevance
         if self.pos_share:  # relevance the words do not own (median over texts, of words + position/type)
             out["position_type_share"] = float(np.median(np.concatenate(self.pos_share)))
@@ -290,12 +347,15 @@ def _summarise(summary: dict) -> None:
         summary["conservation"] = {k: float(np.mean([c[k]["mean"] for c in cons])) for k in cons[0]}
     secs = [s.get("seconds", 0.0) for s in seeds.values()]  # none for a seed whose timing was lost
     texts = [s["n_texts"] for s in seeds.values()]
-    summary["timings"] = {"seconds": round(float(sum(secs)), 3),
-                          "ms_per_text": round(1000 * sum(secs) / max(1, sum(texts)), 2)}
+    summary["timings"] = {
+        "seconds": round(float(sum(secs)), 3),
+        "ms_per_text": round(1000 * sum(secs) / max(1, sum(texts)), 2),
+    }
 
 
-def plan(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list[int] | None,
-         force: bool) -> tuple[Run, Path, dict, ExplainResult, list[int]]:
+def plan(
+    run_dir: str | Path, method: str, config: ExplainConfig, seeds: list[int] | None, force: bool
+) -> tuple[Run, Path, dict, ExplainResult, list[int]]:
     """Checks and bookkeeping before explaining: (run, out dir, summary, result, seeds to do).
 
     Refuses a bad method/target/split and explanations made with another configuration
@@ -313,12 +373,19 @@ def plan(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list[in
         if not force:
             raise ConfigMismatchError(
                 f"{out} holds explanations made with another explain configuration "
-                f"({_diff(summary.get('config') or {}, ident)}); use --force to discard them")
+                f"({_diff(summary.get('config') or {}, ident)}); use --force to discard them"
+            )
         remove(out)
         summary = {}
     if not summary:
-        summary = {"method": method, "split": config.split, "config": ident, "sign": SIGN,
-                   **method_record(method, config), "seeds": {}}
+        summary = {
+            "method": method,
+            "split": config.split,
+            "config": ident,
+            "sign": SIGN,
+            **method_record(method, config),
+            "seeds": {},
+        }
     summary["texts"] = texts_record(run, config, select_texts(run, config))
     _note_in_manifest(run, out.name, summary["texts"])
     all_seeds = run.trained_seeds() if seeds is None else list(seeds)
@@ -328,8 +395,9 @@ def plan(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list[in
     todo: list[int] = []
     for s in all_seeds:
         (result.skipped if run.explanation_path(method, s, config.split).exists() else todo).append(s)
-    if from_seed_records(run, method, config.split, summary) and \
-            (not summary_path.exists() or read_json(summary_path) != summary):
+    if from_seed_records(run, method, config.split, summary) and (
+        not summary_path.exists() or read_json(summary_path) != summary
+    ):
         write_json(summary_path, summary)  # a killed invocation's seeds, or a lost summary: completed here
     return run, out, summary, result, todo
 
@@ -362,8 +430,10 @@ def from_seed_records(run: Run, method: str, split: str, summary: dict) -> bool:
         try:
             meta = pq.read_schema(path).metadata or {}
         except (pa.ArrowInvalid, OSError):
-            raise StablexError(f"{path}: damaged (not a readable Parquet file); delete it and rerun "
-                               f"`stablex explain {run.path} --method {method}`") from None
+            raise StablexError(
+                f"{path}: damaged (not a readable Parquet file); delete it and rerun "
+                f"`stablex explain {run.path} --method {method}`"
+            ) from None
         if RECORD_KEY in meta:
             found[str(s)] = json.loads(meta[RECORD_KEY])
         if RANDOMISATION_KEY in meta and randomisation is None:
@@ -381,8 +451,15 @@ def from_seed_records(run: Run, method: str, split: str, summary: dict) -> bool:
     return True
 
 
-def explain(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list[int] | None = None,
-            progress: Progress | None = None, force: bool = False, show_progress: bool = True) -> ExplainResult:
+def explain(
+    run_dir: str | Path,
+    method: str,
+    config: ExplainConfig,
+    seeds: list[int] | None = None,
+    progress: Progress | None = None,
+    force: bool = False,
+    show_progress: bool = True,
+) -> ExplainResult:
     """Explain every text of `config.split` with every seed's model (seeds already done are skipped)."""
     from stablex.models.classifier import load_encoder, load_seed_model
 
@@ -397,15 +474,19 @@ def explain(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list
     target = resolve_target(config.target, classes, texts.label_ids)
     opts = method_options(method, config)
     encoder = load_encoder(run.path)
-    with torch_threads(config.threads), progress_or(progress, disable=not show_progress) as prog, \
-            torch.inference_mode(False):
+    with (
+        torch_threads(config.threads),
+        progress_or(progress, disable=not show_progress) as prog,
+        torch.inference_mode(False),
+    ):
         seeds_task = prog.add_task(f"explain {method} ({len(result.skipped)} seed(s) done)", total=len(todo))
         for s in todo:
             loaded = load_seed_model(run.path, s, encoder)
             attributor = get_method(method, loaded.model, **opts)
             task = prog.add_task(f"seed {s}", total=len(texts.doc_ids))
-            res = explain_texts(attributor, loaded, texts, classes, target, config, max_tokens, s,
-                                tick=lambda k: prog.advance(task, k))
+            res = explain_texts(
+                attributor, loaded, texts, classes, target, config, max_tokens, s, tick=lambda k: prog.advance(task, k)
+            )
             check = None
             if "randomisation" not in summary and config.randomisation_texts > 0:
                 check = _randomise(loaded, method, opts, texts, target, config, max_tokens)
@@ -421,8 +502,9 @@ def explain(run_dir: str | Path, method: str, config: ExplainConfig, seeds: list
     return result
 
 
-def _randomise(loaded, method: str, opts: dict, texts: Texts, target: np.ndarray | None,
-               config: ExplainConfig, max_tokens: int) -> dict:
+def _randomise(
+    loaded, method: str, opts: dict, texts: Texts, target: np.ndarray | None, config: ExplainConfig, max_tokens: int
+) -> dict:
     k = min(config.randomisation_texts, len(texts.texts))
     batch = loaded.encode(texts.texts[:k], max_tokens)
     keep = ~np.asarray(batch.special_tokens_mask, bool)

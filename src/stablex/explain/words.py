@@ -37,7 +37,6 @@ WORD_RE = re.compile(
 )
 
 
-
 def word_spans(text: str) -> np.ndarray:
     """[n, 2] int64 (start, end) character offsets of the words of `text`."""
     spans = [m.span() for m in WORD_RE.finditer(text)]
@@ -84,8 +83,7 @@ def token_word_weights(spans: np.ndarray, offsets: np.ndarray, special: np.ndarr
     return np.asarray(rows, np.int64), np.asarray(cols, np.int64), np.asarray(weights)
 
 
-def aggregate(text: str, relevance: np.ndarray, offsets: np.ndarray, special: np.ndarray,
-              how: str = "sum") -> Words:
+def aggregate(text: str, relevance: np.ndarray, offsets: np.ndarray, special: np.ndarray, how: str = "sum") -> Words:
     """Word relevances of one text from its token relevances [T], offsets [T, 2], special mask [T].
 
     'sum' conserves relevance (the words' total is the non-special tokens' total); 'mean'
@@ -106,5 +104,6 @@ def aggregate(text: str, relevance: np.ndarray, offsets: np.ndarray, special: np
         first = np.ones(len(order), bool)
         first[1:] = rows[order][1:] != rows[order][:-1]
         token_word[rows[order][first]] = new_index[cols[order][first]]
-    return Words(spans[keep, 0].astype(np.int32), spans[keep, 1].astype(np.int32),
-                 rel[keep].astype(np.float32), token_word)
+    return Words(
+        spans[keep, 0].astype(np.int32), spans[keep, 1].astype(np.int32), rel[keep].astype(np.float32), token_word
+    )

@@ -37,15 +37,24 @@ def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, n_boot: int,
     """Accuracy of B minus A, with a paired percentile bootstrap 95% interval over texts."""
     diff = correct_b.astype(float) - correct_a.astype(float)
     ci = bootstrap_mean_ci(diff, n_boot, seed)
-    return {"difference": float(diff.mean()) if len(diff) else None, "ci": ci, "n": int(len(diff)),
-            "mcnemar": mcnemar(correct_a.astype(bool), correct_b.astype(bool))}
+    return {
+        "difference": float(diff.mean()) if len(diff) else None,
+        "ci": ci,
+        "n": int(len(diff)),
+        "mcnemar": mcnemar(correct_a.astype(bool), correct_b.astype(bool)),
+    }
 
 
 def compare(pool: str, y: np.ndarray, pred_base: np.ndarray, pred: np.ndarray, n_boot: int) -> dict:
     """One comparison on one pool of texts: both accuracies with intervals, the paired difference."""
     base_ok, ok = pred_base == y, pred == y
-    return {"pool": pool, "n": int(len(y)),
-            "accuracy": float(ok.mean()), "accuracy_ci": wilson(ok),
-            "macro_f1": float(f1_score(y, pred, average="macro")),
-            "base_accuracy": float(base_ok.mean()), "base_accuracy_ci": wilson(base_ok),
-            "vs_base": paired_difference(base_ok, ok, n_boot)}
+    return {
+        "pool": pool,
+        "n": int(len(y)),
+        "accuracy": float(ok.mean()),
+        "accuracy_ci": wilson(ok),
+        "macro_f1": float(f1_score(y, pred, average="macro")),
+        "base_accuracy": float(base_ok.mean()),
+        "base_accuracy_ci": wilson(base_ok),
+        "vs_base": paired_difference(base_ok, ok, n_boot),
+    }

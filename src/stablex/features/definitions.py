@@ -79,8 +79,16 @@ class _WordTable:
 
 
 def _word(text: str, lemma: str, pos: str, morph: str) -> Word:
-    return Word(text, normalise_word(text), normalise_word(lemma), pos, "PronType=Rel" in morph,
-                sum(ch.isalpha() for ch in text), _is_punct(text), any(ch.isdigit() for ch in text))
+    return Word(
+        text,
+        normalise_word(text),
+        normalise_word(lemma),
+        pos,
+        "PronType=Rel" in morph,
+        sum(ch.isalpha() for ch in text),
+        _is_punct(text),
+        any(ch.isdigit() for ch in text),
+    )
 
 
 def _is_punct(x: str) -> bool:
@@ -240,7 +248,7 @@ class _TokenRows:
         if self._filled < len(words):
             if len(words) > len(self._matrix):
                 grown = np.zeros((max(1024, 2 * len(words)), len(self.columns)))
-                grown[:self._filled] = self._matrix[:self._filled]
+                grown[: self._filled] = self._matrix[: self._filled]
                 self._matrix = grown
             for i in range(self._filled, len(words)):
                 self._matrix[i] = [c(words[i]) for c in self._counts]
@@ -255,6 +263,7 @@ def _digest(parts: list[str]) -> str:
 
 
 # --- building blocks ----------------------------------------------------------------------
+
 
 def per100(view: DocView, hits: list[float] | np.ndarray) -> np.ndarray:
     return np.asarray(hits, dtype=float) * (100.0 / view.n)
@@ -277,14 +286,42 @@ def count_char(chars: str) -> TokenCount:
 # --- the study's features -----------------------------------------------------------------
 
 FIRST_PERSON = frozenset({"je", "j'", "me", "m'", "moi", "nous", "moi-même", "nous-mêmes"})
-RELATIVE_UNAMBIGUOUS = frozenset({"dont", "lequel", "laquelle", "lesquels", "lesquelles", "auquel", "auxquels",
-                                  "auxquelles", "duquel", "desquels", "desquelles"})
+RELATIVE_UNAMBIGUOUS = frozenset(
+    {
+        "dont",
+        "lequel",
+        "laquelle",
+        "lesquels",
+        "lesquelles",
+        "auquel",
+        "auxquels",
+        "auxquelles",
+        "duquel",
+        "desquels",
+        "desquelles",
+    }
+)
 RELATIVE_AMBIGUOUS = frozenset({"qui", "que", "qu'", "quoi", "où"})
 NEGATION_HEAD = frozenset({"ne", "n'"})
-NEGATION_CLOSERS = frozenset({"pas", "point", "jamais", "rien", "personne", "plus", "aucun", "aucune", "nullement",
-                              "guère", "ni", "nul", "nulle"})
+NEGATION_CLOSERS = frozenset(
+    {
+        "pas",
+        "point",
+        "jamais",
+        "rien",
+        "personne",
+        "plus",
+        "aucun",
+        "aucune",
+        "nullement",
+        "guère",
+        "ni",
+        "nul",
+        "nulle",
+    }
+)
 NEGATION_ALONE = frozenset({"pas", "jamais", "rien", "aucun", "aucune", "nullement", "guère"})
-QUOTES = "«»\"“”„‹›"
+QUOTES = '«»"“”„‹›'
 _ELLIPSIS = re.compile(r"\.{3,}|…")
 _THOUSANDS = re.compile(r"^\d{3}$")
 
@@ -361,42 +398,108 @@ def default_feature_set(config: FeaturesConfig | None = None) -> FeatureSet:
     """The study's 18 features plus subjective words, then the study's own additions."""
     config = config or FeaturesConfig()
     lex = polarity_lexicons(config.polarity_threshold, config.subjectivity_threshold)
-    fs = FeatureSet(signature_parts=[f"polarity>={config.polarity_threshold}",
-                                     f"subjectivity>={config.subjectivity_threshold}"])
+    fs = FeatureSet(
+        signature_parts=[f"polarity>={config.polarity_threshold}", f"subjectivity>={config.subjectivity_threshold}"]
+    )
     pt, st = config.polarity_threshold, config.subjectivity_threshold
     table: list[tuple[str, WeightFn, str, str, str]] = [  # name, weights, version, counts, why
-        ("avg_word_length", _avg_word_length, "2", "mean letters per word (words = tokens with a letter)",
-         "argument uses abstract, derived vocabulary; reports use short concrete words"),
-        ("cttr", _cttr, "2", "corrected type-token ratio: distinct words / sqrt(2 x words), lower-cased",
-         "varied vocabulary marks crafted, argued prose"),
-        ("first_person", count_in(FIRST_PERSON), "1", "je, j', me, m', moi, nous per 100 tokens",
-         "the author speaking for themselves signals a point of view"),
-        ("pronoun_on", count_in(frozenset({"on"})), "1", "the pronoun « on » per 100 tokens",
-         "generic « on » voices general claims and the author's stance"),
-        ("relative_pronouns", _relative, "1", "dont, lequel...; qui/que/où when tagged relative (PronType=Rel)",
-         "embedded clauses build longer, reasoned sentences"),
-        ("negations", _negations, "1", "« ne/n' ... pas/jamais/rien/plus... » once; a bare « pas/jamais/rien » once",
-         "denial and refutation are moves of argument"),
-        ("numbers", _numbers, "1", "digits or number words per 100 tokens (« 12 000 » once)",
-         "figures mark factual reporting (news)"),
-        ("verbs", _pos("VERB"), "1", "tokens tagged VERB (auxiliaries excluded) per 100 tokens",
-         "verbal, narrative style"),
+        (
+            "avg_word_length",
+            _avg_word_length,
+            "2",
+            "mean letters per word (words = tokens with a letter)",
+            "argument uses abstract, derived vocabulary; reports use short concrete words",
+        ),
+        (
+            "cttr",
+            _cttr,
+            "2",
+            "corrected type-token ratio: distinct words / sqrt(2 x words), lower-cased",
+            "varied vocabulary marks crafted, argued prose",
+        ),
+        (
+            "first_person",
+            count_in(FIRST_PERSON),
+            "1",
+            "je, j', me, m', moi, nous per 100 tokens",
+            "the author speaking for themselves signals a point of view",
+        ),
+        (
+            "pronoun_on",
+            count_in(frozenset({"on"})),
+            "1",
+            "the pronoun « on » per 100 tokens",
+            "generic « on » voices general claims and the author's stance",
+        ),
+        (
+            "relative_pronouns",
+            _relative,
+            "1",
+            "dont, lequel...; qui/que/où when tagged relative (PronType=Rel)",
+            "embedded clauses build longer, reasoned sentences",
+        ),
+        (
+            "negations",
+            _negations,
+            "1",
+            "« ne/n' ... pas/jamais/rien/plus... » once; a bare « pas/jamais/rien » once",
+            "denial and refutation are moves of argument",
+        ),
+        (
+            "numbers",
+            _numbers,
+            "1",
+            "digits or number words per 100 tokens (« 12 000 » once)",
+            "figures mark factual reporting (news)",
+        ),
+        (
+            "verbs",
+            _pos("VERB"),
+            "1",
+            "tokens tagged VERB (auxiliaries excluded) per 100 tokens",
+            "verbal, narrative style",
+        ),
         ("adjectives", _pos("ADJ"), "1", "tokens tagged ADJ per 100 tokens", "qualifying is evaluating"),
         ("question_marks", count_char("?"), "1", "« ? » per 100 tokens", "rhetorical questions address the reader"),
         ("exclamation_marks", count_char("!"), "1", "« ! » per 100 tokens", "exclamation expresses emotion"),
         ("semicolons", count_char(";"), "1", "« ; » per 100 tokens", "long, articulated sentences of essays"),
         ("colons", count_char(":"), "1", "« : » per 100 tokens", "announcing an explanation or a quote"),
         ("ellipses", _ellipsis, "1", "« ... » or « … » per 100 tokens", "suspension, irony, implied meaning"),
-        ("positive_words", count_lexicon(lex.positive), "1", f"textblob-fr words with polarity >= {pt}",
-         "evaluative language, positive"),
-        ("negative_words", count_lexicon(lex.negative), "1", f"textblob-fr words with polarity <= -{pt}",
-         "evaluative language, negative"),
-        ("quotation_marks", count_char(QUOTES), "1", "« » \" “ ” „ ‹ › marks per 100 tokens (a pair counts 2)",
-         "quoting others (news) or ironic distance (opinion)"),
-        ("long_words", _long_words, "2", "words with more than 8 letters per 100 tokens",
-         "abstract nominalisations of argued prose"),
-        ("subjective_words", count_lexicon(lex.subjective), "1", f"textblob-fr words with subjectivity >= {st}",
-         "subjective vocabulary marks opinion directly"),
+        (
+            "positive_words",
+            count_lexicon(lex.positive),
+            "1",
+            f"textblob-fr words with polarity >= {pt}",
+            "evaluative language, positive",
+        ),
+        (
+            "negative_words",
+            count_lexicon(lex.negative),
+            "1",
+            f"textblob-fr words with polarity <= -{pt}",
+            "evaluative language, negative",
+        ),
+        (
+            "quotation_marks",
+            count_char(QUOTES),
+            "1",
+            '« » " “ ” „ ‹ › marks per 100 tokens (a pair counts 2)',
+            "quoting others (news) or ironic distance (opinion)",
+        ),
+        (
+            "long_words",
+            _long_words,
+            "2",
+            "words with more than 8 letters per 100 tokens",
+            "abstract nominalisations of argued prose",
+        ),
+        (
+            "subjective_words",
+            count_lexicon(lex.subjective),
+            "1",
+            f"textblob-fr words with subjectivity >= {st}",
+            "subjective vocabulary marks opinion directly",
+        ),
     ]
     for name, weights, version, description, why in table:
         fs.add(Feature(name, description, why, weights), version)
@@ -408,7 +511,9 @@ def default_feature_set(config: FeaturesConfig | None = None) -> FeatureSet:
         except ModuleNotFoundError:
             raise StablexError(f"[features] plugins: module {module!r} not found") from None
         except AttributeError:
-            raise StablexError(f"[features] plugins: module {module!r} defines no stablex_features(feature_set, config)") from None
+            raise StablexError(
+                f"[features] plugins: module {module!r} defines no stablex_features(feature_set, config)"
+            ) from None
         hook(fs, config)
         fs.signature_parts.append(f"plugin:{module}")
     return fs

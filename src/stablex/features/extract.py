@@ -52,14 +52,19 @@ def prepare_text(text: str) -> str:
     return text.translate(_APOSTROPHE)
 
 
-def parse(texts: Iterable[str], model: str = "fr_core_news_sm", batch_size: int = 64,
-          n_process: int = 1) -> Iterator:
+def parse(texts: Iterable[str], model: str = "fr_core_news_sm", batch_size: int = 64, n_process: int = 1) -> Iterator:
     nlp = load_nlp(model)
     return nlp.pipe((prepare_text(t) for t in texts), batch_size=batch_size, n_process=n_process)
 
 
-def compute_features(texts: list[str], feature_set: FeatureSet, model: str = "fr_core_news_sm",
-                     batch_size: int = 64, n_process: int = 1, progress: Progress | None = None) -> np.ndarray:
+def compute_features(
+    texts: list[str],
+    feature_set: FeatureSet,
+    model: str = "fr_core_news_sm",
+    batch_size: int = 64,
+    n_process: int = 1,
+    progress: Progress | None = None,
+) -> np.ndarray:
     """texts x features, in the order of `feature_set.names`."""
     out = np.zeros((len(texts), len(feature_set.features)))
     task = progress.add_task("features (spaCy)", total=len(texts)) if progress is not None else None
@@ -117,16 +122,29 @@ def _read_cache(path: Path, signature: str) -> tuple[dict[str, str], dict[str, n
     return digests, dict(zip(table.column("doc_id").to_pylist(), values))
 
 
-def extract_features(run_dir: str | Path, config: FeaturesConfig, progress: Progress | None = None,
-                     feature_set: FeatureSet | None = None) -> ExtractResult:
+def extract_features(
+    run_dir: str | Path, config: FeaturesConfig, progress: Progress | None = None, feature_set: FeatureSet | None = None
+) -> ExtractResult:
     """Features of every text of split.parquet -> RUN/features/features.parquet (cached rows reused)."""
     split = read_split(Path(run_dir))
-    return extract_texts(Run(run_dir).features_path, split.column("doc_id").to_pylist(),
-                         split.column("text").to_pylist(), config, progress, feature_set)
+    return extract_texts(
+        Run(run_dir).features_path,
+        split.column("doc_id").to_pylist(),
+        split.column("text").to_pylist(),
+        config,
+        progress,
+        feature_set,
+    )
 
 
-def extract_texts(path: Path, doc_ids: list[str], texts: list[str], config: FeaturesConfig,
-                  progress: Progress | None = None, feature_set: FeatureSet | None = None) -> ExtractResult:
+def extract_texts(
+    path: Path,
+    doc_ids: list[str],
+    texts: list[str],
+    config: FeaturesConfig,
+    progress: Progress | None = None,
+    feature_set: FeatureSet | None = None,
+) -> ExtractResult:
     """Features of `texts` -> the Parquet file `path`, reusing its rows whose text is unchanged.
 
     The run's split and the hybrid's held-out pool (features/pool.py) share this cache."""
@@ -138,8 +156,13 @@ def extract_texts(path: Path, doc_ids: list[str], texts: list[str], config: Feat
     signature = feature_signature(feature_set, config.spacy_model)
     old_digests, cached = _read_cache(path, signature)
     todo = [i for i, (d, h) in enumerate(zip(doc_ids, digests)) if d not in cached or old_digests.get(d) != h]
-    fresh = compute_features([texts[i] for i in todo], feature_set, config.spacy_model, config.batch_size,
-                             config.n_process, progress) if todo else np.zeros((0, len(feature_set.features)))
+    fresh = (
+        compute_features(
+            [texts[i] for i in todo], feature_set, config.spacy_model, config.batch_size, config.n_process, progress
+        )
+        if todo
+        else np.zeros((0, len(feature_set.features)))
+    )
     values = np.zeros((len(doc_ids), len(feature_set.features)))
     todo_set = set(todo)
     for i, d in enumerate(doc_ids):
@@ -148,13 +171,16 @@ def extract_texts(path: Path, doc_ids: list[str], texts: list[str], config: Feat
     values[todo] = fresh
     columns = {"doc_id": pa.array(doc_ids, pa.string())}
     columns.update({name: pa.array(values[:, j], pa.float64()) for j, name in enumerate(feature_set.names)})
-    table = pa.table(columns).replace_schema_metadata({
-        _META_SIGNATURE: signature.encode(),
-        _META_DIGESTS: json.dumps(dict(zip(doc_ids, digests))).encode(),
-    })
+    table = pa.table(columns).replace_schema_metadata(
+        {
+            _META_SIGNATURE: signature.encode(),
+            _META_DIGESTS: json.dumps(dict(zip(doc_ids, digests))).encode(),
+        }
+    )
     write_parquet(path, table)
-    return ExtractResult(path, len(doc_ids), len(doc_ids) - len(todo), len(todo),
-                         time.perf_counter() - t0, feature_set.names)
+    return ExtractResult(
+        path, len(doc_ids), len(doc_ids) - len(todo), len(todo), time.perf_counter() - t0, feature_set.names
+    )
 
 
 def read_features(run_dir: str | Path, names: list[str] | None = None) -> tuple[list[str], list[str], np.ndarray]:

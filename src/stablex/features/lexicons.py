@@ -88,8 +88,9 @@ class PolarityLexicons:
     subjective: frozenset[str]
 
 
-def polarity_lexicons(polarity_threshold: float = 0.1, subjectivity_threshold: float = 0.5,
-                      path: str | None = None) -> PolarityLexicons:
+def polarity_lexicons(
+    polarity_threshold: float = 0.1, subjectivity_threshold: float = 0.5, path: str | None = None
+) -> PolarityLexicons:
     """Split the sentiment lexicon into the three word lists the features count.
 
     Positive: polarity >= threshold; negative: polarity <= -threshold; subjective:
@@ -121,8 +122,10 @@ def load_word_list(path: str | Path) -> frozenset[str]:
     for number, line in enumerate(lines, 1):
         w = normalise_word(line.split("#", 1)[0])
         if len(w.split()) > 1:
-            raise StablexError(f"word list {path}, line {number}: {w!r} has several words; features count "
-                               "single words (list each word, or split the phrase)")
+            raise StablexError(
+                f"word list {path}, line {number}: {w!r} has several words; features count "
+                "single words (list each word, or split the phrase)"
+            )
         if w:
             words.add(w)
     if not words:

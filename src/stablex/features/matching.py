@@ -121,7 +121,9 @@ class ExplanationStats:
         return WordScores([self.seeds[s] for s in seed_rows], self.words, self.classes, mean, doc_freq)
 
 
-def build_lexicons(ws: WordScores, settings: LexiconSettings, source: str = "consensus") -> dict[str, list[LexiconEntry]]:
+def build_lexicons(
+    ws: WordScores, settings: LexiconSettings, source: str = "consensus"
+) -> dict[str, list[LexiconEntry]]:
     """Per class: top words by mean relevance over the seeds of `ws`, filtered by sign consistency and frequency."""
     m = ws.mean
     n_seeds = np.sum(~np.isnan(m), axis=0)  # W x K
@@ -133,16 +135,32 @@ def build_lexicons(ws: WordScores, settings: LexiconSettings, source: str = "con
     words = np.array(ws.words, dtype=object)
     out: dict[str, list[LexiconEntry]] = {}
     for k, c in enumerate(ws.classes):
-        ok = (n_seeds[:, k] > 0) & (score[:, k] > 0) & (ws.doc_freq >= settings.min_freq) & \
-             (consistency[:, k] >= settings.min_sign_consistency)
+        ok = (
+            (n_seeds[:, k] > 0)
+            & (score[:, k] > 0)
+            & (ws.doc_freq >= settings.min_freq)
+            & (consistency[:, k] >= settings.min_sign_consistency)
+        )
         cand = np.flatnonzero(ok)
         cand = cand[np.lexsort((words[cand], -score[cand, k]))][: settings.top_words]
-        out[c] = [LexiconEntry(source, c, r + 1, ws.words[w], float(score[w, k]), float(consistency[w, k]),
-                               int(ws.doc_freq[w]), int(n_seeds[w, k])) for r, w in enumerate(cand)]
+        out[c] = [
+            LexiconEntry(
+                source,
+                c,
+                r + 1,
+                ws.words[w],
+                float(score[w, k]),
+                float(consistency[w, k]),
+                int(ws.doc_freq[w]),
+                int(n_seeds[w, k]),
+            )
+            for r, w in enumerate(cand)
+        ]
     return out
 
 
 # --- finding lexicon words in texts ------------------------------------------------------------
+
 
 def text_words(text: str) -> list[str]:
     """The normalised words of a text, cut as the explanations cut them ('' forms dropped)."""
@@ -173,7 +191,9 @@ def count_words(texts: list[str], vocabulary: list[str]) -> WordCounts:
         ids.extend(j for w in words if (j := index.get(w)) is not None)
         indptr.append(len(ids))
     data = np.ones(len(ids))
-    m = sparse.csr_matrix((data, np.asarray(ids, dtype=np.int64), np.asarray(indptr)), shape=(len(texts), len(vocabulary)))
+    m = sparse.csr_matrix(
+        (data, np.asarray(ids, dtype=np.int64), np.asarray(indptr)), shape=(len(texts), len(vocabulary))
+    )
     m.sum_duplicates()
     return WordCounts(m, n_words)
 
@@ -184,6 +204,9 @@ def match_rate(entries: list[LexiconEntry], vocabulary: list[str], counts: WordC
     words = sorted({e.word for e in entries})
     seen = np.asarray((counts.counts > 0).sum(axis=0)).ravel()
     unmatched = [w for w in words if seen[index[w]] == 0]
-    return {"entries": len(words), "matched": len(words) - len(unmatched),
-            "rate": (len(words) - len(unmatched)) / len(words) if words else None, "unmatched": unmatched[:50]}
-
+    return {
+        "entries": len(words),
+        "matched": len(words) - len(unmatched),
+        "rate": (len(words) - len(unmatched)) / len(words) if words else None,
+        "unmatched": unmatched[:50],
+    }

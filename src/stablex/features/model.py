@@ -31,7 +31,6 @@ from stablex.rundir import Run
 from stablex.train.seeds import bootstrap_indices
 
 
-
 @dataclass
 class FittedModel:
     names: list[str]
@@ -62,8 +61,9 @@ def one_blas_thread():
     return threadpool_limits(1, user_api="blas")
 
 
-def fit(X: np.ndarray, y: np.ndarray, names: list[str], classes: list[str], C: float = 1.0,
-        random_state: int = 0) -> FittedModel:
+def fit(
+    X: np.ndarray, y: np.ndarray, names: list[str], classes: list[str], C: float = 1.0, random_state: int = 0
+) -> FittedModel:
     if len(np.unique(y)) < 2:
         raise StablexError("the training rows hold a single class: cannot fit the feature model")
     pipe = pipeline(C, random_state).fit(X, y)
@@ -83,6 +83,7 @@ def fit(X: np.ndarray, y: np.ndarray, names: list[str], classes: list[str], C: f
 
 
 # --- run-directory data -------------------------------------------------------------------
+
 
 @dataclass
 class RunData:
@@ -113,11 +114,20 @@ def load_run(run_dir: str | Path) -> RunData:
     pos = {d: i for i, d in enumerate(f_ids)}
     missing = [d for d in doc_ids if d not in pos]
     if missing:
-        raise StablexError(f"features.parquet lacks {len(missing)} doc_id(s) of split.parquet "
-                           f"(first {missing[0]!r}): re-run `stablex features`")
+        raise StablexError(
+            f"features.parquet lacks {len(missing)} doc_id(s) of split.parquet "
+            f"(first {missing[0]!r}): re-run `stablex features`"
+        )
     X = values[[pos[d] for d in doc_ids]]
-    return RunData(np.asarray(doc_ids, dtype=object), np.asarray(table.column("split").to_pylist()),
-                   table.column("text").to_pylist(), np.array([index[l] for l in labels]), X, names, classes)
+    return RunData(
+        np.asarray(doc_ids, dtype=object),
+        np.asarray(table.column("split").to_pylist()),
+        table.column("text").to_pylist(),
+        np.array([index[l] for l in labels]),
+        X,
+        names,
+        classes,
+    )
 
 
 @dataclass(frozen=True)
@@ -152,6 +162,7 @@ def scores(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 
 # --- word map -----------------------------------------------------------------------------
 
+
 def resolve_targets(target: str, classes: list[str], y: np.ndarray, pred: np.ndarray) -> np.ndarray:
     if target == "predicted":
         return pred
@@ -162,15 +173,24 @@ def resolve_targets(target: str, classes: list[str], y: np.ndarray, pred: np.nda
     raise StablexError(f"option target={target!r}: use predicted, label or one of {classes}")
 
 
-def word_map(model: FittedModel, feature_set: FeatureSet, seed: int, doc_ids: list[str], texts: list[str],
-             views: list[DocView], X: np.ndarray, targets: np.ndarray) -> pa.Table:
+def word_map(
+    model: FittedModel,
+    feature_set: FeatureSet,
+    seed: int,
+    doc_ids: list[str],
+    texts: list[str],
+    views: list[DocView],
+    X: np.ndarray,
+    targets: np.ndarray,
+) -> pa.Table:
     """The long explanation table (run-directory schema) of `model` over the given texts.
 
     Words are spaCy tokens (spaces dropped), as written in `texts` (offsets = token.idx)."""
     logits = model.logits(X)
     pred = logits.argmax(axis=1)
-    cols: dict[str, list] = {k: [] for k in ("doc_id", "word_index", "word", "start", "end", "relevance",
-                                             "target", "pred", "logit")}
+    cols: dict[str, list] = {
+        k: [] for k in ("doc_id", "word_index", "word", "start", "end", "relevance", "target", "pred", "logit")
+    }
     for d, text, view, t, p, lg in zip(doc_ids, texts, views, targets, pred, logits):
         if not view.n:
             continue
@@ -187,18 +207,20 @@ def word_map(model: FittedModel, feature_set: FeatureSet, seed: int, doc_ids: li
         cols["pred"] += [model.classes[p]] * n
         cols["logit"] += [float(lg[t])] * n
     n_rows = len(cols["doc_id"])
-    return pa.table({
-        "seed": pa.array(np.full(n_rows, seed, dtype=np.int32)),
-        "doc_id": pa.array(cols["doc_id"], pa.string()),
-        "word_index": pa.array(cols["word_index"], pa.int32()),
-        "word": pa.array(cols["word"], pa.string()),
-        "start": pa.array(cols["start"], pa.int32()),
-        "end": pa.array(cols["end"], pa.int32()),
-        "relevance": pa.array(cols["relevance"], pa.float32()),
-        "target": pa.array(cols["target"], pa.string()),
-        "pred": pa.array(cols["pred"], pa.string()),
-        "logit": pa.array(cols["logit"], pa.float32()),
-    })
+    return pa.table(
+        {
+            "seed": pa.array(np.full(n_rows, seed, dtype=np.int32)),
+            "doc_id": pa.array(cols["doc_id"], pa.string()),
+            "word_index": pa.array(cols["word_index"], pa.int32()),
+            "word": pa.array(cols["word"], pa.string()),
+            "start": pa.array(cols["start"], pa.int32()),
+            "end": pa.array(cols["end"], pa.int32()),
+            "relevance": pa.array(cols["relevance"], pa.float32()),
+            "target": pa.array(cols["target"], pa.string()),
+            "pred": pa.array(cols["pred"], pa.string()),
+            "logit": pa.array(cols["logit"], pa.float32()),
+        }
+    )
 
 
 def parse_views(texts: list[str], config: FeaturesConfig) -> list[DocView]:
@@ -206,6 +228,7 @@ def parse_views(texts: list[str], config: FeaturesConfig) -> list[DocView]:
 
 
 # --- the stage ----------------------------------------------------------------------------
+
 
 @dataclass
 class FeatureModelResult:
@@ -217,8 +240,7 @@ class FeatureModelResult:
     paths: dict[str, Path] = field(default_factory=dict)
 
 
-def bootstrap_coefficients(data: RunData, rows: np.ndarray, n_boot: int, C: float,
-                           seed: int = 0) -> np.ndarray:
+def bootstrap_coefficients(data: RunData, rows: np.ndarray, n_boot: int, C: float, seed: int = 0) -> np.ndarray:
     """n_boot x K x F standardised coefficients refitted on bootstrap draws of `rows`."""
     rng = np.random.default_rng(seed)
     out = []
@@ -240,7 +262,10 @@ def _coefficients(data: RunData, model: FittedModel, feature_set: FeatureSet, bo
         for k, c in enumerate(data.classes):
             entry[f"coef_{c}"] = float(model.coef[k, j])
             if len(boots):
-                entry[f"ci_{c}"] = [float(np.quantile(boots[:, k, j], 0.025)), float(np.quantile(boots[:, k, j], 0.975))]
+                entry[f"ci_{c}"] = [
+                    float(np.quantile(boots[:, k, j], 0.025)),
+                    float(np.quantile(boots[:, k, j], 0.975)),
+                ]
         out.append(entry)
     return out
 
@@ -254,8 +279,9 @@ def _draws(run_dir: Path, seeds: list[int] | None) -> list[SeedDraw]:
     return draws or [SeedDraw(0, None)]
 
 
-def _write_word_maps(run: Run, data: RunData, model: FittedModel, feature_set: FeatureSet, draws: list[SeedDraw],
-                     config: FeaturesConfig) -> dict[str, Path]:
+def _write_word_maps(
+    run: Run, data: RunData, model: FittedModel, feature_set: FeatureSet, draws: list[SeedDraw], config: FeaturesConfig
+) -> dict[str, Path]:
     """explanations/features/seed-<seed>.parquet: the model fitted on each seed's draw, as word maps."""
     ex_rows = data.rows(config.explain_split)
     if len(ex_rows) == 0:
@@ -263,19 +289,31 @@ def _write_word_maps(run: Run, data: RunData, model: FittedModel, feature_set: F
     views = parse_views([data.texts[i] for i in ex_rows], config)
     paths: dict[str, Path] = {}
     for draw in draws:
-        m = model if draw.data_seed is None else fit(data.X[train_rows(data, draw)], data.y[train_rows(data, draw)],
-                                                      data.names, data.classes, config.C)
+        m = (
+            model
+            if draw.data_seed is None
+            else fit(data.X[train_rows(data, draw)], data.y[train_rows(data, draw)], data.names, data.classes, config.C)
+        )
         pred = m.predict(data.X[ex_rows])
         targets = resolve_targets(config.target, data.classes, data.y[ex_rows], pred)
-        table = word_map(m, feature_set, draw.seed, list(data.doc_ids[ex_rows]), [data.texts[i] for i in ex_rows],
-                         views, data.X[ex_rows], targets)
+        table = word_map(
+            m,
+            feature_set,
+            draw.seed,
+            list(data.doc_ids[ex_rows]),
+            [data.texts[i] for i in ex_rows],
+            views,
+            data.X[ex_rows],
+            targets,
+        )
         paths[f"seed-{draw.seed}"] = run.explanation_path("features", draw.seed)
         write_parquet(paths[f"seed-{draw.seed}"], table)
     return paths
 
 
-def fit_feature_model(run_dir: str | Path, config: FeaturesConfig, seeds: list[int] | None = None,
-                      feature_set: FeatureSet | None = None) -> FeatureModelResult:
+def fit_feature_model(
+    run_dir: str | Path, config: FeaturesConfig, seeds: list[int] | None = None, feature_set: FeatureSet | None = None
+) -> FeatureModelResult:
     """Fit on the train split, score on validation/test, write coefficients and word maps.
 
     One word map per transformer seed (`seeds`, default: those under RUN/seeds/, else [0]);
@@ -285,8 +323,10 @@ def fit_feature_model(run_dir: str | Path, config: FeaturesConfig, seeds: list[i
     data = load_run(run_dir)
     feature_set = feature_set or default_feature_set(config)
     if feature_set.names != data.names:
-        raise StablexError(f"{Run(run_dir).features_path}: columns {data.names} differ from the "
-                           f"feature set {feature_set.names}; re-run `stablex features`")
+        raise StablexError(
+            f"{Run(run_dir).features_path}: columns {data.names} differ from the "
+            f"feature set {feature_set.names}; re-run `stablex features`"
+        )
     train = data.rows("train")
     if len(train) == 0 or len(data.rows("test")) == 0:
         raise StablexError(f"{Run(run_dir).split_path}: needs train and test rows")
@@ -298,26 +338,42 @@ def fit_feature_model(run_dir: str | Path, config: FeaturesConfig, seeds: list[i
             metrics[name] = scores(data.y[rows], model.predict(data.X[rows]))
     majority = int(np.bincount(data.y[train], minlength=len(data.classes)).argmax())
     majority_rate = float(np.mean(data.y[data.rows("test")] == majority))
-    coefficients = _coefficients(data, model, feature_set, bootstrap_coefficients(data, train, config.bootstrap, config.C))
+    coefficients = _coefficients(
+        data, model, feature_set, bootstrap_coefficients(data, train, config.bootstrap, config.C)
+    )
     draws = _draws(run_dir, seeds)
     resampled = any(d.data_seed is not None for d in draws)
     run = Run(run_dir)
     paths = _write_word_maps(run, data, model, feature_set, draws, config)
-    write_json(run.explanations_summary_path("features"), {
-        "method": "features", "split": config.explain_split, "target": config.target,
-        "seeds": [d.seed for d in draws], "resampled": resampled,
-        "deterministic_under_seeds": True,
-        "note": "logistic regression (lbfgs) is deterministic: seeds change its word map only through "
-                "the bootstrap draw of the training split",
-        "words": "spaCy fr_core_news_sm tokens (punctuation and elided « l' » are words), offsets = token.idx",
-    })
+    write_json(
+        run.explanations_summary_path("features"),
+        {
+            "method": "features",
+            "split": config.explain_split,
+            "target": config.target,
+            "seeds": [d.seed for d in draws],
+            "resampled": resampled,
+            "deterministic_under_seeds": True,
+            "note": "logistic regression (lbfgs) is deterministic: seeds change its word map only through "
+            "the bootstrap draw of the training split",
+            "words": "spaCy fr_core_news_sm tokens (punctuation and elided « l' » are words), offsets = token.idx",
+        },
+    )
     model_json = run.feature_model_path
-    write_json(model_json, {
-        "features": data.names, "classes": data.classes, "C": config.C, "bootstrap": config.bootstrap,
-        "metrics": metrics, "majority_rate": majority_rate, "n_train": int(len(train)),
-        "coefficients": coefficients,
-        "scaler": {"mean": model.mean.tolist(), "scale": model.scale.tolist()},
-        "intercept": model.intercept.tolist(),
-    })
+    write_json(
+        model_json,
+        {
+            "features": data.names,
+            "classes": data.classes,
+            "C": config.C,
+            "bootstrap": config.bootstrap,
+            "metrics": metrics,
+            "majority_rate": majority_rate,
+            "n_train": int(len(train)),
+            "coefficients": coefficients,
+            "scaler": {"mean": model.mean.tolist(), "scale": model.scale.tolist()},
+            "intercept": model.intercept.tolist(),
+        },
+    )
     paths["model"] = model_json
     return FeatureModelResult(metrics, majority_rate, coefficients, [d.seed for d in draws], resampled, paths)

@@ -21,14 +21,13 @@ import pyarrow as pa
 
 from stablex.config import FeaturesConfig, StudyConfig
 from stablex.data.corpus import load_corpus
-from stablex.data.split import balanced_draw
 from stablex.data.dedup import text_key, title_key
+from stablex.data.split import balanced_draw
 from stablex.errors import StablexError
 from stablex.features.extract import extract_texts, read_feature_file
 from stablex.features.model import RunData
 from stablex.io import write_parquet
 from stablex.rundir import Run
-
 
 
 @dataclass
@@ -65,9 +64,11 @@ def build_pool(run_dir: str | Path, data: RunData, size: int, seed: int, feature
     in_split = [position.get(d) for d in data.doc_ids]
     changed = [d for d, i, t in zip(data.doc_ids, in_split, data.texts) if i is None or corpus.texts[i] != t]
     if changed:
-        raise StablexError(f"{cfg.path}: {len(changed)} text(s) of {Run(run_dir).split_path} are missing or differ "
-                           f"when read with the run's [corpus] settings (first {changed[0]!r}); cannot draw a "
-                           f"held-out pool from another corpus")
+        raise StablexError(
+            f"{cfg.path}: {len(changed)} text(s) of {Run(run_dir).split_path} are missing or differ "
+            f"when read with the run's [corpus] settings (first {changed[0]!r}); cannot draw a "
+            f"held-out pool from another corpus"
+        )
     index = {c: k for k, c in enumerate(data.classes)}
     labels = np.array([index.get(label, -1) for label in corpus.labels])
     split_keys = {text_key(t) for t in data.texts}
@@ -75,33 +76,51 @@ def build_pool(run_dir: str | Path, data: RunData, size: int, seed: int, feature
     used = np.zeros(len(corpus), dtype=bool)
     used[[i for i in in_split if i is not None]] = True
     # near-duplicates of a split text (data/dedup.py: same normalised text or same title) stay out
-    duplicate = np.array([not u and (text_key(t) in split_keys or title_key(t) in split_titles)
-                          for u, t in zip(used, corpus.texts)])
+    duplicate = np.array(
+        [not u and (text_key(t) in split_keys or title_key(t) in split_titles) for u, t in zip(used, corpus.texts)]
+    )
     eligible = ~used & ~duplicate & (labels >= 0)
     rows = pool_indices(labels, eligible, len(data.classes), size, seed) if size else np.zeros(0, np.int64)
     doc_ids, texts = [corpus.doc_ids[i] for i in rows], [corpus.texts[i] for i in rows]
     run = Run(run_dir)
-    write_parquet(run.pool_path, pa.table({"doc_id": pa.array(doc_ids, pa.string()),
-                                                   "label": pa.array([corpus.labels[i] for i in rows], pa.string()),
-                                                   "text": pa.array(texts, pa.string())}))
+    write_parquet(
+        run.pool_path,
+        pa.table(
+            {
+                "doc_id": pa.array(doc_ids, pa.string()),
+                "label": pa.array([corpus.labels[i] for i in rows], pa.string()),
+                "text": pa.array(texts, pa.string()),
+            }
+        ),
+    )
     t_read = time.perf_counter() - t0
     X = np.zeros((0, len(data.names)))
     extracted = None
     if len(rows):
         extracted = extract_texts(run.pool_features_path, doc_ids, texts, features)
         if extracted.feature_names != data.names:
-            raise StablexError(f"{run.pool_features_path}: features {extracted.feature_names} differ from the run's "
-                               f"{data.names}; re-run `stablex features`")
+            raise StablexError(
+                f"{run.pool_features_path}: features {extracted.feature_names} differ from the run's "
+                f"{data.names}; re-run `stablex features`"
+            )
         _, _, X = read_feature_file(run.pool_features_path, data.names)
     record = {
-        "source": str(cfg.path), "text": cfg.text, "preprocess": cfg.preprocess, "seed": seed, "cap": size,
-        "n": int(len(rows)), "per_class": {c: int(np.sum(labels[rows] == k)) for c, k in index.items()},
+        "source": str(cfg.path),
+        "text": cfg.text,
+        "preprocess": cfg.preprocess,
+        "seed": seed,
+        "cap": size,
+        "n": int(len(rows)),
+        "per_class": {c: int(np.sum(labels[rows] == k)) for c, k in index.items()},
         "available": {c: int(np.sum(eligible & (labels == k))) for c, k in index.items()},
-        "excluded_in_split": int(used.sum()), "excluded_duplicate_of_split": int(duplicate.sum()),
+        "excluded_in_split": int(used.sum()),
+        "excluded_duplicate_of_split": int(duplicate.sum()),
         "file": str(run.pool_path),
-        "seconds": {"read_corpus": round(t_read, 2),
-                    "features_spacy": round(extracted.seconds, 2) if extracted else 0.0,
-                    "features_parsed": extracted.n_parsed if extracted else 0,
-                    "features_cached": extracted.n_cached if extracted else 0},
+        "seconds": {
+            "read_corpus": round(t_read, 2),
+            "features_spacy": round(extracted.seconds, 2) if extracted else 0.0,
+            "features_parsed": extracted.n_parsed if extracted else 0,
+            "features_cached": extracted.n_cached if extracted else 0,
+        },
     }
     return Pool(doc_ids, texts, labels[rows], X, record)

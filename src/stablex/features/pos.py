@@ -21,9 +21,16 @@ import pyarrow.parquet as pq
 from stablex.errors import StablexError
 from stablex.features.extract import load_nlp, prepare_text
 from stablex.io import read_json, write_json
-from stablex.stats.groups import (class_test, compare_groups, dispersion, magnitude_matched, text_scale,
-                                   within_text_effects, within_text_test)
 from stablex.rundir import Run
+from stablex.stats.groups import (
+    class_test,
+    compare_groups,
+    dispersion,
+    magnitude_matched,
+    text_scale,
+    within_text_effects,
+    within_text_test,
+)
 
 RNG_SEED = 0
 
@@ -59,9 +66,13 @@ def align_pos(doc, starts: np.ndarray, ends: np.ndarray) -> list[str | None]:
 def _word_table(run_dir: Path, method: str) -> pa.Table:
     """per_word.parquet joined with the words' character offsets (from the first seed's table)."""
     run = Run(run_dir)
-    words = pq.read_table(run.analysis_path(method, "per_word.parquet"),
-                          columns=["doc_id", "word_index", "word", "mean", "sd", "sign_consistency"])
-    spans = pq.read_table(run.explanation_path(method, run.explained_seeds(method)[0]), columns=["doc_id", "word_index", "start", "end"])
+    words = pq.read_table(
+        run.analysis_path(method, "per_word.parquet"),
+        columns=["doc_id", "word_index", "word", "mean", "sd", "sign_consistency"],
+    )
+    spans = pq.read_table(
+        run.explanation_path(method, run.explained_seeds(method)[0]), columns=["doc_id", "word_index", "start", "end"]
+    )
     table = words.join(spans, keys=["doc_id", "word_index"], join_type="left outer")
     return table.sort_by([("doc_id", "ascending"), ("word_index", "ascending")])
 
@@ -71,8 +82,9 @@ def _majority_prediction(run_dir: Path, seeds: list[int], doc_ids: list[str], cl
     votes = np.zeros((len(doc_ids), len(classes)), np.int64)
     where = {d: i for i, d in enumerate(doc_ids)}
     for s in seeds:
-        t = pq.read_table(Run(run_dir).seed_predictions_path(s), columns=["doc_id", "pred"],
-                          filters=[("doc_id", "in", doc_ids)])
+        t = pq.read_table(
+            Run(run_dir).seed_predictions_path(s), columns=["doc_id", "pred"], filters=[("doc_id", "in", doc_ids)]
+        )
         rows = np.array([where[d] for d in t["doc_id"].to_pylist()], np.int64)
         cols = np.array([classes.index(p) for p in t["pred"].to_pylist()], np.int64)
         np.add.at(votes, (rows, cols), 1)
@@ -80,8 +92,13 @@ def _majority_prediction(run_dir: Path, seeds: list[int], doc_ids: list[str], cl
     return [classes[int(r.argmax())] if (r == m).sum() == 1 else None for r, m in zip(votes, top)]
 
 
-def sensitivity_groups(run_dir: str | Path, method: str, n_boot: int = 500, spacy_model: str = "fr_core_news_sm",
-                       summary: dict | None = None) -> dict:
+def sensitivity_groups(
+    run_dir: str | Path,
+    method: str,
+    n_boot: int = 500,
+    spacy_model: str = "fr_core_news_sm",
+    summary: dict | None = None,
+) -> dict:
     """Dispersion across seeds by gold class, predicted class and part of speech; writes groups.json."""
     run = Run(run_dir)
     run_dir = run.path
@@ -93,8 +110,9 @@ def sensitivity_groups(run_dir: str | Path, method: str, n_boot: int = 500, spac
     doc = words["doc_id"].to_pylist()
     doc_ids, text = np.unique(np.asarray(doc, object), return_inverse=True)
     doc_ids = [str(d) for d in doc_ids]
-    split = pq.read_table(run.split_path, columns=["doc_id", "label", "text"],
-                          filters=[("doc_id", "in", doc_ids)]).sort_by("doc_id")
+    split = pq.read_table(
+        run.split_path, columns=["doc_id", "label", "text"], filters=[("doc_id", "in", doc_ids)]
+    ).sort_by("doc_id")
     if split["doc_id"].to_pylist() != doc_ids:
         raise StablexError(f"{run.split_path}: some explained texts are missing")
     sd = words["sd"].to_numpy(zero_copy_only=False)
@@ -115,18 +133,27 @@ def sensitivity_groups(run_dir: str | Path, method: str, n_boot: int = 500, spac
     pos_arr = np.asarray(pos, object)
     rng = np.random.default_rng(RNG_SEED)
     result = {
-        "method": method, "seeds": seeds, "n_seeds": len(seeds), "n_texts": len(doc_ids), "n_words": len(pos),
+        "method": method,
+        "seeds": seeds,
+        "n_seeds": len(seeds),
+        "n_texts": len(doc_ids),
+        "n_words": len(pos),
         "definition": "dispersion = SD of a word's relevance across seeds / RMS of its text's consensus relevance; "
-                      "intervals: cluster bootstrap over texts; tests with the text as unit: class labels permuted "
-                      "across texts (per-text medians), POS labels permuted within texts; "
-                      "dispersion_matched: at matched |consensus|",
-        "pos_alignment": {"aligned": int(sum(p is not None for p in pos)), "not_aligned": int(sum(p is None for p in pos)),
-                          "spacy_model": spacy_model},
+        "intervals: cluster bootstrap over texts; tests with the text as unit: class labels permuted "
+        "across texts (per-text medians), POS labels permuted within texts; "
+        "dispersion_matched: at matched |consensus|",
+        "pos_alignment": {
+            "aligned": int(sum(p is not None for p in pos)),
+            "not_aligned": int(sum(p is None for p in pos)),
+            "spacy_model": spacy_model,
+        },
         "predicted_ties": int(sum(p is None for p in predicted[np.r_[bounds[:-1]]])),
     }
     for name, values in (("dispersion", disp), ("sign_consistency", consistency)):
-        result[name] = {by: compare_groups(values, labels, text, n_boot, rng)
-                        for by, labels in (("gold_class", gold), ("predicted_class", predicted), ("pos", pos_arr))}
+        result[name] = {
+            by: compare_groups(values, labels, text, n_boot, rng)
+            for by, labels in (("gold_class", gold), ("predicted_class", predicted), ("pos", pos_arr))
+        }
         for by, labels in (("gold_class", gold), ("predicted_class", predicted)):
             result[name][by]["text_test"] = class_test(values, labels, text, n_boot, rng)
         result[name]["pos"]["text_test"] = within_text_test(values, pos_arr, text, n_boot, rng)
@@ -134,11 +161,15 @@ def sensitivity_groups(run_dir: str | Path, method: str, n_boot: int = 500, spac
     # dispersion compared between POS at matched |consensus| (relative to the text's RMS)
     magnitude = np.abs(mean) / text_scale(mean, text, len(doc_ids))[text]
     matched, edges = magnitude_matched(disp, magnitude)
-    result["dispersion_matched"] = {"pos": {**compare_groups(matched, pos_arr, text, n_boot, rng),
-                                            "text_test": within_text_test(matched, pos_arr, text, n_boot, rng),
-                                            "effects": within_text_effects(matched, pos_arr, text, n_boot, rng)},
-                                    "magnitude_bins": edges,
-                                    "definition": "dispersion minus the median dispersion of words in the same "
-                                                  "quintile of |consensus| / the text's RMS"}
+    result["dispersion_matched"] = {
+        "pos": {
+            **compare_groups(matched, pos_arr, text, n_boot, rng),
+            "text_test": within_text_test(matched, pos_arr, text, n_boot, rng),
+            "effects": within_text_effects(matched, pos_arr, text, n_boot, rng),
+        },
+        "magnitude_bins": edges,
+        "definition": "dispersion minus the median dispersion of words in the same "
+        "quintile of |consensus| / the text's RMS",
+    }
     write_json(run.analysis_path(method, "groups.json"), result)
     return result

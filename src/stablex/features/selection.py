@@ -22,10 +22,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 
 from stablex.config_checks import VARIANTS
-from stablex.features.matching import (ExplanationStats, LexiconEntry, LexiconSettings, WordCounts,
-                                       build_lexicons)
+from stablex.features.matching import ExplanationStats, LexiconEntry, LexiconSettings, WordCounts, build_lexicons
 from stablex.features.model import pipeline
-
 
 
 @dataclass
@@ -41,8 +39,9 @@ class TrainingData:
         return self
 
 
-def lexicon_columns(variant: str, lexicons: dict[str, list[LexiconEntry]], vocabulary: dict[str, int],
-                    words: WordCounts) -> tuple[np.ndarray, list[str]]:
+def lexicon_columns(
+    variant: str, lexicons: dict[str, list[LexiconEntry]], vocabulary: dict[str, int], words: WordCounts
+) -> tuple[np.ndarray, list[str]]:
     """Texts x added columns of one variant, per 100 words."""
     per100 = 100.0 / np.maximum(words.n_words, 1)
     cols, names = [], []
@@ -63,9 +62,17 @@ def lexicon_columns(variant: str, lexicons: dict[str, list[LexiconEntry]], vocab
 class HybridClassifier(ClassifierMixin, BaseEstimator):
     """Feature model + lexicon columns, the lexicons rebuilt from the explained rows of each fit."""
 
-    def __init__(self, data: TrainingData | None = None, variant: str = "counts", top_words: int = 50,
-                 min_freq: int = 5, min_sign_consistency: float = 0.8, n_words: int = 10,
-                 seed: int | None = None, C: float = 1.0):
+    def __init__(
+        self,
+        data: TrainingData | None = None,
+        variant: str = "counts",
+        top_words: int = 50,
+        min_freq: int = 5,
+        min_sign_consistency: float = 0.8,
+        n_words: int = 10,
+        seed: int | None = None,
+        C: float = 1.0,
+    ):
         self.data, self.variant, self.top_words, self.min_freq = data, variant, top_words, min_freq
         self.min_sign_consistency, self.n_words, self.seed, self.C = min_sign_consistency, n_words, seed, C
 
@@ -114,8 +121,9 @@ class Grid:
         return {**size, "min_freq": self.min_freq, "min_sign_consistency": self.min_sign_consistency}
 
 
-def choose(data: TrainingData, y: np.ndarray, variants: list[str], grid: Grid, folds: int, C: float,
-           seed: int = 0) -> dict:
+def choose(
+    data: TrainingData, y: np.ndarray, variants: list[str], grid: Grid, folds: int, C: float, seed: int = 0
+) -> dict:
     """Per variant, the grid point with the best cross-validated accuracy on the training split.
 
     Returns the record written to metrics.json and, under 'estimators', each variant's
@@ -123,20 +131,28 @@ def choose(data: TrainingData, y: np.ndarray, variants: list[str], grid: Grid, f
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     rows = np.arange(len(y)).reshape(-1, 1)
     base = cross_val_score(pipeline(C), data.X, y, cv=cv, scoring="accuracy")
-    out = {"cv": f"StratifiedKFold(n_splits={folds}, shuffle=True, random_state={seed}) on the training split",
-           "scoring": "accuracy", "base_cv_accuracy": float(base.mean()), "base_cv_sd": float(base.std()),
-           "variants": {}, "estimators": {}}
+    out = {
+        "cv": f"StratifiedKFold(n_splits={folds}, shuffle=True, random_state={seed}) on the training split",
+        "scoring": "accuracy",
+        "base_cv_accuracy": float(base.mean()),
+        "base_cv_sd": float(base.std()),
+        "variants": {},
+        "estimators": {},
+    }
     for v in variants:
-        search = GridSearchCV(HybridClassifier(data, variant=v, C=C), grid.for_variant(v), cv=cv,
-                              scoring="accuracy", refit=True)
+        search = GridSearchCV(
+            HybridClassifier(data, variant=v, C=C), grid.for_variant(v), cv=cv, scoring="accuracy", refit=True
+        )
         search.fit(rows, y)
         res = search.cv_results_
         out["variants"][v] = {
             "params": {k: search.best_params_[k] for k in sorted(search.best_params_)},
             "cv_accuracy": float(search.best_score_),
             "cv_sd": float(res["std_test_score"][search.best_index_]),
-            "grid": [{"params": {k: p[k] for k in sorted(p)}, "cv_accuracy": float(m), "cv_sd": float(s)}
-                     for p, m, s in zip(res["params"], res["mean_test_score"], res["std_test_score"])],
+            "grid": [
+                {"params": {k: p[k] for k in sorted(p)}, "cv_accuracy": float(m), "cv_sd": float(s)}
+                for p, m, s in zip(res["params"], res["mean_test_score"], res["std_test_score"])
+            ],
         }
         out["estimators"][v] = search.best_estimator_
     out["chosen"] = max(variants, key=lambda v: (out["variants"][v]["cv_accuracy"], -variants.index(v)))

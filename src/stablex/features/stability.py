@@ -25,17 +25,21 @@ from stablex.errors import StablexError
 from stablex.features.definitions import default_feature_set
 from stablex.features.model import SeedDraw, fit, load_run, parse_views, train_rows, transformer_draws
 from stablex.io import write_json
+from stablex.rundir import Run
 from stablex.stats.agreement import MIN_WORDS_CORRELATION, correlation_pairs, pair_mean, topk_pairs
 from stablex.stats.intervals import bootstrap_mean_ci
-from stablex.rundir import Run
 from stablex.stats.load import toward
 from stablex.train.seeds import derive_seeds
 
 
 def _interval(values: np.ndarray) -> dict[str, float]:
     values = np.asarray(values, dtype=float)
-    return {"mean": float(values.mean()), "lo": float(np.quantile(values, 0.025)),
-            "hi": float(np.quantile(values, 0.975)), "n": int(len(values))}
+    return {
+        "mean": float(values.mean()),
+        "lo": float(np.quantile(values, 0.025)),
+        "hi": float(np.quantile(values, 0.975)),
+        "n": int(len(values)),
+    }
 
 
 def text_agreement(R: np.ndarray, k: int) -> tuple[float, float]:
@@ -77,8 +81,7 @@ def read_maps(files: list[Path], classes: list[str]) -> dict[str, np.ndarray]:
         for a, b in zip(bounds[:-1], bounds[1:]):
             per_doc.setdefault(doc[a], []).append(rel[a:b])
     n_models = len(files)
-    return {d: np.stack(v) for d, v in per_doc.items()
-            if len(v) == n_models and len({len(x) for x in v}) == 1}
+    return {d: np.stack(v) for d, v in per_doc.items() if len(v) == n_models and len({len(x) for x in v}) == 1}
 
 
 @dataclass
@@ -107,15 +110,27 @@ def compare_stability(run_dir: str | Path, config: FeaturesConfig, method: str =
     if t_draws and len(explained) >= 2:
         points.append(_transformer_point(run, method, explained, t_draws, data.classes, config.k, equal_terms))
         if not equal_terms:
-            notes.append("the transformer's seeds were not bootstrap draws: its point varies seeds, not the data; "
-                         "train with [train] bootstrap = true for a comparison on equal terms")
+            notes.append(
+                "the transformer's seeds were not bootstrap draws: its point varies seeds, not the data; "
+                "train with [train] bootstrap = true for a comparison on equal terms"
+            )
     else:
         notes.append(f"no transformer explanations under {run.explanations_dir(method)}: feature model only")
     deterministic = seeds_point["deterministic"]
-    write_json(run.stability_path, {
-        "method": method, "transformer_seeds": explained, "k": config.k, "explain_split": config.explain_split,
-        "equal_terms": equal_terms, "deterministic_under_seeds": deterministic, "points": points, "notes": notes,
-        "relevance": "toward the last class (two classes: sign flipped where target is the other)"})
+    write_json(
+        run.stability_path,
+        {
+            "method": method,
+            "transformer_seeds": explained,
+            "k": config.k,
+            "explain_split": config.explain_split,
+            "equal_terms": equal_terms,
+            "deterministic_under_seeds": deterministic,
+            "points": points,
+            "notes": notes,
+            "relevance": "toward the last class (two classes: sign flipped where target is the other)",
+        },
+    )
     return StabilityResult(points, deterministic, equal_terms, run.stability_path, notes)
 
 
@@ -127,10 +142,18 @@ def _seeds_point(data, config: FeaturesConfig, n_models: int) -> dict:
     b = fit(data.X[train], data.y[train], data.names, data.classes, config.C, random_state=12345)
     coef_diff = float(np.max(np.abs(a.coef - b.coef)))
     acc = float(np.mean(a.predict(data.X[test]) == data.y[test]))
-    return {"model": "features", "randomness": "seeds", "n_models": n_models,
-            "accuracy": {"mean": acc, "lo": acc, "hi": acc, "n": 1},
-            "agreement": {"spearman": {"mean": 1.0, "lo": 1.0, "hi": 1.0}, f"fa@{config.k}": {"mean": 1.0, "lo": 1.0, "hi": 1.0}},
-            "deterministic": coef_diff <= 1e-12, "max_abs_coef_difference": coef_diff}
+    return {
+        "model": "features",
+        "randomness": "seeds",
+        "n_models": n_models,
+        "accuracy": {"mean": acc, "lo": acc, "hi": acc, "n": 1},
+        "agreement": {
+            "spearman": {"mean": 1.0, "lo": 1.0, "hi": 1.0},
+            f"fa@{config.k}": {"mean": 1.0, "lo": 1.0, "hi": 1.0},
+        },
+        "deterministic": coef_diff <= 1e-12,
+        "max_abs_coef_difference": coef_diff,
+    }
 
 
 def _resampling_point(data, config: FeaturesConfig, draws: list[SeedDraw]) -> dict:
@@ -148,13 +171,19 @@ def _resampling_point(data, config: FeaturesConfig, draws: list[SeedDraw]) -> di
         for d, tw in zip(data.doc_ids[ex_rows], weights):
             per_doc[d].append(tw @ w)
     maps = {d: np.stack(v) for d, v in per_doc.items() if v and len(v[0])}
-    return {"model": "features", "randomness": "resampling", "n_models": len(draws),
-            "data_seeds": [d.data_seed for d in draws], "accuracy": _interval(np.array(accs)),
-            "agreement": agreement(maps, config.k)}
+    return {
+        "model": "features",
+        "randomness": "resampling",
+        "n_models": len(draws),
+        "data_seeds": [d.data_seed for d in draws],
+        "accuracy": _interval(np.array(accs)),
+        "agreement": agreement(maps, config.k),
+    }
 
 
-def _transformer_point(run: Run, method: str, explained: list[int], draws: list[SeedDraw], classes: list[str],
-                       k: int, equal_terms: bool) -> dict:
+def _transformer_point(
+    run: Run, method: str, explained: list[int], draws: list[SeedDraw], classes: list[str], k: int, equal_terms: bool
+) -> dict:
     files = [run.explanation_path(method, s) for s in explained]
     accs = []
     for d in draws:
@@ -163,6 +192,11 @@ def _transformer_point(run: Run, method: str, explained: list[int], draws: list[
             t = pq.read_table(p, columns=["label", "pred"], filters=[("split", "=", "test")])
             if t.num_rows:
                 accs.append(float(pc.mean(pc.equal(t["label"], t["pred"])).as_py()))
-    return {"model": "transformer", "method": method, "randomness": "resampling" if equal_terms else "seeds",
-            "n_models": len(files), "accuracy": _interval(np.array(accs)) if accs else None,
-            "agreement": agreement(read_maps(files, classes), k)}
+    return {
+        "model": "transformer",
+        "method": method,
+        "randomness": "resampling" if equal_terms else "seeds",
+        "n_models": len(files),
+        "accuracy": _interval(np.array(accs)) if accs else None,
+        "agreement": agreement(read_maps(files, classes), k),
+    }

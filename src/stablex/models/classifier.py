@@ -56,8 +56,13 @@ class TextEncoder:
 
     def __call__(self, texts: list[str], max_tokens: int) -> Encoded:
         enc = self.tokenizer(
-            list(texts), truncation=True, max_length=max_tokens, padding=True,
-            return_offsets_mapping=True, return_special_tokens_mask=True, return_tensors="pt",
+            list(texts),
+            truncation=True,
+            max_length=max_tokens,
+            padding=True,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+            return_tensors="pt",
         )
         special = enc["special_tokens_mask"].numpy().astype(bool) | (enc["attention_mask"].numpy() == 0)
         offsets = enc["offset_mapping"].numpy().astype(np.int32)
@@ -84,8 +89,14 @@ def token_positions(config) -> int:
 
 
 @quiet_transformers()
-def prepare_base(resolved: ResolvedModel, texts: list[str], run_dir: Path, trim_vocab: bool,
-                 max_tokens: int, tokenizer_path: Path | None = None) -> dict:
+def prepare_base(
+    resolved: ResolvedModel,
+    texts: list[str],
+    run_dir: Path,
+    trim_vocab: bool,
+    max_tokens: int,
+    tokenizer_path: Path | None = None,
+) -> dict:
     """Write RUN/base/ (encoder weights + tokenizer [+ vocab map]); returns facts for the manifest.
     `tokenizer_path`: where the tokenizer lies when not beside the weights (an imported checkpoint)."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
@@ -95,11 +106,12 @@ def prepare_base(resolved: ResolvedModel, texts: list[str], run_dir: Path, trim_
     config = AutoConfig.from_pretrained(resolved.path, local_files_only=True)
     limit = token_positions(config)
     if max_tokens > limit:
-        raise StablexError(f"[corpus] max_tokens = {max_tokens}: must be <= {limit}, the positions of "
-                           f"{resolved.name}")
-    encoder = AutoModel.from_pretrained(resolved.path, config=config, add_pooling_layer=False,
-                                                                  local_files_only=True) \
-        if config.model_type in ("bert",) else AutoModel.from_pretrained(resolved.path, config=config, local_files_only=True)
+        raise StablexError(f"[corpus] max_tokens = {max_tokens}: must be <= {limit}, the positions of {resolved.name}")
+    encoder = (
+        AutoModel.from_pretrained(resolved.path, config=config, add_pooling_layer=False, local_files_only=True)
+        if config.model_type in ("bert",)
+        else AutoModel.from_pretrained(resolved.path, config=config, local_files_only=True)
+    )
     full_vocab = encoder.get_input_embeddings().weight.shape[0]
     facts = {"vocab_size_source": int(full_vocab), "model_type": config.model_type}
     with atomic_dir(out) as tmp:
@@ -108,9 +120,18 @@ def prepare_base(resolved: ResolvedModel, texts: list[str], run_dir: Path, trim_
             used = np.unique(np.concatenate([np.asarray(x, dtype=np.int64) for x in ids]))
             # Keep the low ids that hold the usual specials (<s>, <pad>, </s>, <unk>) in place so
             # padding and position logic (RoBERTa's padding_idx) see the same values.
-            low = max(i for i in (tokenizer.bos_token_id, tokenizer.pad_token_id, tokenizer.eos_token_id,
-                                  tokenizer.unk_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id)
-                      if i is not None)
+            low = max(
+                i
+                for i in (
+                    tokenizer.bos_token_id,
+                    tokenizer.pad_token_id,
+                    tokenizer.eos_token_id,
+                    tokenizer.unk_token_id,
+                    tokenizer.cls_token_id,
+                    tokenizer.sep_token_id,
+                )
+                if i is not None
+            )
             keep = np.union1d(np.union1d(np.arange(low + 1), _special_ids(tokenizer)), used)
             vocab_map = np.full(full_vocab, -1, dtype=np.int64)
             vocab_map[keep] = np.arange(len(keep))
@@ -146,7 +167,9 @@ def load_encoder(run_dir: Path) -> TextEncoder:
 
     base = Run(run_dir).base_dir
     vmap = base / VOCAB_MAP
-    return TextEncoder(AutoTokenizer.from_pretrained(base, local_files_only=True), np.load(vmap) if vmap.exists() else None)
+    return TextEncoder(
+        AutoTokenizer.from_pretrained(base, local_files_only=True), np.load(vmap) if vmap.exists() else None
+    )
 
 
 @quiet_transformers()
@@ -155,8 +178,11 @@ def init_classifier(run_dir: Path, classes: list[str], init_seed: int):
     from transformers import AutoModelForSequenceClassification
 
     base = Run(run_dir).base_dir
-    kwargs = {"num_labels": len(classes), "id2label": dict(enumerate(classes)),
-              "label2id": {c: i for i, c in enumerate(classes)}}
+    kwargs = {
+        "num_labels": len(classes),
+        "id2label": dict(enumerate(classes)),
+        "label2id": {c: i for i, c in enumerate(classes)},
+    }
     with torch.random.fork_rng(devices=[]):  # the head's draw, without touching the caller's RNG
         torch.manual_seed(init_seed)
         return AutoModelForSequenceClassification.from_pretrained(base, local_files_only=True, **kwargs)
@@ -169,8 +195,9 @@ def save_trained(model: torch.nn.Module, out_dir: Path, dtype: str) -> int:
     state = {n: p.detach().cpu().to(DTYPES[dtype]).contiguous() for n, p in model.named_parameters() if p.requires_grad}
     with atomic_dir(out_dir) as tmp:
         save_file(state, str(tmp / SEED_WEIGHTS), metadata={"dtype": dtype})
-        (tmp / "stablex-model.json").write_text(json.dumps({"base": "../../../base", "dtype": dtype,
-                                                             "n_params": sum(v.numel() for v in state.values())}))
+        (tmp / "stablex-model.json").write_text(
+            json.dumps({"base": "../../../base", "dtype": dtype, "n_params": sum(v.numel() for v in state.values())})
+        )
     return (out_dir / SEED_WEIGHTS).stat().st_size
 
 
@@ -199,8 +226,10 @@ def assemble_seed(run_dir: Path, classes: list[str], init_seed: int, weights: Pa
     try:
         state = load_file(str(weights))
     except Exception as e:  # safetensors raises its own SafetensorError for a truncated file
-        raise StablexError(f"{weights}: cannot be read ({e}); the file is damaged: delete "
-                           f"{weights.parent.parent.relative_to(run_dir)} and rerun `stablex train` to retrain seed {seed}") from None
+        raise StablexError(
+            f"{weights}: cannot be read ({e}); the file is damaged: delete "
+            f"{weights.parent.parent.relative_to(run_dir)} and rerun `stablex train` to retrain seed {seed}"
+        ) from None
     own = dict(model.named_parameters())
     unknown = [k for k in state if k not in own]
     if unknown:

@@ -37,29 +37,46 @@ class Converted:
 def _target_classes(arch: str):
     from transformers import CamembertConfig, CamembertModel, XLMRobertaConfig, XLMRobertaModel
 
-    return {"xlm-roberta": (XLMRobertaConfig, XLMRobertaModel),
-            "camembert": (CamembertConfig, CamembertModel)}[arch]
+    return {"xlm-roberta": (XLMRobertaConfig, XLMRobertaModel), "camembert": (CamembertConfig, CamembertModel)}[arch]
 
 
 def _config(src, arch: str, pad: int, bos: int, eos: int):
     """The target config: BERT's sizes, positions grown by the padding offset."""
     cfg_cls, _ = _target_classes(arch)
-    keep = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-            "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "type_vocab_size",
-            "initializer_range", "layer_norm_eps")
-    cfg = cfg_cls(**{k: getattr(src, k) for k in keep}, max_position_embeddings=src.max_position_embeddings + pad + 1,
-                  pad_token_id=pad, bos_token_id=bos, eos_token_id=eos)
+    keep = (
+        "vocab_size",
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "intermediate_size",
+        "hidden_act",
+        "hidden_dropout_prob",
+        "attention_probs_dropout_prob",
+        "type_vocab_size",
+        "initializer_range",
+        "layer_norm_eps",
+    )
+    cfg = cfg_cls(
+        **{k: getattr(src, k) for k in keep},
+        max_position_embeddings=src.max_position_embeddings + pad + 1,
+        pad_token_id=pad,
+        bos_token_id=bos,
+        eos_token_id=eos,
+    )
     cfg.architectures = [_target_classes(arch)[1].__name__]
     return cfg
 
 
 def shifted_state(state: dict[str, torch.Tensor], pad: int) -> dict[str, torch.Tensor]:
     """BERT's encoder tensors under RoBERTa's names (the same), positions shifted by pad + 1."""
-    state = {k: v.contiguous() for k, v in state.items()
-             if not k.startswith("pooler.") and not k.endswith(("position_ids", "token_type_ids"))}
+    state = {
+        k: v.contiguous()
+        for k, v in state.items()
+        if not k.startswith("pooler.") and not k.endswith(("position_ids", "token_type_ids"))
+    }
     pos = state["embeddings.position_embeddings.weight"]
     shifted = torch.zeros(pos.shape[0] + pad + 1, pos.shape[1], dtype=pos.dtype)
-    shifted[pad + 1:] = pos
+    shifted[pad + 1 :] = pos
     state["embeddings.position_embeddings.weight"] = shifted
     return state
 
@@ -71,10 +88,17 @@ def _tokenizer(tok, arch: str):
     try:
         from transformers import CamembertTokenizerFast
 
-        return CamembertTokenizerFast(tokenizer_object=tok.backend_tokenizer, bos_token=tok.bos_token,
-                                      eos_token=tok.eos_token, sep_token=tok.sep_token, cls_token=tok.cls_token,
-                                      unk_token=tok.unk_token, pad_token=tok.pad_token, mask_token=tok.mask_token,
-                                      model_max_length=tok.model_max_length)
+        return CamembertTokenizerFast(
+            tokenizer_object=tok.backend_tokenizer,
+            bos_token=tok.bos_token,
+            eos_token=tok.eos_token,
+            sep_token=tok.sep_token,
+            cls_token=tok.cls_token,
+            unk_token=tok.unk_token,
+            pad_token=tok.pad_token,
+            mask_token=tok.mask_token,
+            model_max_length=tok.model_max_length,
+        )
     except Exception:  # noqa: BLE001 - a tokenizer class that cannot wrap it: keep the original class
         return tok
 
@@ -87,8 +111,9 @@ def _check_names(state: dict[str, torch.Tensor], cfg, arch: str) -> None:
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
     bad = [k for k in expected & set(state) if tuple(want[k].shape) != tuple(state[k].shape)]
     if missing or unexpected or bad:
-        raise StablexError(f"conversion to {arch}: missing {missing[:3]}, unexpected {unexpected[:3]}, "
-                           f"wrong shape {bad[:3]}")
+        raise StablexError(
+            f"conversion to {arch}: missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {bad[:3]}"
+        )
 
 
 @quiet_transformers()
@@ -106,15 +131,17 @@ def convert(source: str, arch: str, out: str | Path, force: bool = False) -> Con
     src_cfg = AutoConfig.from_pretrained(resolved.path, local_files_only=True)
     weights = resolved.path / "model.safetensors"
     if src_cfg.model_type != "bert" or not weights.exists():
-        raise StablexError(f"source {source}: model_type {src_cfg.model_type!r}; only BERT-shaped checkpoints "
-                           f"in one model.safetensors are rewritten")
+        raise StablexError(
+            f"source {source}: model_type {src_cfg.model_type!r}; only BERT-shaped checkpoints "
+            f"in one model.safetensors are rewritten"
+        )
     tok = AutoTokenizer.from_pretrained(resolved.path, local_files_only=True)
     ids = {k: getattr(tok, f"{k}_token_id") for k in ("pad", "bos", "eos")}
     if any(v is None for v in ids.values()):
         raise StablexError(f"source {source}: its tokenizer lacks pad/bos/eos tokens, which RoBERTa needs")
     state = load_file(str(weights))
     if any(k.startswith("bert.") for k in state):  # saved from a *ForSequenceClassification: the encoder only
-        state = {k[len("bert."):]: v for k, v in state.items() if k.startswith("bert.")}
+        state = {k[len("bert.") :]: v for k, v in state.items() if k.startswith("bert.")}
     state = shifted_state(state, ids["pad"])
     cfg = _config(src_cfg, arch, ids["pad"], ids["bos"], ids["eos"])
     _check_names(state, cfg, arch)
@@ -122,7 +149,17 @@ def convert(source: str, arch: str, out: str | Path, force: bool = False) -> Con
         cfg.save_pretrained(tmp)
         save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         _tokenizer(tok, arch).save_pretrained(tmp)
-        (tmp / STAMP).write_text(json.dumps({
-            "source": source, "source_path": str(resolved.path), "arch": arch, "position_offset": ids["pad"] + 1,
-            "pooler": "dropped", "model_sha256": sha256_file(tmp / "model.safetensors")}, indent=2))
+        (tmp / STAMP).write_text(
+            json.dumps(
+                {
+                    "source": source,
+                    "source_path": str(resolved.path),
+                    "arch": arch,
+                    "position_offset": ids["pad"] + 1,
+                    "pooler": "dropped",
+                    "model_sha256": sha256_file(tmp / "model.safetensors"),
+                },
+                indent=2,
+            )
+        )
     return Converted(out, arch, source, ids["pad"] + 1)

@@ -26,13 +26,38 @@ from stablex.models.resolve import quiet_transformers
 
 # the families stablex's explanation methods read (explain/forward.py, train/layers.py)
 FAMILIES = ("bert", "roberta", "xlm-roberta", "camembert")
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
-                "pytorch_model.bin.index.json")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
 # config fields that fix the shapes of the weights: two checkpoints of one run agree on them
-SHAPE_FIELDS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                "hidden_act", "vocab_size", "max_position_embeddings", "type_vocab_size", "position_embedding_type")
-MANIFEST_FIELDS = ("architectures", "model_type", "id2label", "label2id", "num_labels", "problem_type",
-                   "hidden_size", "num_hidden_layers", "vocab_size", "max_position_embeddings", "_name_or_path")
+SHAPE_FIELDS = (
+    "model_type",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "hidden_act",
+    "vocab_size",
+    "max_position_embeddings",
+    "type_vocab_size",
+    "position_embedding_type",
+)
+MANIFEST_FIELDS = (
+    "architectures",
+    "model_type",
+    "id2label",
+    "label2id",
+    "num_labels",
+    "problem_type",
+    "hidden_size",
+    "num_hidden_layers",
+    "vocab_size",
+    "max_position_embeddings",
+    "_name_or_path",
+)
 
 
 @dataclass
@@ -56,17 +81,27 @@ class Checkpoint:
 
     def record(self, classes: list[str]) -> dict:
         """What the manifest says about this checkpoint (docs/import.md)."""
-        return {"path": str(self.path), "weights": self.weight_files,
-                "sha256": next(iter(self.weight_files.values())) if len(self.weight_files) == 1 else None,
-                "architecture": self.architecture, "tokenizer": str(self.tokenizer_dir),
-                "vocab_sha256": self.vocab_sha256, "config": self.fields,
-                "label_order": self.labels, "reordered": self.labels != classes}
+        return {
+            "path": str(self.path),
+            "weights": self.weight_files,
+            "sha256": next(iter(self.weight_files.values())) if len(self.weight_files) == 1 else None,
+            "architecture": self.architecture,
+            "tokenizer": str(self.tokenizer_dir),
+            "vocab_sha256": self.vocab_sha256,
+            "config": self.fields,
+            "label_order": self.labels,
+            "reordered": self.labels != classes,
+        }
 
 
 def vocab_hash(tokenizer) -> str:
     """The tokenizer's identity for this purpose: its vocabulary (piece -> id) and its special tokens."""
-    return sha256_json({"vocab": sorted(tokenizer.get_vocab().items()),
-                        "special": {k: str(v) for k, v in sorted(tokenizer.special_tokens_map.items())}})
+    return sha256_json(
+        {
+            "vocab": sorted(tokenizer.get_vocab().items()),
+            "special": {k: str(v) for k, v in sorted(tokenizer.special_tokens_map.items())},
+        }
+    )
 
 
 def _labels(config, path: Path) -> list[str]:
@@ -94,11 +129,14 @@ def read_checkpoint(path: str | Path, tokenizer: str | Path | None = None) -> Ch
         raise StablexError(f"{where}: config.json cannot be read ({str(e).splitlines()[0]})") from None
     arch = (config.architectures or [""])[0]
     if not arch.endswith("ForSequenceClassification"):
-        raise StablexError(f"{where}: architecture {arch or 'unknown'!r} is not a sequence classifier "
-                           f"(config.json architectures must name a *ForSequenceClassification)")
+        raise StablexError(
+            f"{where}: architecture {arch or 'unknown'!r} is not a sequence classifier "
+            f"(config.json architectures must name a *ForSequenceClassification)"
+        )
     if config.model_type not in FAMILIES:
-        raise StablexError(f"{where}: model_type {config.model_type!r} is not supported (supported: "
-                           f"{', '.join(FAMILIES)})")
+        raise StablexError(
+            f"{where}: model_type {config.model_type!r} is not supported (supported: {', '.join(FAMILIES)})"
+        )
     if config.problem_type not in (None, "single_label_classification"):
         raise StablexError(f"{where}: problem_type {config.problem_type!r}; stablex explains single-label classifiers")
     weights = {name: sha256_file(path / name) for name in WEIGHT_FILES if (path / name).is_file()}
@@ -109,8 +147,9 @@ def read_checkpoint(path: str | Path, tokenizer: str | Path | None = None) -> Ch
         tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except Exception:  # noqa: BLE001 - no tokenizer files in the checkpoint
         if tokenizer is None:
-            raise StablexError(f"{where}: no tokenizer files; save the tokenizer with the model or give "
-                               f"--tokenizer DIR") from None
+            raise StablexError(
+                f"{where}: no tokenizer files; save the tokenizer with the model or give --tokenizer DIR"
+            ) from None
         tok_dir = Path(tokenizer).expanduser()
         try:
             tok = AutoTokenizer.from_pretrained(tok_dir, local_files_only=True)
@@ -120,8 +159,15 @@ def read_checkpoint(path: str | Path, tokenizer: str | Path | None = None) -> Ch
         raise StablexError(f"{where}: its tokenizer has no fast (Rust) version; stablex needs character offsets")
     fields = {k: getattr(config, k, None) for k in MANIFEST_FIELDS}
     fields["id2label"] = {str(k): v for k, v in (config.id2label or {}).items()}
-    return Checkpoint(path=path.resolve(), config=config, labels=_labels(config, path), weight_files=weights,
-                      tokenizer_dir=tok_dir.resolve(), vocab_sha256=vocab_hash(tok), fields=fields)
+    return Checkpoint(
+        path=path.resolve(),
+        config=config,
+        labels=_labels(config, path),
+        weight_files=weights,
+        tokenizer_dir=tok_dir.resolve(),
+        vocab_sha256=vocab_hash(tok),
+        fields=fields,
+    )
 
 
 def check_checkpoints(checkpoints: list[Checkpoint], corpus_classes: list[str], corpus: str) -> list[str]:
@@ -137,31 +183,45 @@ def check_checkpoints(checkpoints: list[Checkpoint], corpus_classes: list[str], 
     for c in checkpoints[1:]:
         where = f"--checkpoint {c.path}"
         if c.architecture != first.architecture:
-            raise StablexError(f"{where}: architecture {c.architecture} differs from {first.architecture} "
-                               f"(--checkpoint {first.path}); the seeds of a run share one architecture")
+            raise StablexError(
+                f"{where}: architecture {c.architecture} differs from {first.architecture} "
+                f"(--checkpoint {first.path}); the seeds of a run share one architecture"
+            )
         diff = [k for k, v in c.shape().items() if v != first.shape()[k]]
         if diff:
             k = diff[0]
-            raise StablexError(f"{where}: {k} = {c.shape()[k]!r} differs from {first.shape()[k]!r} "
-                               f"(--checkpoint {first.path}); the seeds of a run share one architecture")
+            raise StablexError(
+                f"{where}: {k} = {c.shape()[k]!r} differs from {first.shape()[k]!r} "
+                f"(--checkpoint {first.path}); the seeds of a run share one architecture"
+            )
         if len(c.labels) != len(first.labels):
-            raise StablexError(f"{where}: {len(c.labels)} labels ({', '.join(c.labels)}) where --checkpoint "
-                               f"{first.path} has {len(first.labels)} ({', '.join(first.labels)})")
+            raise StablexError(
+                f"{where}: {len(c.labels)} labels ({', '.join(c.labels)}) where --checkpoint "
+                f"{first.path} has {len(first.labels)} ({', '.join(first.labels)})"
+            )
         if set(c.labels) != set(first.labels):
-            raise StablexError(f"{where}: labels {sorted(c.labels)} differ from {sorted(first.labels)} "
-                               f"(--checkpoint {first.path}); the label mapping is matched by name")
+            raise StablexError(
+                f"{where}: labels {sorted(c.labels)} differ from {sorted(first.labels)} "
+                f"(--checkpoint {first.path}); the label mapping is matched by name"
+            )
         if c.vocab_sha256 != first.vocab_sha256:
-            raise StablexError(f"{where}: its tokenizer ({c.tokenizer_dir}) has another vocabulary than "
-                               f"--checkpoint {first.path}'s (vocabulary sha256 {c.vocab_sha256[:12]} vs "
-                               f"{first.vocab_sha256[:12]}); the seeds of a run share one tokenizer")
+            raise StablexError(
+                f"{where}: its tokenizer ({c.tokenizer_dir}) has another vocabulary than "
+                f"--checkpoint {first.path}'s (vocabulary sha256 {c.vocab_sha256[:12]} vs "
+                f"{first.vocab_sha256[:12]}); the seeds of a run share one tokenizer"
+            )
     missing = [c for c in corpus_classes if c not in first.labels]
     if missing:
-        raise StablexError(f"{corpus}: label(s) {', '.join(map(repr, missing))} are not among the checkpoints' "
-                           f"labels ({', '.join(first.labels)}; config.json id2label must name the classes)")
+        raise StablexError(
+            f"{corpus}: label(s) {', '.join(map(repr, missing))} are not among the checkpoints' "
+            f"labels ({', '.join(first.labels)}; config.json id2label must name the classes)"
+        )
     extra = [c for c in first.labels if c not in corpus_classes]
     if extra:
-        raise StablexError(f"--checkpoint {first.path}: label(s) {', '.join(map(repr, extra))} never occur in "
-                           f"{corpus}; every class of the models must be a class of the corpus")
+        raise StablexError(
+            f"--checkpoint {first.path}: label(s) {', '.join(map(repr, extra))} never occur in "
+            f"{corpus}; every class of the models must be a class of the corpus"
+        )
     return list(corpus_classes)
 
 
@@ -182,16 +242,20 @@ def load_aligned(checkpoint: Checkpoint, classes: list[str]) -> torch.nn.Module:
 
     try:
         model, info = AutoModelForSequenceClassification.from_pretrained(
-            checkpoint.path, local_files_only=True, output_loading_info=True, dtype=torch.float32)
+            checkpoint.path, local_files_only=True, output_loading_info=True, dtype=torch.float32
+        )
     except Exception as e:  # noqa: BLE001 - a damaged or mismatched weight file
-        raise StablexError(f"--checkpoint {checkpoint.path}: the weights cannot be loaded "
-                           f"({str(e).strip().splitlines()[0][:200]})") from None
+        raise StablexError(
+            f"--checkpoint {checkpoint.path}: the weights cannot be loaded ({str(e).strip().splitlines()[0][:200]})"
+        ) from None
     missing = sorted(k for k in info.get("missing_keys", []) if not k.endswith(("position_ids", "token_type_ids")))
     mismatched = info.get("mismatched_keys", [])
     if missing or mismatched:
         what = missing[:3] or [m[0] for m in mismatched[:3]]
-        raise StablexError(f"--checkpoint {checkpoint.path}: weights missing or of another shape ({what}); "
-                           f"not a fine-tuned {checkpoint.architecture}")
+        raise StablexError(
+            f"--checkpoint {checkpoint.path}: weights missing or of another shape ({what}); "
+            f"not a fine-tuned {checkpoint.architecture}"
+        )
     order = [checkpoint.labels.index(c) for c in classes]
     if order != list(range(len(classes))):
         out = output_layer(model)
@@ -203,4 +267,3 @@ def load_aligned(checkpoint: Checkpoint, classes: list[str]) -> torch.nn.Module:
     model.config.label2id = {c: i for i, c in enumerate(classes)}
     model.eval()
     return model
-

@@ -63,24 +63,36 @@ def read_e5_file(path: Path) -> E5File:
     if buf[:4] != b"E5S1":
         raise StablexError(f"{path}: not an e5 model file (bad magic)")
     o = 8
-    H, NL, NH, FF, V, MAXP, TV = struct.unpack_from("<7i", buf, o); o += 28
-    (eps,) = struct.unpack_from("<f", buf, o); o += 4
+    H, NL, NH, FF, V, MAXP, TV = struct.unpack_from("<7i", buf, o)
+    o += 28
+    (eps,) = struct.unpack_from("<f", buf, o)
+    o += 4
     o += 4  # quantization kind
-    n, bos, eos, pad, unk = struct.unpack_from("<5i", buf, o); o += 20
-    (blob_len,) = struct.unpack_from("<Q", buf, o); o += 8
-    offs = np.frombuffer(buf, np.uint32, n + 1, o); o += 4 * (n + 1)
-    scores = np.frombuffer(buf, np.float32, n, o).copy(); o += 4 * n
-    blob = buf[o : o + blob_len]; o += blob_len
+    n, bos, eos, pad, unk = struct.unpack_from("<5i", buf, o)
+    o += 20
+    (blob_len,) = struct.unpack_from("<Q", buf, o)
+    o += 8
+    offs = np.frombuffer(buf, np.uint32, n + 1, o)
+    o += 4 * (n + 1)
+    scores = np.frombuffer(buf, np.float32, n, o).copy()
+    o += 4 * n
+    blob = buf[o : o + blob_len]
+    o += blob_len
     pieces = [blob[offs[i] : offs[i + 1]].decode("utf-8") for i in range(n)]
     o += 4
-    (norm_bytes,) = struct.unpack_from("<I", buf, o); o += 4 + norm_bytes  # NFKC map: rebuilt as NFKC
-    (ndir,) = struct.unpack_from("<i", buf, o); o += 4
+    (norm_bytes,) = struct.unpack_from("<I", buf, o)
+    o += 4 + norm_bytes  # NFKC map: rebuilt as NFKC
+    (ndir,) = struct.unpack_from("<i", buf, o)
+    o += 4
     raw: dict[str, tuple[int, int, int]] = {}
     for _ in range(ndir):
-        (nl,) = struct.unpack_from("<H", buf, o); o += 2
-        name = buf[o : o + nl].decode(); o += nl
+        (nl,) = struct.unpack_from("<H", buf, o)
+        o += 2
+        name = buf[o : o + nl].decode()
+        o += nl
         o += 1  # dtype code: told apart by byte length below
-        count, off, nbytes = struct.unpack_from("<IQQ", buf, o); o += 20
+        count, off, nbytes = struct.unpack_from("<IQQ", buf, o)
+        o += 20
         raw[name] = (count, off, nbytes)
 
     def get(name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -117,10 +129,18 @@ def read_e5_file(path: Path) -> E5File:
             t[p + hf + ".weight"] = get(f"l{i}.{short}.w", (H,))
             t[p + hf + ".bias"] = get(f"l{i}.{short}.b", (H,))
     config = dict(
-        vocab_size=V, hidden_size=H, num_hidden_layers=NL, num_attention_heads=NH,
-        intermediate_size=FF, hidden_act="gelu", max_position_embeddings=MAXP,
-        type_vocab_size=TV, layer_norm_eps=float(eps), pad_token_id=pad,
-        hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
+        vocab_size=V,
+        hidden_size=H,
+        num_hidden_layers=NL,
+        num_attention_heads=NH,
+        intermediate_size=FF,
+        hidden_act="gelu",
+        max_position_embeddings=MAXP,
+        type_vocab_size=TV,
+        layer_norm_eps=float(eps),
+        pad_token_id=pad,
+        hidden_dropout_prob=0.1,
+        attention_probs_dropout_prob=0.1,
     )
     special = {"bos": bos, "eos": eos, "pad": pad, "unk": unk}
     return E5File(config=config, pieces=pieces, scores=scores, special=special, tensors=t)
@@ -142,8 +162,14 @@ def build_tokenizer(pieces: list[str], scores: np.ndarray, special: dict[str, in
         special_tokens=[(bos, special["bos"]), (eos, special["eos"])],
     )
     return XLMRobertaTokenizerFast(
-        tokenizer_object=tok, bos_token=bos, eos_token=eos, sep_token=eos, cls_token=bos,
-        unk_token=pieces[special["unk"]], pad_token=pieces[special["pad"]], mask_token="<mask>",
+        tokenizer_object=tok,
+        bos_token=bos,
+        eos_token=eos,
+        sep_token=eos,
+        cls_token=bos,
+        unk_token=pieces[special["unk"]],
+        pad_token=pieces[special["pad"]],
+        mask_token="<mask>",
         model_max_length=512,
     )
 

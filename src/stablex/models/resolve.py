@@ -78,15 +78,17 @@ def encoder_facts(resolved: ResolvedModel) -> EncoderFacts:
     try:
         config = json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise StablexError(f"--model {resolved.name}: {path} cannot be read as JSON ({e}); "
-                           "the checkpoint is damaged") from None
+        raise StablexError(
+            f"--model {resolved.name}: {path} cannot be read as JSON ({e}); the checkpoint is damaged"
+        ) from None
     if not isinstance(config, dict) or "num_hidden_layers" not in config or "max_position_embeddings" not in config:
-        raise StablexError(f"--model {resolved.name}: {path} has no num_hidden_layers / max_position_embeddings "
-                           "(not an encoder's config)")
+        raise StablexError(
+            f"--model {resolved.name}: {path} has no num_hidden_layers / max_position_embeddings "
+            "(not an encoder's config)"
+        )
     weights = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
     if not any((resolved.path / w).is_file() for w in weights):
-        raise StablexError(f"--model {resolved.name}: {resolved.path} holds no weights "
-                           f"({' or '.join(weights[:2])})")
+        raise StablexError(f"--model {resolved.name}: {resolved.path} holds no weights ({' or '.join(weights[:2])})")
     kind = str(config.get("model_type", ""))
     positions = int(config["max_position_embeddings"])
     if kind in ("roberta", "xlm-roberta", "camembert"):  # positions numbered from padding_idx + 1

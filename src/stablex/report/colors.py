@@ -9,8 +9,19 @@ that Python's legend and the viewer's heatmaps agree.
 from __future__ import annotations
 
 # From strongly negative (dark blue) through white to strongly positive (dark red).
-STOPS: tuple[str, ...] = ("#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7",
-                          "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f")
+STOPS: tuple[str, ...] = (
+    "#053061",
+    "#2166ac",
+    "#4393c3",
+    "#92c5de",
+    "#d1e5f0",
+    "#f7f7f7",
+    "#fddbc7",
+    "#f4a582",
+    "#d6604d",
+    "#b2182b",
+    "#67001f",
+)
 
 
 def _rgb(hex_colour: str) -> tuple[int, int, int]:

@@ -17,10 +17,10 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from stablex.config import AnalyzeConfig
+from stablex.rundir import Run
 from stablex.stats.accuracy import reading as accuracy_reading
 from stablex.stats.accuracy import seed_accuracy
 from stablex.stats.equivalence import equivalence
-from stablex.rundir import Run
 from stablex.stats.load import read_seed_metrics, test_accuracy, test_correctness, toward
 
 # What produces each artefact (shown in place of a missing section).
@@ -91,8 +91,15 @@ class ReportData:
         if self.analyses:
             return sorted(self.analyses)[0]
         root = Run(self.run_dir).explanations_root
-        names = [p.name for p in root.glob("*") if p.name != "features" and "@" not in p.name
-                 and any(p.glob("seed-*.parquet"))] if root.exists() else []
+        names = (
+            [
+                p.name
+                for p in root.glob("*")
+                if p.name != "features" and "@" not in p.name and any(p.glob("seed-*.parquet"))
+            ]
+            if root.exists()
+            else []
+        )
         return "lrp" if "lrp" in names else (sorted(names)[0] if names else None)
 
 
@@ -101,8 +108,9 @@ def load(run_dir: Path) -> ReportData:
     run_dir = run.path
     manifest = run.manifest()
     toml_path = run.study_path
-    data = ReportData(run_dir, manifest, toml_path.read_text() if toml_path.exists() else "",
-                      list(manifest.get("classes", [])))
+    data = ReportData(
+        run_dir, manifest, toml_path.read_text() if toml_path.exists() else "", list(manifest.get("classes", []))
+    )
     data.accuracy = load_accuracy(run_dir)
     for d in sorted(run.explanations_root.glob("*/summary.json")):
         data.explained[d.parent.name] = read_json(d) or {}
@@ -141,11 +149,17 @@ def load_accuracy(run_dir: Path) -> dict | None:
     correct = test_correctness(run_dir, sorted(by_seed))
     res = equivalence(by_seed, int(n_test), correct=correct, margin=margin, power=power)
     seeds = seed_accuracy(correct, margin=margin) if correct else None
-    return {"by_seed": dict(sorted(by_seed.items())), "n_test": n_test, "equivalence": res.to_dict(),
-            "seeds": seeds.to_dict() if seeds else None, "reading": accuracy_reading(seeds)}
+    return {
+        "by_seed": dict(sorted(by_seed.items())),
+        "n_test": n_test,
+        "equivalence": res.to_dict(),
+        "seeds": seeds.to_dict() if seeds else None,
+        "reading": accuracy_reading(seeds),
+    }
 
 
 # --- the text viewer ---------------------------------------------------------------------------
+
 
 def _seed_files(run: Run, method: str) -> list[tuple[int, Path]]:
     return [(s, run.explanation_path(method, s)) for s in run.explained_seeds(method)]
@@ -187,9 +201,12 @@ def _read_map(path: Path, doc_ids: set[str], reference: str | None) -> dict[str,
     out = {}
     for d, c in _rows_by_doc(path, ["start", "end", "relevance", "target", "pred"], doc_ids).items():
         tgt = c["target"].tolist()
-        out[d] = {"spans": np.stack([c["start"], c["end"]], 1).tolist(),
-                  "rel": _round(_toward_reference(c["relevance"].astype(float), tgt, reference)),
-                  "pred": c["pred"][0], "target": tgt[0]}
+        out[d] = {
+            "spans": np.stack([c["start"], c["end"]], 1).tolist(),
+            "rel": _round(_toward_reference(c["relevance"].astype(float), tgt, reference)),
+            "pred": c["pred"][0],
+            "target": tgt[0],
+        }
     return out
 
 
@@ -246,14 +263,33 @@ def viewer_payload(data: ReportData) -> dict | None:
         if d not in texts:
             continue
         label, text = texts[d]
-        seeds = {str(s): {"rel": m[d]["rel"], "pred": m[d]["pred"], "target": m[d]["target"]}
-                 for s, m in maps.items() if d in m}
+        seeds = {
+            str(s): {"rel": m[d]["rel"], "pred": m[d]["pred"], "target": m[d]["target"]}
+            for s, m in maps.items()
+            if d in m
+        }
         spans = next((m[d]["spans"] for m in maps.values() if d in m), [])
-        out_texts.append({"id": d, "label": label, "text": text, "spans": spans, "seeds": seeds,
-                          "consensus": consensus.get(d), "features": feats.get(d), "stats": stats.get(d, {})})
-    return {"method": method, "reference": data.reference, "classes": data.classes,
-            "seeds_shown": [s for s, _ in shown], "seeds_total": len(files),
-            "texts_total": len(first), "texts": out_texts}
+        out_texts.append(
+            {
+                "id": d,
+                "label": label,
+                "text": text,
+                "spans": spans,
+                "seeds": seeds,
+                "consensus": consensus.get(d),
+                "features": feats.get(d),
+                "stats": stats.get(d, {}),
+            }
+        )
+    return {
+        "method": method,
+        "reference": data.reference,
+        "classes": data.classes,
+        "seeds_shown": [s for s, _ in shown],
+        "seeds_total": len(files),
+        "texts_total": len(first),
+        "texts": out_texts,
+    }
 
 
 def _consensus(data: ReportData, method: str, wanted: set[str], maps: dict[int, dict]) -> dict[str, dict]:
@@ -265,9 +301,14 @@ def _consensus(data: ReportData, method: str, wanted: set[str], maps: dict[int, 
         keys = ["consensus", "sd", "consensus_lo", "consensus_hi", "sign_consistency"]
         for d, c in _rows_by_doc(path, keys, wanted).items():
             col = {k: c[k].astype(float) for k in keys}  # nulls are NaN
-            out[d] = {"mean": _round(col["consensus"]), "sd": _round(col["sd"]), "lo": _round(col["consensus_lo"]),
-                      "hi": _round(col["consensus_hi"]), "sign": _round(col["sign_consistency"], 3),
-                      "band": "95% seed-bootstrap band over all analysed seeds"}
+            out[d] = {
+                "mean": _round(col["consensus"]),
+                "sd": _round(col["sd"]),
+                "lo": _round(col["consensus_lo"]),
+                "hi": _round(col["consensus_hi"]),
+                "sign": _round(col["sign_consistency"], 3),
+                "band": "95% seed-bootstrap band over all analysed seeds",
+            }
         return out
     for d in wanted:
         rels = [np.array(m[d]["rel"], float) for m in maps.values() if d in m]
@@ -275,7 +316,12 @@ def _consensus(data: ReportData, method: str, wanted: set[str], maps: dict[int, 
             continue
         R = np.stack(rels)
         mean, sd = R.mean(0), R.std(0, ddof=1)
-        out[d] = {"mean": _round(mean), "sd": _round(sd), "lo": _round(mean - sd), "hi": _round(mean + sd),
-                  "sign": _round(np.maximum((R > 0).mean(0), (R < 0).mean(0)), 3),
-                  "band": "mean +- SD over the seeds shown (run `stablex analyze` for bootstrap bands)"}
+        out[d] = {
+            "mean": _round(mean),
+            "sd": _round(sd),
+            "lo": _round(mean - sd),
+            "hi": _round(mean + sd),
+            "sign": _round(np.maximum((R > 0).mean(0), (R < 0).mean(0)), 3),
+            "band": "mean +- SD over the seeds shown (run `stablex analyze` for bootstrap bands)",
+        }
     return out

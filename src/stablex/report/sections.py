@@ -18,21 +18,29 @@ METRIC_LABELS = {
     "spearman": "Spearman ρ (rank correlation of all words)",
     "pearson": "Pearson r (signed relevances)",
     "pairwise_rank": "pairwise rank agreement",
-    "fa_5": "top-5 overlap (FA@5)", "fa_10": "top-10 overlap (FA@10)",
-    "ra_5": "same top-5 rank (RA@5)", "ra_10": "same top-10 rank (RA@10)",
-    "sa_5": "top-5 overlap, same sign (SA@5)", "sa_10": "top-10 overlap, same sign (SA@10)",
-    "sra_5": "same rank and sign (SRA@5)", "sra_10": "same rank and sign (SRA@10)",
-    "half_r": "half-split correlation r", "split_reliability": "split-half reliability of the consensus",
+    "fa_5": "top-5 overlap (FA@5)",
+    "fa_10": "top-10 overlap (FA@10)",
+    "ra_5": "same top-5 rank (RA@5)",
+    "ra_10": "same top-10 rank (RA@10)",
+    "sa_5": "top-5 overlap, same sign (SA@5)",
+    "sa_10": "top-10 overlap, same sign (SA@10)",
+    "sra_5": "same rank and sign (SRA@5)",
+    "sra_10": "same rank and sign (SRA@10)",
+    "half_r": "half-split correlation r",
+    "split_reliability": "split-half reliability of the consensus",
     "seeds_needed": "seeds needed for the target reliability",
-    "snr": "signal-to-noise ratio", "signal": "signal (variance of mean relevance over words)",
+    "snr": "signal-to-noise ratio",
+    "signal": "signal (variance of mean relevance over words)",
     "noise": "noise (mean variance over seeds)",
 }
 HISTOGRAMS = ("spearman", "fa_10", "sa_10", "pairwise_rank", "half_r", "snr")
 
 
 def missing(stage: str, what: str) -> str:
-    return (f'<div class="missing" data-missing="{esc(stage)}"><strong>Not available yet.</strong> {esc(what)} '
-            f'Run <code>{esc(COMMANDS[stage])}</code>, then <code>stablex report RUN</code> again.</div>')
+    return (
+        f'<div class="missing" data-missing="{esc(stage)}"><strong>Not available yet.</strong> {esc(what)} '
+        f"Run <code>{esc(COMMANDS[stage])}</code>, then <code>stablex report RUN</code> again.</div>"
+    )
 
 
 def section(sid: str, title: str, body: str, lead: str = "") -> str:
@@ -55,6 +63,7 @@ def table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
 
 # --- verdict -----------------------------------------------------------------------------------
 
+
 def verdict(d: ReportData) -> str:
     """Every explained method's stability weighed by its faithfulness (report/verdict.py)."""
     from stablex.report.verdict import render
@@ -63,6 +72,7 @@ def verdict(d: ReportData) -> str:
 
 
 # --- accuracy ----------------------------------------------------------------------------------
+
 
 def accuracy(d: ReportData) -> str:
     acc = d.accuracy
@@ -73,47 +83,83 @@ def accuracy(d: ReportData) -> str:
     rows = []
     for sub in (eq or {}).get("subsets", []):
         windows.append(svg.Window(f"{sub['n']} seeds", sub["low"], sub["high"], False))
-        rows.append([str(sub["n"]), f"{sub['low']:.4f} – {sub['high']:.4f}", f"{100 * sub['epsilon']:.2f}",
-                     num(sub["z"], 2), num(sub["p_value"], 3), "equivalent" if sub.get("equivalent") else "not equivalent"])
+        rows.append(
+            [
+                str(sub["n"]),
+                f"{sub['low']:.4f} – {sub['high']:.4f}",
+                f"{100 * sub['epsilon']:.2f}",
+                num(sub["z"], 2),
+                num(sub["p_value"], 3),
+                "equivalent" if sub.get("equivalent") else "not equivalent",
+            ]
+        )
     refs = []
     fm = (d.feature_model or {}).get("metrics", {}).get("test", {})
     if fm.get("accuracy") is not None:
         refs.append(("feature model", fm["accuracy"]))
     fig = svg.strip_plot({str(s): a for s, a in acc["by_seed"].items()}, windows, refs)
-    tab = table(["seeds kept", "accuracy window", "width ε (points)", "z", "p (z-test)", "the study's reading"],
-                rows) if rows else ""
+    tab = (
+        table(["seeds kept", "accuracy window", "width ε (points)", "z", "p (z-test)", "the study's reading"], rows)
+        if rows
+        else ""
+    )
     sa = acc.get("seeds") or {}
     cards = ""
     if sa:
         sd, o = sa["seed_sd"], sa["omnibus"]
-        cards = table(["seeds × test texts", "seed SD of accuracy (points)", f"{sd['level']:.0%} interval",
-                       "upper bound", "observed SD", "test-text noise SD", f"{esc(o['test'])} p"],
-                      [[f"{sa['n_seeds']} × {sa['n_test']:,}", f"{100 * sd['sd']:.2f}",
-                        f"[{100 * sd['ci'][0]:.2f}, {100 * sd['ci'][1]:.2f}]", f"{100 * sd['upper']:.2f}",
-                        f"{100 * sd['observed_sd']:.2f}", f"{100 * sd['noise_sd']:.2f}", num(o["p_value"], 3)]],
-                      "num")
+        cards = table(
+            [
+                "seeds × test texts",
+                "seed SD of accuracy (points)",
+                f"{sd['level']:.0%} interval",
+                "upper bound",
+                "observed SD",
+                "test-text noise SD",
+                f"{esc(o['test'])} p",
+            ],
+            [
+                [
+                    f"{sa['n_seeds']} × {sa['n_test']:,}",
+                    f"{100 * sd['sd']:.2f}",
+                    f"[{100 * sd['ci'][0]:.2f}, {100 * sd['ci'][1]:.2f}]",
+                    f"{100 * sd['upper']:.2f}",
+                    f"{100 * sd['observed_sd']:.2f}",
+                    f"{100 * sd['noise_sd']:.2f}",
+                    num(o["p_value"], 3),
+                ]
+            ],
+            "num",
+        )
     reading = f'<p id="accuracy-reading">{esc(acc.get("reading") or "")}</p>' if acc.get("reading") else ""
-    lead = (f"Each dot is one seed's accuracy on the {acc.get('n_test')} test texts. stablex's reading treats the seeds "
-            f"as a random sample: Cochran's Q over all seeds, paired by text, for \"do they differ\", and the seed SD of "
-            f"accuracy (test-text noise removed; interval from the seed × text analysis of variance) for \"by how "
-            f"much\" and \"equally accurate\" (its upper bound below the margin). The bars and the table below it "
-            f"replicate the study: the narrowest accuracy window holding that many seeds and a z-test of its best "
-            f"against its worst seed, a pair chosen after looking; it is not stablex's conclusion "
-            f"(docs/analysis.md, calibration).")
+    lead = (
+        f"Each dot is one seed's accuracy on the {acc.get('n_test')} test texts. stablex's reading treats the seeds "
+        f'as a random sample: Cochran\'s Q over all seeds, paired by text, for "do they differ", and the seed SD of '
+        f'accuracy (test-text noise removed; interval from the seed × text analysis of variance) for "by how '
+        f'much" and "equally accurate" (its upper bound below the margin). The bars and the table below it '
+        f"replicate the study: the narrowest accuracy window holding that many seeds and a z-test of its best "
+        f"against its worst seed, a pair chosen after looking; it is not stablex's conclusion "
+        f"(docs/analysis.md, calibration)."
+    )
     if refs:
         lead += " The dashed vertical line is the feature model's accuracy on the same test texts."
     repl = f"<h3>Replication of the study (ε windows)</h3>{tab}" if tab else ""
-    return section("accuracy", "Accuracy across seeds", f'{reading}{cards}<figure>{fig}</figure>{repl}', lead)
+    return section("accuracy", "Accuracy across seeds", f"{reading}{cards}<figure>{fig}</figure>{repl}", lead)
 
 
 # --- variability -------------------------------------------------------------------------------
+
 
 def variability(d: ReportData) -> str:
     method = d.primary
     an = d.analyses.get(method) if method else None
     if not an:
-        return section("variability", "How much explanations vary", missing(
-            "analyze", "Agreement, half-split correlation, SNR and the seeds-needed curve come from the analysis."))
+        return section(
+            "variability",
+            "How much explanations vary",
+            missing(
+                "analyze", "Agreement, half-split correlation, SNR and the seeds-needed curve come from the analysis."
+            ),
+        )
     m, pt = an.summary.get("metrics", {}), an.per_text
     S = an.summary.get("n_seeds")
     hists = []
@@ -123,17 +169,33 @@ def variability(d: ReportData) -> str:
         mk = m[key]
         log = key == "snr"
         dom = None if log else ((-1.0, 1.0) if key in ("spearman", "half_r", "pearson") else (0.0, 1.0))
-        fig = svg.histogram(pt[key], METRIC_LABELS.get(key, key), (mk.get("median"), *(mk.get("median_ci") or (None, None))),
-                            log10=log, domain=dom)
-        hists.append(f'<figure class="small" data-metric="{esc(key)}">{fig}<figcaption><b>{esc(METRIC_LABELS.get(key, key))}</b>: '
-                     f'median {num(mk.get("median"))}{interval(mk.get("median_ci"))}; {mk.get("n_texts", 0)} texts'
-                     f'{_undefined(mk)}</figcaption></figure>')
-    body = [f'<p>Per text, the {S} seeds\' explanations ({esc(method)}) are compared pair by pair; each histogram '
-            f'shows how the figure is distributed over the {an.summary.get("n_texts")} test texts. The red line is '
-            f'the median, the shaded band its 95% interval (seeds and texts resampled together).</p>',
-            f'<div class="grid">{"".join(hists)}</div>', _half_split(an), _curve(an), _metric_table(d)]
-    return section("variability", "How much explanations vary", "".join(body),
-                   "If explanations did not depend on the seed, every agreement figure would be 1.")
+        fig = svg.histogram(
+            pt[key],
+            METRIC_LABELS.get(key, key),
+            (mk.get("median"), *(mk.get("median_ci") or (None, None))),
+            log10=log,
+            domain=dom,
+        )
+        hists.append(
+            f'<figure class="small" data-metric="{esc(key)}">{fig}<figcaption><b>{esc(METRIC_LABELS.get(key, key))}</b>: '
+            f"median {num(mk.get('median'))}{interval(mk.get('median_ci'))}; {mk.get('n_texts', 0)} texts"
+            f"{_undefined(mk)}</figcaption></figure>"
+        )
+    body = [
+        f"<p>Per text, the {S} seeds' explanations ({esc(method)}) are compared pair by pair; each histogram "
+        f"shows how the figure is distributed over the {an.summary.get('n_texts')} test texts. The red line is "
+        f"the median, the shaded band its 95% interval (seeds and texts resampled together).</p>",
+        f'<div class="grid">{"".join(hists)}</div>',
+        _half_split(an),
+        _curve(an),
+        _metric_table(d),
+    ]
+    return section(
+        "variability",
+        "How much explanations vary",
+        "".join(body),
+        "If explanations did not depend on the seed, every agreement figure would be 1.",
+    )
 
 
 def _undefined(mk: dict) -> str:
@@ -146,15 +208,19 @@ def _half_split(an) -> str:
     if not m or m.get("median") is None:
         return ""
     S = an.summary.get("n_seeds", 0)
-    out = (f'<p id="half-split"><b>Half-split correlation</b> (the study\'s figure): the word relevances of one '
-           f'seed correlated with those of another, pooled over every pairing of distinct seeds (all {S} seeds '
-           f'used). Median over texts r = {num(m["median"])}{interval(m.get("median_ci"))} (seeds and texts '
-           f'resampled). The published study found r ≈ 0.29–0.43 for 200 CamemBERT seeds.')
+    out = (
+        f'<p id="half-split"><b>Half-split correlation</b> (the study\'s figure): the word relevances of one '
+        f"seed correlated with those of another, pooled over every pairing of distinct seeds (all {S} seeds "
+        f"used). Median over texts r = {num(m['median'])}{interval(m.get('median_ci'))} (seeds and texts "
+        f"resampled). The published study found r ≈ 0.29–0.43 for 200 CamemBERT seeds."
+    )
     if snr and snr.get("median") is not None:
-        out += (f' <b>Signal-to-noise ratio</b>: the variance over words of the mean relevance (estimated from pairs '
-                f'of distinct seeds, without the noise a mean of few seeds carries) divided by the mean variance over '
-                f'seeds; median {num(snr["median"], 2)}{interval(snr.get("median_ci"), 2)}. Below 1, '
-                f'a single seed\'s word ranking is mostly noise.')
+        out += (
+            f" <b>Signal-to-noise ratio</b>: the variance over words of the mean relevance (estimated from pairs "
+            f"of distinct seeds, without the noise a mean of few seeds carries) divided by the mean variance over "
+            f"seeds; median {num(snr['median'], 2)}{interval(snr.get('median_ci'), 2)}. Below 1, "
+            f"a single seed's word ranking is mostly noise."
+        )
     return out + "</p>"
 
 
@@ -169,26 +235,38 @@ def _curve(an) -> str:
     if rho1 is not None and rho1 > 0:
         # the fit continued past the measured seeds, up to where it reaches the target (capped)
         top = max(xs[-1], min(need or xs[-1], 1024))
-        grid = sorted({*xs, *[2 ** i for i in range(11) if 2 ** i <= top], top})
-        series.append(svg.Series("fitted (Spearman-Brown)", grid,
-                                 [g * rho1 / (1 + (g - 1) * rho1) for g in grid], dashed=True))
-    fig = svg.line_chart(series, "seeds averaged (S, log scale)", "reliability of the consensus",
-                         hline=(f"target {rel['target']:g}", rel["target"]),
-                         vline=(f"{need} seeds", need) if need and need <= 1024 else None,
-                         ydomain=(min(0.0, *[p["measured"] for p in pts]), 1.0), log_x=True, width=560)
+        grid = sorted({*xs, *[2**i for i in range(11) if 2**i <= top], top})
+        series.append(
+            svg.Series("fitted (Spearman-Brown)", grid, [g * rho1 / (1 + (g - 1) * rho1) for g in grid], dashed=True)
+        )
+    fig = svg.line_chart(
+        series,
+        "seeds averaged (S, log scale)",
+        "reliability of the consensus",
+        hline=(f"target {rel['target']:g}", rel["target"]),
+        vline=(f"{need} seeds", need) if need and need <= 1024 else None,
+        ydomain=(min(0.0, *[p["measured"] for p in pts]), 1.0),
+        log_x=True,
+        width=560,
+    )
     need = rel.get("seeds_needed")
     if need and need <= 10_000:
-        need_txt = (f"About <b>{need}</b> seeds are needed for a consensus whose word ranking repeats with "
-                    f"correlation {rel['target']:g}")
+        need_txt = (
+            f"About <b>{need}</b> seeds are needed for a consensus whose word ranking repeats with "
+            f"correlation {rel['target']:g}"
+        )
     elif need:
-        need_txt = (f"More than 10,000 seeds would be needed to reach {rel['target']:g}: single seeds "
-                    f"share almost nothing")
+        need_txt = (
+            f"More than 10,000 seeds would be needed to reach {rel['target']:g}: single seeds share almost nothing"
+        )
     else:
         need_txt = "The target reliability is not reachable from this fit"
-    return (f'<figure id="seeds-needed">{fig}<figcaption><b>How many seeds?</b> The correlation between the mean '
-            f'explanation of S seeds and that of S other seeds (median over texts; solid) and the Spearman-Brown '
-            f'curve fitted to it (dashed; one-seed reliability ρ₁ = {num(rel.get("single_seed_reliability"))}). '
-            f'{need_txt}.</figcaption></figure>')
+    return (
+        f'<figure id="seeds-needed">{fig}<figcaption><b>How many seeds?</b> The correlation between the mean '
+        f"explanation of S seeds and that of S other seeds (median over texts; solid) and the Spearman-Brown "
+        f"curve fitted to it (dashed; one-seed reliability ρ₁ = {num(rel.get('single_seed_reliability'))}). "
+        f"{need_txt}.</figcaption></figure>"
+    )
 
 
 def _metric_table(d: ReportData) -> str:
@@ -203,21 +281,29 @@ def _metric_table(d: ReportData) -> str:
             mk = d.analyses[mth].summary.get("metrics", {}).get(k) or {}
             row.append(f'{num(mk.get("median"))}<span class="ci">{interval(mk.get("median_ci"))}</span>')
         rows.append(row)
-    return ('<details><summary>Every agreement figure, every analysed method (median over texts, 95% interval)'
-            '</summary>' + table(["figure", *methods], rows, "num") + "</details>")
+    return (
+        "<details><summary>Every agreement figure, every analysed method (median over texts, 95% interval)"
+        "</summary>" + table(["figure", *methods], rows, "num") + "</details>"
+    )
 
 
 # --- viewer ------------------------------------------------------------------------------------
+
 
 def viewer(d: ReportData) -> str:
     v = d.viewer
     if not v or not v["texts"]:
         return section("viewer", "Text viewer", missing("explain", "The viewer shows the explanations of test texts."))
     ref = d.reference
-    direction = (f"Red words push toward <b>{esc(ref)}</b>, blue words toward <b>{esc(d.classes[0])}</b>"
-                 if ref else "Red words push toward the class each seed explained, blue words against it")
-    limits = (f'Showing {len(v["texts"])} of {v["texts_total"]} test texts (spread from the least to the most '
-              f'stable; at most {MAX_TEXTS}) and {len(v["seeds_shown"])} of {v["seeds_total"]} seeds (at most {MAX_SEEDS}).')
+    direction = (
+        f"Red words push toward <b>{esc(ref)}</b>, blue words toward <b>{esc(d.classes[0])}</b>"
+        if ref
+        else "Red words push toward the class each seed explained, blue words against it"
+    )
+    limits = (
+        f"Showing {len(v['texts'])} of {v['texts_total']} test texts (spread from the least to the most "
+        f"stable; at most {MAX_TEXTS}) and {len(v['seeds_shown'])} of {v['seeds_total']} seeds (at most {MAX_SEEDS})."
+    )
     body = f"""
 <p>{direction}; the darker, the stronger. Negative words are also underlined with dots, so the sign reads in
 grey. Each seed's map uses the same scale (the text's largest |relevance| over the seeds shown); the feature
@@ -229,7 +315,7 @@ model's map has its own scale. {esc(limits)}</p>
 <div id="text-meta" class="meta"></div>
 <div class="legend" id="viewer-legend"><span class="lg-min"></span><span class="lg-bar"></span><span class="lg-max"></span>
 <span class="lg-note"></span></div>
-<h3>One map per seed ({esc(v['method'])})</h3>
+<h3>One map per seed ({esc(v["method"])})</h3>
 <div id="seed-maps" class="maps"></div>
 <h3>Consensus over seeds, with its spread</h3>
 <div id="consensus-map" class="map wide"></div>
@@ -237,11 +323,13 @@ model's map has its own scale. {esc(limits)}</p>
 <h3>The feature model's map</h3>
 <div id="feature-map" class="map wide"></div>
 """
-    return section("viewer", "Text viewer", body,
-                   "Pick a test text and compare how different seeds explain it, word by word.")
+    return section(
+        "viewer", "Text viewer", body, "Pick a test text and compare how different seeds explain it, word by word."
+    )
 
 
 # --- lexicon -----------------------------------------------------------------------------------
+
 
 def _bar(value: float | None, scale: float, signed: bool = True) -> str:
     if value is None or not scale:
@@ -262,27 +350,59 @@ def lexicon(d: ReportData) -> str:
     for cls, cs in lex["classes"].items():
         words = cs.get("top_words") or []
         if not words:
-            blocks.append(f'<div class="lex"><h3>toward {esc(cls)}</h3><p class="note">no word occurs '
-                          f'{lex.get("min_count")} times or more</p></div>')
+            blocks.append(
+                f'<div class="lex"><h3>toward {esc(cls)}</h3><p class="note">no word occurs '
+                f"{lex.get('min_count')} times or more</p></div>"
+            )
             continue
         scale = max(abs(w["mean_relevance"]) for w in words) or 1.0
-        rows = [[str(i + 1), f'<span class="word">{esc(w["word"])}</span>',
-                 f'{w["mean_relevance"]:+.3g} {_bar(w["mean_relevance"], scale)}', num(w.get("sd_seeds"), 3),
-                 str(w["count"]), f'{100 * w["top_share"]:.0f}% {_bar(w["top_share"], 1.0, False)}']
-                for i, w in enumerate(words)]
-        stab = (f'Top-{lex.get("top_n")} lists of two seeds share {100 * cs["top_overlap_between_seeds"]:.0f}% of their words; '
-                if cs.get("top_overlap_between_seeds") is not None else "")
-        stab += (f'a seed\'s top-{lex.get("top_n")} holds {100 * cs["top_overlap_with_consensus"]:.0f}% of the consensus top-{lex.get("top_n")}.'
-                 if cs.get("top_overlap_with_consensus") is not None else "")
-        blocks.append(f'<div class="lex" data-class="{esc(cls)}"><h3>Words pushing toward {esc(cls)}</h3>'
-                      f'<p>{stab}</p>'
-                      + table(["rank", "word", "mean relevance", "SD over seeds", "occurrences",
-                               f"seeds with it in their top {lex.get('top_n')}"], rows, "lexicon") + "</div>")
+        rows = [
+            [
+                str(i + 1),
+                f'<span class="word">{esc(w["word"])}</span>',
+                f"{w['mean_relevance']:+.3g} {_bar(w['mean_relevance'], scale)}",
+                num(w.get("sd_seeds"), 3),
+                str(w["count"]),
+                f"{100 * w['top_share']:.0f}% {_bar(w['top_share'], 1.0, False)}",
+            ]
+            for i, w in enumerate(words)
+        ]
+        stab = (
+            f"Top-{lex.get('top_n')} lists of two seeds share {100 * cs['top_overlap_between_seeds']:.0f}% of their words; "
+            if cs.get("top_overlap_between_seeds") is not None
+            else ""
+        )
+        stab += (
+            f"a seed's top-{lex.get('top_n')} holds {100 * cs['top_overlap_with_consensus']:.0f}% of the consensus top-{lex.get('top_n')}."
+            if cs.get("top_overlap_with_consensus") is not None
+            else ""
+        )
+        blocks.append(
+            f'<div class="lex" data-class="{esc(cls)}"><h3>Words pushing toward {esc(cls)}</h3>'
+            f"<p>{stab}</p>"
+            + table(
+                [
+                    "rank",
+                    "word",
+                    "mean relevance",
+                    "SD over seeds",
+                    "occurrences",
+                    f"seeds with it in their top {lex.get('top_n')}",
+                ],
+                rows,
+                "lexicon",
+            )
+            + "</div>"
+        )
     hyb = _hybrid_lexicon(d)
-    return section("lexicon", "Global lexicon and its rank stability", f'<div class="grid2">{"".join(blocks)}</div>{hyb}',
-                   f"Words ranked by their mean relevance over all test occurrences and all seeds ({esc(d.primary)}; "
-                   f"words seen at least {lex.get('min_count')} times). The last column is the rank stability: how "
-                   f"many seeds, each ranking the words alone, put the word in their own top {lex.get('top_n')}.")
+    return section(
+        "lexicon",
+        "Global lexicon and its rank stability",
+        f'<div class="grid2">{"".join(blocks)}</div>{hyb}',
+        f"Words ranked by their mean relevance over all test occurrences and all seeds ({esc(d.primary)}; "
+        f"words seen at least {lex.get('min_count')} times). The last column is the rank stability: how "
+        f"many seeds, each ranking the words alone, put the word in their own top {lex.get('top_n')}.",
+    )
 
 
 def _hybrid_lexicon(d: ReportData) -> str:
@@ -292,32 +412,47 @@ def _hybrid_lexicon(d: ReportData) -> str:
     out = []
     for cls in sorted({r["class"] for r in rows}):
         top = sorted((r for r in rows if r["class"] == cls), key=lambda r: int(r["rank"]))[:15]
-        out.append(f'<div><b>{esc(cls)}</b>: ' + ", ".join(
-            f'{esc(r["word"])} <span class="ci">({float(r["sign_consistency"]):.0%})</span>' for r in top) + "</div>")
-    return ('<details><summary>The hybrid\'s lexicons (training-split explanations; in brackets, the share of seeds '
-            'agreeing on the sign)</summary>' + "".join(out) + "</details>")
+        out.append(
+            f"<div><b>{esc(cls)}</b>: "
+            + ", ".join(f'{esc(r["word"])} <span class="ci">({float(r["sign_consistency"]):.0%})</span>' for r in top)
+            + "</div>"
+        )
+    return (
+        "<details><summary>The hybrid's lexicons (training-split explanations; in brackets, the share of seeds "
+        "agreeing on the sign)</summary>" + "".join(out) + "</details>"
+    )
 
 
 # --- trade-off ---------------------------------------------------------------------------------
 
+
 def tradeoff(d: ReportData) -> str:
     st = d.stability
     if not st:
-        return section("tradeoff", "Accuracy against explanation stability",
-                       missing("features", "The trade-off needs the feature model's stability comparison."))
+        return section(
+            "tradeoff",
+            "Accuracy against explanation stability",
+            missing("features", "The trade-off needs the feature model's stability comparison."),
+        )
     pts, rows, vlines = [], [], []
     k = st.get("k", 10)
     for p in st.get("points", []):
         acc, ag = p.get("accuracy") or {}, (p.get("agreement") or {}).get("spearman") or {}
         if acc.get("mean") is None or ag.get("mean") is None:
             continue
-        name = ("transformer (" + str(p.get("method", "")) + ")" if p["model"] == "transformer" else "feature model")
+        name = "transformer (" + str(p.get("method", "")) + ")" if p["model"] == "transformer" else "feature model"
         label = f"{name}, {p['randomness']}"
         pts.append(svg.Point(label, acc["mean"], ag["mean"], acc.get("lo"), acc.get("hi"), ag.get("lo"), ag.get("hi")))
         fa = (p.get("agreement") or {}).get(f"fa@{k}") or {}
-        rows.append([esc(label), str(p.get("n_models")), f'{acc["mean"]:.3f}<span class="ci"> [{num(acc.get("lo"))}, {num(acc.get("hi"))}]</span>',
-                     f'{ag["mean"]:.3f}<span class="ci"> [{num(ag.get("lo"))}, {num(ag.get("hi"))}]</span>',
-                     f'{num(fa.get("mean"))}<span class="ci"> [{num(fa.get("lo"))}, {num(fa.get("hi"))}]</span>'])
+        rows.append(
+            [
+                esc(label),
+                str(p.get("n_models")),
+                f'{acc["mean"]:.3f}<span class="ci"> [{num(acc.get("lo"))}, {num(acc.get("hi"))}]</span>',
+                f'{ag["mean"]:.3f}<span class="ci"> [{num(ag.get("lo"))}, {num(ag.get("hi"))}]</span>',
+                f'{num(fa.get("mean"))}<span class="ci"> [{num(fa.get("lo"))}, {num(fa.get("hi"))}]</span>',
+            ]
+        )
     hy = d.hybrid or {}
     hyb_note = ""
     if hy.get("consensus"):
@@ -328,17 +463,28 @@ def tradeoff(d: ReportData) -> str:
         hyb_note = missing("hybrid", "The hybrid's accuracy is not computed yet.")
     if not pts:
         return section("tradeoff", "Accuracy against explanation stability", "<p class='note'>no point to draw</p>")
-    fig = svg.scatter_intervals(pts, "accuracy (points: test split; dashed: held-out pool)",
-                                "explanation agreement (Spearman ρ)",
-                                ydomain=(min(0.0, *[p.y for p in pts]), 1.05), vlines=vlines)
-    tab = table(["model", "models", "accuracy (2.5–97.5% over models)", "agreement ρ (95% interval)",
-                 f"top-{k} overlap"], rows, "num")
+    fig = svg.scatter_intervals(
+        pts,
+        "accuracy (points: test split; dashed: held-out pool)",
+        "explanation agreement (Spearman ρ)",
+        ydomain=(min(0.0, *[p.y for p in pts]), 1.05),
+        vlines=vlines,
+    )
+    tab = table(
+        ["model", "models", "accuracy (2.5–97.5% over models)", "agreement ρ (95% interval)", f"top-{k} overlap"],
+        rows,
+        "num",
+    )
     notes = "".join(f'<p class="note">{esc(n)}</p>' for n in st.get("notes", []))
-    return section("tradeoff", "Accuracy against explanation stability", f"<figure>{fig}</figure>{tab}{hyb_note}{notes}",
-                   "Up and right is better: accurate models whose explanations agree from one model to the next. "
-                   "Agreement is the mean over texts of Spearman's ρ between two models' word maps, computed by the "
-                   "same code for every model kind. \"seeds\": models differ by training seed; \"resampling\": by a "
-                   "bootstrap draw of the training texts.")
+    return section(
+        "tradeoff",
+        "Accuracy against explanation stability",
+        f"<figure>{fig}</figure>{tab}{hyb_note}{notes}",
+        "Up and right is better: accurate models whose explanations agree from one model to the next. "
+        "Agreement is the mean over texts of Spearman's ρ between two models' word maps, computed by the "
+        'same code for every model kind. "seeds": models differ by training seed; "resampling": by a '
+        "bootstrap draw of the training texts.",
+    )
 
 
 def _hybrid_tradeoff(d: ReportData, hy: dict) -> tuple[list, list[list[str]], str]:
@@ -353,17 +499,28 @@ def _hybrid_tradeoff(d: ReportData, hy: dict) -> tuple[list, list[list[str]], st
     if held and base_held:
         blo, bhi = base_held.get("accuracy_ci") or (None, None)
         vlines.append(svg.Point("feature model, held-out pool", base_held["accuracy"], 0.0, blo, bhi))
-    rows = [[esc(f"hybrid: feature model + consensus lexicons ({c.get('variant')}), {where}, "
-                 f"{shown.get('n', hy.get('n_test'))} texts"), str(len(hy.get("seeds", []))),
-             f'{shown["accuracy"]:.3f}{interval(shown.get("accuracy_ci"))}', "not measured", "not measured"]]
+    rows = [
+        [
+            esc(
+                f"hybrid: feature model + consensus lexicons ({c.get('variant')}), {where}, "
+                f"{shown.get('n', hy.get('n_test'))} texts"
+            ),
+            str(len(hy.get("seeds", []))),
+            f"{shown['accuracy']:.3f}{interval(shown.get('accuracy_ci'))}",
+            "not measured",
+            "not measured",
+        ]
+    ]
     overlap = _lexicon_overlap(d)
-    note = (f'<p>The hybrid adds lexicons built from the transformer\'s explanations of '
-            f'{hy.get("n_train_explained", "the")} training texts to the feature model. Its settings were chosen by '
-            f'cross-validation, {esc(str((hy.get("selection") or {}).get("cv") or "none: fixed settings"))}; the figures '
-            f'below were computed once, after the choice, on the run\'s test split and on a held-out pool of corpus '
-            f'texts the run never used. No stage measures the hybrid\'s word-map stability, so the figure shows its '
-            f'accuracy (and the feature model\'s on the same pool) as dashed lines over their 95% Wilson intervals'
-            f'{f"; its single-seed lexicons share {100 * overlap:.0f}% of their words (mean pairwise Jaccard)" if overlap is not None else ""}.</p>')
+    note = (
+        f"<p>The hybrid adds lexicons built from the transformer's explanations of "
+        f"{hy.get('n_train_explained', 'the')} training texts to the feature model. Its settings were chosen by "
+        f"cross-validation, {esc(str((hy.get('selection') or {}).get('cv') or 'none: fixed settings'))}; the figures "
+        f"below were computed once, after the choice, on the run's test split and on a held-out pool of corpus "
+        f"texts the run never used. No stage measures the hybrid's word-map stability, so the figure shows its "
+        f"accuracy (and the feature model's on the same pool) as dashed lines over their 95% Wilson intervals"
+        f"{f'; its single-seed lexicons share {100 * overlap:.0f}% of their words (mean pairwise Jaccard)' if overlap is not None else ''}.</p>"
+    )
     return vlines, rows, note + _hybrid_table(hy)
 
 
@@ -380,25 +537,55 @@ def _hybrid_table(hy: dict) -> str:
             params = ", ".join(f"{k}={val}" for k, val in (res.get("params") or {}).items())
             cv, sd = sel.get(v, {}).get("cv_accuracy"), sel.get(v, {}).get("cv_sd")
             cv_cell = num(cv) + ("" if sd is None else f'<span class="ci"> ± {num(sd)}</span>')
-            rows.append([esc(v + (" (chosen)" if v == hy.get("chosen") else "")), esc(params), cv_cell,
-                         "test split" if pool == "test" else "held-out pool", str(r["n"]),
-                         f'{r["base_accuracy"]:.3f}{interval(r.get("base_accuracy_ci"))}',
-                         f'{r["accuracy"]:.3f}{interval(r.get("accuracy_ci"))}',
-                         f'{vs.get("difference", 0):+.3f}{interval(vs.get("ci"))}',
-                         f'{"–" if mc.get("p_exact") is None else format(mc["p_exact"], ".2g")} '
-                         f'<span class="ci">(b={mc.get("b")}, c={mc.get("c")})</span>'])  # 2e-11, not 0.000
+            rows.append(
+                [
+                    esc(v + (" (chosen)" if v == hy.get("chosen") else "")),
+                    esc(params),
+                    cv_cell,
+                    "test split" if pool == "test" else "held-out pool",
+                    str(r["n"]),
+                    f"{r['base_accuracy']:.3f}{interval(r.get('base_accuracy_ci'))}",
+                    f"{r['accuracy']:.3f}{interval(r.get('accuracy_ci'))}",
+                    f"{vs.get('difference', 0):+.3f}{interval(vs.get('ci'))}",
+                    f"{'–' if mc.get('p_exact') is None else format(mc['p_exact'], '.2g')} "
+                    f'<span class="ci">(b={mc.get("b")}, c={mc.get("c")})</span>',
+                ]
+            )  # 2e-11, not 0.000
     if not rows:
         return ""
     m = hy.get("matching") or {}
-    match = (f' {m["matched"]} of {m["entries"]} lexicon words ({100 * m["rate"]:.0f}%) occur in the held-out pool '
-             f'(matched as the explanations cut words).' if m.get("rate") is not None else "")
+    match = (
+        f" {m['matched']} of {m['entries']} lexicon words ({100 * m['rate']:.0f}%) occur in the held-out pool "
+        f"(matched as the explanations cut words)."
+        if m.get("rate") is not None
+        else ""
+    )
     seeds = (hy.get("single_seed_summary") or {}).get("held_out") or (hy.get("single_seed_summary") or {}).get("test")
-    seed_note = (f' Lexicons from one seed alone: accuracy {seeds["min_accuracy"]:.3f}–{seeds["max_accuracy"]:.3f} '
-                 f'(mean {seeds["mean_accuracy"]:.3f}) against {seeds["consensus_accuracy"]:.3f} for the consensus '
-                 f'of all seeds, same texts.' if seeds else "")
-    return (table(["variant", "settings (chosen by CV)", "CV accuracy ± SD over folds", "pool", "texts", "feature model",
-                   "hybrid", "difference (paired 95% bootstrap)", "McNemar p"], rows, "num")
-            + f'<p class="note">b = texts only the feature model gets right, c = only the hybrid.{match}{seed_note}</p>')
+    seed_note = (
+        f" Lexicons from one seed alone: accuracy {seeds['min_accuracy']:.3f}–{seeds['max_accuracy']:.3f} "
+        f"(mean {seeds['mean_accuracy']:.3f}) against {seeds['consensus_accuracy']:.3f} for the consensus "
+        f"of all seeds, same texts."
+        if seeds
+        else ""
+    )
+    return (
+        table(
+            [
+                "variant",
+                "settings (chosen by CV)",
+                "CV accuracy ± SD over folds",
+                "pool",
+                "texts",
+                "feature model",
+                "hybrid",
+                "difference (paired 95% bootstrap)",
+                "McNemar p",
+            ],
+            rows,
+            "num",
+        )
+        + f'<p class="note">b = texts only the feature model gets right, c = only the hybrid.{match}{seed_note}</p>'
+    )
 
 
 def _lexicon_overlap(d: ReportData) -> float | None:
@@ -408,12 +595,13 @@ def _lexicon_overlap(d: ReportData) -> float | None:
         if r.get("source", "").startswith("seed-"):
             sets.setdefault(r["source"], set()).add((r["class"], r["word"]))
     keys = sorted(sets)
-    pairs = [(a, b) for i, a in enumerate(keys) for b in keys[i + 1:]]
+    pairs = [(a, b) for i, a in enumerate(keys) for b in keys[i + 1 :]]
     vals = [len(sets[a] & sets[b]) / len(sets[a] | sets[b]) for a, b in pairs if sets[a] | sets[b]]
     return sum(vals) / len(vals) if vals else None
 
 
 # --- faithfulness, conservation, manifest ------------------------------------------------------
+
 
 def faithfulness(d: ReportData) -> str:
     f = d.faithfulness
@@ -425,34 +613,49 @@ def faithfulness(d: ReportData) -> str:
     figs = []
     for key, what in (("comprehensiveness", "higher is better"), ("sufficiency", "lower is better")):
         series = [svg.Series(name, xs, [m.get(key, {}).get(f"{x:g}") for x in fracs]) for name, m in methods.items()]
-        figs.append(f'<figure class="half">{svg.line_chart(series, "top words removed or kept (%)", key, width=420)}'
-                    f'<figcaption>{esc(key)} ({what})</figcaption></figure>')
+        figs.append(
+            f'<figure class="half">{svg.line_chart(series, "top words removed or kept (%)", key, width=420)}'
+            f"<figcaption>{esc(key)} ({what})</figcaption></figure>"
+        )
     rows = []
     for name, m in methods.items():
         vs = (m.get("vs") or {}).get("random") or {}
         ci = m.get("comprehensiveness_ci")
-        rows.append([esc(name), f'{m["comprehensiveness_aopc"]:.3f}<span class="ci">{interval(m.get("comprehensiveness_ci"))}'
-                     f'{"" if ci else " ± " + num(m.get("comprehensiveness_se")) + " SE"}</span>',
-                     "–" if name == "random" or not vs else
-                     f'{vs["comprehensiveness_gain"]:+.3f}<span class="ci">{interval(vs.get("comprehensiveness_gain_ci"))}</span>',
-                     f'{m["sufficiency_aopc"]:.3f}<span class="ci">{interval(m.get("sufficiency_ci"))}</span>',
-                     "–" if name == "random" or not vs else
-                     f'{vs["sufficiency_gain"]:+.3f}<span class="ci">{interval(vs.get("sufficiency_gain_ci"))}</span>'])
+        rows.append(
+            [
+                esc(name),
+                f'{m["comprehensiveness_aopc"]:.3f}<span class="ci">{interval(m.get("comprehensiveness_ci"))}'
+                f"{'' if ci else ' ± ' + num(m.get('comprehensiveness_se')) + ' SE'}</span>",
+                "–"
+                if name == "random" or not vs
+                else f'{vs["comprehensiveness_gain"]:+.3f}<span class="ci">{interval(vs.get("comprehensiveness_gain_ci"))}</span>',
+                f'{m["sufficiency_aopc"]:.3f}<span class="ci">{interval(m.get("sufficiency_ci"))}</span>',
+                "–"
+                if name == "random" or not vs
+                else f'{vs["sufficiency_gain"]:+.3f}<span class="ci">{interval(vs.get("sufficiency_gain_ci"))}</span>',
+            ]
+        )
     n = f.get("n_texts") or f.get("n")
     seeds = f.get("seeds") or [f.get("seed")]
     perms = f.get("permutations")
-    lead = (f"ERASER scores on the models of {len(seeds)} seed(s) ({', '.join(map(str, seeds))}): delete the words a method ranks highest and see how much the "
-            "model's probability for its class drops (comprehensiveness: a faithful method drops it most), or keep "
-            "only those words (sufficiency: a faithful method keeps the probability, so a small drop). "
-            "`random` is the floor: a uniformly random ranking of the words"
-            + (f" ({perms} permutations per text and seed, averaged)" if perms else "") + ", which a method should "
-            "beat. AOPC averages over the fractions, then over texts and seeds; brackets are 95% intervals that "
-            "resample texts and seeds together, and 'vs random' is the paired difference on the same texts and seeds "
-            "(positive: more faithful than random)" + (f"; {n} texts sampled from the explained texts." if n else "."))
-    return section("faithfulness", "Faithfulness per method",
-                   f'<div class="grid2">{"".join(figs)}</div>' + table(
-                       ["method", "comprehensiveness AOPC ↑", "vs random", "sufficiency AOPC ↓", "vs random"],
-                       rows, "num"), esc(lead))
+    lead = (
+        f"ERASER scores on the models of {len(seeds)} seed(s) ({', '.join(map(str, seeds))}): delete the words a method ranks highest and see how much the "
+        "model's probability for its class drops (comprehensiveness: a faithful method drops it most), or keep "
+        "only those words (sufficiency: a faithful method keeps the probability, so a small drop). "
+        "`random` is the floor: a uniformly random ranking of the words"
+        + (f" ({perms} permutations per text and seed, averaged)" if perms else "")
+        + ", which a method should "
+        "beat. AOPC averages over the fractions, then over texts and seeds; brackets are 95% intervals that "
+        "resample texts and seeds together, and 'vs random' is the paired difference on the same texts and seeds "
+        "(positive: more faithful than random)" + (f"; {n} texts sampled from the explained texts." if n else ".")
+    )
+    return section(
+        "faithfulness",
+        "Faithfulness per method",
+        f'<div class="grid2">{"".join(figs)}</div>'
+        + table(["method", "comprehensiveness AOPC ↑", "vs random", "sufficiency AOPC ↓", "vs random"], rows, "num"),
+        esc(lead),
+    )
 
 
 def conservation(d: ReportData) -> str:
@@ -470,30 +673,47 @@ def conservation(d: ReportData) -> str:
         series.append(svg.Series(method, list(range(len(names))), pooled))
         share = [r.get("special_tokens_share") for r in seeds.values() if r.get("special_tokens_share") is not None]
         if share:
-            notes.append(f"{esc(method)}: median share of input relevance on special tokens "
-                         f"{sum(share) / len(share):.2f}")
+            notes.append(
+                f"{esc(method)}: median share of input relevance on special tokens {sum(share) / len(share):.2f}"
+            )
         rnd = s.get("randomisation")
         if rnd and rnd.get("steps"):
             last = rnd["steps"][-1]
-            notes.append(f"{esc(method)}: randomisation check, Spearman ρ trained vs fully re-initialised "
-                         f"{num(last.get('spearman'), 2)} ({'passes' if rnd.get('differs') else 'FAILS'}: "
-                         f"an explanation should change when the weights are randomised)")
+            notes.append(
+                f"{esc(method)}: randomisation check, Spearman ρ trained vs fully re-initialised "
+                f"{num(last.get('spearman'), 2)} ({'passes' if rnd.get('differs') else 'FAILS'}: "
+                f"an explanation should change when the weights are randomised)"
+            )
     if not series:
-        return section("conservation", "Conservation per layer", missing(
-            "explain", "Conservation is recorded by LRP-type methods (lrp, chefer)."))
+        return section(
+            "conservation",
+            "Conservation per layer",
+            missing("explain", "Conservation is recorded by LRP-type methods (lrp, chefer)."),
+        )
     labels = [_short_layer(n) for n in names]
-    fig = svg.line_chart(series, "where relevance is summed", "relevance / logit", hline=("conserved", 1.0),
-                         width=max(520, 44 * len(names) + 170), categorical_x=labels)
+    fig = svg.line_chart(
+        series,
+        "where relevance is summed",
+        "relevance / logit",
+        hline=("conserved", 1.0),
+        width=max(520, 44 * len(names) + 170),
+        categorical_x=labels,
+    )
     lis = "".join(f"<li>{n}</li>" for n in notes)
-    return section("conservation", "Conservation per layer", f"<figure>{fig}</figure><ul>{lis}</ul>",
-                   "LRP distributes the explained logit over the input. Summed at each layer (pooled over texts and "
-                   "averaged over seeds), relevance divided by the logit shows how much the biases absorb on the way "
-                   "down: 1 means fully conserved.")
+    return section(
+        "conservation",
+        "Conservation per layer",
+        f"<figure>{fig}</figure><ul>{lis}</ul>",
+        "LRP distributes the explained logit over the input. Summed at each layer (pooled over texts and "
+        "averaged over seeds), relevance divided by the logit shows how much the biases absorb on the way "
+        "down: 1 means fully conserved.",
+    )
 
 
 def _short_layer(name: str) -> str:
-    return (name.replace("layer_", "L").replace("last_hidden", "last").replace("input", "in")
-            .replace("embeddings", "emb"))
+    return (
+        name.replace("layer_", "L").replace("last_hidden", "last").replace("input", "in").replace("embeddings", "emb")
+    )
 
 
 def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -504,11 +724,15 @@ def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 def manifest(d: ReportData) -> str:
     rows = [[f"<code>{esc(k)}</code>", f'<span class="mono">{esc(v)}</span>'] for k, v in _flatten(d.manifest)]
-    return section("manifest", "Run manifest", table(["field", "value"], rows, "manifest")
-                   + f'<details><summary>study.toml (every option, defaults written out)</summary>'
-                     f'<pre>{esc(d.study_toml)}</pre></details>',
-                   f"Everything needed to reproduce this run: package versions, hashes of the configuration, the "
-                   f"corpus and the model. Run directory: <code>{esc(d.run_dir)}</code>.")
+    return section(
+        "manifest",
+        "Run manifest",
+        table(["field", "value"], rows, "manifest")
+        + f"<details><summary>study.toml (every option, defaults written out)</summary>"
+        f"<pre>{esc(d.study_toml)}</pre></details>",
+        f"Everything needed to reproduce this run: package versions, hashes of the configuration, the "
+        f"corpus and the model. Run directory: <code>{esc(d.run_dir)}</code>.",
+    )
 
 
 SECTIONS: list[tuple[str, str, Callable[[ReportData], str]]] = [

@@ -8,15 +8,16 @@ with an interval and the number of texts and seeds behind it.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
+import tomllib
+
 from stablex.config import StudyConfig, apply_preset
 from stablex.errors import StablexError
-from stablex.rundir import Run
 from stablex.report.data import ReportData, read_json
 from stablex.report.svg import esc, num
+from stablex.rundir import Run
 
 # Measurements of how a departure from the study's protocol changes stability ship as data, not
 # code: `stablex compare` results (their JSON, plus "protocol_key", "command" and the two runs'
@@ -63,16 +64,30 @@ def protocol_differences(study_toml: str) -> list[dict]:
     out = []
     if cfg.model.freeze_layers == "half" or cfg.model.freeze_layers > paper.model.freeze_layers:
         k = cfg.model.freeze_layers  # "half": a study file read before its encoder was
-        out.append({"key": "freeze_layers", "text": f"the lower {'half of the' if k == 'half' else k} encoder layers "
-                    f"are frozen (the study fine-tunes every layer)"})
+        out.append(
+            {
+                "key": "freeze_layers",
+                "text": f"the lower {'half of the' if k == 'half' else k} encoder layers "
+                f"are frozen (the study fine-tunes every layer)",
+            }
+        )
     if cfg.corpus.max_tokens < paper.corpus.max_tokens:
-        out.append({"key": "max_tokens", "text": f"texts are cut to {cfg.corpus.max_tokens} tokens "
-                    f"(the study: {paper.corpus.max_tokens})"})
+        out.append(
+            {
+                "key": "max_tokens",
+                "text": f"texts are cut to {cfg.corpus.max_tokens} tokens (the study: {paper.corpus.max_tokens})",
+            }
+        )
     if cfg.train.epochs < paper.train.epochs:
         out.append({"key": "epochs", "text": f"{cfg.train.epochs} epoch(s) (the study: {paper.train.epochs})"})
     if cfg.train.batch_size > paper.train.batch_size:
-        out.append({"key": "batch_size", "text": f"batch size {cfg.train.batch_size} (the study: "
-                    f"{paper.train.batch_size}), so fewer, larger steps"})
+        out.append(
+            {
+                "key": "batch_size",
+                "text": f"batch size {cfg.train.batch_size} (the study: "
+                f"{paper.train.batch_size}), so fewer, larger steps",
+            }
+        )
     if len(cfg.train.seeds) < len(paper.train.seeds):
         out.append({"key": "seeds", "text": f"{len(cfg.train.seeds)} seeds (the study: {len(paper.train.seeds)})"})
     return out
@@ -81,12 +96,14 @@ def protocol_differences(study_toml: str) -> list[dict]:
 def imported_note(d: ReportData) -> str:
     """For seeds made by `stablex import`: what stablex cannot know about them, said once."""
     imp = d.imported or {}
-    return ('<div class="note" id="verdict-imported"><strong>Imported seeds.</strong> The '
-            f'{esc(imp.get("n_checkpoints", ""))} seeds of this run are checkpoints trained elsewhere '
-            '(<code>stablex import</code>; their paths and sha256 are in <code>manifest.json</code>). stablex did not '
-            'train them, so their random sources are unknown (head initialisation, data order, dropout, even '
-            'pretraining may differ): no source design and no comparison with the study\'s protocol is claimed for '
-            'them.</div>')
+    return (
+        '<div class="note" id="verdict-imported"><strong>Imported seeds.</strong> The '
+        f"{esc(imp.get('n_checkpoints', ''))} seeds of this run are checkpoints trained elsewhere "
+        "(<code>stablex import</code>; their paths and sha256 are in <code>manifest.json</code>). stablex did not "
+        "train them, so their random sources are unknown (head initialisation, data order, dropout, even "
+        "pretraining may differ): no source design and no comparison with the study's protocol is claimed for "
+        "them.</div>"
+    )
 
 
 def protocol_note(d: ReportData) -> str:
@@ -101,9 +118,11 @@ def protocol_note(d: ReportData) -> str:
     for diff in diffs:
         effect = _measured_effect(d, diff["key"])
         items.append(f"<li>{esc(diff['text'])}{effect}</li>")
-    return ('<div class="note" id="verdict-protocol"><strong>Not the study\'s protocol.</strong> This run departs '
-            'from the published setting (stablex\'s <code>paper</code> preset) as follows, so its figures are not '
-            f'the study\'s measurement:<ul>{"".join(items)}</ul></div>')
+    return (
+        '<div class="note" id="verdict-protocol"><strong>Not the study\'s protocol.</strong> This run departs '
+        "from the published setting (stablex's <code>paper</code> preset) as follows, so its figures are not "
+        f"the study's measurement:<ul>{''.join(items)}</ul></div>"
+    )
 
 
 def _measured_effect(d: ReportData, key: str, folder: Path | None = None) -> str:
@@ -117,19 +136,26 @@ def _measured_effect(d: ReportData, key: str, folder: Path | None = None) -> str
         ci = _signed(v.get("ci")) if v.get("ci") else ""
         parts.append(f"{esc(v.get('label', name))} {v['difference']:+.3f}{ci}: {esc(v.get('conclusion', ''))}")
     n_a, n_b = len(m["seeds"]["a"]), len(m["seeds"]["b"])
-    return (f" — measured by <code>{esc(m.get('command', 'stablex compare'))}</code> ({m['n_texts']['a']} texts, "
-            f"{n_a} / {n_b} seeds; models permuted, smallest reachable p {num(m.get('smallest_p'), 3)}): "
-            + "; ".join(parts) + "".join(f" {esc(n)}." for n in m.get("notes", [])))
+    return (
+        f" — measured by <code>{esc(m.get('command', 'stablex compare'))}</code> ({m['n_texts']['a']} texts, "
+        f"{n_a} / {n_b} seeds; models permuted, smallest reachable p {num(m.get('smallest_p'), 3)}): "
+        + "; ".join(parts)
+        + "".join(f" {esc(n)}." for n in m.get("notes", []))
+    )
 
 
 def _sources(method: str, src: dict, imported: bool = False) -> str:
     if imported:
-        return (f'<p class="note">{esc(method)}: which random source — the seeds were imported, so their random '
-                'sources are unknown and cannot be separated.</p>')
+        return (
+            f'<p class="note">{esc(method)}: which random source — the seeds were imported, so their random '
+            "sources are unknown and cannot be separated.</p>"
+        )
     if not src.get("available"):
-        return (f'<p class="note">{esc(method)}: which random source — {esc(src.get("reason", "not computed"))}. '
-                'Declare a source design (<code>[train] groups</code>, e.g. <code>studies/lemonde-sources.toml</code>) '
-                'to separate head initialisation, data order, dropout and the training sample.</p>')
+        return (
+            f'<p class="note">{esc(method)}: which random source — {esc(src.get("reason", "not computed"))}. '
+            "Declare a source design (<code>[train] groups</code>, e.g. <code>studies/lemonde-sources.toml</code>) "
+            "to separate head initialisation, data order, dropout and the training sample.</p>"
+        )
     acc = (src.get("accuracy") or {}).get("shares", {})
     vr = src.get("variance_ratios") or {}
     ratios = vr.get("ratios") or {}
@@ -137,51 +163,89 @@ def _sources(method: str, src: dict, imported: bool = False) -> str:
     for label, v in (src.get("shares") or {}).items():
         a = acc.get(label, {})
         r = ratios.get(label) or {}
-        rows.append([esc(label.replace("_seed", "")), str(src.get("pairs", {}).get(label, "")),
-                     f'{num(v.get("share"))}{_ci(r.get("ratio_ci_models"))}' if r.get("ratio_ci_models")
-                     else f'{num(v.get("share"))} <span class="ci">(no model-level interval)</span>',
-                     f'{num(v.get("share"))}{_ci(v.get("share_ci"))}',
-                     f'{num(a.get("share"))}{_ci(a.get("share_ci"))}' if a else "–"])
+        rows.append(
+            [
+                esc(label.replace("_seed", "")),
+                str(src.get("pairs", {}).get(label, "")),
+                f"{num(v.get('share'))}{_ci(r.get('ratio_ci_models'))}"
+                if r.get("ratio_ci_models")
+                else f'{num(v.get("share"))} <span class="ci">(no model-level interval)</span>',
+                f"{num(v.get('share'))}{_ci(v.get('share_ci'))}",
+                f"{num(a.get('share'))}{_ci(a.get('share_ci'))}" if a else "–",
+            ]
+        )
     chk = vr.get("total_variance_check") or {}
     check = ""
     if chk:
         bad = chk.get("exceeds_total") or []
         s_ci = chk.get("sum_ci_models")
-        check = (f'<p class="note" id="sources-check">Law of total variance: ' +
-                 (f'{esc(", ".join(bad))} exceed{"s" if len(bad) == 1 else ""} the variance with every source '
-                  f'varying, which no single source can: these ratios are not interpretable. ' if bad else
-                  'no ratio exceeds the total. ') +
-                 (f'The single-source ratios sum to {num(chk.get("sum_of_single_ratios"))}{_ci(s_ci)} (1 for '
-                  f'independent, additive sources). ' if chk.get("single_sources") else "") +
-                 ('' if chk.get("consistent") else '<strong>The design does not support ranking the sources.</strong>')
-                 + '</p>')
+        check = (
+            '<p class="note" id="sources-check">Law of total variance: '
+            + (
+                f"{esc(', '.join(bad))} exceed{'s' if len(bad) == 1 else ''} the variance with every source "
+                f"varying, which no single source can: these ratios are not interpretable. "
+                if bad
+                else "no ratio exceeds the total. "
+            )
+            + (
+                f"The single-source ratios sum to {num(chk.get('sum_of_single_ratios'))}{_ci(s_ci)} (1 for "
+                f"independent, additive sources). "
+                if chk.get("single_sources")
+                else ""
+            )
+            + ("" if chk.get("consistent") else "<strong>The design does not support ranking the sources.</strong>")
+            + "</p>"
+        )
     n_acc = (src.get("accuracy") or {}).get("n_texts")
-    return (f"<h3>Random sources ({esc(method)})</h3><p>Variance ratio of each set of sources: the variance across "
-            f"seeds when only the named sources differ, over the variance when every source varies "
-            f"(<code>{esc(src.get('reference'))}</code>). The interval that speaks about sources treats the "
-            f"{vr.get('models', '')} models as the random unit (delete-one-model jackknife); the texts-only "
-            f"interval is conditional on these models. Accuracy: variance of test accuracy"
-            f"{f' on {n_acc} test texts' if n_acc else ''}, interval over texts.</p>"
-            + _table(["sources that differ", "seed pairs", "variance ratio [models, 95%]",
-                      "[texts only, these models]", "accuracy variance ratio"], rows) + check)
+    return (
+        f"<h3>Random sources ({esc(method)})</h3><p>Variance ratio of each set of sources: the variance across "
+        f"seeds when only the named sources differ, over the variance when every source varies "
+        f"(<code>{esc(src.get('reference'))}</code>). The interval that speaks about sources treats the "
+        f"{vr.get('models', '')} models as the random unit (delete-one-model jackknife); the texts-only "
+        f"interval is conditional on these models. Accuracy: variance of test accuracy"
+        f"{f' on {n_acc} test texts' if n_acc else ''}, interval over texts.</p>"
+        + _table(
+            [
+                "sources that differ",
+                "seed pairs",
+                "variance ratio [models, 95%]",
+                "[texts only, these models]",
+                "accuracy variance ratio",
+            ],
+            rows,
+        )
+        + check
+    )
 
 
 def _text_test(t: dict | None) -> str:
     if not t:
         return "no test (fewer than two groups)"
-    unit = (f"{t['n_texts']} texts as units" if t.get("unit") == "text" else
-            f"{t.get('n_words')} words in {t['n_texts']} texts, labels permuted within texts")
+    unit = (
+        f"{t['n_texts']} texts as units"
+        if t.get("unit") == "text"
+        else f"{t.get('n_words')} words in {t['n_texts']} texts, labels permuted within texts"
+    )
     eps = f", ε² = {num(t['epsilon_squared'], 3)} over texts" if t.get("epsilon_squared") is not None else ""
-    return (f"{t['name']}: H = {num(t['H'], 1)}, permutation p = {num(t['p_value'], 3)} ({t['permutations']} "
-            f"permutations, {unit}){eps}")
+    return (
+        f"{t['name']}: H = {num(t['H'], 1)}, permutation p = {num(t['p_value'], 3)} ({t['permutations']} "
+        f"permutations, {unit}){eps}"
+    )
 
 
 def _effects_table(res: dict) -> str:
     eff = sorted((res.get("effects") or {}).items(), key=lambda kv: -kv[1]["n_texts"])
     groups = res.get("groups") or {}
-    rows = [[esc(name), str(groups.get(name, {}).get("n_words", "–")), str(v["n_texts"]),
-             f'{num(groups.get(name, {}).get("median"))}{_ci(groups.get(name, {}).get("median_ci"))}',
-             f'{num(v["median_effect"])}{_ci(v.get("median_effect_ci"))}'] for name, v in eff]
+    rows = [
+        [
+            esc(name),
+            str(groups.get(name, {}).get("n_words", "–")),
+            str(v["n_texts"]),
+            f"{num(groups.get(name, {}).get('median'))}{_ci(groups.get(name, {}).get('median_ci'))}",
+            f"{num(v['median_effect'])}{_ci(v.get('median_effect_ci'))}",
+        ]
+        for name, v in eff
+    ]
     return _table(["group", "words", "texts", "median dispersion", "effect within texts (median over texts)"], rows)
 
 
@@ -190,67 +254,99 @@ def pos_survives(raw: dict | None, matched: dict | None) -> str:
     if not raw or not matched:
         return "The magnitude-matched comparison was not computed (rerun <code>stablex analyze</code>)."
     if raw["p_value"] >= 0.05:
-        return ("Part of speech shows no difference in dispersion that the within-text test can tell from chance, "
-                "raw or matched on magnitude.")
+        return (
+            "Part of speech shows no difference in dispersion that the within-text test can tell from chance, "
+            "raw or matched on magnitude."
+        )
     if matched["p_value"] < 0.05:
-        return ("At matched |consensus relevance| the POS differences remain (within-text permutation p = "
-                f"{num(matched['p_value'], 3)}): they are not magnitude alone; compare the raw and matched tables "
-                "above.")
-    return ("At matched |consensus relevance| the POS differences can no longer be told from chance (within-text "
-            f"permutation p = {num(matched['p_value'], 3)}): the raw ordering may be magnitude, not stability.")
+        return (
+            "At matched |consensus relevance| the POS differences remain (within-text permutation p = "
+            f"{num(matched['p_value'], 3)}): they are not magnitude alone; compare the raw and matched tables "
+            "above."
+        )
+    return (
+        "At matched |consensus relevance| the POS differences can no longer be told from chance (within-text "
+        f"permutation p = {num(matched['p_value'], 3)}): the raw ordering may be magnitude, not stability."
+    )
 
 
 def _groups(method: str, g: dict) -> str:
     disp = g.get("dispersion", {})
-    parts = [f"<h3>By class and part of speech ({esc(method)})</h3><p>Dispersion of a word's relevance across "
-             f"{g.get('n_seeds')} seeds, relative to its text's consensus scale, over {g.get('n_texts')} texts and "
-             f"{g.get('n_words')} words. Medians with 95% cluster-bootstrap intervals (texts resampled). The tests "
-             f"take the text as unit: a class is a property of the text, so class labels are permuted across "
-             f"texts (on per-text medians); part of speech is tested by permuting the labels within texts.</p>"]
+    parts = [
+        f"<h3>By class and part of speech ({esc(method)})</h3><p>Dispersion of a word's relevance across "
+        f"{g.get('n_seeds')} seeds, relative to its text's consensus scale, over {g.get('n_texts')} texts and "
+        f"{g.get('n_words')} words. Medians with 95% cluster-bootstrap intervals (texts resampled). The tests "
+        f"take the text as unit: a class is a property of the text, so class labels are permuted across "
+        f"texts (on per-text medians); part of speech is tested by permuting the labels within texts.</p>"
+    ]
     for by, title in (("gold_class", "gold class"), ("predicted_class", "predicted class (seeds' majority)")):
         res = disp.get(by) or {}
         groups = sorted((res.get("groups") or {}).items(), key=lambda kv: -kv[1]["n_words"])
-        rows = [[esc(name), str(v["n_words"]), str(v["n_texts"]), f'{num(v["median"])}{_ci(v.get("median_ci"))}']
-                for name, v in groups]
-        parts.append(f"<h4>{esc(title)}</h4><p>{esc(_text_test(res.get('text_test')))}; {res.get('left_out', 0)} "
-                     f"words left out.</p>" + _table(["group", "words", "texts", "median dispersion"], rows))
+        rows = [
+            [esc(name), str(v["n_words"]), str(v["n_texts"]), f"{num(v['median'])}{_ci(v.get('median_ci'))}"]
+            for name, v in groups
+        ]
+        parts.append(
+            f"<h4>{esc(title)}</h4><p>{esc(_text_test(res.get('text_test')))}; {res.get('left_out', 0)} "
+            f"words left out.</p>" + _table(["group", "words", "texts", "median dispersion"], rows)
+        )
     pos = disp.get("pos") or {}
     matched = (g.get("dispersion_matched") or {}).get("pos")
-    parts.append(f"<h4>part of speech (spaCy)</h4><p>{esc(_text_test(pos.get('text_test')))}; "
-                 f"{pos.get('left_out', 0)} words left out. The effect within texts is, per text, the group's mean "
-                 f"dispersion minus the text's mean, then the median over texts.</p>" + _effects_table(pos))
+    parts.append(
+        f"<h4>part of speech (spaCy)</h4><p>{esc(_text_test(pos.get('text_test')))}; "
+        f"{pos.get('left_out', 0)} words left out. The effect within texts is, per text, the group's mean "
+        f"dispersion minus the text's mean, then the median over texts.</p>" + _effects_table(pos)
+    )
     if matched:
-        parts.append(f"<h4>part of speech at matched magnitude</h4><p>Dispersion is smaller for words of small "
-                     f"relevance, so each word's dispersion is taken minus the median of words in the same quintile "
-                     f"of |consensus| / the text's RMS. {esc(_text_test(matched.get('text_test')))}.</p>"
-                     + _effects_table(matched))
-    parts.append(f"<p id=\"groups-magnitude-{esc(method)}\">{pos_survives(pos.get('text_test'), (matched or {}).get('text_test'))}</p>")
+        parts.append(
+            f"<h4>part of speech at matched magnitude</h4><p>Dispersion is smaller for words of small "
+            f"relevance, so each word's dispersion is taken minus the median of words in the same quintile "
+            f"of |consensus| / the text's RMS. {esc(_text_test(matched.get('text_test')))}.</p>"
+            + _effects_table(matched)
+        )
+    parts.append(
+        f'<p id="groups-magnitude-{esc(method)}">{pos_survives(pos.get("text_test"), (matched or {}).get("text_test"))}</p>'
+    )
     al = g.get("pos_alignment", {})
-    parts.append(f'<p class="note">Part of speech: {al.get("aligned")} words aligned to one spaCy tag by character '
-                 f'offsets, {al.get("not_aligned")} not aligned (tokens with different tags: counted, not guessed).</p>')
+    parts.append(
+        f'<p class="note">Part of speech: {al.get("aligned")} words aligned to one spaCy tag by character '
+        f"offsets, {al.get('not_aligned')} not aligned (tokens with different tags: counted, not guessed).</p>"
+    )
     return "".join(parts)
 
 
 def _comparisons(comps: list[dict]) -> str:
     if not comps:
-        return ('<p class="note">No comparison with another run yet: <code>stablex compare RUN OTHER_RUN --method '
-                'lrp</code> writes one (see <code>studies/compare/</code>).</p>')
+        return (
+            '<p class="note">No comparison with another run yet: <code>stablex compare RUN OTHER_RUN --method '
+            "lrp</code> writes one (see <code>studies/compare/</code>).</p>"
+        )
     parts = ["<h3>Compared with other runs</h3>"]
     for c in comps:
         kind = "paired by text" if c.get("paired") else "unpaired"
-        rows = [[esc(m["label"]), num(m.get("a")), num(m.get("b")),
-                 (f'{m["difference"]:+.3f}' if m.get("difference") is not None else "–") + _signed(m.get("ci")),
-                 num(m.get("p_value"), 4), esc(m.get("conclusion", ""))] for m in c.get("metrics", {}).values()]
+        rows = [
+            [
+                esc(m["label"]),
+                num(m.get("a")),
+                num(m.get("b")),
+                (f"{m['difference']:+.3f}" if m.get("difference") is not None else "–") + _signed(m.get("ci")),
+                num(m.get("p_value"), 4),
+                esc(m.get("conclusion", "")),
+            ]
+            for m in c.get("metrics", {}).values()
+        ]
         notes = "".join(f"<li>{esc(n)}</li>" for n in c.get("notes", []))
-        low = (f" Smallest p this design can reach: {num(c['smallest_p'], 3)}." if c.get("smallest_p") is not None
-               else "")
-        parts.append(f"<p>{esc(c.get('method'))}: A = <code>{esc(c.get('run_a'))}</code>, B = "
-                     f"<code>{esc(c.get('run_b'))}</code>; {kind}, {c['n_texts']['a']} / {c['n_texts']['b']} texts, "
-                     f"{len(c['seeds']['a'])} / {len(c['seeds']['b'])} seeds. p: the models permuted between the "
-                     f"runs (texts crossed); interval: seeds within runs and texts resampled.{low}</p>"
-                     + (f"<ul>{notes}</ul>" if notes else "")
-                     + _table(["figure", "A", "B", "A − B [95% multi-bootstrap]", "p (models permuted)", "conclusion"],
-                              rows))
+        low = (
+            f" Smallest p this design can reach: {num(c['smallest_p'], 3)}." if c.get("smallest_p") is not None else ""
+        )
+        parts.append(
+            f"<p>{esc(c.get('method'))}: A = <code>{esc(c.get('run_a'))}</code>, B = "
+            f"<code>{esc(c.get('run_b'))}</code>; {kind}, {c['n_texts']['a']} / {c['n_texts']['b']} texts, "
+            f"{len(c['seeds']['a'])} / {len(c['seeds']['b'])} seeds. p: the models permuted between the "
+            f"runs (texts crossed); interval: seeds within runs and texts resampled.{low}</p>"
+            + (f"<ul>{notes}</ul>" if notes else "")
+            + _table(["figure", "A", "B", "A − B [95% multi-bootstrap]", "p (models permuted)", "conclusion"], rows)
+        )
     return "".join(parts)
 
 
@@ -265,12 +361,15 @@ def read_methods(d: ReportData) -> tuple[list[str], str]:
     lead = trusted(rows)
     faithful = ([lead.name] if lead else []) + [r.name for r in rows if r.status == "above" and r is not lead]
     left = [r.name for r in rows if r.name not in faithful]
-    note = (f'<p class="note" id="sensitivity-methods">Read for {", ".join(map(esc, faithful)) or "no method"}'
-            f'{f" ({esc(lead.name)} first, the method the verdict trusts)" if lead else ""}: '
-            f'{", ".join(map(esc, left))} {"is" if len(left) == 1 else "are"} not faithful by both criteria (see the '
-            f'verdict), so where {"its" if len(left) == 1 else "their"} sensitivity comes from says nothing shown about '
-            f'the model.</p>'
-            if left else "")
+    note = (
+        f'<p class="note" id="sensitivity-methods">Read for {", ".join(map(esc, faithful)) or "no method"}'
+        f"{f' ({esc(lead.name)} first, the method the verdict trusts)' if lead else ''}: "
+        f"{', '.join(map(esc, left))} {'is' if len(left) == 1 else 'are'} not faithful by both criteria (see the "
+        f"verdict), so where {'its' if len(left) == 1 else 'their'} sensitivity comes from says nothing shown about "
+        f"the model.</p>"
+        if left
+        else ""
+    )
     return faithful, note
 
 
@@ -289,6 +388,10 @@ def sensitivity(d: ReportData) -> str:
             body.append(_groups(method, g))
     comps = [read_json(p) for p in sorted(Run(d.run_dir).compare_dir.glob("*.json"))]
     body.append(_comparisons([c for c in comps if c]))
-    return section("sensitivity", "Where the sensitivity comes from", "".join(body),
-                   "Which random source, which texts and which words move the explanations, and how this run "
-                   "compares with others.")
+    return section(
+        "sensitivity",
+        "Where the sensitivity comes from",
+        "".join(body),
+        "Which random source, which texts and which words move the explanations, and how this run "
+        "compares with others.",
+    )

@@ -56,14 +56,21 @@ class ModelsReport(Rendered):
             s = r.seed_sd
             row += [f"{s.sd:.4f} [{s.ci[0]:.4f}, {s.ci[1]:.4f}]", f"{s.upper:.4f}", f"{r.omnibus.p_value:.3g}"]
         top.add_row(*row)
-        eq = Table(title="replication of the study (not stablex's conclusion): narrowest ε windows and the "
-                         f"two-proportion z-test of their best vs worst seed, alpha {self.result.alpha}")
+        eq = Table(
+            title="replication of the study (not stablex's conclusion): narrowest ε windows and the "
+            f"two-proportion z-test of their best vs worst seed, alpha {self.result.alpha}"
+        )
         for col in ("n", "epsilon", "window", "z", "p", "study's reading"):
             eq.add_column(col, justify="right")
         for sub in self.result.subsets:
-            eq.add_row(str(sub.n), f"{sub.epsilon:.4f}", f"[{sub.low:.4f}, {sub.high:.4f}]",
-                       "-" if sub.z is None else f"{sub.z:.2f}", f"{sub.p_value:.3f}",
-                       "equivalent" if sub.equivalent else "not equivalent")
+            eq.add_row(
+                str(sub.n),
+                f"{sub.epsilon:.4f}",
+                f"[{sub.low:.4f}, {sub.high:.4f}]",
+                "-" if sub.z is None else f"{sub.z:.2f}",
+                f"{sub.p_value:.3f}",
+                "equivalent" if sub.equivalent else "not equivalent",
+            )
         return Group(top, self.reading(), eq)
 
     def reading(self) -> str:
@@ -99,11 +106,18 @@ class FaithfulnessReport(Rendered):
 
         res = self.result
         seeds = ", ".join(map(str, getattr(res, "seeds", []) or []))
-        t = Table(title=f"faithfulness (AOPC over 1, 5, 10, 20, 50 % of words, seeds {seeds}; 95% intervals over "
-                        f"texts and seeds; vs: paired) -> {res.path}")
+        t = Table(
+            title=f"faithfulness (AOPC over 1, 5, 10, 20, 50 % of words, seeds {seeds}; 95% intervals over "
+            f"texts and seeds; vs: paired) -> {res.path}"
+        )
         base = next(iter(BASELINES))
-        for col in ("method", "comprehensiveness (higher better)", f"vs {base}", "sufficiency (lower better)",
-                    f"vs {base}"):
+        for col in (
+            "method",
+            "comprehensiveness (higher better)",
+            f"vs {base}",
+            "sufficiency (lower better)",
+            f"vs {base}",
+        ):
             t.add_column(col, justify="right")
 
         def cell(v: dict | None, key: str, ci_key: str) -> str:
@@ -111,9 +125,13 @@ class FaithfulnessReport(Rendered):
 
         for m, s in res.methods.items():
             vs = None if is_baseline(m) else (s.get("vs") or {}).get(base)
-            t.add_row(m, cell(s, "comprehensiveness_aopc", "comprehensiveness_ci"),
-                      cell(vs, "comprehensiveness_gain", "comprehensiveness_gain_ci"),
-                      cell(s, "sufficiency_aopc", "sufficiency_ci"), cell(vs, "sufficiency_gain", "sufficiency_gain_ci"))
+            t.add_row(
+                m,
+                cell(s, "comprehensiveness_aopc", "comprehensiveness_ci"),
+                cell(vs, "comprehensiveness_gain", "comprehensiveness_gain_ci"),
+                cell(s, "sufficiency_aopc", "sufficiency_ci"),
+                cell(vs, "sufficiency_gain", "sufficiency_gain_ci"),
+            )
         return t
 
 
@@ -129,8 +147,10 @@ class FeaturesReport(Rendered):
             t.add_column(col, justify="right")
         for split, m in self.model.metrics.items():
             t.add_row(split, f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}")
-        t.caption = (f"majority rate {self.model.majority_rate:.3f}; deterministic under seeds: "
-                     f"{self.stability.deterministic_under_seeds}; stability points -> {self.stability.path}")
+        t.caption = (
+            f"majority rate {self.model.majority_rate:.3f}; deterministic under seeds: "
+            f"{self.stability.deterministic_under_seeds}; stability points -> {self.stability.path}"
+        )
         return t
 
 
@@ -143,16 +163,31 @@ class HybridReport(Rendered):
     def __rich__(self):
         res = self.result
         t = Table(title=f"hybrid: feature model + lexicons from {self.method} explanations of the training split")
-        for col in ("variant (settings by CV)", "pool", "texts", "feature model [95%]", "hybrid [95%]",
-                    "difference [paired 95%]", "McNemar p"):
+        for col in (
+            "variant (settings by CV)",
+            "pool",
+            "texts",
+            "feature model [95%]",
+            "hybrid [95%]",
+            "difference [paired 95%]",
+            "McNemar p",
+        ):
             t.add_column(col, justify="left" if col.startswith("variant") else "right")
         for v, r in res.variants.items():
             for pool in ("test", "held_out"):
                 if pool in r:
                     c, vs = r[pool], r[pool]["vs_base"]
-                    t.add_row(v + (" *" if v == res.consensus["variant"] else ""), pool, str(c["n"]),
-                              _ci(c["base_accuracy"], c.get("base_accuracy_ci")), _ci(c["accuracy"], c.get("accuracy_ci")),
-                              _ci(vs["difference"], vs["ci"], "+.3f"), f"{vs['mcnemar']['p_exact']:.3g}")
-        t.caption = (f"* chosen by cross-validation on the training split; accuracies with Wilson intervals -> "
-                     f"{res.paths['metrics']}")
+                    t.add_row(
+                        v + (" *" if v == res.consensus["variant"] else ""),
+                        pool,
+                        str(c["n"]),
+                        _ci(c["base_accuracy"], c.get("base_accuracy_ci")),
+                        _ci(c["accuracy"], c.get("accuracy_ci")),
+                        _ci(vs["difference"], vs["ci"], "+.3f"),
+                        f"{vs['mcnemar']['p_exact']:.3g}",
+                    )
+        t.caption = (
+            f"* chosen by cross-validation on the training split; accuracies with Wilson intervals -> "
+            f"{res.paths['metrics']}"
+        )
         return t

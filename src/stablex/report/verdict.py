@@ -24,9 +24,11 @@ from stablex.stats.method_diff import StabilityDifference, lookup
 
 # Conventional reading bands of the median rank correlation; a reading is given only when the
 # whole 95 % interval lies inside one band, otherwise the page says which readings it leaves open.
-BANDS = ((0.8, 1.01, "largely stable across seeds"),
-         (0.5, 0.8, "sharing a core but differing in detail from seed to seed"),
-         (-1.01, 0.5, "one draw from a wide distribution: read the consensus of many seeds, not one"))
+BANDS = (
+    (0.8, 1.01, "largely stable across seeds"),
+    (0.5, 0.8, "sharing a core but differing in detail from seed to seed"),
+    (-1.01, 0.5, "one draw from a wide distribution: read the consensus of many seeds, not one"),
+)
 SHORT = {0.8: "largely stable", 0.5: "sharing a core but differing in detail", -1.01: "widely spread"}
 CRITERIA = {"comprehensiveness": "comprehensiveness", "sufficiency": "sufficiency"}
 
@@ -100,8 +102,17 @@ def method_rows(d: ReportData) -> list[MethodRow]:
         stab = {"spearman": metrics.get("spearman") or {}, "half_r": metrics.get("half_r") or {}}
         if k:
             stab[k] = metrics[k]
-        rows.append(MethodRow(m, rule_name(d.explained.get(m, {})), stab, s.get("n_seeds"), faith.get(m),
-                              faith_status(faith.get(m)), criteria_status(faith.get(m))))
+        rows.append(
+            MethodRow(
+                m,
+                rule_name(d.explained.get(m, {})),
+                stab,
+                s.get("n_seeds"),
+                faith.get(m),
+                faith_status(faith.get(m)),
+                criteria_status(faith.get(m)),
+            )
+        )
     return order_rows(rows)
 
 
@@ -110,7 +121,7 @@ STATUS_ORDER = {"above": 0, "partial": 1, "random": 2, "below": 3, "unscored": 4
 
 def paired_gain(a: MethodRow, b: MethodRow, criterion: str = "comprehensiveness") -> tuple[float | None, list | None]:
     """a's paired gain over b (same texts and seeds; positive = a more faithful) and its interval."""
-    g = (((a.faith or {}).get("vs") or {}).get(b.name) or {})
+    g = ((a.faith or {}).get("vs") or {}).get(b.name) or {}
     return g.get(f"{criterion}_gain"), g.get(f"{criterion}_gain_ci")
 
 
@@ -125,9 +136,11 @@ def beats(a: MethodRow, b: MethodRow) -> bool:
 def order_rows(rows: list[MethodRow]) -> list[MethodRow]:
     """By status, then by paired wins minus losses against the methods of the same status (a
     point AOPC never orders two methods), then by name: tied methods keep alphabetical order."""
+
     def score(r: MethodRow) -> int:
         peers = [o for o in rows if o is not r and o.status == r.status]
         return sum(beats(r, o) for o in peers) - sum(beats(o, r) for o in peers)
+
     return sorted(rows, key=lambda r: (STATUS_ORDER[r.status], -score(r), r.name))
 
 
@@ -169,8 +182,10 @@ def stability_reading(rho: dict) -> str:
             return words
     spans = [lo for lo, hi, _ in BANDS if ci[0] < hi and ci[1] >= lo]  # highest band first
     cuts = " and ".join(f"{lo:g}" for lo in spans[:-1])
-    return (f"either {' or '.join(SHORT[lo] for lo in spans)}: the run cannot tell which, as the interval of its "
-            f"median ρ ({ci[0]:.2f} to {ci[1]:.2f}) crosses ρ = {cuts}")
+    return (
+        f"either {' or '.join(SHORT[lo] for lo in spans)}: the run cannot tell which, as the interval of its "
+        f"median ρ ({ci[0]:.2f} to {ci[1]:.2f}) crosses ρ = {cuts}"
+    )
 
 
 def _seeds_text(faith: dict | None) -> str:
@@ -197,21 +212,31 @@ def figure(rows: list[MethodRow], d: ReportData) -> str:
         ci = rnd.get("comprehensiveness_ci") or (None, None)
         vlines.append(svg.Point("random ranking", rnd["comprehensiveness_aopc"], 0.0, ci[0], ci[1]))
     ys = [v for p in pts for v in (p.y, p.y_lo, p.y_hi) if v is not None]
-    fig = svg.scatter_intervals(pts, "faithfulness: comprehensiveness AOPC (higher is more faithful)",
-                                "stability: median Spearman ρ across seeds", vlines=vlines,
-                                ydomain=(min(0.0, *ys), 1.0))
+    fig = svg.scatter_intervals(
+        pts,
+        "faithfulness: comprehensiveness AOPC (higher is more faithful)",
+        "stability: median Spearman ρ across seeds",
+        vlines=vlines,
+        ydomain=(min(0.0, *ys), 1.0),
+    )
     nf = (d.faithfulness or {}).get("n_texts")
-    return (f'<figure id="verdict-figure">{fig}<figcaption>Each method: its stability across seeds (median over '
-            f'texts of the Spearman ρ between two seeds\' word relevances, 95% interval, seeds and texts '
-            f'resampled) against its faithfulness (ERASER comprehensiveness AOPC on {nf} texts and the models of '
-            f'{_seeds_text(d.faithfulness)}, 95% interval, texts and seeds resampled). The dashed line and grey '
-            f'band are the random ranking\'s comprehensiveness and its interval. Whether a method beats the floor '
-            f'or another method is read from the paired differences in the table, not from these marginal '
-            f'intervals.</figcaption></figure>')
+    return (
+        f'<figure id="verdict-figure">{fig}<figcaption>Each method: its stability across seeds (median over '
+        f"texts of the Spearman ρ between two seeds' word relevances, 95% interval, seeds and texts "
+        f"resampled) against its faithfulness (ERASER comprehensiveness AOPC on {nf} texts and the models of "
+        f"{_seeds_text(d.faithfulness)}, 95% interval, texts and seeds resampled). The dashed line and grey "
+        f"band are the random ranking's comprehensiveness and its interval. Whether a method beats the floor "
+        f"or another method is read from the paired differences in the table, not from these marginal "
+        f"intervals.</figcaption></figure>"
+    )
 
 
-STATUS_WORDS = {"above": "faithful by both criteria", "random": "<strong>indistinguishable from random</strong>",
-                "below": "<strong>below random</strong>", "unscored": "not scored"}
+STATUS_WORDS = {
+    "above": "faithful by both criteria",
+    "random": "<strong>indistinguishable from random</strong>",
+    "below": "<strong>below random</strong>",
+    "unscored": "not scored",
+}
 
 
 def status_words(r: MethodRow) -> str:
@@ -224,9 +249,19 @@ def verdict_table(rows: list[MethodRow], d: ReportData) -> str:
     from stablex.report.sections import table
 
     k = next((x for r in rows for x in r.stability if x.startswith("fa_")), "fa_10")
-    head = ["method", "LRP rule", "median ρ", f"FA@{k[3:]}", "half-split r", "comprehensiveness AOPC ↑",
-            "vs random (paired)", "sufficiency AOPC ↓", "vs random (paired, + = lower)",
-            "texts × seeds (stability · faithfulness)", "faithfulness"]
+    head = [
+        "method",
+        "LRP rule",
+        "median ρ",
+        f"FA@{k[3:]}",
+        "half-split r",
+        "comprehensiveness AOPC ↑",
+        "vs random (paired)",
+        "sufficiency AOPC ↓",
+        "vs random (paired, + = lower)",
+        "texts × seeds (stability · faithfulness)",
+        "faithfulness",
+    ]
     out = []
     f_all = d.faithfulness or {}
     nf, sf = f_all.get("n_texts"), len(f_all.get("seeds") or ([f_all["seed"]] if "seed" in f_all else []))
@@ -234,50 +269,82 @@ def verdict_table(rows: list[MethodRow], d: ReportData) -> str:
         f = r.faith or {}
         vs = (f.get("vs") or {}).get("random") or {}
         n_stab = r.rho.get("n_texts")
-        out.append([esc(r.name), esc(r.rule or "–"), _cell(r.rho), _cell(r.stability.get(k, {})),
-                    _cell(r.stability.get("half_r", {})),
-                    _cell(f, "comprehensiveness_aopc", "comprehensiveness_ci"),
-                    _cell(vs, "comprehensiveness_gain", "comprehensiveness_gain_ci"),
-                    _cell(f, "sufficiency_aopc", "sufficiency_ci"),
-                    _cell(vs, "sufficiency_gain", "sufficiency_gain_ci"),
-                    f"{n_stab if n_stab is not None else '–'} × {r.n_seeds or '–'} · "
-                    f"{f'{nf} × {sf}' if f else '–'}",
-                    status_words(r)])
+        out.append(
+            [
+                esc(r.name),
+                esc(r.rule or "–"),
+                _cell(r.rho),
+                _cell(r.stability.get(k, {})),
+                _cell(r.stability.get("half_r", {})),
+                _cell(f, "comprehensiveness_aopc", "comprehensiveness_ci"),
+                _cell(vs, "comprehensiveness_gain", "comprehensiveness_gain_ci"),
+                _cell(f, "sufficiency_aopc", "sufficiency_ci"),
+                _cell(vs, "sufficiency_gain", "sufficiency_gain_ci"),
+                f"{n_stab if n_stab is not None else '–'} × {r.n_seeds or '–'} · {f'{nf} × {sf}' if f else '–'}",
+                status_words(r),
+            ]
+        )
     rnd = (f_all.get("methods") or {}).get("random")
     if rnd:
-        out.append(["random ranking", "–", "–", "–", "–", _cell(rnd, "comprehensiveness_aopc", "comprehensiveness_ci"),
-                    "–", _cell(rnd, "sufficiency_aopc", "sufficiency_ci"), "–", f"– · {nf} × {sf}", "the floor"])
+        out.append(
+            [
+                "random ranking",
+                "–",
+                "–",
+                "–",
+                "–",
+                _cell(rnd, "comprehensiveness_aopc", "comprehensiveness_ci"),
+                "–",
+                _cell(rnd, "sufficiency_aopc", "sufficiency_ci"),
+                "–",
+                f"– · {nf} × {sf}",
+                "the floor",
+            ]
+        )
     return table(head, out, "num verdict-table")
 
 
 def _gain_text(f: dict, criterion: str) -> str:
     vs = (f.get("vs") or {}).get("random") or {}
     side = "above" if criterion == "comprehensiveness" else "below"
-    return (f"{criterion} {num(f.get(f'{criterion}_aopc'))}{_ci(f.get(f'{criterion}_ci'))}, "
-            f"{num(vs.get(f'{criterion}_gain'), 3)}{_ci(vs.get(f'{criterion}_gain_ci'))} {side} the floor's")
+    return (
+        f"{criterion} {num(f.get(f'{criterion}_aopc'))}{_ci(f.get(f'{criterion}_ci'))}, "
+        f"{num(vs.get(f'{criterion}_gain'), 3)}{_ci(vs.get(f'{criterion}_gain_ci'))} {side} the floor's"
+    )
 
 
 def method_sentence(r: MethodRow) -> str:
     """What one method's intervals support."""
     f, rho = r.faith or {}, r.rho
-    rho_txt = (f"ρ = {num(rho.get('median'), 2)}{_ci(rho.get('median_ci'), 2)}" if rho.get("median") is not None
-               else "no agreement figure")
+    rho_txt = (
+        f"ρ = {num(rho.get('median'), 2)}{_ci(rho.get('median_ci'), 2)}"
+        if rho.get("median") is not None
+        else "no agreement figure"
+    )
     both = f"{_gain_text(f, 'comprehensiveness')}; {_gain_text(f, 'sufficiency')}, paired over the same texts and seeds"
     name = f"<b>{esc(r.name)}</b>"
     if r.status == "above":
-        return (f"{name} is more faithful than a random ranking by both criteria ({both}), and its explanations "
-                f"are {stability_reading(rho)} ({rho_txt}).")
+        return (
+            f"{name} is more faithful than a random ranking by both criteria ({both}), and its explanations "
+            f"are {stability_reading(rho)} ({rho_txt})."
+        )
     if r.status == "partial":
         ok = next(c for c, v in r.criteria.items() if v == "above")
-        return (f"{name} beats a random ranking by {ok} but not by {' and '.join(r.fails)} ({both}): its "
-                f"explanations are {stability_reading(rho)} ({rho_txt}), but as it fails {' and '.join(r.fails)} "
-                f"no conclusion about stability rests on it.")
+        return (
+            f"{name} beats a random ranking by {ok} but not by {' and '.join(r.fails)} ({both}): its "
+            f"explanations are {stability_reading(rho)} ({rho_txt}), but as it fails {' and '.join(r.fails)} "
+            f"no conclusion about stability rests on it."
+        )
     if r.status in ("random", "below"):
         how = "cannot be told from" if r.status == "random" else "is below"
-        return (f"{name}'s faithfulness {how} a random ranking's ({both}): its agreement across seeds "
-                f"({rho_txt}) is not shown to be about the model, and no conclusion about stability rests on it.")
-    return (f"{name} was not scored for faithfulness ({rho_txt}): its stability is shown but not weighed (run "
-            f"<code>stablex faithfulness RUN --method {esc(r.name)}</code>).")
+        return (
+            f"{name}'s faithfulness {how} a random ranking's ({both}): its agreement across seeds "
+            f"({rho_txt}) is not shown to be about the model, and no conclusion about stability rests on it."
+        )
+    return (
+        f"{name} was not scored for faithfulness ({rho_txt}): its stability is shown but not weighed (run "
+        f"<code>stablex faithfulness RUN --method {esc(r.name)}</code>)."
+    )
 
 
 def sentences(rows: list[MethodRow], differences: dict | None = None) -> list[str]:
@@ -288,19 +355,25 @@ def sentences(rows: list[MethodRow], differences: dict | None = None) -> list[st
 
 
 def _diff_text(sd: StabilityDifference) -> str:
-    return (f"median ρ of {esc(sd.a)} − {esc(sd.b)} = {num(sd.difference, 3)}{_ci(sd.ci)}, paired over "
-            f"{sd.n_texts} texts and {sd.n_seeds} seeds")
+    return (
+        f"median ρ of {esc(sd.a)} − {esc(sd.b)} = {num(sd.difference, 3)}{_ci(sd.ci)}, paired over "
+        f"{sd.n_texts} texts and {sd.n_seeds} seeds"
+    )
 
 
 def _faith_compare(a: MethodRow, b: MethodRow) -> str:
     g, ci = paired_gain(a, b)
     if beats(a, b):
-        return (f"the evidence favours <b>{esc(a.name)}</b>, more faithful than {esc(b.name)} (comprehensiveness "
-                f"{num(g, 3)}{_ci(ci)} higher on the same texts and seeds)")
+        return (
+            f"the evidence favours <b>{esc(a.name)}</b>, more faithful than {esc(b.name)} (comprehensiveness "
+            f"{num(g, 3)}{_ci(ci)} higher on the same texts and seeds)"
+        )
     if beats(b, a):
         g2, ci2 = paired_gain(b, a)
-        return (f"the evidence favours <b>{esc(b.name)}</b>, more faithful than {esc(a.name)} (comprehensiveness "
-                f"{num(g2, 3)}{_ci(ci2)} higher on the same texts and seeds)")
+        return (
+            f"the evidence favours <b>{esc(b.name)}</b>, more faithful than {esc(a.name)} (comprehensiveness "
+            f"{num(g2, 3)}{_ci(ci2)} higher on the same texts and seeds)"
+        )
     diff = f" (comprehensiveness difference {num(g, 3)}{_ci(ci)})" if g is not None else ""
     return f"{esc(a.name)} and {esc(b.name)} are tied on faithfulness{diff}, so the evidence favours neither"
 
@@ -310,28 +383,38 @@ def across(rows: list[MethodRow], differences: dict | None) -> str:
     methods differ in stability by the paired difference of their median ρ."""
     above = [r for r in rows if r.status == "above"]
     if not above:
-        return ("No method's explanations are shown to be more faithful than a random ranking by both criteria: "
-                "this run supports no conclusion about how stable the model's explanations are.")
+        return (
+            "No method's explanations are shown to be more faithful than a random ranking by both criteria: "
+            "this run supports no conclusion about how stable the model's explanations are."
+        )
     if len(above) == 1:
-        return (f"The conclusion on stability rests on <b>{esc(above[0].name)}</b>, the only method shown to follow "
-                f"the model by both criteria.")
+        return (
+            f"The conclusion on stability rests on <b>{esc(above[0].name)}</b>, the only method shown to follow "
+            f"the model by both criteria."
+        )
     lead = trusted(rows)
     best = most_faithful(rows)
-    head = (f"The most faithful method is <b>{esc(best.name)}</b> (it beats every other faithful method on the same "
-            f"texts and seeds). " if best else
-            f"No faithful method beats every other by paired evidence: they are tied on faithfulness, and "
-            f"{esc(lead.name)} is read first. ")
+    head = (
+        f"The most faithful method is <b>{esc(best.name)}</b> (it beats every other faithful method on the same "
+        f"texts and seeds). "
+        if best
+        else f"No faithful method beats every other by paired evidence: they are tied on faithfulness, and "
+        f"{esc(lead.name)} is read first. "
+    )
     parts = []
     for r in above:
         if r is lead:
             continue
         sd = lookup(differences, lead.name, r.name)
         if sd is None or sd.verdict() == "unknown":
-            stab = (f"{esc(lead.name)} and {esc(r.name)} have no paired stability difference (run "
-                    f"<code>stablex analyze</code> for both on the same seeds)")
+            stab = (
+                f"{esc(lead.name)} and {esc(r.name)} have no paired stability difference (run "
+                f"<code>stablex analyze</code> for both on the same seeds)"
+            )
         elif sd.verdict() == "tie":
-            stab = (f"{esc(lead.name)} and {esc(r.name)} are tied in stability ({_diff_text(sd)}: the interval "
-                    f"includes 0)")
+            stab = (
+                f"{esc(lead.name)} and {esc(r.name)} are tied in stability ({_diff_text(sd)}: the interval includes 0)"
+            )
         else:
             more = "more" if sd.verdict() == "higher" else "less"
             stab = f"{esc(lead.name)}'s explanations are {more} stable than {esc(r.name)}'s ({_diff_text(sd)})"
@@ -343,9 +426,11 @@ def accuracy_card(acc: dict) -> tuple[str, str]:
     """The accuracy card and sentence: the mean and the range over seeds (not an interval)."""
     vals = list(acc["by_seed"].values())
     mean, lo, hi = sum(vals) / len(vals), min(vals), max(vals)
-    card = (f'<div class="card" id="verdict-accuracy"><div class="big">{mean:.3f}<span class="ci"> (range '
-            f'{lo:.3f}–{hi:.3f})</span></div><div class="what">test accuracy: mean and range (lowest–highest) over '
-            f'{len(vals)} seeds, {acc.get("n_test")} test texts</div></div>')
+    card = (
+        f'<div class="card" id="verdict-accuracy"><div class="big">{mean:.3f}<span class="ci"> (range '
+        f'{lo:.3f}–{hi:.3f})</span></div><div class="what">test accuracy: mean and range (lowest–highest) over '
+        f"{len(vals)} seeds, {acc.get('n_test')} test texts</div></div>"
+    )
     return card, f"test accuracy {mean:.3f}, from {lo:.3f} to {hi:.3f}"
 
 
@@ -353,11 +438,15 @@ def protocol_sentence(n: int, bootstrap: bool, imported: bool = False) -> str:
     """How the seeds' models differ: only the seed, the seed and the bootstrap draw it makes, or
     unknown (models imported from elsewhere)."""
     if imported:
-        return (f"{n} models imported from elsewhere (how they were trained, and which random sources differ "
-                f"between them, is unknown)")
+        return (
+            f"{n} models imported from elsewhere (how they were trained, and which random sources differ "
+            f"between them, is unknown)"
+        )
     if bootstrap:
-        return (f"Trained {n} times on bootstrap resamples of the same training texts, each seed drawing its own "
-                f"resample and its own random initialisation, data order and dropout")
+        return (
+            f"Trained {n} times on bootstrap resamples of the same training texts, each seed drawing its own "
+            f"resample and its own random initialisation, data order and dropout"
+        )
     return f"Trained {n} times on the same data, changing only the random seed"
 
 
@@ -381,22 +470,34 @@ def render(d: ReportData) -> str:
     else:
         lead = trusted(rows)
         if lead and lead.rho.get("median") is not None:
-            role = ("the most faithful method" if lead is most_faithful(rows) else
-                    "the only faithful method" if sum(r.status == "above" for r in rows) == 1 else
-                    "read first among the faithful methods, tied on faithfulness")
-            parts.append(f'<div class="card" id="verdict-agreement"><div class="big">ρ = {lead.rho["median"]:.2f}'
-                         f'<span class="ci">{_ci(lead.rho.get("median_ci"), 2)}</span></div><div class="what">'
-                         f'{esc(lead.name)}, {role}: median Spearman ρ between two seeds\' '
-                         f'explanations over {lead.rho.get("n_texts")} texts, 95% interval</div></div>')
+            role = (
+                "the most faithful method"
+                if lead is most_faithful(rows)
+                else "the only faithful method"
+                if sum(r.status == "above" for r in rows) == 1
+                else "read first among the faithful methods, tied on faithfulness"
+            )
+            parts.append(
+                f'<div class="card" id="verdict-agreement"><div class="big">ρ = {lead.rho["median"]:.2f}'
+                f'<span class="ci">{_ci(lead.rho.get("median_ci"), 2)}</span></div><div class="what">'
+                f"{esc(lead.name)}, {role}: median Spearman ρ between two seeds' "
+                f"explanations over {lead.rho.get('n_texts')} texts, 95% interval</div></div>"
+            )
         if d.faithfulness is None:
             body.append(missing("faithfulness", "Without faithfulness scores no method's stability can be weighed."))
         body.append(figure(rows, d))
         body.append(verdict_table(rows, d))
-        body.append("<ul id=\"verdict-sentences\">" + "".join(f"<li>{s}</li>" for s in
-                                                             sentences(rows, d.stability_differences)) + "</ul>")
+        body.append(
+            '<ul id="verdict-sentences">'
+            + "".join(f"<li>{s}</li>" for s in sentences(rows, d.stability_differences))
+            + "</ul>"
+        )
     body.append(protocol_note(d))  # a quick study must not read as the paper's measurement
-    lede = ("Models trained elsewhere and imported as seeds: how much do accuracy and explanations move between "
-            "them, and which explanations follow the model at all?" if d.imported else
-            "Same data, same architecture, only the random seed changes: how much do accuracy and "
-            "explanations move, and which explanations follow the model at all?")
+    lede = (
+        "Models trained elsewhere and imported as seeds: how much do accuracy and explanations move between "
+        "them, and which explanations follow the model at all?"
+        if d.imported
+        else "Same data, same architecture, only the random seed changes: how much do accuracy and "
+        "explanations move, and which explanations follow the model at all?"
+    )
     return section("verdict", "Verdict", f'<div class="cards">{"".join(parts)}</div>{"".join(body)}', lede)

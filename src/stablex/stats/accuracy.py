@@ -96,7 +96,6 @@ class SeedAccuracy:
         return {**asdict(self), "equally_accurate": self.equally_accurate}
 
 
-
 def anova_components(correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """MS_seed and MS_resid of the two-way seed x text ANOVA without replication.
 
@@ -121,8 +120,9 @@ def seed_sd(correct: np.ndarray, level: float = LEVEL) -> SeedSD:
     return SeedSD(sd, (float(lo), float(hi)), float(up), float(y.mean(1).std(ddof=1)), math.sqrt(ms_res / n), level)
 
 
-def seed_sd_bounds(ms_seed: np.ndarray, ms_res: np.ndarray, S: int, n: int,
-                   level: float = LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def seed_sd_bounds(
+    ms_seed: np.ndarray, ms_res: np.ndarray, S: int, n: int, level: float = LEVEL
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Two-sided interval and one-sided upper bound of the seed SD (vectorised).
 
     F = MS_seed / MS_resid ~ (1 + theta) F(S-1, (S-1)(n-1)) with theta = n sigma2_seed /
@@ -168,15 +168,16 @@ def cochran_q_batch(correct: np.ndarray) -> np.ndarray:
     col = y.sum(-1)  # per seed
     row = y.sum(-2)  # per text
     N = row.sum(-1)
-    num = (S - 1) * (S * (col ** 2).sum(-1) - N ** 2)
-    den = S * N - (row ** 2).sum(-1)
+    num = (S - 1) * (S * (col**2).sum(-1) - N**2)
+    den = S * N - (row**2).sum(-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         q = np.where(den > 0, num / np.where(den > 0, den, 1), 0.0)
     return chi2.sf(q, S - 1)
 
 
-def pairwise_tost(correct: np.ndarray, margin: float = 0.01, alpha: float = 0.05,
-                  seeds: list[int] | None = None) -> PairwiseEquivalence:
+def pairwise_tost(
+    correct: np.ndarray, margin: float = 0.01, alpha: float = 0.05, seeds: list[int] | None = None
+) -> PairwiseEquivalence:
     """Intersection-union of the paired TOSTs (z form of `equivalence.paired_tost`) of all pairs."""
     y = np.asarray(correct, bool)
     S, n = y.shape
@@ -187,8 +188,16 @@ def pairwise_tost(correct: np.ndarray, margin: float = 0.01, alpha: float = 0.05
     i, j = int(iu[0][k]), int(iu[1][k])
     half = norm.ppf(1 - alpha) * se[i, j]
     pmax = float(p[i, j])
-    return PairwiseEquivalence(margin, alpha, pmax, pmax < alpha, len(iu[0]), (seeds[i], seeds[j]),
-                               float(d[i, j]), (float(d[i, j] - half), float(d[i, j] + half)))
+    return PairwiseEquivalence(
+        margin,
+        alpha,
+        pmax,
+        pmax < alpha,
+        len(iu[0]),
+        (seeds[i], seeds[j]),
+        float(d[i, j]),
+        (float(d[i, j] - half), float(d[i, j] + half)),
+    )
 
 
 def pairwise_tost_p(correct: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -209,8 +218,9 @@ def pairwise_tost_p(correct: np.ndarray, margin: float) -> tuple[np.ndarray, np.
     return np.maximum(p_lo, p_hi), d, se
 
 
-def seed_accuracy(correct: dict[int, np.ndarray], margin: float = 0.01, alpha: float = 0.05,
-                  level: float = LEVEL) -> SeedAccuracy | None:
+def seed_accuracy(
+    correct: dict[int, np.ndarray], margin: float = 0.01, alpha: float = 0.05, level: float = LEVEL
+) -> SeedAccuracy | None:
     """The accuracy reading from per-text correctness (seed -> [n] on the same test texts);
     None with fewer than 2 seeds or without per-text predictions."""
     if len(correct) < 2:
@@ -219,8 +229,16 @@ def seed_accuracy(correct: dict[int, np.ndarray], margin: float = 0.01, alpha: f
     y = np.stack([np.asarray(correct[s], bool) for s in seeds])
     if y.ndim != 2 or y.shape[1] < 2:
         return None
-    return SeedAccuracy(len(seeds), int(y.shape[1]), seeds, float(y.mean()), omnibus(y, alpha), seed_sd(y, level),
-                        pairwise_tost(y, margin, alpha, seeds), margin)
+    return SeedAccuracy(
+        len(seeds),
+        int(y.shape[1]),
+        seeds,
+        float(y.mean()),
+        omnibus(y, alpha),
+        seed_sd(y, level),
+        pairwise_tost(y, margin, alpha, seeds),
+        margin,
+    )
 
 
 def _pts(x: float, signed: bool = False) -> str:
@@ -235,15 +253,21 @@ def reading(r: SeedAccuracy | None) -> str:
     o, s = r.omnibus, r.seed_sd
     pts = f"{100 * r.margin:g} point" + ("" if 100 * r.margin == 1 else "s")
     test = f"{o.test} over the {r.n_seeds} seeds, paired by {r.n_test:,} test texts, p = {o.p_value:.3g}"
-    sd = (f"seed SD of accuracy on these texts {_pts(s.sd)} points, {s.level:.0%} interval [{_pts(s.ci[0])}, {_pts(s.ci[1])}], "
-          f"upper bound {_pts(s.upper)} (observed SD {_pts(s.observed_sd)}, of which test-text noise alone "
-          f"{_pts(s.noise_sd)})")
+    sd = (
+        f"seed SD of accuracy on these texts {_pts(s.sd)} points, {s.level:.0%} interval [{_pts(s.ci[0])}, {_pts(s.ci[1])}], "
+        f"upper bound {_pts(s.upper)} (observed SD {_pts(s.observed_sd)}, of which test-text noise alone "
+        f"{_pts(s.noise_sd)})"
+    )
     if o.differ and r.equally_accurate:
-        return (f"The seeds differ in accuracy ({test}), but little: the {sd} lies below ±{pts}.")
+        return f"The seeds differ in accuracy ({test}), but little: the {sd} lies below ±{pts}."
     if o.differ:
         return f"The {r.n_seeds} seeds are not equally accurate: {test}; {sd}."
     if r.equally_accurate:
-        return (f"The {r.n_seeds} seeds are equally accurate within ±{pts}: no difference detected ({test}) and the "
-                f"{sd} lies below the margin.")
-    return (f"No accuracy difference between the {r.n_seeds} seeds is detected ({test}), but with {r.n_seeds} seeds "
-            f"equivalence within ±{pts} is not shown either: {sd}.")
+        return (
+            f"The {r.n_seeds} seeds are equally accurate within ±{pts}: no difference detected ({test}) and the "
+            f"{sd} lies below the margin."
+        )
+    return (
+        f"No accuracy difference between the {r.n_seeds} seeds is detected ({test}), but with {r.n_seeds} seeds "
+        f"equivalence within ±{pts} is not shown either: {sd}."
+    )

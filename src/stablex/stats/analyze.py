@@ -25,15 +25,22 @@ from stablex.config import AnalyzeConfig
 from stablex.config_checks import check_section
 from stablex.errors import StablexError
 from stablex.io import read_json, write_json, write_parquet
+from stablex.rundir import Run
 from stablex.stats import agreement, reliability, sources
 from stablex.stats.accuracy import reading as accuracy_reading
 from stablex.stats.accuracy import seed_accuracy
 from stablex.stats.equivalence import equivalence, select_equivalent
 from stablex.stats.intervals import multi_bootstrap, quantile_interval, seed_weights, seeds_needed, spearman_brown
 from stablex.stats.lexicon import lexicon
-from stablex.rundir import Run
-from stablex.stats.load import (explanation_seeds, load_explanations, read_seed_metrics,
-                                split_correctness, study_bootstrap, test_accuracy, test_correctness)
+from stablex.stats.load import (
+    explanation_seeds,
+    load_explanations,
+    read_seed_metrics,
+    split_correctness,
+    study_bootstrap,
+    test_accuracy,
+    test_correctness,
+)
 
 CURVE_REPEATS = 20
 RNG_SEED = 0
@@ -64,8 +71,11 @@ class AnalysisResult:
 
 def metric_names(ks: list[int]) -> list[str]:
     """Per-text metrics that have seed-bootstrap replicates (so per-text intervals too)."""
-    return [f"{m}_{k}" for k in ks for m in ("fa", "ra", "sa", "sra")] + list(CORRELATION_METRICS) + [
-        "signal", "noise", "snr", "half_r"]
+    return (
+        [f"{m}_{k}" for k in ks for m in ("fa", "ra", "sa", "sra")]
+        + list(CORRELATION_METRICS)
+        + ["signal", "noise", "snr", "half_r"]
+    )
 
 
 @dataclass
@@ -95,9 +105,13 @@ def analyze(run_dir: Path, method: str, config: AnalyzeConfig, progress: Any = N
     dsg = sources.design(plans, study_bootstrap(run.path) or any(p.get("bootstrap") is True for p in plans))
     stats = text_statistics(ex, config, dsg, progress, label=f"analyze {method}")
     t_stats = time.perf_counter() - t0 - t_load
-    summary: dict[str, Any] = {"method": method, "config": asdict(config), "classes": classes,
-                               "accuracy": _accuracy_section(*test_accuracy(seed_metrics), run=run),
-                               "equivalent": config.equivalent}
+    summary: dict[str, Any] = {
+        "method": method,
+        "config": asdict(config),
+        "classes": classes,
+        "accuracy": _accuracy_section(*test_accuracy(seed_metrics), run=run),
+        "equivalent": config.equivalent,
+    }
     summary.update(_summarise(ex, stats, seeds, dsg, config, _correctness(run, seeds) if dsg.informative else None))
     summary["timings"] = {"load_seconds": t_load, "stats_seconds": t_stats}
     lex_table, summary["lexicon"] = _lexicon(ex)
@@ -107,8 +121,9 @@ def analyze(run_dir: Path, method: str, config: AnalyzeConfig, progress: Any = N
     from stablex.stats.method_diff import write_stability_differences
 
     write_stability_differences(run, config.bootstrap)  # this method against every other analysed one
-    return AnalysisResult(method, run.path, seeds, len(ex.doc_ids), ex.R.shape[1], summary, paths,
-                          time.perf_counter() - t0)
+    return AnalysisResult(
+        method, run.path, seeds, len(ex.doc_ids), ex.R.shape[1], summary, paths, time.perf_counter() - t0
+    )
 
 
 def _choose_seeds(run: Run, method: str, config: AnalyzeConfig) -> tuple[list[int], dict[int, dict]]:
@@ -138,8 +153,9 @@ def _correctness(run: Run, seeds: list[int]) -> np.ndarray:
         return np.zeros((0, 0), bool)
 
 
-def text_statistics(ex, config: AnalyzeConfig, dsg: sources.SourceDesign, progress: Any = None,
-                    label: str = "analyze") -> TextStatistics:
+def text_statistics(
+    ex, config: AnalyzeConfig, dsg: sources.SourceDesign, progress: Any = None, label: str = "analyze"
+) -> TextStatistics:
     """Agreement, signal/noise, reliability and source shares of every text, block by block."""
     ks = sorted(set(config.k))
     S, T, N, B = len(ex.seeds), len(ex.doc_ids), ex.R.shape[1], config.bootstrap
@@ -151,11 +167,22 @@ def text_statistics(ex, config: AnalyzeConfig, dsg: sources.SourceDesign, progre
     st = TextStatistics(
         point={m: np.full(T, np.nan) for m in names},
         reps={m: np.full((T, B), np.nan, np.float32) for m in names},
-        text_cols={m: np.full(T, np.nan) for m in ("half_r_fisher_lo", "half_r_fisher_hi", "half_r_n", "split_reliability",
-                                                   "single_seed_reliability", "seeds_needed")},
+        text_cols={
+            m: np.full(T, np.nan)
+            for m in (
+                "half_r_fisher_lo",
+                "half_r_fisher_hi",
+                "half_r_n",
+                "split_reliability",
+                "single_seed_reliability",
+                "seeds_needed",
+            )
+        },
         curve=np.full((T, len(grid)), np.nan),
-        word_cols={m: np.full(N, np.nan) for m in ("mean", "sd", "cv", "sign_consistency", "consensus_lo",
-                                                   "consensus_hi")})
+        word_cols={
+            m: np.full(N, np.nan) for m in ("mean", "sd", "cv", "sign_consistency", "consensus_lo", "consensus_hi")
+        },
+    )
     blocks = _blocks(ex.n_words, S, B, len(grid))
     task = progress.add_task(label, total=len(blocks)) if progress is not None else None
     for L, ts in blocks:
@@ -179,8 +206,9 @@ def text_statistics(ex, config: AnalyzeConfig, dsg: sources.SourceDesign, progre
     return st
 
 
-def _agreement_block(st: TextStatistics, X: np.ndarray, ts: np.ndarray, ks: list[int],
-                     weights: np.ndarray) -> np.ndarray:
+def _agreement_block(
+    st: TextStatistics, X: np.ndarray, ts: np.ndarray, ks: list[int], weights: np.ndarray
+) -> np.ndarray:
     """Pairwise agreement and signal/noise of a block; returns the bootstrap consensus [Tb, B, L]."""
     for name, A in agreement.all_pairs(X, ks).items():
         st.point[name][ts] = agreement.pair_mean(A)
@@ -199,8 +227,16 @@ def _agreement_block(st: TextStatistics, X: np.ndarray, ts: np.ndarray, ks: list
     return means_b
 
 
-def _reliability_block(st: TextStatistics, X: np.ndarray, ts: np.ndarray, pos: np.ndarray, means_b: np.ndarray,
-                       target: float, perms: np.ndarray, grid: list[int]) -> None:
+def _reliability_block(
+    st: TextStatistics,
+    X: np.ndarray,
+    ts: np.ndarray,
+    pos: np.ndarray,
+    means_b: np.ndarray,
+    target: float,
+    perms: np.ndarray,
+    grid: list[int],
+) -> None:
     lo, hi = quantile_interval(means_b, axis=1)  # [Tb, L] consensus bands
     flat = pos.ravel()
     st.word_cols["consensus_lo"][flat], st.word_cols["consensus_hi"][flat] = lo.ravel(), hi.ravel()
@@ -209,14 +245,21 @@ def _reliability_block(st: TextStatistics, X: np.ndarray, ts: np.ndarray, pos: n
     _, n, rlo, rhi = reliability.half_split(X)
     tc = st.text_cols
     tc["half_r_fisher_lo"][ts], tc["half_r_fisher_hi"][ts], tc["half_r_n"][ts] = rlo, rhi, n
-    tc["split_reliability"][ts], tc["single_seed_reliability"][ts], tc["seeds_needed"][ts] = \
+    tc["split_reliability"][ts], tc["single_seed_reliability"][ts], tc["seeds_needed"][ts] = (
         reliability.split_reliability(X, target)
+    )
     if X.shape[2] >= 2 and grid:
         st.curve[ts] = reliability.consensus_curve(X, perms, grid).mean(1)
 
 
-def _summarise(ex, st: TextStatistics, seeds: list[int], dsg: sources.SourceDesign, config: AnalyzeConfig,
-               correct: np.ndarray | None) -> dict:
+def _summarise(
+    ex,
+    st: TextStatistics,
+    seeds: list[int],
+    dsg: sources.SourceDesign,
+    config: AnalyzeConfig,
+    correct: np.ndarray | None,
+) -> dict:
     """Intervals over texts and seeds (multi-bootstrap) of every statistic, and the sections."""
     B = config.bootstrap
     boot_rng = np.random.default_rng(RNG_SEED + 1)
@@ -225,8 +268,10 @@ def _summarise(ex, st: TextStatistics, seeds: list[int], dsg: sources.SourceDesi
     for m, v in out["metrics"].items():
         if not interval_printed(m, len(seeds)):
             v["median_ci"] = v["mean_ci"] = None
-            v["interval"] = (f"withheld: below {MIN_SEEDS_INTERVAL[m]} seeds its coverage is under 92 % "
-                             f"(docs/analysis.md, calibration)")
+            v["interval"] = (
+                f"withheld: below {MIN_SEEDS_INTERVAL[m]} seeds its coverage is under 92 % "
+                f"(docs/analysis.md, calibration)"
+            )
     for m in ("split_reliability", "seeds_needed"):
         out["metrics"][m] = multi_bootstrap(None, st.text_cols[m], B, boot_rng)
     out["reliability"] = _curve_section(st.curve, reliability.curve_grid(len(seeds)), config.target_reliability)
@@ -238,15 +283,25 @@ def _summarise(ex, st: TextStatistics, seeds: list[int], dsg: sources.SourceDesi
 
 def _lexicon(ex) -> tuple[pa.Table, dict]:
     types_arr = pc.utf8_lower(ex.words).dictionary_encode()
-    return lexicon(ex.R, ex.pos_text, types_arr.indices.to_numpy().astype(np.int64), types_arr.dictionary.to_pylist(),
-                   ex.targets, ex.classes, ex.reference if ex.reference is not None else 0)
+    return lexicon(
+        ex.R,
+        ex.pos_text,
+        types_arr.indices.to_numpy().astype(np.int64),
+        types_arr.dictionary.to_pylist(),
+        ex.targets,
+        ex.classes,
+        ex.reference if ex.reference is not None else 0,
+    )
 
 
-def write_analysis(run: Run, method: str, ex, st: TextStatistics, lex_table: pa.Table,
-                   summary: dict) -> dict[str, Path]:
+def write_analysis(
+    run: Run, method: str, ex, st: TextStatistics, lex_table: pa.Table, summary: dict
+) -> dict[str, Path]:
     """The four artefacts of analysis/<method>/, each written atomically (summary last)."""
-    paths = {name: run.analysis_path(method, name)
-             for name in ("summary.json", "per_text.parquet", "per_word.parquet", "lexicon.parquet")}
+    paths = {
+        name: run.analysis_path(method, name)
+        for name in ("summary.json", "per_text.parquet", "per_word.parquet", "lexicon.parquet")
+    }
     write_parquet(paths["per_text.parquet"], _per_text_table(ex, st.point, st.reps, st.text_cols, st.src_cols))
     write_parquet(paths["per_word.parquet"], _per_word_table(ex, st.word_cols, len(ex.seeds)))
     write_parquet(paths["lexicon.parquet"], lex_table)
@@ -262,7 +317,7 @@ def _blocks(lengths: np.ndarray, S: int, B: int, G: int) -> list[tuple[int, np.n
         P = min(L * (L - 1) // 2, agreement.MAX_PAIRS)
         per_text = 4 * (S * max(3 * L, P) * 4 + 5 * B * L + 14 * S * S + 2 * S * B + 4 * CURVE_REPEATS * G * L) + 1
         size = max(1, int(BLOCK_BYTES // per_text))
-        out.extend((int(L), ts[i:i + size]) for i in range(0, len(ts), size))
+        out.extend((int(L), ts[i : i + size]) for i in range(0, len(ts), size))
     return out
 
 
@@ -270,8 +325,11 @@ def _accuracy_section(accuracies: dict[int, float], n_test: int | None, run: Run
     if not accuracies:
         return {"available": False, "reason": "no seeds/<seed>/metrics.json with accuracy.test"}
     if n_test is None:
-        return {"available": False, "reason": "metrics.json has no n.test (test split size)",
-                "by_seed": {str(s): a for s, a in sorted(accuracies.items())}}
+        return {
+            "available": False,
+            "reason": "metrics.json has no n.test (test split size)",
+            "by_seed": {str(s): a for s, a in sorted(accuracies.items())},
+        }
     eq = equivalence(accuracies, n_test).to_dict()
     eq["available"] = True
     correct = test_correctness(run.path, sorted(accuracies)) if run is not None else {}
@@ -288,13 +346,22 @@ def _overview(ex, seeds: list[int], dsg: sources.SourceDesign) -> dict:
     counts = np.zeros((T, K), np.int64)
     np.add.at(counts, (np.broadcast_to(np.arange(T), (S, T)).ravel(), ex.targets.ravel().astype(np.int64)), 1)
     return {
-        "seeds": seeds, "n_seeds": S, "n_texts": T, "n_words": int(ex.R.shape[1]),
-        "words_per_text": {"min": int(ex.n_words.min()), "median": float(np.median(ex.n_words)),
-                           "max": int(ex.n_words.max())},
+        "seeds": seeds,
+        "n_seeds": S,
+        "n_texts": T,
+        "n_words": int(ex.R.shape[1]),
+        "words_per_text": {
+            "min": int(ex.n_words.min()),
+            "median": float(np.median(ex.n_words)),
+            "max": int(ex.n_words.max()),
+        },
         "dropped": ex.dropped,
-        "sign_convention": (f"relevance toward '{ex.classes[ex.reference]}' (sign flipped where a seed explained "
-                            f"'{ex.classes[1 - ex.reference]}')" if ex.reference is not None
-                            else "relevance toward each seed's target class (no conversion with more than 2 classes)"),
+        "sign_convention": (
+            f"relevance toward '{ex.classes[ex.reference]}' (sign flipped where a seed explained "
+            f"'{ex.classes[1 - ex.reference]}')"
+            if ex.reference is not None
+            else "relevance toward each seed's target class (no conversion with more than 2 classes)"
+        ),
         "target_agreement_mean": float((counts.max(1) / S).mean()),
         "rng_seed": RNG_SEED,
     }
@@ -311,19 +378,27 @@ def _curve_section(curve: np.ndarray, grid: list[int], target: float) -> dict:
     fitted = [float(spearman_brown(rho1, s)) for s in grid] if rho1 is not None else [None] * len(grid)
     need = seeds_needed(rho1, target) if rho1 is not None else None
     return {
-        "available": True, "target": target, "repeats": CURVE_REPEATS, "n_texts": int(ok.sum()),
+        "available": True,
+        "target": target,
+        "repeats": CURVE_REPEATS,
+        "n_texts": int(ok.sum()),
         "definition": "median over texts of the correlation between the consensus of S seeds and of S other seeds",
-        "single_seed_reliability": rho1, "seeds_needed": need,
+        "single_seed_reliability": rho1,
+        "seeds_needed": need,
         "curve": [{"seeds": int(s), "measured": float(m), "fitted": f} for s, m, f in zip(grid, measured, fitted)],
     }
 
 
-def _sources_section(dsg: sources.SourceDesign, src_var: dict[str, np.ndarray], B: int,
-                     rng: np.random.Generator, jack: list[dict[str, float]] | None = None) -> dict:
+def _sources_section(
+    dsg: sources.SourceDesign,
+    src_var: dict[str, np.ndarray],
+    B: int,
+    rng: np.random.Generator,
+    jack: list[dict[str, float]] | None = None,
+) -> dict:
     base = {"active_sources": list(dsg.sources), "pairs": dsg.n_pairs, "reference": dsg.reference}
     if not dsg.informative:
-        return {**base, "available": False,
-                "reason": "no pinned sources: every seed pair differs in every source"}
+        return {**base, "available": False, "reason": "no pinned sources: every seed pair differs in every source"}
     ok = np.all([np.isfinite(v) for v in src_var.values()], axis=0)
     shares = sources.overall_shares({k: v[ok] for k, v in src_var.items()}, dsg.reference, B, rng)
     out = {**base, "available": True, "shares": shares}
@@ -356,8 +431,7 @@ def _per_text_table(ex, point, reps, text_cols, src_cols) -> pa.Table:
     # the seed-draw replicates of the per-text Spearman rho: what pairs two methods' medians under
     # the same draws (stats.method_diff); the draws are the same for every method of the run
     rep = np.asarray(reps["spearman"], np.float32)
-    cols["spearman_replicates"] = pa.FixedSizeListArray.from_arrays(pa.array(rep.ravel(), pa.float32()),
-                                                                    rep.shape[1])
+    cols["spearman_replicates"] = pa.FixedSizeListArray.from_arrays(pa.array(rep.ravel(), pa.float32()), rep.shape[1])
     for m, v in src_cols.items():
         cols[m] = _float(v)
     return pa.table(cols)
@@ -397,8 +471,18 @@ def clean(obj: Any) -> Any:
 
 # --- printing -------------------------------------------------------------------------------
 
-HEADLINE = ("fa_{k}", "ra_{k}", "sa_{k}", "sra_{k}", "spearman", "pearson", "pairwise_rank", "half_r",
-            "snr", "split_reliability")
+HEADLINE = (
+    "fa_{k}",
+    "ra_{k}",
+    "sa_{k}",
+    "sra_{k}",
+    "spearman",
+    "pearson",
+    "pairwise_rank",
+    "half_r",
+    "snr",
+    "split_reliability",
+)
 
 
 def _fmt(x: Any) -> str:
@@ -420,18 +504,29 @@ def format_table(result: AnalysisResult | dict):
             if m is None:
                 continue
             ci = m.get("median_ci")
-            table.add_row(name, _fmt(m["median"]), f"{_fmt(m['q1'])}-{_fmt(m['q3'])}",
-                          "-" if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]",
-                          f"{m['n_texts']}" + (f" (+{m['n_undefined']} undef.)" if m["n_undefined"] else ""))
+            table.add_row(
+                name,
+                _fmt(m["median"]),
+                f"{_fmt(m['q1'])}-{_fmt(m['q3'])}",
+                "-" if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]",
+                f"{m['n_texts']}" + (f" (+{m['n_undefined']} undef.)" if m["n_undefined"] else ""),
+            )
     rel = s.get("reliability", {})
     if rel.get("available"):
-        table.add_row("seeds for reliability " + f"{rel['target']:.2f}", str(rel["seeds_needed"] or "-"),
-                      "", f"1-seed rel. {_fmt(rel['single_seed_reliability'])}", "")
+        table.add_row(
+            "seeds for reliability " + f"{rel['target']:.2f}",
+            str(rel["seeds_needed"] or "-"),
+            "",
+            f"1-seed rel. {_fmt(rel['single_seed_reliability'])}",
+            "",
+        )
     return table
 
 
-def side_by_side(run_dir: Path, metric_keys: tuple[str, ...] = ("fa_5", "fa_10", "spearman", "pearson",
-                                                                 "pairwise_rank", "half_r", "snr")):
+def side_by_side(
+    run_dir: Path,
+    metric_keys: tuple[str, ...] = ("fa_5", "fa_10", "spearman", "pearson", "pairwise_rank", "half_r", "snr"),
+):
     """Medians of every analysed method of a run, one column per method (rich Table)."""
     from rich.table import Table
 

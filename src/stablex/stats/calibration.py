@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+
 import numpy as np
 from scipy.special import expit, logit
 
@@ -49,13 +50,13 @@ class CaseResult:
 
 # --- accuracy ----------------------------------------------------------------------------------
 
+
 def text_difficulty(n: int, rng: np.random.Generator) -> np.ndarray:
     """[n] probability of a right answer per text (Beta(3, 0.25): mean ~0.92, a hard tail)."""
     return np.clip(rng.beta(3.0, 0.25, size=n), 1e-6, 1 - 1e-6)
 
 
-def correctness(n_sim: int, S: int, n: int, tau: float, rng: np.random.Generator,
-                with_truth: bool = False):
+def correctness(n_sim: int, S: int, n: int, tau: float, rng: np.random.Generator, with_truth: bool = False):
     """[n_sim, S, n] correctness; each simulated study draws its texts and its seeds. With
     `with_truth`, also [n_sim] the SD over the seed population of the expected accuracy on each
     study's own test texts (the estimand of the seed SD: seeds random, these texts)."""
@@ -99,8 +100,9 @@ def tau_for_sd(sd: float) -> float:
     return _TAU[sd]
 
 
-def accuracy_cases(S: int, n: int, n_sim: int, rng: np.random.Generator, margin: float = 0.01,
-                   chunk: int = 50) -> list[CaseResult]:
+def accuracy_cases(
+    S: int, n: int, n_sim: int, rng: np.random.Generator, margin: float = 0.01, chunk: int = 50
+) -> list[CaseResult]:
     """The omnibus test, the study's extreme-pair z-test, the seed SD interval and the
     equivalence reading (seed SD upper bound below the margin) at S seeds x n texts."""
     from stablex.stats.accuracy import anova_components, cochran_q_batch, seed_sd_bounds
@@ -135,18 +137,40 @@ def accuracy_cases(S: int, n: int, n_sim: int, rng: np.random.Generator, margin:
     s = str(S)
     return [
         CaseResult("accuracy: seeds differ (Cochran's Q)", "test", ALPHA, q_rej / n_sim, None, n_sim, s, n, True),
-        CaseResult("accuracy: best vs worst z-test (the study's)", "test", ALPHA, z_rej / n_sim, None, n_sim, s, n,
-                   False, "replication"),
-        CaseResult("accuracy: seed SD 95% interval (true SD 0)", "interval", ALPHA, None, cov0 / n_sim, n_sim, s, n,
-                   True),
-        CaseResult("accuracy: seed SD 95% interval (true SD 0.5 pt)", "interval", ALPHA, None, cov1 / n_sim, n_sim, s,
-                   n, True),
-        CaseResult("accuracy: equally accurate (seed SD upper bound < margin) at true SD = margin", "test",
-                   ALPHA, eq_rej / n_sim, None, n_sim, s, n, True),
+        CaseResult(
+            "accuracy: best vs worst z-test (the study's)",
+            "test",
+            ALPHA,
+            z_rej / n_sim,
+            None,
+            n_sim,
+            s,
+            n,
+            False,
+            "replication",
+        ),
+        CaseResult(
+            "accuracy: seed SD 95% interval (true SD 0)", "interval", ALPHA, None, cov0 / n_sim, n_sim, s, n, True
+        ),
+        CaseResult(
+            "accuracy: seed SD 95% interval (true SD 0.5 pt)", "interval", ALPHA, None, cov1 / n_sim, n_sim, s, n, True
+        ),
+        CaseResult(
+            "accuracy: equally accurate (seed SD upper bound < margin) at true SD = margin",
+            "test",
+            ALPHA,
+            eq_rej / n_sim,
+            None,
+            n_sim,
+            s,
+            n,
+            True,
+        ),
     ]
 
 
 # --- explanations ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Texts:
@@ -158,8 +182,7 @@ class Texts:
 
 
 def texts(T: int, L: int, rng: np.random.Generator) -> Texts:
-    return Texts(rng.normal(0, 1, size=(T, L)), rng.integers(0, VOCAB, size=(T, L)),
-                 np.exp(rng.normal(0, 0.3, size=T)))
+    return Texts(rng.normal(0, 1, size=(T, L)), rng.integers(0, VOCAB, size=(T, L)), np.exp(rng.normal(0, 0.3, size=T)))
 
 
 SEED_BIAS = 0.5  # SD of a seed's bias per word type
@@ -177,8 +200,8 @@ def explanations(tx: Texts, S: int, rng: np.random.Generator) -> np.ndarray:
 
 def true_noise(tx: Texts) -> np.ndarray:
     """[T] expected noise per text: E[scale^2] sd_t^2 + SEED_BIAS^2."""
-    e_scale2 = math.exp(2 * SEED_SCALE ** 2)
-    return tx.noise_sd ** 2 * e_scale2 + SEED_BIAS ** 2
+    e_scale2 = math.exp(2 * SEED_SCALE**2)
+    return tx.noise_sd**2 * e_scale2 + SEED_BIAS**2
 
 
 def true_signal(tx: Texts) -> np.ndarray:
@@ -197,15 +220,21 @@ def population_medians(L: int, rng: np.random.Generator, n: int = 1000, n_seeds:
     X = explanations(tx, n_seeds, rng)
     rho = agreement.pair_mean(agreement.correlation_pairs(X, ranks=True))
     half = reliability.half_split(X)[0]
-    return {"noise": float(np.median(noise)), "signal": float(np.median(signal)),
-            "snr": float(np.median(signal / noise)), "spearman": float(np.median(rho)), "half_r": float(np.median(half))}
+    return {
+        "noise": float(np.median(noise)),
+        "signal": float(np.median(signal)),
+        "snr": float(np.median(signal / noise)),
+        "spearman": float(np.median(rho)),
+        "half_r": float(np.median(half)),
+    }
 
 
 _TRUTH: dict[int, dict[str, float]] = {}
 
 
-def explanation_cases(S: int, T: int, L: int, n_sim: int, rng: np.random.Generator, n_boot: int = 200
-                      ) -> list[CaseResult]:
+def explanation_cases(
+    S: int, T: int, L: int, n_sim: int, rng: np.random.Generator, n_boot: int = 200
+) -> list[CaseResult]:
     """Coverage of the multi-bootstrap intervals (`intervals.multi_bootstrap`, what analyze
     prints) of the median over texts of the per-text noise, signal, SNR, Spearman rho and
     half-split r; every simulated study draws its texts and its seeds, and the truth is the
@@ -224,20 +253,37 @@ def explanation_cases(S: int, T: int, L: int, n_sim: int, rng: np.random.Generat
         sig, noi, snr = reliability.signal_noise(X)
         sb, nb, _ = reliability.signal_noise_replicates(X, W)
         A = agreement.correlation_pairs(X, ranks=True)
-        figs = {"noise": (noi, nb), "signal": (sig, sb), "snr": (snr, reliability.snr(sb, nb)),
-                "spearman": (agreement.pair_mean(A), agreement.pair_replicates(A, W)),
-                "half_r": (reliability.half_split(X)[0], reliability.half_split_replicates(X, W))}
+        figs = {
+            "noise": (noi, nb),
+            "signal": (sig, sb),
+            "snr": (snr, reliability.snr(sb, nb)),
+            "spearman": (agreement.pair_mean(A), agreement.pair_replicates(A, W)),
+            "half_r": (reliability.half_split(X)[0], reliability.half_split_replicates(X, W)),
+        }
         for m, (point, reps) in figs.items():
             ci = multi_bootstrap(reps, point, n_boot, rng, n_seeds=S)["median_ci"]
             hits[m] += int(ci is not None and ci[0] <= truth[m] <= ci[1])
     from stablex.stats.analyze import interval_printed
 
-    return [CaseResult(f"explanations: median {m}, multi-bootstrap 95% interval", "interval", ALPHA, None,
-                       hits[m] / n_sim, n_sim, str(S), T, interval_printed(m, S)) for m in truth]
+    return [
+        CaseResult(
+            f"explanations: median {m}, multi-bootstrap 95% interval",
+            "interval",
+            ALPHA,
+            None,
+            hits[m] / n_sim,
+            n_sim,
+            str(S),
+            T,
+            interval_printed(m, S),
+        )
+        for m in truth
+    ]
 
 
-def compare_cases(S: int, T: int, L: int, n_sim: int, rng: np.random.Generator, n_boot: int = 200,
-                  n_perm: int = 199, k: int = 5) -> list[CaseResult]:
+def compare_cases(
+    S: int, T: int, L: int, n_sim: int, rng: np.random.Generator, n_boot: int = 200, n_perm: int = 199, k: int = 5
+) -> list[CaseResult]:
     """Two runs of the same protocol on the same texts (truth: no difference): false-positive
     rate of the model permutation test, of the old texts-only permutation test, and coverage of
     0 by the multi-bootstrap interval, for the median Spearman rho."""
@@ -256,26 +302,59 @@ def compare_cases(S: int, T: int, L: int, n_sim: int, rng: np.random.Generator, 
         allw = np.concatenate([Wp.reshape(-1, 2 * S), Wb.reshape(-1, 2 * S)])
         v = cmp.text_values(X, allw, k, ("spearman",))["spearman"]
         P = len(Wp)
-        perm = v[:, :2 * P].reshape(T, P, 2)
-        boot = v[:, 2 * P:].reshape(T, n_boot, 2)
+        perm = v[:, : 2 * P].reshape(T, P, 2)
+        boot = v[:, 2 * P :].reshape(T, n_boot, 2)
         p = cmp.permutation_p(perm)
         perm_rej += int(conclusive and p < ALPHA)
         xa, xb = perm[:, 0, 0], perm[:, 0, 1]
-        res = permutation_test((xa, xb), lambda a, b, axis=-1: np.median(a, axis) - np.median(b, axis),
-                               permutation_type="samples", n_resamples=n_perm, vectorized=True,
-                               random_state=np.random.default_rng(i))
+        res = permutation_test(
+            (xa, xb),
+            lambda a, b, axis=-1: np.median(a, axis) - np.median(b, axis),
+            permutation_type="samples",
+            n_resamples=n_perm,
+            vectorized=True,
+            random_state=np.random.default_rng(i),
+        )
         text_rej += int(res.pvalue < ALPHA)
         obs = float(np.median(xa) - np.median(xb))
         lo, hi = cmp.difference_interval(boot[:, :, 0], boot[:, :, 1], True, rng, obs, S)
         cov += int(lo <= 0 <= hi)
     s = f"{S} vs {S}"
     return [
-        CaseResult("compare: median rho differs (models permuted)", "test", ALPHA, perm_rej / n_sim, None, n_sim, s, T,
-                   conclusive),
-        CaseResult("compare: median rho differs (texts permuted, models fixed: removed)", "test", ALPHA,
-                   text_rej / n_sim, None, n_sim, s, T, False, "removed"),
-        CaseResult("compare: multi-bootstrap 95% interval of the difference", "interval", ALPHA, None, cov / n_sim,
-                   n_sim, s, T, S >= cmp.MIN_SEEDS_INTERVAL),
+        CaseResult(
+            "compare: median rho differs (models permuted)",
+            "test",
+            ALPHA,
+            perm_rej / n_sim,
+            None,
+            n_sim,
+            s,
+            T,
+            conclusive,
+        ),
+        CaseResult(
+            "compare: median rho differs (texts permuted, models fixed: removed)",
+            "test",
+            ALPHA,
+            text_rej / n_sim,
+            None,
+            n_sim,
+            s,
+            T,
+            False,
+            "removed",
+        ),
+        CaseResult(
+            "compare: multi-bootstrap 95% interval of the difference",
+            "interval",
+            ALPHA,
+            None,
+            cov / n_sim,
+            n_sim,
+            s,
+            T,
+            S >= cmp.MIN_SEEDS_INTERVAL,
+        ),
     ]
 
 
@@ -303,8 +382,9 @@ def source_design_run(per_group: int, T: int, L: int, rng: np.random.Generator) 
     return X.astype(np.float32), plans
 
 
-def source_cases(per_group: int, T: int, L: int, n_sim: int, rng: np.random.Generator,
-                 texts_only: bool = True) -> list[CaseResult]:
+def source_cases(
+    per_group: int, T: int, L: int, n_sim: int, rng: np.random.Generator, texts_only: bool = True
+) -> list[CaseResult]:
     """Coverage of the delete-one-model jackknife interval of each single source's variance ratio
     (what analyze prints) and of the texts-only interval it replaced, at `per_group` seeds per
     group of a 4-group design."""
@@ -318,11 +398,16 @@ def source_cases(per_group: int, T: int, L: int, n_sim: int, rng: np.random.Gene
         dsg = sources.design(plans)
         var = sources.variances(X, dsg)
         total = {k: float(v.mean(-1).sum()) for k, v in var.items()}
-        jack = [{k: float(v.mean(-1).sum()) for k, v in sources.variances(X, sources.drop_seed(dsg, j)).items()}
-                for j in range(len(plans))]
+        jack = [
+            {k: float(v.mean(-1).sum()) for k, v in sources.variances(X, sources.drop_seed(dsg, j)).items()}
+            for j in range(len(plans))
+        ]
         ratios = sources.variance_ratios(total, jack, dsg.reference)["ratios"]
-        texts = (sources.overall_shares({k: v.mean(-1) for k, v in var.items()}, dsg.reference, 200, rng)
-                 if texts_only else {})
+        texts = (
+            sources.overall_shares({k: v.mean(-1) for k, v in var.items()}, dsg.reference, 200, rng)
+            if texts_only
+            else {}
+        )
         for s, v in SOURCE_VARIANCE.items():
             truth = v / total_var
             ci = (ratios.get(s) or {}).get("ratio_ci_models")
@@ -330,8 +415,32 @@ def source_cases(per_group: int, T: int, L: int, n_sim: int, rng: np.random.Gene
             tci = (texts.get(s) or {}).get("share_ci")
             hits_text[s] += int(tci is not None and tci[0] <= truth <= tci[1])
     seeds = f"{per_group} per group x 4"
-    return ([CaseResult(f"sources: {s} variance ratio, model jackknife 95% interval", "interval", ALPHA, None,
-                        hits[s] / n_sim, n_sim, seeds, T, True) for s in SOURCE_VARIANCE]
-            + [CaseResult(f"sources: {s} variance ratio, texts-only interval (before issue 19)", "interval", ALPHA,
-                          None, hits_text[s] / n_sim, n_sim, seeds, T, False, "conditional") for s in SOURCE_VARIANCE
-               if texts_only])
+    return [
+        CaseResult(
+            f"sources: {s} variance ratio, model jackknife 95% interval",
+            "interval",
+            ALPHA,
+            None,
+            hits[s] / n_sim,
+            n_sim,
+            seeds,
+            T,
+            True,
+        )
+        for s in SOURCE_VARIANCE
+    ] + [
+        CaseResult(
+            f"sources: {s} variance ratio, texts-only interval (before issue 19)",
+            "interval",
+            ALPHA,
+            None,
+            hits_text[s] / n_sim,
+            n_sim,
+            seeds,
+            T,
+            False,
+            "conditional",
+        )
+        for s in SOURCE_VARIANCE
+        if texts_only
+    ]

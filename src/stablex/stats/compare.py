@@ -66,8 +66,9 @@ def seeds_to_conclude(alpha: float = 0.05) -> int:
     return s
 
 
-def text_values(X: np.ndarray, weights: np.ndarray, k: int, metrics: tuple[str, ...] = METRICS
-                ) -> dict[str, np.ndarray]:
+def text_values(
+    X: np.ndarray, weights: np.ndarray, k: int, metrics: tuple[str, ...] = METRICS
+) -> dict[str, np.ndarray]:
     """Per-text figures [T, B] of the seed draws `weights` [B, S] (multiplicities; a seed drawn
     twice is not paired with itself) for one block X [T, S, L]."""
     T, S, L = X.shape
@@ -78,7 +79,7 @@ def text_values(X: np.ndarray, weights: np.ndarray, k: int, metrics: tuple[str, 
     if "fa" in metrics:
         pairs["fa"] = agreement.topk_pairs(X, k)["fa"]
     for c in range(0, len(weights), CHUNK):
-        w = weights[c:c + CHUNK]
+        w = weights[c : c + CHUNK]
         sl = slice(c, c + len(w))
         for m, A in pairs.items():
             out[m][:, sl] = agreement.pair_replicates(A, w)
@@ -110,7 +111,7 @@ def permutation_weights(sa: int, sb: int, n_permutations: int, rng: np.random.Ge
         W[i, 0, a] = 1
     W[:, 1] = 1 - W[:, 0]
     first = np.flatnonzero((W[:, 0, :sa] == 1).all(1))[0]  # the observed split first
-    return np.concatenate([W[first:first + 1], np.delete(W, first, 0)])
+    return np.concatenate([W[first : first + 1], np.delete(W, first, 0)])
 
 
 def bootstrap_weights(sa: int, sb: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -143,31 +144,59 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "run_a": self.run_a, "run_b": self.run_b, "paired": self.paired,
-                "n_texts": self.n_texts, "seeds": self.seeds, "k": self.k, "bootstrap": self.n_boot,
-                "permutations": self.n_permutations, "alpha": self.alpha, "smallest_p": self.smallest_p,
-                "seeds_needed": self.seeds_needed, "conclusive": self.conclusive, "metrics": self.metrics,
-                "plan": self.plan, "notes": self.notes,
-                "definition": "difference = median over texts in A - median in B; p: permutation of the models "
-                              "between the runs (texts crossed); interval: multi-bootstrap of seeds within runs "
-                              f"and texts, printed with >= {MIN_SEEDS_INTERVAL} seeds per run"}
+        return {
+            "method": self.method,
+            "run_a": self.run_a,
+            "run_b": self.run_b,
+            "paired": self.paired,
+            "n_texts": self.n_texts,
+            "seeds": self.seeds,
+            "k": self.k,
+            "bootstrap": self.n_boot,
+            "permutations": self.n_permutations,
+            "alpha": self.alpha,
+            "smallest_p": self.smallest_p,
+            "seeds_needed": self.seeds_needed,
+            "conclusive": self.conclusive,
+            "metrics": self.metrics,
+            "plan": self.plan,
+            "notes": self.notes,
+            "definition": "difference = median over texts in A - median in B; p: permutation of the models "
+            "between the runs (texts crossed); interval: multi-bootstrap of seeds within runs "
+            f"and texts, printed with >= {MIN_SEEDS_INTERVAL} seeds per run",
+        }
 
     def __rich__(self):
         from rich.console import Group
         from rich.table import Table
 
         kind = "paired by text" if self.paired else "unpaired"
-        t = Table(title=f"{self.method}: {self.run_a} (A) vs {self.run_b} (B), {kind}; "
-                        f"{self.n_texts['a']} / {self.n_texts['b']} texts, "
-                        f"{len(self.seeds['a'])} / {len(self.seeds['b'])} seeds")
-        for col in ("metric", "A median", "B median", "A - B", "95% CI (seeds and texts)", "p (models permuted)",
-                    "conclusion"):
+        t = Table(
+            title=f"{self.method}: {self.run_a} (A) vs {self.run_b} (B), {kind}; "
+            f"{self.n_texts['a']} / {self.n_texts['b']} texts, "
+            f"{len(self.seeds['a'])} / {len(self.seeds['b'])} seeds"
+        )
+        for col in (
+            "metric",
+            "A median",
+            "B median",
+            "A - B",
+            "95% CI (seeds and texts)",
+            "p (models permuted)",
+            "conclusion",
+        ):
             t.add_column(col, justify="left" if col in ("metric", "conclusion") else "right")
         for m in self.metrics.values():
             ci = m.get("ci")
-            t.add_row(m["label"], _f(m["a"]), _f(m["b"]), _f(m["difference"]),
-                      "-" if ci is None else f"[{ci[0]:+.3f}, {ci[1]:+.3f}]", _f(m.get("p_value")),
-                      m.get("conclusion", ""))
+            t.add_row(
+                m["label"],
+                _f(m["a"]),
+                _f(m["b"]),
+                _f(m["difference"]),
+                "-" if ci is None else f"[{ci[0]:+.3f}, {ci[1]:+.3f}]",
+                _f(m.get("p_value")),
+                m.get("conclusion", ""),
+            )
         lines = [t]
         if self.smallest_p is not None:
             lines.append(f"smallest p this design can reach: {self.smallest_p:.3g}")
@@ -213,9 +242,18 @@ def _load(run: Path, method: str, seeds: list[int] | None) -> Explanations:
     return load_explanations(run, method, seeds, Run(run).classes())
 
 
-def compare(run_a: str | Path, run_b: str | Path, method: str = "lrp", k: int = 10, n_boot: int = 500,
-            n_permutations: int = 9999, seeds_a: list[int] | None = None, seeds_b: list[int] | None = None,
-            alpha: float = 0.05, plan: float | None = None) -> Comparison:
+def compare(
+    run_a: str | Path,
+    run_b: str | Path,
+    method: str = "lrp",
+    k: int = 10,
+    n_boot: int = 500,
+    n_permutations: int = 9999,
+    seeds_a: list[int] | None = None,
+    seeds_b: list[int] | None = None,
+    alpha: float = 0.05,
+    plan: float | None = None,
+) -> Comparison:
     """Compare the sensitivity of `method`'s explanations in two runs (see the module docstring)."""
     run_a, run_b = Path(run_a), Path(run_b)
     if k < 1 or n_boot < 1 or n_permutations < 1:
@@ -233,8 +271,10 @@ def compare(run_a: str | Path, run_b: str | Path, method: str = "lrp", k: int = 
     if same_run and set(exa.seeds) == set(exb.seeds):
         return _identical(method, run_a, run_b, exa, k, n_boot, n_permutations, alpha)
     if same_run and set(exa.seeds) & set(exb.seeds):
-        raise StablexError(f"compare: the seed sets overlap ({sorted(set(exa.seeds) & set(exb.seeds))}); "
-                           f"give disjoint --seeds-a and --seeds-b")
+        raise StablexError(
+            f"compare: the seed sets overlap ({sorted(set(exa.seeds) & set(exb.seeds))}); "
+            f"give disjoint --seeds-a and --seeds-b"
+        )
     paired = same_run or _same_task(run_a, run_b)
     common: list[str] = []
     if paired:
@@ -256,29 +296,67 @@ def compare(run_a: str | Path, run_b: str | Path, method: str = "lrp", k: int = 
             perm_values = _permuted_values(exa, exb, same_words, k, n_permutations, rng)
             tested = True
             if len(same_words) < len(common):
-                notes.append(f"the model permutation test uses the {len(same_words)} of {len(common)} texts whose "
-                             f"words are the same in both runs (models can only be pooled on the same words)")
+                notes.append(
+                    f"the model permutation test uses the {len(same_words)} of {len(common)} texts whose "
+                    f"words are the same in both runs (models can only be pooled on the same words)"
+                )
         else:
             notes.append("no text has the same words in both runs: the models cannot be pooled, no model-level test")
     n_texts = {"a": len(docs_a), "b": len(docs_b)}
-    labels = {"spearman": "median Spearman rho", "fa": f"median FA@{k}", "half_r": "median half-split r",
-              "snr": "median SNR"}
+    labels = {
+        "spearman": "median Spearman rho",
+        "fa": f"median FA@{k}",
+        "half_r": "median half-split r",
+        "snr": "median SNR",
+    }
     min_p = smallest_p(sa, sb) if tested else None
     conclusive = tested and min_p <= alpha
     need = seeds_to_conclude(alpha)
     show_ci = min(sa, sb) >= MIN_SEEDS_INTERVAL
     if tested and not conclusive:
-        notes.append(f"not enough seeds per run to conclude (needs >= {need} per run for the model permutation "
-                     f"test to reach p < {alpha:g}; smallest reachable p here {min_p:.3g})")
+        notes.append(
+            f"not enough seeds per run to conclude (needs >= {need} per run for the model permutation "
+            f"test to reach p < {alpha:g}; smallest reachable p here {min_p:.3g})"
+        )
     if not show_ci:
-        notes.append(f"interval not shown: with fewer than {MIN_SEEDS_INTERVAL} seeds per run half the seed "
-                     f"draws hold one distinct seed (docs/analysis.md, calibration)")
+        notes.append(
+            f"interval not shown: with fewer than {MIN_SEEDS_INTERVAL} seeds per run half the seed "
+            f"draws hold one distinct seed (docs/analysis.md, calibration)"
+        )
     metrics = {}
     for m in METRICS:
-        metrics[m] = {"label": labels[m], **_metric(va[m], vb[m], None if perm_values is None else perm_values[m],
-                                                    paired, rng, alpha, conclusive, show_ci, min(sa, sb))}
-    result = Comparison(method, str(run_a), str(run_b), paired, n_texts, {"a": list(exa.seeds), "b": list(exb.seeds)},
-                        metrics, k, n_boot, n_permutations, alpha, min_p, need, conclusive, None, notes)
+        metrics[m] = {
+            "label": labels[m],
+            **_metric(
+                va[m],
+                vb[m],
+                None if perm_values is None else perm_values[m],
+                paired,
+                rng,
+                alpha,
+                conclusive,
+                show_ci,
+                min(sa, sb),
+            ),
+        }
+    result = Comparison(
+        method,
+        str(run_a),
+        str(run_b),
+        paired,
+        n_texts,
+        {"a": list(exa.seeds), "b": list(exb.seeds)},
+        metrics,
+        k,
+        n_boot,
+        n_permutations,
+        alpha,
+        min_p,
+        need,
+        conclusive,
+        None,
+        notes,
+    )
     if plan is not None:
         result.plan = plan_seeds(exa, exb, common if paired else None, plan, alpha)
     return result
@@ -287,16 +365,44 @@ def compare(run_a: str | Path, run_b: str | Path, method: str = "lrp", k: int = 
 def _identical(method, run_a, run_b, ex, k, n_boot, n_perm, alpha) -> Comparison:
     W = np.ones((1, len(ex.seeds)), np.float32)
     vals = _per_text(ex, list(ex.doc_ids), W, k)
-    metrics = {m: {"label": m, "a": _nan_none(_median(v[:, 0])), "b": _nan_none(_median(v[:, 0])),
-                   "difference": 0.0, "ci": [0.0, 0.0], "p_value": 1.0, "conclusion": "no difference (same models)"}
-               for m, v in vals.items()}
-    for m, lab in (("spearman", "median Spearman rho"), ("fa", f"median FA@{k}"), ("half_r", "median half-split r"),
-                   ("snr", "median SNR")):
+    metrics = {
+        m: {
+            "label": m,
+            "a": _nan_none(_median(v[:, 0])),
+            "b": _nan_none(_median(v[:, 0])),
+            "difference": 0.0,
+            "ci": [0.0, 0.0],
+            "p_value": 1.0,
+            "conclusion": "no difference (same models)",
+        }
+        for m, v in vals.items()
+    }
+    for m, lab in (
+        ("spearman", "median Spearman rho"),
+        ("fa", f"median FA@{k}"),
+        ("half_r", "median half-split r"),
+        ("snr", "median SNR"),
+    ):
         metrics[m]["label"] = lab
     T = len(ex.doc_ids)
-    return Comparison(method, str(run_a), str(run_b), True, {"a": T, "b": T}, {"a": list(ex.seeds), "b": list(ex.seeds)},
-                      metrics, k, n_boot, n_perm, alpha, None, None, False, None,
-                      ["the same models on both sides: difference 0 by construction"])
+    return Comparison(
+        method,
+        str(run_a),
+        str(run_b),
+        True,
+        {"a": T, "b": T},
+        {"a": list(ex.seeds), "b": list(ex.seeds)},
+        metrics,
+        k,
+        n_boot,
+        n_perm,
+        alpha,
+        None,
+        None,
+        False,
+        None,
+        ["the same models on both sides: difference 0 by construction"],
+    )
 
 
 def _nan_none(x) -> float | None:
@@ -329,16 +435,30 @@ def _permuted_values(exa, exb, docs, k, n_perm, rng) -> dict[str, np.ndarray]:
     return {m: v.reshape(len(docs), len(Wp), 2) for m, v in out.items()}
 
 
-def _metric(va: np.ndarray, vb: np.ndarray, perm: np.ndarray | None, paired: bool, rng: np.random.Generator,
-            alpha: float, conclusive: bool, show_ci: bool, n_seeds: int | None = None) -> dict:
+def _metric(
+    va: np.ndarray,
+    vb: np.ndarray,
+    perm: np.ndarray | None,
+    paired: bool,
+    rng: np.random.Generator,
+    alpha: float,
+    conclusive: bool,
+    show_ci: bool,
+    n_seeds: int | None = None,
+) -> dict:
     """One figure: medians, difference, interval (replicates va/vb [T, 1 + B], column 0 the
     point) and, with `perm` [T', P, 2], the model permutation test."""
     oka, okb = np.isfinite(va[:, 0]), np.isfinite(vb[:, 0])
     if paired:  # a text counts only where both runs define the figure
         oka = okb = oka & okb
     pa_, pb_, ta, tb = va[oka, 0], vb[okb, 0], va[oka, 1:], vb[okb, 1:]
-    out = {"a": float(np.median(pa_)) if len(pa_) else None, "b": float(np.median(pb_)) if len(pb_) else None,
-           "n_texts": {"a": int(len(pa_)), "b": int(len(pb_))}, "ci": None, "p_value": None}
+    out = {
+        "a": float(np.median(pa_)) if len(pa_) else None,
+        "b": float(np.median(pb_)) if len(pb_) else None,
+        "n_texts": {"a": int(len(pa_)), "b": int(len(pb_))},
+        "ci": None,
+        "p_value": None,
+    }
     if len(pa_) < 2 or len(pb_) < 2:
         return {**out, "difference": None, "conclusion": "undefined"}
     diff = float(np.median(pa_) - np.median(pb_))
@@ -351,18 +471,32 @@ def _metric(va: np.ndarray, vb: np.ndarray, perm: np.ndarray | None, paired: boo
     if perm is not None:
         okp = np.isfinite(perm[:, 0, 0]) & np.isfinite(perm[:, 0, 1])
         out["p_value"] = permutation_p(perm[okp])
-        out["test"] = f"permutation of the models between the runs ({perm.shape[1]} relabellings, {int(okp.sum())} texts)"
-        out["conclusion"] = ("cannot conclude (too few seeds)" if not conclusive else
-                             ("differs" if out["p_value"] < alpha else "no difference shown"))
+        out["test"] = (
+            f"permutation of the models between the runs ({perm.shape[1]} relabellings, {int(okp.sum())} texts)"
+        )
+        out["conclusion"] = (
+            "cannot conclude (too few seeds)"
+            if not conclusive
+            else ("differs" if out["p_value"] < alpha else "no difference shown")
+        )
     else:
         ci = out["ci"]
-        out["conclusion"] = ("cannot conclude (too few seeds)" if ci is None else
-                             ("differs" if ci[0] > 0 or ci[1] < 0 else "no difference shown"))
+        out["conclusion"] = (
+            "cannot conclude (too few seeds)"
+            if ci is None
+            else ("differs" if ci[0] > 0 or ci[1] < 0 else "no difference shown")
+        )
     return out
 
 
-def difference_interval(ta: np.ndarray, tb: np.ndarray, paired: bool, rng: np.random.Generator,
-                        point: float | None = None, n_seeds: int | None = None) -> tuple[float, float]:
+def difference_interval(
+    ta: np.ndarray,
+    tb: np.ndarray,
+    paired: bool,
+    rng: np.random.Generator,
+    point: float | None = None,
+    n_seeds: int | None = None,
+) -> tuple[float, float]:
     """95 % multi-bootstrap interval of median(A) - median(B) from per-text replicates [T, B]
     under each run's seed draws: replicate b also draws the texts (the same draw for both when
     paired); draws that leave a figure undefined are ignored. With `point` and `n_seeds` (the
@@ -387,8 +521,15 @@ def permutation_p(perm: np.ndarray) -> float:
     return float(np.mean(np.abs(stats) >= abs(stats[0]) - 1e-12))
 
 
-def plan_seeds(exa: Explanations, exb: Explanations, common: list[str] | None, delta: float, alpha: float = 0.05,
-               power: float = 0.8, max_seeds: int = 1000) -> dict:
+def plan_seeds(
+    exa: Explanations,
+    exb: Explanations,
+    common: list[str] | None,
+    delta: float,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    max_seeds: int = 1000,
+) -> dict:
     """Seeds per run to detect a difference `delta` in (mean over texts of) rho at `power`.
 
     Each run's h(a, b) = mean over texts of the Spearman rho of seeds a and b; the run's figure
@@ -415,12 +556,15 @@ def plan_seeds(exa: Explanations, exb: Explanations, common: list[str] | None, d
         mean = h.mean()
         s2s.append(h.var(ddof=1))
         r = H.sum(1) - np.diag(H)
-        triples = (r ** 2).sum() - (H[off] ** 2).sum()  # ordered (a, b, c), b != c
-        s1s.append(triples / (S * (S - 1) * (S - 2)) - mean ** 2)
+        triples = (r**2).sum() - (H[off] ** 2).sum()  # ordered (a, b, c), b != c
+        s1s.append(triples / (S * (S - 1) * (S - 2)) - mean**2)
     need = seeds_to_conclude(alpha)
     if not s2s:
-        return {"delta": delta, "seeds_per_run": None,
-                "text": f"plan: needs a pilot with >= 3 seeds per run and texts of >= {agreement.MIN_WORDS_CORRELATION} words"}
+        return {
+            "delta": delta,
+            "seeds_per_run": None,
+            "text": f"plan: needs a pilot with >= 3 seeds per run and texts of >= {agreement.MIN_WORDS_CORRELATION} words",
+        }
     s1, s2 = max(float(np.mean(s1s)), 0.0), float(np.mean(s2s))
     z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
     S = None
@@ -429,11 +573,21 @@ def plan_seeds(exa: Explanations, exb: Explanations, common: list[str] | None, d
         if z * math.sqrt(var) <= delta:
             S = s
             break
-    text = (f"plan: to detect a difference of {delta:g} in rho at {power:.0%} power (alpha {alpha:g}), about "
-            f"{S} seeds per run" if S else f"plan: more than {max_seeds} seeds per run for a difference of {delta:g}")
-    return {"delta": delta, "power": power, "alpha": alpha, "seeds_per_run": S, "between_seed_cov": s1,
-            "pair_variance": s2, "text": text + " (pilot variance components; the model permutation test itself "
-                                                 f"needs >= {need} seeds per run)"}
+    text = (
+        f"plan: to detect a difference of {delta:g} in rho at {power:.0%} power (alpha {alpha:g}), about "
+        f"{S} seeds per run"
+        if S
+        else f"plan: more than {max_seeds} seeds per run for a difference of {delta:g}"
+    )
+    return {
+        "delta": delta,
+        "power": power,
+        "alpha": alpha,
+        "seeds_per_run": S,
+        "between_seed_cov": s1,
+        "pair_variance": s2,
+        "text": text + f" (pilot variance components; the model permutation test itself needs >= {need} seeds per run)",
+    }
 
 
 def write_comparison(result: Comparison, path: str | Path | None = None) -> Path:

@@ -85,8 +85,9 @@ def accuracy_stats(accuracies: dict[int, float]) -> AccuracyStats:
     if not accuracies:
         raise ValueError("no seed accuracies")
     a = np.array(list(accuracies.values()), dtype=float)
-    return AccuracyStats(len(a), float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else None,
-                         float(a.min()), float(a.max()))
+    return AccuracyStats(
+        len(a), float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else None, float(a.min()), float(a.max())
+    )
 
 
 def two_proportion_z(p1: float, p2: float, n1: int, n2: int) -> tuple[float | None, float]:
@@ -117,11 +118,11 @@ def narrowest_window(accuracies: dict[int, float], n: int) -> list[int]:
     acc = np.array(list(accuracies.values()), dtype=float)
     order = np.lexsort((seeds, acc))  # by accuracy, then seed: deterministic
     acc_sorted = acc[order]
-    widths = acc_sorted[n - 1:] - acc_sorted[: len(acc) - n + 1]
+    widths = acc_sorted[n - 1 :] - acc_sorted[: len(acc) - n + 1]
     # last index among the minima: higher accuracies win ties (rounded to ignore float noise)
     w = np.round(widths, 12)
     start = int(np.flatnonzero(w == w.min())[-1])
-    return sorted(int(s) for s in seeds[order[start:start + n]])
+    return sorted(int(s) for s in seeds[order[start : start + n]])
 
 
 def select_equivalent(accuracies: dict[int, float], n: int) -> list[int]:
@@ -129,9 +130,19 @@ def select_equivalent(accuracies: dict[int, float], n: int) -> list[int]:
     return narrowest_window(accuracies, n)
 
 
-def tost(difference: float, var_per_text: float, n: int, margin: float = 0.01, alpha: float = 0.05,
-         power: float = 0.8, paired: bool = True, best: int | None = None, worst: int | None = None,
-         discordant: tuple[int, int] | None = None, var_null: float | None = None) -> Tost:
+def tost(
+    difference: float,
+    var_per_text: float,
+    n: int,
+    margin: float = 0.01,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    paired: bool = True,
+    best: int | None = None,
+    worst: int | None = None,
+    discordant: tuple[int, int] | None = None,
+    var_null: float | None = None,
+) -> Tost:
     """TOST of a difference whose estimate has variance var_per_text / n (z tests, scipy's norm).
 
     `var_null`: the per-text variance if the true difference were 0 (for the texts needed;
@@ -158,15 +169,39 @@ def tost(difference: float, var_per_text: float, n: int, margin: float = 0.01, a
     v0 = var_per_text if var_null is None else var_null
     mdd = float((norm.ppf(1 - alpha / 2) + z_b) * se) if se > 0 else None
     # TOST sample size for a true difference of 0: n = v0 (z_{1-alpha} + z_{1-(1-power)/2})^2 / margin^2
-    needed = math.ceil(v0 * (z_a + norm.ppf(1 - (1 - power) / 2)) ** 2 / margin ** 2) if v0 > 0 else None
+    needed = math.ceil(v0 * (z_a + norm.ppf(1 - (1 - power) / 2)) ** 2 / margin**2) if v0 > 0 else None
     p = max(p_lower, p_upper)
-    return Tost(best, worst, n, paired, float(difference), float(se), margin, alpha, p_lower, p_upper, p,
-                p < alpha, (float(difference - half), float(difference + half)), p_diff, power, mdd, needed,
-                discordant)
+    return Tost(
+        best,
+        worst,
+        n,
+        paired,
+        float(difference),
+        float(se),
+        margin,
+        alpha,
+        p_lower,
+        p_upper,
+        p,
+        p < alpha,
+        (float(difference - half), float(difference + half)),
+        p_diff,
+        power,
+        mdd,
+        needed,
+        discordant,
+    )
 
 
-def paired_tost(best_correct: np.ndarray, worst_correct: np.ndarray, margin: float = 0.01, alpha: float = 0.05,
-                power: float = 0.8, best: int | None = None, worst: int | None = None) -> Tost:
+def paired_tost(
+    best_correct: np.ndarray,
+    worst_correct: np.ndarray,
+    margin: float = 0.01,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    best: int | None = None,
+    worst: int | None = None,
+) -> Tost:
     """TOST of acc(best) - acc(worst) on the same texts: the paired difference of proportions,
     its variance (p10 + p01 - d^2) / n from the discordant texts (those only one seed gets right)."""
     a, b = np.asarray(best_correct, bool), np.asarray(worst_correct, bool)
@@ -175,21 +210,27 @@ def paired_tost(best_correct: np.ndarray, worst_correct: np.ndarray, margin: flo
     n = len(a)
     n10, n01 = int((a & ~b).sum()), int((~a & b).sum())
     d = (n10 - n01) / n
-    return tost(d, n10 / n + n01 / n - d * d, n, margin, alpha, power, True, best, worst, (n10, n01),
-                var_null=n10 / n + n01 / n)
+    return tost(
+        d, n10 / n + n01 / n - d * d, n, margin, alpha, power, True, best, worst, (n10, n01), var_null=n10 / n + n01 / n
+    )
 
 
-def unpaired_tost(p1: float, p2: float, n: int, margin: float = 0.01, alpha: float = 0.05,
-                  power: float = 0.8) -> Tost:
+def unpaired_tost(p1: float, p2: float, n: int, margin: float = 0.01, alpha: float = 0.05, power: float = 0.8) -> Tost:
     """TOST of p1 - p2 measured on two independent samples of n texts each (Wald variance)."""
     v = p1 * (1 - p1) + p2 * (1 - p2)
     pooled = (p1 + p2) / 2
     return tost(p1 - p2, v, n, margin, alpha, power, False, var_null=2 * pooled * (1 - pooled))
 
 
-def equivalence(accuracies: dict[int, float], n_test: int, sizes: list[int] | None = None,
-                alpha: float = 0.05, correct: dict[int, np.ndarray] | None = None, margin: float = 0.01,
-                power: float = 0.8) -> EquivalenceResult:
+def equivalence(
+    accuracies: dict[int, float],
+    n_test: int,
+    sizes: list[int] | None = None,
+    alpha: float = 0.05,
+    correct: dict[int, np.ndarray] | None = None,
+    margin: float = 0.01,
+    power: float = 0.8,
+) -> EquivalenceResult:
     """Accuracy table over seeds plus, per subset size n, the narrowest window, the z-test of its
     best against its worst model on `n_test` test texts and their TOST (paired when `correct`,
     seed -> per-text correctness on the same test texts, is given)."""
@@ -209,8 +250,11 @@ def equivalence(accuracies: dict[int, float], n_test: int, sizes: list[int] | No
             t = paired_tost(correct[best], correct[worst], margin, alpha, power, best, worst)
         else:
             t = dataclasses.replace(unpaired_tost(hi, lo, n_test, margin, alpha, power), best=best, worst=worst)
-        subsets.append(EquivalentSubset(n=n, epsilon=hi - lo, low=lo, high=hi, z=z, p_value=p,
-                                        equivalent=p >= alpha, seeds=chosen, tost=t))
+        subsets.append(
+            EquivalentSubset(
+                n=n, epsilon=hi - lo, low=lo, high=hi, z=z, p_value=p, equivalent=p >= alpha, seeds=chosen, tost=t
+            )
+        )
     return EquivalenceResult(accuracy_stats(accuracies), n_test, alpha, subsets, margin, power)
 
 
@@ -223,16 +267,22 @@ def accuracy_reading(result: EquivalenceResult) -> str:
     t = sub.tost
     pts = f"{100 * t.margin:g} point" + ("" if 100 * t.margin == 1 else "s")
     how = "paired by text" if t.paired else "unpaired"
-    d = (f"best minus worst {100 * t.difference:+.1f} points, {1 - 2 * t.alpha:.0%} interval "
-         f"[{100 * t.ci[0]:+.1f}, {100 * t.ci[1]:+.1f}], {t.n:,} test texts, {how}")
+    d = (
+        f"best minus worst {100 * t.difference:+.1f} points, {1 - 2 * t.alpha:.0%} interval "
+        f"[{100 * t.ci[0]:+.1f}, {100 * t.ci[1]:+.1f}], {t.n:,} test texts, {how}"
+    )
     if t.equivalent:
-        return (f"The {sub.n} seeds are equally accurate within ±{pts}: TOST p = {t.p_value:.3g} ({d}).")
+        return f"The {sub.n} seeds are equally accurate within ±{pts}: TOST p = {t.p_value:.3g} ({d})."
     if t.p_difference < t.alpha:
-        return (f"The {sub.n} seeds are not equally accurate: the best is better than the worst "
-                f"(z-test p = {t.p_difference:.3g}; {d}).")
+        return (
+            f"The {sub.n} seeds are not equally accurate: the best is better than the worst "
+            f"(z-test p = {t.p_difference:.3g}; {d})."
+        )
     need = f"about {t.n_needed:,} texts would be needed" if t.n_needed else "the texts needed cannot be estimated"
     mdd = f"{100 * t.mdd:.1f} points" if t.mdd is not None else "no difference"
-    return (f"The test set is too small to tell whether the {sub.n} seeds are equally accurate: no difference "
-            f"is detected (p = {t.p_difference:.3g}) but equivalence within ±{pts} is not shown either "
-            f"(TOST p = {t.p_value:.3g}; {d}). It could detect a difference of {mdd} at {t.power:.0%} power; "
-            f"for equivalence within ±{pts}, {need}.")
+    return (
+        f"The test set is too small to tell whether the {sub.n} seeds are equally accurate: no difference "
+        f"is detected (p = {t.p_difference:.3g}) but equivalence within ±{pts} is not shown either "
+        f"(TOST p = {t.p_value:.3g}; {d}). It could detect a difference of {mdd} at {t.power:.0%} power; "
+        f"for equivalence within ±{pts}, {need}."
+    )

@@ -55,8 +55,9 @@ def dispersion(sd: np.ndarray, mean: np.ndarray, text: np.ndarray, n_texts: int)
         return np.where(scale > 0, sd / np.where(scale > 0, scale, 1), np.nan)
 
 
-def compare_groups(values: np.ndarray, groups: np.ndarray, text: np.ndarray, n_boot: int,
-                   rng: np.random.Generator, level: float = 0.95) -> dict:
+def compare_groups(
+    values: np.ndarray, groups: np.ndarray, text: np.ndarray, n_boot: int, rng: np.random.Generator, level: float = 0.95
+) -> dict:
     """Per group: words, texts, median [cluster-bootstrap interval]; Kruskal-Wallis and epsilon^2.
 
     `groups` holds a label per word (None: not in any group, counted as left out)."""
@@ -76,9 +77,13 @@ def compare_groups(values: np.ndarray, groups: np.ndarray, text: np.ndarray, n_b
     for j, name in enumerate(names):
         sel = gi == j
         lo, hi = quantile_interval(_weighted_medians(v[sel], weight[:, ti[sel]]))
-        table[str(name)] = {"n_words": int(sel.sum()), "n_texts": int(len(np.unique(ti[sel]))),
-                            "median": float(np.median(v[sel])), "median_ci": [float(lo), float(hi)],
-                            "mean": float(v[sel].mean())}
+        table[str(name)] = {
+            "n_words": int(sel.sum()),
+            "n_texts": int(len(np.unique(ti[sel]))),
+            "median": float(np.median(v[sel])),
+            "median_ci": [float(lo), float(hi)],
+            "mean": float(v[sel].mean()),
+        }
     out["groups"] = table
     tested = [v[gi == j] for j in range(len(names)) if (gi == j).sum() >= MIN_GROUP_WORDS]
     if len(tested) < 2:
@@ -86,9 +91,15 @@ def compare_groups(values: np.ndarray, groups: np.ndarray, text: np.ndarray, n_b
         return out
     h, p = kruskal(*tested)
     n = sum(len(x) for x in tested)
-    out["test"] = {"name": "Kruskal-Wallis (words as independent units: overstates the evidence)", "H": float(h),
-                   "p_value": float(p), "groups_tested": len(tested), "n_words": int(n),
-                   "epsilon_squared": float(h / (n - 1)), "min_group_words": MIN_GROUP_WORDS}
+    out["test"] = {
+        "name": "Kruskal-Wallis (words as independent units: overstates the evidence)",
+        "H": float(h),
+        "p_value": float(p),
+        "groups_tested": len(tested),
+        "n_words": int(n),
+        "epsilon_squared": float(h / (n - 1)),
+        "min_group_words": MIN_GROUP_WORDS,
+    }
     return out
 
 
@@ -102,12 +113,13 @@ def _h_from_ranks(ranks: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     np.add.at(sums, (rows, labels.ravel()), np.tile(ranks, P))
     np.add.at(counts, (rows, labels.ravel()), 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        term = np.where(counts > 0, sums ** 2 / np.where(counts > 0, counts, 1), 0.0).sum(1)
+        term = np.where(counts > 0, sums**2 / np.where(counts > 0, counts, 1), 0.0).sum(1)
     return 12.0 / (N * (N + 1)) * term - 3 * (N + 1)
 
 
-def class_test(values: np.ndarray, text_labels: np.ndarray, text: np.ndarray, n_perm: int,
-               rng: np.random.Generator) -> dict | None:
+def class_test(
+    values: np.ndarray, text_labels: np.ndarray, text: np.ndarray, n_perm: int, rng: np.random.Generator
+) -> dict | None:
     """A class effect with the text as unit: Kruskal-Wallis H on each text's median value across
     the text classes, p from `n_perm` permutations of the class labels across texts, and
     epsilon^2 = H / (n_texts - 1). `text_labels` is the label of each word's text (one per word)."""
@@ -127,15 +139,22 @@ def class_test(values: np.ndarray, text_labels: np.ndarray, text: np.ndarray, n_
     h0 = float(_h_from_ranks(ranks, li[None, :], len(names))[0])
     perms = np.stack([rng.permutation(li) for _ in range(n_perm)]) if n_perm else np.zeros((0, len(li)), int)
     hp = _h_from_ranks(ranks, perms, len(names)) if n_perm else np.zeros(0)
-    return {"name": "Kruskal-Wallis on per-text medians, class labels permuted across texts", "unit": "text",
-            "H": h0, "p_value": float((1 + (hp >= h0 - 1e-12).sum()) / (1 + n_perm)), "permutations": n_perm,
-            "n_texts": int(len(texts)), "groups_tested": int(len(names)),
-            "epsilon_squared": h0 / (len(texts) - 1),
-            "text_medians": {str(n): float(np.median(med[li == j])) for j, n in enumerate(names)}}
+    return {
+        "name": "Kruskal-Wallis on per-text medians, class labels permuted across texts",
+        "unit": "text",
+        "H": h0,
+        "p_value": float((1 + (hp >= h0 - 1e-12).sum()) / (1 + n_perm)),
+        "permutations": n_perm,
+        "n_texts": int(len(texts)),
+        "groups_tested": int(len(names)),
+        "epsilon_squared": h0 / (len(texts) - 1),
+        "text_medians": {str(n): float(np.median(med[li == j])) for j, n in enumerate(names)},
+    }
 
 
-def within_text_test(values: np.ndarray, groups: np.ndarray, text: np.ndarray, n_perm: int,
-                     rng: np.random.Generator) -> dict | None:
+def within_text_test(
+    values: np.ndarray, groups: np.ndarray, text: np.ndarray, n_perm: int, rng: np.random.Generator
+) -> dict | None:
     """A word-group (POS) effect tested by permuting the group labels within texts: H on the
     words' values, its null from within-text permutations (each text keeps its own level and its
     own mix of groups), so text-to-text differences are not counted as a group effect."""
@@ -159,14 +178,22 @@ def within_text_test(values: np.ndarray, groups: np.ndarray, text: np.ndarray, n
             lab[a:e] = lab[a:e][rng.permutation(e - a)]
         perms[b, order] = lab
     hp = _h_from_ranks(ranks, perms, int(big.sum())) if n_perm else np.zeros(0)
-    return {"name": "Kruskal-Wallis on words, labels permuted within texts", "unit": "text (within-text permutation)",
-            "H": h0, "p_value": float((1 + (hp >= h0 - 1e-12).sum()) / (1 + n_perm)), "permutations": n_perm,
-            "n_words": int(len(v)), "n_texts": int(len(np.unique(t))), "groups_tested": int(big.sum()),
-            "min_group_words": MIN_GROUP_WORDS}
+    return {
+        "name": "Kruskal-Wallis on words, labels permuted within texts",
+        "unit": "text (within-text permutation)",
+        "H": h0,
+        "p_value": float((1 + (hp >= h0 - 1e-12).sum()) / (1 + n_perm)),
+        "permutations": n_perm,
+        "n_words": int(len(v)),
+        "n_texts": int(len(np.unique(t))),
+        "groups_tested": int(big.sum()),
+        "min_group_words": MIN_GROUP_WORDS,
+    }
 
 
-def within_text_effects(values: np.ndarray, groups: np.ndarray, text: np.ndarray, n_boot: int,
-                        rng: np.random.Generator) -> dict:
+def within_text_effects(
+    values: np.ndarray, groups: np.ndarray, text: np.ndarray, n_boot: int, rng: np.random.Generator
+) -> dict:
     """Per group: the median over texts of (the group's mean value in the text - the text's mean),
     with a 95 % bootstrap interval over those texts: an effect measured inside each text."""
     v, g, t = _kept(values, groups, text)
@@ -185,8 +212,11 @@ def within_text_effects(values: np.ndarray, groups: np.ndarray, text: np.ndarray
             continue
         reps = np.median(dev[rng.integers(0, len(dev), (n_boot, len(dev)))], axis=1) if n_boot else np.zeros(0)
         lo, hi = quantile_interval(reps) if n_boot else (np.nan, np.nan)
-        out[str(name)] = {"n_texts": int(has.sum()), "median_effect": float(np.median(dev)),
-                          "median_effect_ci": [float(lo), float(hi)]}
+        out[str(name)] = {
+            "n_texts": int(has.sum()),
+            "median_effect": float(np.median(dev)),
+            "median_effect_ci": [float(lo), float(hi)],
+        }
     return out
 
 

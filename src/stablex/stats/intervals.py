@@ -82,8 +82,14 @@ def seed_expansion(n_seeds: int | None, level: float = LEVEL) -> float:
     return float(t_dist.ppf(q, n_seeds - 1) / norm.ppf(q) * math.sqrt(n_seeds / (n_seeds - 1)))
 
 
-def multi_bootstrap(replicates: np.ndarray, point: np.ndarray, n_boot: int, rng: np.random.Generator,
-                    level: float = LEVEL, n_seeds: int | None = None) -> dict:
+def multi_bootstrap(
+    replicates: np.ndarray,
+    point: np.ndarray,
+    n_boot: int,
+    rng: np.random.Generator,
+    level: float = LEVEL,
+    n_seeds: int | None = None,
+) -> dict:
     """Corpus summary of a per-text statistic with multi-bootstrap intervals.
 
     `point` [T]: the statistic per text on all seeds; `replicates` [T, B]: the same statistic
@@ -131,8 +137,9 @@ def _ci(values: np.ndarray, level: float, point: float = 0.0, expand: float = 1.
     return [float(lo), float(hi)]
 
 
-def bootstrap_mean_ci(values: np.ndarray, n_resamples: int, seed: int = 0, method: str = "percentile",
-                      level: float = LEVEL) -> list[float] | None:
+def bootstrap_mean_ci(
+    values: np.ndarray, n_resamples: int, seed: int = 0, method: str = "percentile", level: float = LEVEL
+) -> list[float] | None:
     """Bootstrap interval of a mean over texts (`scipy.stats.bootstrap`); None under two values.
 
     One value has no sampling distribution to resample. Values that are all equal give the point (the bootstrap distribution is one value). BCa
@@ -145,8 +152,15 @@ def bootstrap_mean_ci(values: np.ndarray, n_resamples: int, seed: int = 0, metho
     for how in dict.fromkeys((method, "percentile")):
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ci = bootstrap((values,), np.mean, n_resamples=n_resamples, method=how, confidence_level=level,
-                           vectorized=True, random_state=np.random.default_rng(seed)).confidence_interval
+            ci = bootstrap(
+                (values,),
+                np.mean,
+                n_resamples=n_resamples,
+                method=how,
+                confidence_level=level,
+                vectorized=True,
+                random_state=np.random.default_rng(seed),
+            ).confidence_interval
         if np.isfinite(ci.low) and np.isfinite(ci.high):
             return [float(ci.low), float(ci.high)]
     return None

@@ -24,8 +24,16 @@ import pyarrow as pa
 from scipy import sparse
 
 
-def _class_relevance(R: np.ndarray, onehot, count: np.ndarray, targets: np.ndarray, pos_text: np.ndarray, c: int,
-                     ref: int, n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _class_relevance(
+    R: np.ndarray,
+    onehot,
+    count: np.ndarray,
+    targets: np.ndarray,
+    pos_text: np.ndarray,
+    c: int,
+    ref: int,
+    n_classes: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean relevance of each word type toward class c: per seed [S, V], pooled [V], SD over seeds [V].
     Two classes: the signed relevance (toward `ref`) turned toward c; more: positions whose seed
     explained c."""
@@ -64,9 +72,18 @@ def _top_overlap(per_seed: np.ndarray, consensus: np.ndarray, n: int) -> tuple[n
     return member.mean(0), pair_overlap, overlap_consensus
 
 
-def lexicon(R: np.ndarray, pos_text: np.ndarray, pos_type: np.ndarray, types: list[str],
-            targets: np.ndarray, classes: list[str], ref: int, top_n: int = 50,
-            min_count: int = 5, n_top_summary: int = 20) -> tuple[pa.Table, dict]:
+def lexicon(
+    R: np.ndarray,
+    pos_text: np.ndarray,
+    pos_type: np.ndarray,
+    types: list[str],
+    targets: np.ndarray,
+    classes: list[str],
+    ref: int,
+    top_n: int = 50,
+    min_count: int = 5,
+    n_top_summary: int = 20,
+) -> tuple[pa.Table, dict]:
     """R [S, N] signed relevance of every word position (see analyze.py), pos_text/pos_type
     [N] the text and word type of each position, targets [S, T] the class id each seed explained.
     Returns the long table (one row per word type and class) and the summary dict."""
@@ -77,10 +94,17 @@ def lexicon(R: np.ndarray, pos_text: np.ndarray, pos_type: np.ndarray, types: li
     text_type = np.unique(pos_text.astype(np.int64) * V + pos_type)
     n_texts = np.bincount(text_type % V, minlength=V)
     eligible = count >= min_count
-    columns: dict[str, list] = {k: [] for k in ("word", "class", "mean_relevance", "sd_seeds", "count",
-                                                 "n_texts", "rank", "top_share")}
-    summary: dict = {"min_count": min_count, "top_n": top_n, "n_types": V,
-                     "n_eligible": int(eligible.sum()), "lemmas": False, "classes": {}}
+    columns: dict[str, list] = {
+        k: [] for k in ("word", "class", "mean_relevance", "sd_seeds", "count", "n_texts", "rank", "top_share")
+    }
+    summary: dict = {
+        "min_count": min_count,
+        "top_n": top_n,
+        "n_types": V,
+        "n_eligible": int(eligible.sum()),
+        "lemmas": False,
+        "classes": {},
+    }
     for c, name in enumerate(classes):
         per_seed, mean, sd = _class_relevance(R, onehot, count, targets, pos_text, c, ref, len(classes))
         ok = eligible & np.isfinite(mean)
@@ -94,10 +118,19 @@ def lexicon(R: np.ndarray, pos_text: np.ndarray, pos_type: np.ndarray, types: li
             top_share[cand], pair_overlap, overlap_consensus = _top_overlap(per_seed[:, cand], rank[cand] <= n, n)
             best = cand[np.argsort(-mean[cand], kind="stable")[:n_top_summary]]
             cls_summary.update(
-                top_words=[{"word": types[v], "mean_relevance": float(mean[v]),
-                            "sd_seeds": None if not np.isfinite(sd[v]) else float(sd[v]),
-                            "count": int(count[v]), "top_share": float(top_share[v])} for v in best],
-                top_overlap_between_seeds=pair_overlap, top_overlap_with_consensus=overlap_consensus)
+                top_words=[
+                    {
+                        "word": types[v],
+                        "mean_relevance": float(mean[v]),
+                        "sd_seeds": None if not np.isfinite(sd[v]) else float(sd[v]),
+                        "count": int(count[v]),
+                        "top_share": float(top_share[v]),
+                    }
+                    for v in best
+                ],
+                top_overlap_between_seeds=pair_overlap,
+                top_overlap_with_consensus=overlap_consensus,
+            )
         summary["classes"][name] = cls_summary
         columns["word"].extend(types)
         columns["class"].extend([name] * V)
@@ -107,16 +140,18 @@ def lexicon(R: np.ndarray, pos_text: np.ndarray, pos_type: np.ndarray, types: li
         columns["n_texts"].append(n_texts)
         columns["rank"].append(rank)
         columns["top_share"].append(top_share)
-    table = pa.table({
-        "word": pa.array(columns["word"], pa.string()),
-        "class": pa.array(columns["class"], pa.string()),
-        "mean_relevance": _float(np.concatenate(columns["mean_relevance"])),
-        "sd_seeds": _float(np.concatenate(columns["sd_seeds"])),
-        "count": pa.array(np.concatenate(columns["count"]).astype(np.int64)),
-        "n_texts": pa.array(np.concatenate(columns["n_texts"]).astype(np.int64)),
-        "rank": _int_or_null(np.concatenate(columns["rank"])),
-        "top_share": _float(np.concatenate(columns["top_share"])),
-    })
+    table = pa.table(
+        {
+            "word": pa.array(columns["word"], pa.string()),
+            "class": pa.array(columns["class"], pa.string()),
+            "mean_relevance": _float(np.concatenate(columns["mean_relevance"])),
+            "sd_seeds": _float(np.concatenate(columns["sd_seeds"])),
+            "count": pa.array(np.concatenate(columns["count"]).astype(np.int64)),
+            "n_texts": pa.array(np.concatenate(columns["n_texts"]).astype(np.int64)),
+            "rank": _int_or_null(np.concatenate(columns["rank"])),
+            "top_share": _float(np.concatenate(columns["top_share"])),
+        }
+    )
     return table, summary
 
 

@@ -16,7 +16,6 @@ Texts missing from some seed (or with some of their words missing) are left out 
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import tomllib
 
 from stablex.errors import StablexError
 from stablex.io import read_json
@@ -62,7 +62,9 @@ class Explanations:
 def explanation_seeds(run_dir: Path, method: str) -> list[int]:
     folder = Run(run_dir).explanations_dir(method)
     if not folder.is_dir():
-        raise StablexError(f"{folder}: no explanations for method {method!r}; run `stablex explain --method {method}` first")
+        raise StablexError(
+            f"{folder}: no explanations for method {method!r}; run `stablex explain --method {method}` first"
+        )
     seeds = Run(run_dir).explained_seeds(method)
     if not seeds:
         raise StablexError(f"{folder}: no seed-<seed>.parquet files")
@@ -161,8 +163,10 @@ def load_explanations(run_dir: Path, method: str, seeds: list[int], classes: lis
         pos = np.minimum(np.searchsorted(keys, k), n - 1)
         if not np.array_equal(keys[pos], k):
             bad = np.flatnonzero(keys[pos] != k)[0]
-            raise StablexError(f"{folder}/seed-{s}.parquet: doc {docs[int(c[known][bad])]} has word_index "
-                               f"{int(w[known][bad])}, which seed {seeds[0]} does not have (words must match across seeds)")
+            raise StablexError(
+                f"{folder}/seed-{s}.parquet: doc {docs[int(c[known][bad])]} has word_index "
+                f"{int(w[known][bad])}, which seed {seeds[0]} does not have (words must match across seeds)"
+            )
         R[si, pos] = t["relevance"].to_numpy(zero_copy_only=False)[known]
         tgt = pc.index_in(t["target"], value_set=class_ids).fill_null(-1).to_numpy().astype(np.int64)[known]
         if (tgt < 0).any():
@@ -186,8 +190,18 @@ def load_explanations(run_dir: Path, method: str, seeds: list[int], classes: lis
     if reference is not None:
         for si in range(S):  # one seed row at a time (no second [S, N] array)
             R[si] = toward(R[si], np.repeat(targets[si], np.diff(offsets)), reference)
-    return Explanations(seeds=list(seeds), classes=list(classes), reference=reference, doc_ids=docs.to_pylist(),
-                        offsets=offsets, word_index=wi, words=words, R=R, targets=targets, dropped=dropped)
+    return Explanations(
+        seeds=list(seeds),
+        classes=list(classes),
+        reference=reference,
+        doc_ids=docs.to_pylist(),
+        offsets=offsets,
+        word_index=wi,
+        words=words,
+        R=R,
+        targets=targets,
+        dropped=dropped,
+    )
 
 
 def test_correctness(run_dir: Path, seeds: list[int]) -> dict[int, np.ndarray]:

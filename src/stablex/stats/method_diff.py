@@ -44,8 +44,15 @@ class StabilityDifference:
         return "higher" if self.ci[0] > 0 else ("lower" if self.ci[1] < 0 else "tie")
 
 
-def paired_median_difference(point_a: np.ndarray, reps_a: np.ndarray, point_b: np.ndarray, reps_b: np.ndarray,
-                             n_boot: int, rng: np.random.Generator, level: float = LEVEL) -> tuple[float | None, list | None, int]:
+def paired_median_difference(
+    point_a: np.ndarray,
+    reps_a: np.ndarray,
+    point_b: np.ndarray,
+    reps_b: np.ndarray,
+    n_boot: int,
+    rng: np.random.Generator,
+    level: float = LEVEL,
+) -> tuple[float | None, list | None, int]:
     """median(point_a) - median(point_b) over texts defined in both, and the interval of
     replicates that draw the same texts for both and take both methods' column b ([T, B] each)."""
     ok = np.isfinite(point_a) & np.isfinite(point_b)
@@ -78,8 +85,9 @@ def _method_table(run: Run, method: str) -> tuple[dict, dict] | None:
     if "spearman_replicates" not in table.column_names:
         return None
     summary = read_json(run.analysis_path(method, "summary.json"))
-    reps = np.asarray(table.column("spearman_replicates").combine_chunks().flatten().to_numpy(zero_copy_only=False),
-                      float).reshape(table.num_rows, -1)
+    reps = np.asarray(
+        table.column("spearman_replicates").combine_chunks().flatten().to_numpy(zero_copy_only=False), float
+    ).reshape(table.num_rows, -1)
     point = np.asarray(table.column("spearman").to_numpy(zero_copy_only=False), float)
     ids = table.column("doc_id").to_pylist()
     return summary, {"ids": ids, "point": point, "reps": reps}
@@ -89,24 +97,44 @@ def stability_differences(run: Run, n_boot: int) -> dict:
     """Every ordered pair of analysed methods with the same seeds and replicate count."""
     methods = sorted(p.parent.name for p in run.analysis_root.glob("*/per_text.parquet"))
     loaded = {m: t for m in methods if (t := _method_table(run, m)) is not None}
-    out: dict = {"note": "difference = median Spearman rho of <a> minus <b> over their common texts; ci: 95% "
-                         "multi-bootstrap, the same texts and seed draws for both methods", "pairs": {}}
+    out: dict = {
+        "note": "difference = median Spearman rho of <a> minus <b> over their common texts; ci: 95% "
+        "multi-bootstrap, the same texts and seed draws for both methods",
+        "pairs": {},
+    }
     for a in loaded:
         for b in loaded:
             if a >= b:
                 continue
             (sa, ta), (sb, tb) = loaded[a], loaded[b]
             if sa.get("seeds") != sb.get("seeds") or ta["reps"].shape[1] != tb["reps"].shape[1]:
-                out["pairs"][f"{a}|{b}"] = {"a": a, "b": b, "difference": None, "ci": None,
-                                            "reason": "different seeds or replicate counts: no paired draw"}
+                out["pairs"][f"{a}|{b}"] = {
+                    "a": a,
+                    "b": b,
+                    "difference": None,
+                    "ci": None,
+                    "reason": "different seeds or replicate counts: no paired draw",
+                }
                 continue
             pos = {d: i for i, d in enumerate(tb["ids"])}
             common = [(i, pos[d]) for i, d in enumerate(ta["ids"]) if d in pos]
             ia, ib = (np.array(x, int) for x in zip(*common)) if common else (np.zeros(0, int), np.zeros(0, int))
-            diff, ci, t = paired_median_difference(ta["point"][ia], ta["reps"][ia], tb["point"][ib], tb["reps"][ib],
-                                                   n_boot, np.random.default_rng(RNG_SEED))
-            out["pairs"][f"{a}|{b}"] = {"a": a, "b": b, "difference": diff, "ci": ci, "n_texts": t,
-                                        "n_seeds": len(sa.get("seeds") or [])}
+            diff, ci, t = paired_median_difference(
+                ta["point"][ia],
+                ta["reps"][ia],
+                tb["point"][ib],
+                tb["reps"][ib],
+                n_boot,
+                np.random.default_rng(RNG_SEED),
+            )
+            out["pairs"][f"{a}|{b}"] = {
+                "a": a,
+                "b": b,
+                "difference": diff,
+                "ci": ci,
+                "n_texts": t,
+                "n_seeds": len(sa.get("seeds") or []),
+            }
     return out
 
 
@@ -126,6 +154,11 @@ def lookup(differences: dict | None, a: str, b: str) -> StabilityDifference | No
     else:
         return None
     d, ci = p.get("difference"), p.get("ci")
-    return StabilityDifference(a, b, None if d is None else sign * d,
-                               None if ci is None else sorted([sign * ci[0], sign * ci[1]]),
-                               int(p.get("n_texts") or 0), int(p.get("n_seeds") or 0))
+    return StabilityDifference(
+        a,
+        b,
+        None if d is None else sign * d,
+        None if ci is None else sorted([sign * ci[0], sign * ci[1]]),
+        int(p.get("n_texts") or 0),
+        int(p.get("n_seeds") or 0),
+    )

@@ -63,8 +63,9 @@ def snr(signal: np.ndarray, noise: np.ndarray) -> np.ndarray:
         return np.where(noise > 0, signal / np.where(noise > 0, noise, 1), np.nan)
 
 
-def signal_noise_replicates(X: np.ndarray, weights: np.ndarray, dtype=np.float32
-                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def signal_noise_replicates(
+    X: np.ndarray, weights: np.ndarray, dtype=np.float32
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Signal and noise [T, B] under seed draws `weights` [B, S] (multiplicities m), and the
     replicate means [T, B, L] (the consensus of each draw, for its bands).
 
@@ -79,7 +80,7 @@ def signal_noise_replicates(X: np.ndarray, weights: np.ndarray, dtype=np.float32
     W = np.asarray(weights, dtype)  # [B, S]
     Xf = np.asarray(X, dtype)
     tot = W.sum(1, dtype=np.float64)  # [B]
-    D = tot ** 2 - (W.astype(np.float64) ** 2).sum(1)
+    D = tot**2 - (W.astype(np.float64) ** 2).sum(1)
     M = W @ Xf  # [T, B, L]
     sq = W @ (Xf * Xf)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -142,7 +143,7 @@ def half_split_replicates(X: np.ndarray, weights: np.ndarray, dtype=np.float32) 
     W2 = W.astype(np.float64) ** 2
     Xf = np.asarray(X, dtype)
     tot = W.sum(1, dtype=np.float64)  # [B]
-    D = tot ** 2 - W2.sum(1)
+    D = tot**2 - W2.sum(1)
     M = W @ Xf  # [T, B, L]
     s1 = Xf.sum(-1, dtype=np.float64)  # [T, S]
     s2 = (Xf * Xf).sum(-1, dtype=np.float64)
@@ -151,7 +152,7 @@ def half_split_replicates(X: np.ndarray, weights: np.ndarray, dtype=np.float32) 
         c = (s1 @ U.T) / (L * np.where(D > 0, D, np.nan))  # [T, B] grand mean over the pairs
         sm = M.sum(-1, dtype=np.float64)
         q1 = (M * M).sum(-1, dtype=np.float64)
-        term1 = q1 - 2 * tot * c * sm + tot ** 2 * c * c * L
+        term1 = q1 - 2 * tot * c * sm + tot**2 * c * c * L
         term2 = s2 @ W2.T - 2 * c * (s1 @ W2.T) + c * c * L * W2.sum(1)
         den = s2 @ U.T - 2 * c * (s1 @ U.T) + c * c * L * D
         r = np.where(den > 1e-12 * np.maximum(q1, 1e-300), (term1 - term2) / np.where(den != 0, den, 1), 1.0)
@@ -167,7 +168,7 @@ def split_reliability(X: np.ndarray, target: float) -> tuple[np.ndarray, np.ndar
     if h < 1 or L < 2:
         nan = np.full(T, np.nan)
         return nan, nan.copy(), nan.copy()
-    r = rowcorr(X[:, :h, :].mean(1, dtype=np.float64), X[:, h:2 * h, :].mean(1, dtype=np.float64))
+    r = rowcorr(X[:, :h, :].mean(1, dtype=np.float64), X[:, h : 2 * h, :].mean(1, dtype=np.float64))
     with np.errstate(invalid="ignore", divide="ignore"):
         rho1 = np.where(r > -1, single_seed_reliability(r, h), np.nan)
     needed = np.array([np.nan if (v := seeds_needed(float(x), target)) is None else v for x in rho1], float)
@@ -196,7 +197,7 @@ def consensus_curve(X: np.ndarray, perms: np.ndarray, grid: list[int]) -> np.nda
     for gi, s in enumerate(grid):  # a handful of sizes: selection matrices, no loop over seeds
         rows = np.arange(R)[:, None]
         A[rows, gi, perms[:, :s]] = 1.0 / s
-        B[rows, gi, perms[:, h:h + s]] = 1.0 / s
+        B[rows, gi, perms[:, h : h + s]] = 1.0 / s
     Xf = np.asarray(X, np.float32)
     ca = np.einsum("rgs,tsl->trgl", A, Xf, optimize=True)
     cb = np.einsum("rgs,tsl->trgl", B, Xf, optimize=True)
@@ -211,6 +212,10 @@ def fit_single_seed(grid: list[int], measured: list[float]) -> float | None:
     if not ok.any():
         return None
     g, m = g[ok], m[ok]
-    res = minimize_scalar(lambda r: float(((spearman_brown(r, g) - m) ** 2).sum()),
-                          bounds=(1e-6, 1 - 1e-6), method="bounded", options={"xatol": 1e-8})
+    res = minimize_scalar(
+        lambda r: float(((spearman_brown(r, g) - m) ** 2).sum()),
+        bounds=(1e-6, 1 - 1e-6),
+        method="bounded",
+        options={"xatol": 1e-8},
+    )
     return float(res.x)

@@ -91,8 +91,9 @@ def variances(X: np.ndarray, d: SourceDesign) -> dict[str, np.ndarray]:
     return out
 
 
-def shares_per_text(var: dict[str, np.ndarray], reference: str, n_boot: int, rng: np.random.Generator,
-                    level: float = 0.95) -> dict[str, np.ndarray]:
+def shares_per_text(
+    var: dict[str, np.ndarray], reference: str, n_boot: int, rng: np.random.Generator, level: float = 0.95
+) -> dict[str, np.ndarray]:
     """Per text: var_<set>, share_<set> and its word-bootstrap interval (share_<set>_lo/_hi)."""
     ref = var[reference]
     T, L = ref.shape
@@ -118,8 +119,9 @@ def shares_per_text(var: dict[str, np.ndarray], reference: str, n_boot: int, rng
     return out
 
 
-def overall_shares(per_text_var: dict[str, np.ndarray], reference: str, n_boot: int,
-                   rng: np.random.Generator, level: float = 0.95) -> dict[str, dict]:
+def overall_shares(
+    per_text_var: dict[str, np.ndarray], reference: str, n_boot: int, rng: np.random.Generator, level: float = 0.95
+) -> dict[str, dict]:
     """Corpus share of each set: sum over texts of var_set / sum of var_ref, texts resampled."""
     ref = per_text_var[reference]
     T = len(ref)
@@ -131,13 +133,14 @@ def overall_shares(per_text_var: dict[str, np.ndarray], reference: str, n_boot: 
         share = float(v.sum() / ref.sum()) if ref.sum() > 0 else None
         boot = v[idx].sum(1) / np.where(ref[idx].sum(1) > 0, ref[idx].sum(1), np.nan)
         boot = boot[np.isfinite(boot)]
-        ci = ([float(x) for x in np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])] if len(boot) else None)
+        ci = [float(x) for x in np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])] if len(boot) else None
         out[label] = {"share": share, "share_ci": ci, "mean_variance": float(v.mean())}
     return out
 
 
-def accuracy_shares(correct: np.ndarray, d: SourceDesign, n_boot: int, rng: np.random.Generator,
-                    level: float = 0.95) -> dict:
+def accuracy_shares(
+    correct: np.ndarray, d: SourceDesign, n_boot: int, rng: np.random.Generator, level: float = 0.95
+) -> dict:
     """Each varying set's share of the variance of test accuracy across seeds.
 
     `correct` [S, n]: per-text correctness of each seed (seeds in the design's order). The
@@ -160,9 +163,12 @@ def accuracy_shares(correct: np.ndarray, d: SourceDesign, n_boot: int, rng: np.r
         with np.errstate(invalid="ignore", divide="ignore"):
             boot = var_b[label][:, 0] / np.where(ref_b > 0, ref_b, np.nan)
         boot = boot[np.isfinite(boot)]
-        shares[label] = {"share": float(v[0, 0] / ref) if ref > 0 else None,
-                         "share_ci": [float(x) for x in np.quantile(boot, q)] if len(boot) else None,
-                         "variance": float(v[0, 0]), "pairs": d.n_pairs.get(label)}
+        shares[label] = {
+            "share": float(v[0, 0] / ref) if ref > 0 else None,
+            "share_ci": [float(x) for x in np.quantile(boot, q)] if len(boot) else None,
+            "variance": float(v[0, 0]),
+            "pairs": d.n_pairs.get(label),
+        }
     out["shares"] = shares
     return out
 
@@ -181,8 +187,7 @@ def drop_seed(d: SourceDesign, j: int) -> SourceDesign:
     return SourceDesign(d.sources, sets, counts, ref)
 
 
-def variance_ratios(total: dict[str, float], jack: list[dict[str, float]], reference: str,
-                    level: float = 0.95) -> dict:
+def variance_ratios(total: dict[str, float], jack: list[dict[str, float]], reference: str, level: float = 0.95) -> dict:
     """Each varying set's variance ratio var_V / var_ref (summed over texts), with a
     delete-one-model jackknife interval (the models are the random unit: t on S - 1 degrees of
     freedom), and the law-of-total-variance check: no single set can exceed the reference
@@ -197,8 +202,9 @@ def variance_ratios(total: dict[str, float], jack: list[dict[str, float]], refer
         if label == reference or not ref:
             continue
         point = v / ref
-        reps = np.array([j[label] / j[reference] if j.get(label) is not None and j.get(reference) else np.nan
-                         for j in jack])
+        reps = np.array(
+            [j[label] / j[reference] if j.get(label) is not None and j.get(reference) else np.nan for j in jack]
+        )
         ok = reps[np.isfinite(reps)]
         ci = None
         if len(ok) >= 3:
@@ -206,11 +212,16 @@ def variance_ratios(total: dict[str, float], jack: list[dict[str, float]], refer
             h = float(t_dist.ppf((1 + level) / 2, len(ok) - 1)) * se
             ci = [max(0.0, point - h), point + h]
         out[label] = {"ratio": point, "ratio_ci_models": ci, "jackknife_models": int(len(ok))}
-    check: dict = {"exceeds_total": [k for k, v in out.items() if v["ratio_ci_models"]
-                                      and v["ratio_ci_models"][0] > 1]}
+    check: dict = {"exceeds_total": [k for k, v in out.items() if v["ratio_ci_models"] and v["ratio_ci_models"][0] > 1]}
     if singles and ref:
-        reps = np.array([sum(j[k] for k in singles) / j[reference]
-                         if all(j.get(k) is not None for k in singles) and j.get(reference) else np.nan for j in jack])
+        reps = np.array(
+            [
+                sum(j[k] for k in singles) / j[reference]
+                if all(j.get(k) is not None for k in singles) and j.get(reference)
+                else np.nan
+                for j in jack
+            ]
+        )
         ok = reps[np.isfinite(reps)]
         point = sum(total[k] for k in singles) / ref
         ci = None
@@ -218,7 +229,11 @@ def variance_ratios(total: dict[str, float], jack: list[dict[str, float]], refer
             se = float(np.sqrt((len(ok) - 1) / len(ok) * ((ok - ok.mean()) ** 2).sum()))
             h = float(t_dist.ppf((1 + level) / 2, len(ok) - 1)) * se
             ci = [point - h, point + h]
-        check.update(single_sources=singles, sum_of_single_ratios=point, sum_ci_models=ci,
-                     additive=bool(ci is not None and ci[0] <= 1 <= ci[1]))
+        check.update(
+            single_sources=singles,
+            sum_of_single_ratios=point,
+            sum_ci_models=ci,
+            additive=bool(ci is not None and ci[0] <= 1 <= ci[1]),
+        )
     check["consistent"] = not check["exceeds_total"] and check.get("additive", True)
     return {"ratios": out, "total_variance_check": check, "models": S}

@@ -56,8 +56,10 @@ class SeedsFailed(StablexError):
         self.failures = failures
         self.results = results
         reasons = "; ".join(f"seed {s}: {_reason(e)}" for s, e in sorted(failures.items()))
-        super().__init__(f"{len(failures)} seed(s) failed ({reasons}); the other seeds are complete, "
-                         f"rerun the same command to complete the sweep")
+        super().__init__(
+            f"{len(failures)} seed(s) failed ({reasons}); the other seeds are complete, "
+            f"rerun the same command to complete the sweep"
+        )
 
 
 def _reason(e: BaseException) -> str:
@@ -102,8 +104,15 @@ class RayExecutor:
     name = "ray"
     in_process = False
 
-    def __init__(self, address: str | None = None, cpus_per_seed: float = 1, gpus_per_seed: float = 0,
-                 max_retries: int = 2, runtime_env: dict | None = None, init_kwargs: dict | None = None):
+    def __init__(
+        self,
+        address: str | None = None,
+        cpus_per_seed: float = 1,
+        gpus_per_seed: float = 0,
+        max_retries: int = 2,
+        runtime_env: dict | None = None,
+        init_kwargs: dict | None = None,
+    ):
         if cpus_per_seed <= 0 or gpus_per_seed < 0 or max_retries < 0:
             raise StablexError("--cpus-per-seed must be > 0, --gpus-per-seed and max_retries >= 0")
         self.address = address
@@ -128,16 +137,18 @@ class RayExecutor:
             raise StablexError("--executor ray needs Ray: pip install 'stablex[ray]'") from None
         if not ray.is_initialized():
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                      "configure_logging": False}
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
             if self.runtime_env:
                 kwargs["runtime_env"] = self.runtime_env
             address = self.address if self.address is not None else os.environ.get("RAY_ADDRESS")
             if address in (None, "", "local"):
                 kwargs.update(address="local", _node_ip_address="127.0.0.1")
             else:
-                kwargs = {"address": address, "log_to_driver": False,
-                          **({"runtime_env": self.runtime_env} if self.runtime_env else {})}
+                kwargs = {
+                    "address": address,
+                    "log_to_driver": False,
+                    **({"runtime_env": self.runtime_env} if self.runtime_env else {}),
+                }
             kwargs.update(self.init_kwargs)
             try:
                 ray.init(**kwargs)
@@ -149,9 +160,13 @@ class RayExecutor:
 
     def map_seeds(self, fn: SeedFn, seeds: Iterable[int], on_done: OnDone | None = None) -> dict[int, Any]:
         ray = self._ensure()
-        task = ray.remote(_call).options(num_cpus=self.cpus_per_seed, num_gpus=self.gpus_per_seed,
-                                         max_retries=self.max_retries, retry_exceptions=False,
-                                         name="stablex-seed")
+        task = ray.remote(_call).options(
+            num_cpus=self.cpus_per_seed,
+            num_gpus=self.gpus_per_seed,
+            max_retries=self.max_retries,
+            retry_exceptions=False,
+            name="stablex-seed",
+        )
         fn_ref = ray.put(fn)  # shipped once, not once per seed
         refs = {task.remote(fn_ref, seed): seed for seed in seeds}
         pending = list(refs)
@@ -190,20 +205,27 @@ class RayExecutor:
         self.close()
 
 
-def make_executor(name: str = "local", address: str | None = None, cpus_per_seed: float = 1,
-                  gpus_per_seed: float = 0, max_retries: int = 2):
+def make_executor(
+    name: str = "local",
+    address: str | None = None,
+    cpus_per_seed: float = 1,
+    gpus_per_seed: float = 0,
+    max_retries: int = 2,
+):
     """The executor a command line asks for (`--executor local|ray`)."""
     if name == "local":
         if address is not None:
             raise StablexError("--address needs --executor ray")
         return LocalExecutor()
     if name == "ray":
-        return RayExecutor(address=address, cpus_per_seed=cpus_per_seed, gpus_per_seed=gpus_per_seed,
-                           max_retries=max_retries)
+        return RayExecutor(
+            address=address, cpus_per_seed=cpus_per_seed, gpus_per_seed=gpus_per_seed, max_retries=max_retries
+        )
     raise StablexError(f"--executor {name!r}: choose local or ray")
 
 
 # --- seed tasks (run on the workers) --------------------------------------------------------
+
 
 def _mark_start(stage: str, seed: int) -> None:
     where = os.environ.get(PID_DIR_ENV)
@@ -217,15 +239,27 @@ def _train_seed(cfg: StudyConfig, out: str, seed: int) -> dict:
 
     _mark_start("train", seed)
     res = train(cfg, out, seeds=[seed], show_progress=False)
-    return {"seed": seed, "trained": seed in res.trained, "seconds": res.seconds, "pid": os.getpid(),
-            "host": os.uname().nodename}
+    return {
+        "seed": seed,
+        "trained": seed in res.trained,
+        "seconds": res.seconds,
+        "pid": os.getpid(),
+        "host": os.uname().nodename,
+    }
 
 
 # --- drivers ----------------------------------------------------------------------------------
 
-def train_distributed(cfg: StudyConfig, out: str | Path, executor=None, force: bool = False,
-                      seeds: list[int] | None = None, progress: Progress | None = None,
-                      show_progress: bool = True):
+
+def train_distributed(
+    cfg: StudyConfig,
+    out: str | Path,
+    executor=None,
+    force: bool = False,
+    seeds: list[int] | None = None,
+    progress: Progress | None = None,
+    show_progress: bool = True,
+):
     """`train` with each seed handed to `executor`; returns a `TrainResult` like `train`.
     The run is held (`rundir.lock_run`) while its seeds train: a second sweep on it is refused."""
     from stablex.rundir import lock_run
@@ -235,8 +269,15 @@ def train_distributed(cfg: StudyConfig, out: str | Path, executor=None, force: b
         return _train_distributed(cfg, out, executor, force, seeds, progress, show_progress)
 
 
-def _train_distributed(cfg: StudyConfig, out: str | Path, executor, force: bool, seeds: list[int] | None,
-                       progress: Progress | None, show_progress: bool):
+def _train_distributed(
+    cfg: StudyConfig,
+    out: str | Path,
+    executor,
+    force: bool,
+    seeds: list[int] | None,
+    progress: Progress | None,
+    show_progress: bool,
+):
     from stablex.io import write_text
     from stablex.progress import progress_or
     from stablex.train.sweep import TrainResult, init_run, resolve_encoder, train
@@ -260,8 +301,7 @@ def _train_distributed(cfg: StudyConfig, out: str | Path, executor, force: bool,
     fn = functools.partial(_train_seed, worker_cfg, str(run.path))
     try:
         with progress_or(progress, disable=not show_progress) as prog:
-            task = prog.add_task(f"seeds on {executor.name} ({len(result.skipped)} already done)",
-                                 total=len(todo))
+            task = prog.add_task(f"seeds on {executor.name} ({len(result.skipped)} already done)", total=len(todo))
 
             def on_done(seed: int, r: dict) -> None:
                 if r.get("trained"):

@@ -31,10 +31,10 @@ from stablex.data.corpus import load_corpus
 from stablex.data.split import SPLITS, make_split
 from stablex.errors import StablexError
 from stablex.io import atomic_dir, write_json, write_parquet
+from stablex.ledger import LEDGER
 from stablex.models.classifier import assemble_seed, init_classifier, load_encoder, prepare_base, token_positions
 from stablex.models.imported import Checkpoint, check_checkpoints, load_aligned, read_checkpoint
 from stablex.models.resolve import ResolvedModel
-from stablex.ledger import LEDGER
 from stablex.rundir import SEED_WEIGHTS, Run, clear_run, lock_run, write_run_records
 from stablex.runtime import torch_threads
 from stablex.train.loop import Inputs, predict
@@ -81,8 +81,11 @@ def _stored_state(model: torch.nn.Module, reference: torch.nn.Module, base_names
     BERT's pooler) and every encoder tensor that differs from base/'s (compared exactly). Seeds that
     share checkpoint 0's encoder store their head only; any other seed keeps its whole weights."""
     ref = dict(reference.named_parameters())
-    return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters()
-            if n not in base_names or not torch.equal(p.detach().cpu(), ref[n].detach().cpu())}
+    return {
+        n: p.detach().cpu().contiguous()
+        for n, p in model.named_parameters()
+        if n not in base_names or not torch.equal(p.detach().cpu(), ref[n].detach().cpu())
+    }
 
 
 def _base_names(run: Run, reference: torch.nn.Module) -> set[str]:
@@ -95,42 +98,81 @@ def _base_names(run: Run, reference: torch.nn.Module) -> set[str]:
     return {n for n, _ in reference.named_parameters() if n.removeprefix(f"{prefix}.") in keys}
 
 
-def _write_seed(run: Run, cfg: StudyConfig, seed: int, ckpt: Checkpoint, classes: list[str], data: Inputs,
-                pad_id: int, split, reference: torch.nn.Module, base_names: set[str]) -> tuple[float, int]:
+def _write_seed(
+    run: Run,
+    cfg: StudyConfig,
+    seed: int,
+    ckpt: Checkpoint,
+    classes: list[str],
+    data: Inputs,
+    pad_id: int,
+    split,
+    reference: torch.nn.Module,
+    base_names: set[str],
+) -> tuple[float, int]:
     model = load_aligned(ckpt, classes)
     state = _stored_state(model, reference, base_names)
     del model
     with atomic_dir(run.seed_weights_path(seed).parent) as tmp:
         save_file(state, str(tmp / SEED_WEIGHTS), metadata={"dtype": "float32"})
-        write_json(tmp / IMPORT_STAMP, {"base": "../../../base", "dtype": "float32", "imported": str(ckpt.path),
-                                        "n_params": sum(v.numel() for v in state.values()),
-                                        "n_tensors": len(state)})
+        write_json(
+            tmp / IMPORT_STAMP,
+            {
+                "base": "../../../base",
+                "dtype": "float32",
+                "imported": str(ckpt.path),
+                "n_params": sum(v.numel() for v in state.values()),
+                "n_tensors": len(state),
+            },
+        )
     # predictions from the seed exactly as every later stage loads it
     model = assemble_seed(run.path, classes, 0, run.seed_weights_path(seed), seed)
     t = time.perf_counter()
     logits = predict(model, data, 0, pad_id, cfg.train.eval_batch_size)
     seconds = time.perf_counter() - t
     write_parquet(run.seed_predictions_path(seed), _predictions_table(split, logits))
-    per_split = {s: _metrics(logits[split.indices(s)], split.label_ids[split.indices(s)])
-                 for s in SPLITS if len(split.indices(s))}
-    write_json(run.seed_metrics_path(seed), {
-        "seed": seed, "imported": True, "checkpoint": str(ckpt.path),
-        # the random sources of a model trained elsewhere are unknown: none is claimed
-        "init_seed": None, "order_seed": None, "dropout_seed": None, "data_seed": None,
-        "group": None, "bootstrap": False,
-        "accuracy": {s: m["accuracy"] for s, m in per_split.items()},
-        "macro_f1": {s: m["macro_f1"] for s, m in per_split.items()},
-        "loss": {s: m["loss"] for s, m in per_split.items()},
-        "n": {s: m["n"] for s, m in per_split.items()},
-        "final_train_loss": None, "n_steps": None, "train_seconds": None,
-        "predict_seconds": round(seconds, 3), "model_bytes": run.seed_weights_path(seed).stat().st_size,
-        "stored_tensors": len(state), "threads": torch.get_num_threads(), "device": "cpu",
-    })
+    per_split = {
+        s: _metrics(logits[split.indices(s)], split.label_ids[split.indices(s)])
+        for s in SPLITS
+        if len(split.indices(s))
+    }
+    write_json(
+        run.seed_metrics_path(seed),
+        {
+            "seed": seed,
+            "imported": True,
+            "checkpoint": str(ckpt.path),
+            # the random sources of a model trained elsewhere are unknown: none is claimed
+            "init_seed": None,
+            "order_seed": None,
+            "dropout_seed": None,
+            "data_seed": None,
+            "group": None,
+            "bootstrap": False,
+            "accuracy": {s: m["accuracy"] for s, m in per_split.items()},
+            "macro_f1": {s: m["macro_f1"] for s, m in per_split.items()},
+            "loss": {s: m["loss"] for s, m in per_split.items()},
+            "n": {s: m["n"] for s, m in per_split.items()},
+            "final_train_loss": None,
+            "n_steps": None,
+            "train_seconds": None,
+            "predict_seconds": round(seconds, 3),
+            "model_bytes": run.seed_weights_path(seed).stat().st_size,
+            "stored_tensors": len(state),
+            "threads": torch.get_num_threads(),
+            "device": "cpu",
+        },
+    )
     return per_split["test"]["accuracy"], len(state)
 
 
-def import_models(cfg: StudyConfig, out: str | Path, checkpoints: list[str | Path],
-                  tokenizer: str | Path | None = None, force: bool = False) -> ImportResult:
+def import_models(
+    cfg: StudyConfig,
+    out: str | Path,
+    checkpoints: list[str | Path],
+    tokenizer: str | Path | None = None,
+    force: bool = False,
+) -> ImportResult:
     """Make RUN/ from fine-tuned HF sequence-classification checkpoints, seed n = checkpoints[n]."""
     started = time.perf_counter()
     run = Run(Path(out))
@@ -146,8 +188,10 @@ def import_models(cfg: StudyConfig, out: str | Path, checkpoints: list[str | Pat
     split = make_split(corpus, cfg.corpus)
     limit = token_positions(ckpts[0].config)
     if cfg.corpus.max_tokens > limit:
-        raise StablexError(f"[corpus] max_tokens = {cfg.corpus.max_tokens}: must be <= {limit}, the positions of "
-                           f"--checkpoint {ckpts[0].path}")
+        raise StablexError(
+            f"[corpus] max_tokens = {cfg.corpus.max_tokens}: must be <= {limit}, the positions of "
+            f"--checkpoint {ckpts[0].path}"
+        )
     for c in ckpts:  # the weights load as the checkpoint's class (none missing): before anything is written
         load_aligned(c, classes)
 
@@ -161,15 +205,30 @@ def import_models(cfg: StudyConfig, out: str | Path, checkpoints: list[str | Pat
         try:
             model_facts = {"name": cfg.model.name, "path": str(ckpts[0].path), "source": "import"}
             # base/ = checkpoint 0's encoder and the shared tokenizer, by the trained runs' own code
-            model_facts["base"] = prepare_base(ResolvedModel(cfg.model.name, ckpts[0].path, "import"), split.texts,
-                                               run.path, trim_vocab=False, max_tokens=cfg.corpus.max_tokens,
-                                               tokenizer_path=ckpts[0].tokenizer_dir)
-            corpus_facts = {"path": corpus.source, "sha256": corpus.sha256, "rows": corpus.n_rows,
-                            "dropped_empty": corpus.n_dropped_empty, "dropped_other_labels": corpus.n_dropped_other,
-                            "text": cfg.corpus.text, "label": cfg.corpus.label, "split_column": cfg.corpus.split_column}
-            imported = {"n_checkpoints": len(ckpts), "tokenizer_vocab_sha256": ckpts[0].vocab_sha256,
-                        "random_sources": "unknown",
-                        "checkpoints": [dict(seed=i, **c.record(classes)) for i, c in enumerate(ckpts)]}
+            model_facts["base"] = prepare_base(
+                ResolvedModel(cfg.model.name, ckpts[0].path, "import"),
+                split.texts,
+                run.path,
+                trim_vocab=False,
+                max_tokens=cfg.corpus.max_tokens,
+                tokenizer_path=ckpts[0].tokenizer_dir,
+            )
+            corpus_facts = {
+                "path": corpus.source,
+                "sha256": corpus.sha256,
+                "rows": corpus.n_rows,
+                "dropped_empty": corpus.n_dropped_empty,
+                "dropped_other_labels": corpus.n_dropped_other,
+                "text": cfg.corpus.text,
+                "label": cfg.corpus.label,
+                "split_column": cfg.corpus.split_column,
+            }
+            imported = {
+                "n_checkpoints": len(ckpts),
+                "tokenizer_vocab_sha256": ckpts[0].vocab_sha256,
+                "random_sources": "unknown",
+                "checkpoints": [dict(seed=i, **c.record(classes)) for i, c in enumerate(ckpts)],
+            }
             write_run_records(run, cfg, split, corpus_facts, model_facts, extra={"imported": imported})
             encoder = load_encoder(run.path)
             ids = encoder.tokenizer(split.texts, truncation=True, max_length=cfg.corpus.max_tokens)["input_ids"]
@@ -178,8 +237,9 @@ def import_models(cfg: StudyConfig, out: str | Path, checkpoints: list[str | Pat
                 reference = init_classifier(run.path, classes, 0)
                 base_names = _base_names(run, reference)
                 for seed, c in enumerate(ckpts):
-                    acc, n = _write_seed(run, cfg, seed, c, classes, data, encoder.tokenizer.pad_token_id, split,
-                                         reference, base_names)
+                    acc, n = _write_seed(
+                        run, cfg, seed, c, classes, data, encoder.tokenizer.pad_token_id, split, reference, base_names
+                    )
                     result.seeds.append(seed)
                     result.accuracy[seed] = acc
                     result.stored_tensors[seed] = n
@@ -191,4 +251,3 @@ def import_models(cfg: StudyConfig, out: str | Path, checkpoints: list[str | Pat
             raise
     result.seconds = time.perf_counter() - started
     return result
-

@@ -18,8 +18,12 @@ def backbone(model: torch.nn.Module) -> torch.nn.Module:
 def supports_split(model: torch.nn.Module) -> bool:
     """BERT-style (pooler + classifier) and RoBERTa-style (classifier on <s>) heads."""
     base = backbone(model)
-    return hasattr(base, "embeddings") and hasattr(base, "encoder") and hasattr(base.encoder, "layer") \
+    return (
+        hasattr(base, "embeddings")
+        and hasattr(base, "encoder")
+        and hasattr(base.encoder, "layer")
         and model.config.model_type in ("bert", "roberta", "xlm-roberta", "camembert")
+    )
 
 
 def _mask(model, hidden: torch.Tensor, attention_mask: torch.Tensor):

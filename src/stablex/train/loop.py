@@ -68,8 +68,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-
-
 def native_bfloat16(device: torch.device) -> bool:
     """Whether `device` multiplies bfloat16 in hardware (emulated bfloat16 is slower than float32)."""
     if device.type == "cuda":
@@ -99,8 +97,9 @@ def forward(model, data: Inputs, idx: np.ndarray, k: int, pad_id: int) -> torch.
     return model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
 
 
-def cache_lower(model, data: Inputs, k: int, pad_id: int, batch_size: int,
-                tick: Callable[[int], None] | None = None) -> None:
+def cache_lower(
+    model, data: Inputs, k: int, pad_id: int, batch_size: int, tick: Callable[[int], None] | None = None
+) -> None:
     lengths = np.array([len(x) for x in data.ids])
     data.cached = [None] * len(data)  # type: ignore[list-item]
     for idx in eval_batches(lengths, batch_size):
@@ -132,8 +131,15 @@ class TrainOutcome:
     final_loss: float
 
 
-def fit(model, data: Inputs, plan: SeedPlan, cfg: TrainConfig, freeze_layers: int, pad_id: int,
-        tick: Callable[[int], None] | None = None) -> TrainOutcome:
+def fit(
+    model,
+    data: Inputs,
+    plan: SeedPlan,
+    cfg: TrainConfig,
+    freeze_layers: int,
+    pad_id: int,
+    tick: Callable[[int], None] | None = None,
+) -> TrainOutcome:
     """Train in place. Data order comes from order_seed, dropout masks from dropout_seed (drawn
     from torch's global generator, which is saved before and restored after)."""
     dev = device_of(model)
@@ -141,8 +147,15 @@ def fit(model, data: Inputs, plan: SeedPlan, cfg: TrainConfig, freeze_layers: in
         return _fit(model, data, plan, cfg, freeze_layers, pad_id, tick)
 
 
-def _fit(model, data: Inputs, plan: SeedPlan, cfg: TrainConfig, freeze_layers: int, pad_id: int,
-         tick: Callable[[int], None] | None) -> TrainOutcome:
+def _fit(
+    model,
+    data: Inputs,
+    plan: SeedPlan,
+    cfg: TrainConfig,
+    freeze_layers: int,
+    pad_id: int,
+    tick: Callable[[int], None] | None,
+) -> TrainOutcome:
     from transformers import get_linear_schedule_with_warmup
 
     rows = np.arange(len(data))
@@ -171,8 +184,7 @@ def _fit(model, data: Inputs, plan: SeedPlan, cfg: TrainConfig, freeze_layers: i
     start = time.perf_counter()
     loss_value = float("nan")
     # mixed precision: the steps' products in bfloat16, the weights and their updates in float32
-    autocast = torch.autocast(device_of(model).type, dtype=torch.bfloat16,
-                              enabled=resolve_precision(cfg) == "bfloat16")
+    autocast = torch.autocast(device_of(model).type, dtype=torch.bfloat16, enabled=resolve_precision(cfg) == "bfloat16")
     for _ in range(cfg.epochs):
         for idx in batches(order_rng.permutation(rows), lengths, cfg.batch_size, order_rng):
             with autocast:

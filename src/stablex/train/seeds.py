@@ -64,7 +64,9 @@ def _varied(group: dict, where: str, bootstrap: bool) -> set[str]:
         return {s for s in SOURCES if s != "data_seed" or bootstrap}
     unknown = sorted(set(vary) - set(SOURCE_NAMES))
     if unknown:
-        raise StablexError(f"{where}: unknown source(s) {unknown} in vary (choose from {sorted(SOURCE_NAMES)} or 'all')")
+        raise StablexError(
+            f"{where}: unknown source(s) {unknown} in vary (choose from {sorted(SOURCE_NAMES)} or 'all')"
+        )
     if "data" in vary and not bootstrap:
         raise StablexError(f"{where}: varies 'data', which needs [train] bootstrap = true (each seed a bootstrap draw)")
     return {SOURCE_NAMES[v] for v in vary}
@@ -73,8 +75,9 @@ def _varied(group: dict, where: str, bootstrap: bool) -> set[str]:
 def design_seeds(train: Any, where: str = "[train] groups") -> list[int]:
     """Validate `train.groups` and return the sorted union of their seeds."""
     if any(getattr(train, s) is not None for s in ("init_seed", "order_seed", "dropout_seed")):
-        raise StablexError(f"{where}: a source design pins sources per group; unset [train] init_seed, "
-                           f"order_seed and dropout_seed")
+        raise StablexError(
+            f"{where}: a source design pins sources per group; unset [train] init_seed, order_seed and dropout_seed"
+        )
     owner: dict[int, str] = {}
     names: set[str] = set()
     for i, g in enumerate(train.groups):
@@ -91,8 +94,11 @@ def design_seeds(train: Any, where: str = "[train] groups") -> list[int]:
         label = f"{where} {name!r}"
         _varied(g, label, train.bootstrap)
         seeds = g.get("seeds")
-        if not isinstance(seeds, list) or len(seeds) < 1 or not all(
-                isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        if (
+            not isinstance(seeds, list)
+            or len(seeds) < 1
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+        ):
             raise StablexError(f"{label}: seeds must be a list of non-negative integers (got {seeds!r})")
         for s in seeds:
             if s in owner:

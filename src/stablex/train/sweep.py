@@ -27,8 +27,7 @@ from stablex.progress import progress_or
 from stablex.rundir import Run, prepare_run, start_ledger, write_run_records
 from stablex.runtime import torch_threads
 from stablex.train.layers import supports_split
-from stablex.train.loop import (Inputs, cache_lower, configure_trainable, fit, predict, resolve_device,
-                                resolve_precision)
+from stablex.train.loop import Inputs, cache_lower, configure_trainable, fit, predict, resolve_device, resolve_precision
 from stablex.train.seeds import SOURCES, plan_seed
 
 
@@ -54,11 +53,15 @@ def resolve_encoder(cfg: StudyConfig) -> StudyConfig:
         cfg = copy.deepcopy(cfg)
         cfg.model.freeze_layers = k = facts.n_layers // 2
     if k > facts.n_layers // 2:
-        raise StablexError(f"option freeze_layers={k}: at most half of the {facts.n_layers} layers of "
-                           f"{cfg.model.name} may be frozen (use at most {facts.n_layers // 2})")
+        raise StablexError(
+            f"option freeze_layers={k}: at most half of the {facts.n_layers} layers of "
+            f"{cfg.model.name} may be frozen (use at most {facts.n_layers // 2})"
+        )
     if cfg.corpus.max_tokens > facts.positions:
-        raise StablexError(f"[corpus] max_tokens = {cfg.corpus.max_tokens}: must be <= {facts.positions}, "
-                           f"the positions of {cfg.model.name}")
+        raise StablexError(
+            f"[corpus] max_tokens = {cfg.corpus.max_tokens}: must be <= {facts.positions}, "
+            f"the positions of {cfg.model.name}"
+        )
     return cfg
 
 
@@ -80,12 +83,17 @@ def init_run(cfg: StudyConfig, out: str | Path, force: bool = False) -> Run:
     start_ledger(run, cfg)
     try:
         model_facts = {"name": cfg.model.name, "path": str(resolved.path), "source": resolved.source}
-        model_facts["base"] = prepare_base(resolved, split.texts, run.path, cfg.model.trim_vocab,
-                                           cfg.corpus.max_tokens)
-        corpus_facts = {"path": corpus.source, "sha256": corpus.sha256, "rows": corpus.n_rows,
-                        "dropped_empty": corpus.n_dropped_empty, "dropped_other_labels": corpus.n_dropped_other,
-                        "dropped_duplicates": split.dropped_duplicates, "text": cfg.corpus.text,
-                        "label": cfg.corpus.label}
+        model_facts["base"] = prepare_base(resolved, split.texts, run.path, cfg.model.trim_vocab, cfg.corpus.max_tokens)
+        corpus_facts = {
+            "path": corpus.source,
+            "sha256": corpus.sha256,
+            "rows": corpus.n_rows,
+            "dropped_empty": corpus.n_dropped_empty,
+            "dropped_other_labels": corpus.n_dropped_other,
+            "dropped_duplicates": split.dropped_duplicates,
+            "text": cfg.corpus.text,
+            "label": cfg.corpus.label,
+        }
         write_run_records(run, cfg, split, corpus_facts, model_facts)
     except BaseException:
         if created:  # leave nothing half-made behind
@@ -101,15 +109,21 @@ def _check_plans(run: Run, cfg: StudyConfig, seeds: list[int]) -> None:
         recorded = run.seed_metrics(s)
         plan, _ = plan_seed(cfg.train, s)
         if any(recorded.get(k) is not None and recorded[k] != getattr(plan, k) for k in SOURCES):
-            raise StablexError(f"seed {s} was trained with other per-source seeds than [train] groups now gives it "
-                               f"(moved to another group?); use another --out, or --force to discard its results")
+            raise StablexError(
+                f"seed {s} was trained with other per-source seeds than [train] groups now gives it "
+                f"(moved to another group?); use another --out, or --force to discard its results"
+            )
 
 
 def _metrics(logits: np.ndarray, labels: np.ndarray) -> dict:
     pred = logits.argmax(1)
     loss = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)))
-    return {"accuracy": float((pred == labels).mean()), "macro_f1": float(f1_score(labels, pred, average="macro")),
-            "loss": loss, "n": int(len(labels))}
+    return {
+        "accuracy": float((pred == labels).mean()),
+        "macro_f1": float(f1_score(labels, pred, average="macro")),
+        "loss": loss,
+        "n": int(len(labels)),
+    }
 
 
 def _predictions_table(split, logits: np.ndarray) -> pa.Table:
@@ -129,8 +143,14 @@ def _predictions_table(split, logits: np.ndarray) -> pa.Table:
     return pa.table(cols)
 
 
-def train(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Progress | None = None,
-          show_progress: bool = True, seeds: list[int] | None = None) -> TrainResult:
+def train(
+    cfg: StudyConfig,
+    out: str | Path,
+    force: bool = False,
+    progress: Progress | None = None,
+    show_progress: bool = True,
+    seeds: list[int] | None = None,
+) -> TrainResult:
     """Fine-tune one classifier per seed in `cfg.train.seeds` (or `seeds`, a part of the sweep
     handed to one worker); seeds already complete are skipped."""
     started = time.perf_counter()
@@ -145,10 +165,14 @@ def train(cfg: StudyConfig, out: str | Path, force: bool = False, progress: Prog
     if not todo:
         return result
     if run.imported():
-        raise StablexError(f"{run.path}: its seeds were imported (`stablex import`), so it trains none; seed(s) "
-                           f"{', '.join(map(str, todo))} are not among its {len(done)} imported seeds")
-    with torch_threads(cfg.train.threads or os.cpu_count() or 1), \
-            progress_or(progress, disable=not show_progress) as prog:
+        raise StablexError(
+            f"{run.path}: its seeds were imported (`stablex import`), so it trains none; seed(s) "
+            f"{', '.join(map(str, todo))} are not among its {len(done)} imported seeds"
+        )
+    with (
+        torch_threads(cfg.train.threads or os.cpu_count() or 1),
+        progress_or(progress, disable=not show_progress) as prog,
+    ):
         data = _sweep_inputs(run, cfg, prog)
         n_steps = int(np.ceil(len(data.train.labels) / cfg.train.batch_size)) * cfg.train.epochs
         seeds_task = prog.add_task(f"seeds ({len(result.skipped)} already done)", total=len(todo))
@@ -179,16 +203,19 @@ def _sweep_inputs(run: Run, cfg: StudyConfig, prog) -> SweepInputs:
     split, classes = run.split(), run.classes()
     encoder = load_encoder(run.path)
     enc = encoder.tokenizer(split.texts, truncation=True, max_length=cfg.corpus.max_tokens)["input_ids"]
-    everything = Inputs(ids=[encoder.map_ids(torch.tensor(x, dtype=torch.long)) for x in enc],
-                        labels=split.label_ids.astype(np.int64))
+    everything = Inputs(
+        ids=[encoder.map_ids(torch.tensor(x, dtype=torch.long)) for x in enc], labels=split.label_ids.astype(np.int64)
+    )
     pad_id = encoder.tokenizer.pad_token_id
     device = resolve_device(cfg.train.device)
     k = cfg.model.freeze_layers
     if k:  # the frozen lower layers are the same for every head: any init seed will do
         probe = init_classifier(run.path, classes, 0).to(device)
         if not supports_split(probe):
-            raise StablexError(f"option freeze_layers={k}: not supported for model type "
-                               f"{probe.config.model_type!r}; use freeze_layers = 0")
+            raise StablexError(
+                f"option freeze_layers={k}: not supported for model type "
+                f"{probe.config.model_type!r}; use freeze_layers = 0"
+            )
         n_layers = len(probe.base_model.encoder.layer)
         if k > n_layers // 2:
             raise StablexError(f"option freeze_layers={k}: at most half of the {n_layers} layers may be frozen")
@@ -196,8 +223,11 @@ def _sweep_inputs(run: Run, cfg: StudyConfig, prog) -> SweepInputs:
         cache_lower(probe, everything, k, pad_id, cfg.train.eval_batch_size, tick=lambda n: prog.advance(task, n))
         del probe
     idx = split.indices("train")
-    train = Inputs(ids=[everything.ids[i] for i in idx], labels=everything.labels[idx],
-                   cached=None if everything.cached is None else [everything.cached[i] for i in idx])
+    train = Inputs(
+        ids=[everything.ids[i] for i in idx],
+        labels=everything.labels[idx],
+        cached=None if everything.cached is None else [everything.cached[i] for i in idx],
+    )
     return SweepInputs(split, classes, everything, train, pad_id, device)
 
 
@@ -215,16 +245,28 @@ def _train_seed(run: Run, cfg: StudyConfig, data: SweepInputs, seed: int, tick) 
     if cfg.model.keep_models:
         model_bytes = save_trained(model, run.seed_weights_path(seed).parent, cfg.model.save_dtype)
     write_parquet(run.seed_predictions_path(seed), _predictions_table(split, logits))
-    per_split = {s: _metrics(logits[split.indices(s)], split.label_ids[split.indices(s)])
-                 for s in SPLITS if len(split.indices(s))}
-    write_json(run.seed_metrics_path(seed), {
-        "seed": seed, **plan.to_dict(), "group": group, "bootstrap": cfg.train.bootstrap,
-        "accuracy": {s: m["accuracy"] for s, m in per_split.items()},
-        "macro_f1": {s: m["macro_f1"] for s, m in per_split.items()},
-        "loss": {s: m["loss"] for s, m in per_split.items()},
-        "n": {s: m["n"] for s, m in per_split.items()},
-        "final_train_loss": outcome.final_loss, "n_steps": outcome.n_steps,
-        "train_seconds": round(outcome.train_seconds, 3), "predict_seconds": round(predict_seconds, 3),
-        "model_bytes": model_bytes,
-        "threads": torch.get_num_threads(), "device": str(data.device),
-    })
+    per_split = {
+        s: _metrics(logits[split.indices(s)], split.label_ids[split.indices(s)])
+        for s in SPLITS
+        if len(split.indices(s))
+    }
+    write_json(
+        run.seed_metrics_path(seed),
+        {
+            "seed": seed,
+            **plan.to_dict(),
+            "group": group,
+            "bootstrap": cfg.train.bootstrap,
+            "accuracy": {s: m["accuracy"] for s, m in per_split.items()},
+            "macro_f1": {s: m["macro_f1"] for s, m in per_split.items()},
+            "loss": {s: m["loss"] for s, m in per_split.items()},
+            "n": {s: m["n"] for s, m in per_split.items()},
+            "final_train_loss": outcome.final_loss,
+            "n_steps": outcome.n_steps,
+            "train_seconds": round(outcome.train_seconds, 3),
+            "predict_seconds": round(predict_seconds, 3),
+            "model_bytes": model_bytes,
+            "threads": torch.get_num_threads(),
+            "device": str(data.device),
+        },
+    )
