@@ -72,9 +72,10 @@ _current: contextvars.ContextVar[_Stage | None] = contextvars.ContextVar("stable
 @contextmanager
 def stage(name: str) -> Iterator[_Stage]:
     """Within the block, every artefact written records `name` and the inputs `check` saw."""
-    token = _current.set(_Stage(name))
+    now = _Stage(name)
+    token = _current.set(now)
     try:
-        yield _current.get()
+        yield now
     finally:
         _current.reset(token)
 

@@ -23,6 +23,8 @@ Conventions (edge cases):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy.stats import rankdata
 
@@ -137,7 +139,7 @@ def pair_replicates(A: np.ndarray, weights: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
 
-def agreement(a: np.ndarray, b: np.ndarray, ks: list[int] = (5, 10)) -> dict[str, float]:
+def agreement(a: np.ndarray, b: np.ndarray, ks: Sequence[int] = (5, 10)) -> dict[str, float]:
     """All metrics for two explanations of one text (a convenience over the pair matrices)."""
     X = np.stack([np.asarray(a, float), np.asarray(b, float)])[None]
     out = {name: float(A[0, 0, 1]) for name, A in all_pairs(X, list(ks)).items()}

@@ -261,10 +261,10 @@ def equivalence(
 def accuracy_reading(result: EquivalenceResult) -> str:
     """One sentence on best vs worst of all seeds that says only what the tests support:
     'equally accurate' only when TOST concludes, 'differ' only when the z-test does."""
-    if not result.subsets or result.subsets[0].tost is None:
+    sub = result.subsets[0] if result.subsets else None
+    t = sub.tost if sub is not None else None
+    if sub is None or t is None:
         return "One seed: nothing to compare."
-    sub = result.subsets[0]
-    t = sub.tost
     pts = f"{100 * t.margin:g} point" + ("" if 100 * t.margin == 1 else "s")
     how = "paired by text" if t.paired else "unpaired"
     d = (

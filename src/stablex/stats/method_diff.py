@@ -96,7 +96,7 @@ def _method_table(run: Run, method: str) -> tuple[dict, dict] | None:
 def stability_differences(run: Run, n_boot: int) -> dict:
     """Every ordered pair of analysed methods with the same seeds and replicate count."""
     methods = sorted(p.parent.name for p in run.analysis_root.glob("*/per_text.parquet"))
-    loaded = {m: t for m in methods if (t := _method_table(run, m)) is not None}
+    loaded = {m: tab for m in methods if (tab := _method_table(run, m)) is not None}
     out: dict = {
         "note": "difference = median Spearman rho of <a> minus <b> over their common texts; ci: 95% "
         "multi-bootstrap, the same texts and seed draws for both methods",
