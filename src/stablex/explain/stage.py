@@ -25,19 +25,17 @@ from sklearn.model_selection import train_test_split
 
 from stablex import ledger
 from stablex.config import ExplainConfig
-from stablex.config_checks import check_section
 from stablex.data.split import SPLITS
 from stablex.errors import ConfigMismatchError, StablexError
 from stablex.explain.checks import randomisation_check
-from stablex.explain.forward import SOFTMAX_RULES
 from stablex.explain.methods import (
     METHODS,
     Attribution,
     check_rules,
     get_method,
     method_identity,
-    method_options,
     method_record,
+    resolve,
 )
 from stablex.explain.words import aggregate
 from stablex.io import read_json, remove, write_json, write_parquet
@@ -163,12 +161,10 @@ def resolve_target(target: str, classes: list[str], label_ids: np.ndarray) -> np
 
 
 def check_config(config: ExplainConfig, method: str) -> None:
-    """The options (stablex.config_checks), then what only the explainers know: methods and rules."""
-    check_section(config, "explain")
+    """What only the explainers know: the method's name and its `[explain.<method>]` options
+    (the section checked itself when it was made)."""
     if method not in METHODS:
         raise StablexError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if config.softmax_rule not in SOFTMAX_RULES:  # lrp's, also read by the others' records
-        raise StablexError(f"option softmax_rule={config.softmax_rule!r}: choose one of {', '.join(SOFTMAX_RULES)}")
     check_rules(method, config)
 
 
@@ -472,7 +468,7 @@ def explain(
     summary_path = run.explanations_summary_path(method, config.split)
     texts = select_texts(run, config)
     target = resolve_target(config.target, classes, texts.label_ids)
-    opts = method_options(method, config)
+    opts = resolve(method, config).kwargs()  # the name resolved once, for every seed
     encoder = load_encoder(run.path)
     with (
         torch_threads(config.threads),

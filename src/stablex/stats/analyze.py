@@ -22,7 +22,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stablex.config import AnalyzeConfig
-from stablex.config_checks import check_section
 from stablex.errors import StablexError
 from stablex.io import read_json, write_json, write_parquet
 from stablex.rundir import Run
@@ -97,7 +96,6 @@ def analyze(run_dir: Path, method: str, config: AnalyzeConfig, progress: Any = N
     t0 = time.perf_counter()
     run = Run(run_dir)
     classes = run.classes()
-    check_section(config, "analyze")
     seeds, seed_metrics = _choose_seeds(run, method, config)
     ex = load_explanations(run.path, method, seeds, classes)
     t_load = time.perf_counter() - t0
