@@ -355,8 +355,7 @@ def test_every_later_stage_and_the_report_run_on_an_imported_run(imported):
     with pytest.raises(Exception, match="seeds were imported"):
         from stablex.train.sweep import train
 
-        cfg = run.config()
-        cfg.train.seeds = [0, 1, 2]
+        cfg = run.config().replace("train", seeds=[0, 1, 2])
         train(cfg, out, show_progress=False)
 
 

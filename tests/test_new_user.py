@@ -4,7 +4,6 @@ copies of the suite's real trained run (conftest.trained_run), or refuse before 
 
 from __future__ import annotations
 
-import copy
 import csv
 import gzip
 import itertools
@@ -194,12 +193,10 @@ def test_quick_preset_freezes_half_of_the_encoder(tiny, tmp_path):
         json.dumps({"model_type": "bert", "num_hidden_layers": 6, "max_position_embeddings": 512})
     )
     (six / "model.safetensors").write_bytes(b"")
-    small = copy.deepcopy(cfg)
-    small.model.name = str(six)
+    small = cfg.replace("model", name=str(six))
     assert resolve_encoder(small).model.freeze_layers == 3
-    small.model.freeze_layers = 4
-    with pytest.raises(StablexError, match="freeze_layers=4: at most half of the 6 layers"):
-        resolve_encoder(small)
+    with pytest.raises(StablexError, match=r"\[model\] freeze_layers = 4: at most half of the 6 layers"):
+        resolve_encoder(small.replace("model", freeze_layers=4))
 
 
 def test_a_field_over_a_megabyte_is_read(tmp_path):

@@ -68,7 +68,8 @@ def _flags_of(cls: type, section: str, table: str | None, command: str) -> list[
         if kind is str and parse is None and typing.get_origin(hints[f.name]) is list:
             parse = _toml_value
         where = f"[{section}{'.' + table if table else ''}] {f.name}"
-        text = escape(f"{meta['help']} ({where})")  # '[corpus]' is text, not rich markup
+        rule = f": {meta['rule'].allowed}" if meta["rule"] is not None else ""
+        text = escape(f"{meta['help']} ({where}{rule})")  # '[corpus]' is text, not rich markup
         out.append(Flag(section, table, f.name, meta["cli"], text, kind, parse))
     return out
 

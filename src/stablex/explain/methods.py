@@ -216,7 +216,7 @@ class IntegratedGradients(_Method):
             commands=("explain",),
         )
         internal_batch: int = option(
-            64, rule=at_least(1), volatile=True, help="Rows (text x step) per forward/backward (speed only)"
+            64, rule=at_least(1), volatile=True, help="Rows (text x step) per forward/backward"
         )
 
     def __init__(
