@@ -282,9 +282,9 @@ def test_explained_subset_is_stratified_fixed_and_shared(run, tmp_path):
     assert manifest["explained"]["lrp"]["n"] == 2 and manifest["explained"]["gxi"]["n"] == 2
     with pytest.raises(ConfigMismatchError):  # another subset size is another configuration
         explain(other, "lrp", cfg(texts=3, randomisation_texts=0), show_progress=False)
-    with pytest.raises(StablexError, match="texts=1: must be at least the number of classes"):
+    with pytest.raises(StablexError, match=r"\[explain\] texts = 1: must be at least the number of classes"):
         explain(other, "lrp", cfg(texts=1), show_progress=False, force=True)
-    with pytest.raises(StablexError, match="max_docs and texts both set"):
+    with pytest.raises(StablexError, match="max_docs and texts are both set"):
         explain(other, "lrp", cfg(texts=2, max_docs=2), show_progress=False, force=True)
     # the training split takes train_texts, not texts: the 2 training texts, whole
     t = explain(

@@ -101,7 +101,9 @@ def test_parsing_errors_are_one_line(capsys, tiny, study_run, tmp_path):
     one_error(capsys, "models", two, "--sizes", "0,abc", naming=("--sizes", "'0,abc'"))
     one_error(capsys, "models", two, "--sizes", "0", naming=("--sizes", "between 2 and its 2 seeds"))
     one_error(capsys, "models", two, "--sizes", "99", naming="--sizes: 99")
-    one_error(capsys, "faithfulness", run, "--texts", "0", naming="texts=0")  # D22: explain refuses 0 too
+    one_error(
+        capsys, "faithfulness", run, "--texts", "0", naming="[explain] faithfulness_texts = 0"
+    )  # D22: explain refuses 0 too
     assert not out.exists()
 
 
@@ -133,7 +135,7 @@ def test_refused_before_anything_is_written(capsys, lemonde_path, tmp_path):
         "12",
         "--out",
         out,  # D6
-        naming=("freeze_layers=12", "12 layers", "at most 6"),
+        naming=("freeze_layers = 12", "12 layers", "at most 6"),
     )
     assert not out.exists()  # so the corrected command is not "created with another configuration"
     model = tmp_path / "model"

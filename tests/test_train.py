@@ -162,7 +162,7 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
 def test_a_model_not_found_offline_is_one_clear_error(tmp_path):
     from stablex.models.resolve import resolve_model
 
-    with pytest.raises(StablexError, match="--model no-such-org/no-such-model: not found offline"):
+    with pytest.raises(StablexError, match=r"\[model\] name = 'no-such-org/no-such-model': not found offline"):
         resolve_model("no-such-org/no-such-model")
     empty = tmp_path / "ckpt"
     empty.mkdir()

@@ -125,7 +125,10 @@ def with_options(func: Callable, command: str, sets: tuple[str, ...] | None) -> 
             if value is None or (value is False and "/" not in fl.flag):  # not given
                 continue
             if fl.parse is not None:
-                value = fl.parse(value)
+                try:
+                    value = fl.parse(value)
+                except StablexError as e:  # the flag the user typed, then the option it sets
+                    raise StablexError(f"{fl.flag}: {e}") from None
             table = overrides.setdefault(fl.section, {})
             if fl.table:
                 table = table.setdefault(fl.table, {})

@@ -579,17 +579,20 @@ def _method_tables(current: ExplainConfig, values: dict[str, Any]) -> dict[str, 
     tables = {k: dict(v) for k, v in current.per_method.items()}
     if "per_method" in values:
         tables = {k: dict(v) if isinstance(v, dict) else v for k, v in values.pop("per_method").items()}
+    legacy = []
     for key in list(values):
         if key in LEGACY_METHOD_OPTIONS:
             method, opt = LEGACY_METHOD_OPTIONS[key]
-            warnings.warn(
-                f"[explain] {key} is read as [explain.{method}] {opt} (the flat name is deprecated)",
-                DeprecationWarning,
-                stacklevel=4,
-            )
+            legacy.append(f"{key} as [explain.{method}] {opt}")
             tables.setdefault(method, {})[opt] = values.pop(key)
         elif key not in names and isinstance(values[key], dict):  # [explain.<method>]
             tables[key] = {**tables.get(key, {}), **values.pop(key)}
+    if legacy:
+        warnings.warn(
+            f"[explain] flat names of method options are deprecated: read {', '.join(legacy)}",
+            DeprecationWarning,
+            stacklevel=4,
+        )
     return {**values, "per_method": tables}
 
 

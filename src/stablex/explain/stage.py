@@ -88,7 +88,7 @@ def stratified_subset(label_ids: np.ndarray, n: int | None, seed: int, option: s
         return np.arange(len(label_ids))
     classes = np.unique(label_ids)
     if n < max(1, len(classes)):
-        raise StablexError(f"option {option}={n}: must be at least the number of classes ({len(classes)})")
+        raise StablexError(f"[explain] {option} = {n}: must be at least the number of classes ({len(classes)})")
     try:
         pos, _ = train_test_split(np.arange(len(label_ids)), train_size=n, stratify=label_ids, random_state=seed)
     except ValueError:  # a class too rare to stratify: a plain draw with the same seed
@@ -99,19 +99,15 @@ def stratified_subset(label_ids: np.ndarray, n: int | None, seed: int, option: s
 def select_texts(run: Run, config: ExplainConfig) -> Texts:
     """The texts an explain configuration covers: the split, or its fixed stratified subset
     (`texts` / `train_texts`, drawn with [corpus] split_seed), or (old option) its first max_docs."""
-    if config.split not in SPLITS:
-        raise StablexError(f"option split={config.split!r}: choose one of {', '.join(SPLITS)}")
     split = run.split()
     idx = split.indices(config.split)
     n = explained_count(config)
     if config.max_docs is not None:
         if n is not None:
             raise StablexError(
-                f"options max_docs and {'train_texts' if config.split == 'train' else 'texts'} "
-                "both set: use only texts / train_texts (a stratified subset)"
+                f"[explain] max_docs and {'train_texts' if config.split == 'train' else 'texts'} "
+                "are both set: use only texts / train_texts (a stratified subset)"
             )
-        if config.max_docs < 1:
-            raise StablexError(f"option max_docs={config.max_docs}: must be >= 1")
         idx = idx[: config.max_docs]
     elif n is not None:
         option = "train_texts" if config.split == "train" else "texts"
@@ -157,7 +153,7 @@ def resolve_target(target: str, classes: list[str], label_ids: np.ndarray) -> np
         return label_ids.astype(np.int64)
     if target in classes:
         return np.full(len(label_ids), classes.index(target), np.int64)
-    raise StablexError(f"option target={target!r}: use predicted, label or a class name ({', '.join(classes)})")
+    raise StablexError(f"[explain] target = {target!r}: use predicted, label or a class name ({', '.join(classes)})")
 
 
 def check_config(config: ExplainConfig, method: str) -> None:

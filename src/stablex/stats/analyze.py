@@ -134,9 +134,13 @@ def _choose_seeds(run: Run, method: str, config: AnalyzeConfig) -> tuple[list[in
     if config.equivalent is not None:
         missing = [s for s in available if s not in accuracies]
         if missing:
-            raise StablexError(f"--equivalent needs the test accuracy of every seed; missing for {missing}")
+            raise StablexError(
+                f"[analyze] equivalent = {config.equivalent}: needs the test accuracy of every seed; missing for {missing}"
+            )
         if not 2 <= config.equivalent <= len(available):
-            raise StablexError(f"--equivalent {config.equivalent}: choose between 2 and {len(available)} seeds")
+            raise StablexError(
+                f"[analyze] equivalent = {config.equivalent}: choose between 2 and {len(available)} seeds"
+            )
         seeds = select_equivalent({s: accuracies[s] for s in available}, config.equivalent)
     if len(seeds) < 2:
         raise StablexError(f"{method}: analysis across seeds needs at least 2 seeds, found {len(seeds)}")

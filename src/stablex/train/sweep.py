@@ -210,12 +210,12 @@ def _sweep_inputs(run: Run, cfg: StudyConfig, prog) -> SweepInputs:
         probe = init_classifier(run.path, classes, 0).to(device)
         if not supports_split(probe):
             raise StablexError(
-                f"option freeze_layers={k}: not supported for model type "
+                f"[model] freeze_layers = {k}: not supported for model type "
                 f"{probe.config.model_type!r}; use freeze_layers = 0"
             )
         n_layers = len(probe.base_model.encoder.layer)
         if k > n_layers // 2:
-            raise StablexError(f"option freeze_layers={k}: at most half of the {n_layers} layers may be frozen")
+            raise StablexError(f"[model] freeze_layers = {k}: at most half of the {n_layers} layers may be frozen")
         task = prog.add_task("cache frozen layers", total=len(everything))
         cache_lower(probe, everything, k, pad_id, cfg.train.eval_batch_size, tick=lambda n: prog.advance(task, n))
         del probe
