@@ -25,7 +25,6 @@ from sklearn.model_selection import train_test_split
 
 from stablex import ledger
 from stablex.config import ExplainConfig
-from stablex.data.split import SPLITS
 from stablex.errors import ConfigMismatchError, StablexError
 from stablex.explain.checks import randomisation_check
 from stablex.explain.methods import (

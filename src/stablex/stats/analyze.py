@@ -135,7 +135,8 @@ def _choose_seeds(run: Run, method: str, config: AnalyzeConfig) -> tuple[list[in
         missing = [s for s in available if s not in accuracies]
         if missing:
             raise StablexError(
-                f"[analyze] equivalent = {config.equivalent}: needs the test accuracy of every seed; missing for {missing}"
+                f"[analyze] equivalent = {config.equivalent}: needs the test accuracy of every seed; "
+                f"missing for {missing}"
             )
         if not 2 <= config.equivalent <= len(available):
             raise StablexError(
