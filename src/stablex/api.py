@@ -65,10 +65,11 @@ def check_methods(cfg: StudyConfig, source: str = "study") -> None:
             raise StablexError(f"{source}: {e}") from None
 
 
-def models(run_dir: str | Path, sizes: list[int] | None = None, margin: float | None = None):
+def models(run_dir: str | Path, sizes: list[int] | None = None, margin: float | None = None, **options):
     """Accuracy over seeds: stablex's reading (`stats.accuracy.SeedAccuracy`: Cochran's Q, the
     seed SD with its interval, equivalence by its upper bound) and the study's equivalence
-    windows as the replication (EquivalenceResult); `margin` overrides [analyze] accuracy_margin."""
+    windows as the replication (EquivalenceResult); `margin` overrides [analyze] accuracy_margin,
+    `options` other [analyze] options (power)."""
     from stablex import ledger
     from stablex.rundir import open_run, stage_artefacts
     from stablex.stats.equivalence import equivalence
@@ -90,10 +91,8 @@ def models(run_dir: str | Path, sizes: list[int] | None = None, margin: float | 
     metrics = {s: run.seed_metrics(s) for s in seeds}
     acc = {s: m["accuracy"]["test"] for s, m in metrics.items()}
     n_test = run.manifest()["split_sizes"]["test"]
-    an = run.config().analyze
-    margin = an.accuracy_margin if margin is None else margin
-    if not 0 < margin < 1:
-        raise StablexError(f"[analyze] accuracy_margin = {margin}: must be in (0, 1), e.g. 0.01 (one point)")
+    an = _override(run.config(), "analyze", {**options, **_given(accuracy_margin=margin)}).analyze
+    margin = an.accuracy_margin
     from stablex.report.terminal import ModelsReport
     from stablex.stats.accuracy import seed_accuracy
 

@@ -97,11 +97,13 @@ def models(
         Optional[float],
         typer.Option(help="TOST equivalence margin in accuracy (default [analyze] accuracy_margin, 0.01 = 1 point)"),
     ] = None,
+    overrides: Overrides = None,
 ) -> None:
     """Accuracy over seeds, the study's equivalence analysis (windows, z-tests) and TOST of best vs worst."""
     from stablex.api import models as models_api
 
-    console.print(models_api(run, sizes=_sizes(sizes) if sizes is not None else None, margin=margin))
+    sizes_ = _sizes(sizes) if sizes is not None else None
+    console.print(models_api(run, sizes=sizes_, margin=margin, **(overrides or {}).get("analyze", {})))
 
 
 def _sizes(spec: str) -> list[int]:
@@ -342,7 +344,7 @@ def run_cmd(
 # (None: every section; () : no --set, the command reads no study option)
 COMMANDS = [
     ("train", train, None),
-    ("models", models, ()),
+    ("models", models, ("analyze",)),
     ("explain", explain, ("explain",)),
     ("faithfulness", faithfulness, ("explain",)),
     ("analyze", analyze, ("analyze",)),
