@@ -15,10 +15,20 @@ from stablex.errors import StablexError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_every_rule_names_an_existing_option():
-    cfg = StudyConfig()
-    for section, option in [*RULES, *NON_EMPTY]:
-        assert option in {f.name for f in dataclasses.fields(getattr(cfg, section))}, (section, option)
+def test_every_option_is_declared_with_its_help_and_its_default_passes_its_rule():
+    """RULES and NON_EMPTY are views of the declarations (stablex.options.option), not a second list."""
+    from stablex.config import SECTIONS
+    from stablex.explain.methods import METHODS
+
+    tables = [*SECTIONS.items(), *((f"explain.{m}", c.Options) for m, c in METHODS.items())]
+    for section, cls in tables:
+        for f in dataclasses.fields(cls):
+            assert f.metadata.get("help"), f"[{section}] {f.name} has no help"
+            rule = f.metadata.get("rule")
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            values = default if isinstance(default, list) else [default]
+            assert rule is None or all(v is None or rule.ok(v) for v in values), (section, f.name)
+    assert ("train", "seeds") in NON_EMPTY and RULES[("train", "lr")].allowed == "> 0"
 
 
 @pytest.mark.parametrize("preset", [None, *PRESETS])

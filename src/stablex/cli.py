@@ -150,12 +150,14 @@ def explain(
     console.print(f"{method}: explained {len(res.explained)} seed(s), {len(res.skipped)} already done -> {res.out_dir}")
 
 
+FAITHFULNESS_DEFAULT = ["lrp", "gxi"]  # Typer's default, never mutated
+
+
 def faithfulness(
     run: RunArg,
-    method: Annotated[list[str], typer.Option(help=f"Method(s) to score ({_choices(METHODS)}); repeat the option")] = [
-        "lrp",
-        "gxi",
-    ],
+    method: Annotated[
+        list[str], typer.Option(help=f"Method(s) to score ({_choices(METHODS)}); repeat the option")
+    ] = FAITHFULNESS_DEFAULT,
     texts: Annotated[Optional[int], typer.Option(help="Number of sampled texts")] = None,
     seed: Annotated[
         Optional[int],
@@ -235,7 +237,7 @@ def compare(
         try:
             return [int(x) for x in v.split(",") if x.strip()]
         except ValueError:
-            raise typer.BadParameter(f"{v!r}: give seeds as integers separated by commas", param_hint=opt)
+            raise typer.BadParameter(f"{v!r}: give seeds as integers separated by commas", param_hint=opt) from None
 
     result, path = compare_api(
         run_a,
