@@ -54,6 +54,7 @@ def test_an_old_study_file_keeps_its_run_identity(tmp_path):
     cfg = _read_old()
     assert sha256_json(cfg.training_identity()) == OLD_CONFIG_HASH
     assert {m: resolve(m, cfg.explain).identity() for m in METHODS} == OLD_METHOD_IDENTITY
+    assert resolve("random", cfg.explain).identity() == {}  # faithfulness.json's floor, as before
     assert cfg.explain.per_method == {
         "lrp": {"softmax_rule": "attnlrp"},
         "ig": {"steps": 8, "internal_batch": 64},

@@ -339,10 +339,8 @@ class RandomRanking(_Method):
     is_floor = True
     input_point = "none (random)"
 
-    @dataclass(frozen=True)
-    class Options(Section):
-        SECTION: ClassVar[str] = "explain.random"
-        seed: int = option(0, rule=at_least(0), help="Seed of the random rankings (faithfulness sets it per seed)")
+    # no Options: its `seed` is faithfulness's, per scored seed, not a study option (and its
+    # identity stays {} as in runs made before method tables)
 
     def __init__(self, model: torch.nn.Module | None = None, seed: int = 0):
         self.rng = np.random.default_rng(seed)
