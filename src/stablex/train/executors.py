@@ -263,7 +263,6 @@ def train_distributed(
     The run is held (`rundir.lock_run`) while its seeds train: a second sweep on it is refused."""
     from stablex.rundir import lock_run
 
-    cfg.validate()  # before the run directory is touched
     with lock_run(out):
         return _train_distributed(cfg, out, executor, force, seeds, progress, show_progress)
 
