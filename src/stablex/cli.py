@@ -332,7 +332,7 @@ def run_cmd(
     from stablex.api import run as run_api
 
     cfg = _study(study, None).with_sections(overrides or {}, "--set")
-    check_methods(cfg, str(study))
+    check_methods(cfg, f"{study} with --set" if overrides else str(study))
     with _executor(executor, address, cpus_per_seed, gpus_per_seed) as ex:
         result = run_api(cfg, out, force=force, executor=ex, wait=wait)
     for path in result.rebuilt:
