@@ -77,7 +77,8 @@ def _compare(args, run, base, seeds: list[int], classes: list[str]) -> list[tupl
 
     rows = []
     for rule in args.rules.split(","):
-        cfg = type(base)(**{**base.__dict__, "softmax_rule": rule, "randomisation_texts": 0, "threads": args.threads})
+        cfg = base.replace(per_method={**base.per_method, "lrp": {"softmax_rule": rule}}, randomisation_texts=0)
+        cfg = cfg.replace(threads=args.threads)
         keep = args.run / "explanations" / f"lrp-rule-{rule}"
         if not keep.exists():
             res = explain(args.run, "lrp", cfg, force=True, show_progress=False)

@@ -98,7 +98,7 @@ def camembert_study(converted, tmp_path_factory, lemonde_path):
         train={"epochs": 5},
         explain={
             "methods": ["lrp", "chefer", "gxi", "ig"],
-            "ig_steps": 8,
+            "ig": {"steps": 8},
             "texts": 12,
             "train_texts": 48,
             "faithfulness_texts": 6,

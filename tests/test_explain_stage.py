@@ -66,8 +66,7 @@ def make_run(root, zero_bias: bool = False, seeds=(0, 1)):
         ["news", "opinion"],
     )
     write_parquet(run / "split.parquet", split.to_table())
-    study = StudyConfig()
-    study.corpus.max_tokens = 24  # some texts are truncated
+    study = StudyConfig().replace("corpus", max_tokens=24)  # some texts are truncated
     (run / "study.toml").write_text(study.to_toml())
     write_json(run / "manifest.json", {"classes": ["news", "opinion"], "config_hash": "h"})
     for s in seeds:
@@ -89,7 +88,8 @@ def run(tmp_path_factory):
 
 
 def cfg(**kw) -> ExplainConfig:
-    return ExplainConfig(randomisation_texts=kw.pop("randomisation_texts", 3), **kw)
+    """[explain] with `kw` replaced (a method's table by its name: `ig={"steps": 4}`)."""
+    return StudyConfig().replace("explain", randomisation_texts=kw.pop("randomisation_texts", 3), **kw).explain
 
 
 def test_explain_writes_the_contract(run):
@@ -202,7 +202,7 @@ def test_target_and_sign_convention(tmp_path, target):
 
 @pytest.mark.parametrize("method", ["chefer", "ig"])
 def test_other_methods_through_the_stage(run, method):
-    res = explain(run, method, cfg(ig_steps=4, randomisation_texts=2), seeds=[0], show_progress=False)
+    res = explain(run, method, cfg(ig={"steps": 4}, randomisation_texts=2), seeds=[0], show_progress=False)
     t = pq.read_table(res.out_dir / "seed-0.parquet")
     assert t.num_rows > 0 and np.isfinite(t["relevance"].to_numpy()).all()
     if method == "chefer":
@@ -210,7 +210,7 @@ def test_other_methods_through_the_stage(run, method):
     summary = json.loads((res.out_dir / "summary.json").read_text())
     assert summary["config"]["options"] == (
         {"steps": 4} if method == "ig" else {"softmax_rule": "attnlrp", "start_layer": 0}
-    )  # chefer_softmax_rule
+    )  # [explain.chefer] softmax_rule
     if method == "chefer":  # the summary names chefer's own rule set, not lrp's (softmax_rule = detach)
         assert summary["rule"]["name"] == "AttnLRP" and "Achtibat" in summary["rule"]["reference"]
         assert summary["input_point"].startswith("attention rollout")
@@ -225,8 +225,8 @@ def test_bad_options_are_refused(run):
         explain(run, "lrp", cfg(split="dev"), show_progress=False)
     with pytest.raises(StablexError, match="target"):
         explain(run, "lrp", cfg(target="sport"), show_progress=False, force=True)
-    with pytest.raises(StablexError, match="option chefer_softmax_rule='detach'"):
-        explain(run, "chefer", cfg(chefer_softmax_rule="detach"), show_progress=False, force=True)
+    with pytest.raises(StablexError, match=r"\[explain.chefer\] softmax_rule = 'detach': must be one of identity"):
+        explain(run, "chefer", cfg(chefer={"softmax_rule": "detach"}), show_progress=False, force=True)
     assert (run / "explanations" / "lrp" / "seed-0.parquet").exists()  # refused before anything is discarded
 
 
@@ -282,9 +282,9 @@ def test_explained_subset_is_stratified_fixed_and_shared(run, tmp_path):
     assert manifest["explained"]["lrp"]["n"] == 2 and manifest["explained"]["gxi"]["n"] == 2
     with pytest.raises(ConfigMismatchError):  # another subset size is another configuration
         explain(other, "lrp", cfg(texts=3, randomisation_texts=0), show_progress=False)
-    with pytest.raises(StablexError, match="texts=1: must be at least the number of classes"):
+    with pytest.raises(StablexError, match=r"\[explain\] texts = 1: must be at least the number of classes"):
         explain(other, "lrp", cfg(texts=1), show_progress=False, force=True)
-    with pytest.raises(StablexError, match="max_docs and texts both set"):
+    with pytest.raises(StablexError, match="max_docs and texts are both set"):
         explain(other, "lrp", cfg(texts=2, max_docs=2), show_progress=False, force=True)
     # the training split takes train_texts, not texts: the 2 training texts, whole
     t = explain(
@@ -321,7 +321,7 @@ def test_faithfulness_intervals_reuse_and_options(run):
     again = json.loads(kept.path.read_text())
     assert again["methods"]["lrp"]["per_text"] == data["methods"]["lrp"]["per_text"] and "chefer" in again["methods"]
     changed = faithfulness(
-        run, ["lrp"], cfg(softmax_rule="identity"), n_texts=4, show_progress=False, only_missing=True
+        run, ["lrp"], cfg(lrp={"softmax_rule": "identity"}), n_texts=4, show_progress=False, only_missing=True
     )
     assert changed.methods["lrp"]["options"]["softmax_rule"] == "identity"  # another rule is scored again
 
@@ -334,7 +334,7 @@ def test_cli_explain_keeps_the_studys_target_and_split(tmp_path):
 
     run = make_run(tmp_path, seeds=(0,))
     study = StudyConfig.from_toml(run / "study.toml")
-    study.explain.target = "label"
+    study = study.replace("explain", target="label")
     (run / "study.toml").write_text(study.to_toml())
     cmd = [sys.executable, "-m", "stablex.cli", "explain", str(run), "--method", "gxi"]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

@@ -355,8 +355,7 @@ def test_every_later_stage_and_the_report_run_on_an_imported_run(imported):
     with pytest.raises(Exception, match="seeds were imported"):
         from stablex.train.sweep import train
 
-        cfg = run.config()
-        cfg.train.seeds = [0, 1, 2]
+        cfg = run.config().replace("train", seeds=[0, 1, 2])
         train(cfg, out, show_progress=False)
 
 
@@ -373,7 +372,6 @@ def test_a_split_column_value_outside_the_three_is_named_by_row(corpus_csv, tmp_
     cfg = _study(bad).corpus
     with pytest.raises(StablexError, match=r"bad.csv: column 'split', row 3: split 'dev' is not one of train"):
         load_corpus(cfg)
-    cfg = _study(corpus_csv).corpus
-    cfg.balance = True
-    with pytest.raises(StablexError, match="split_column='split': the corpus gives the split"):
+    cfg = _study(corpus_csv).corpus.replace(balance=True)
+    with pytest.raises(StablexError, match=r"\[corpus\] split_column = 'split': the corpus gives the split"):
         make_split(load_corpus(cfg), cfg)

@@ -4,7 +4,6 @@ copies of the suite's real trained run (conftest.trained_run), or refuse before 
 
 from __future__ import annotations
 
-import copy
 import csv
 import gzip
 import itertools
@@ -102,7 +101,9 @@ def test_parsing_errors_are_one_line(capsys, tiny, study_run, tmp_path):
     one_error(capsys, "models", two, "--sizes", "0,abc", naming=("--sizes", "'0,abc'"))
     one_error(capsys, "models", two, "--sizes", "0", naming=("--sizes", "between 2 and its 2 seeds"))
     one_error(capsys, "models", two, "--sizes", "99", naming="--sizes: 99")
-    one_error(capsys, "faithfulness", run, "--texts", "0", naming="texts=0")  # D22: explain refuses 0 too
+    one_error(
+        capsys, "faithfulness", run, "--texts", "0", naming="[explain] faithfulness_texts = 0"
+    )  # D22: explain refuses 0 too
     assert not out.exists()
 
 
@@ -134,7 +135,7 @@ def test_refused_before_anything_is_written(capsys, lemonde_path, tmp_path):
         "12",
         "--out",
         out,  # D6
-        naming=("freeze_layers=12", "12 layers", "at most 6"),
+        naming=("freeze_layers = 12", "12 layers", "at most 6"),
     )
     assert not out.exists()  # so the corrected command is not "created with another configuration"
     model = tmp_path / "model"
@@ -194,12 +195,10 @@ def test_quick_preset_freezes_half_of_the_encoder(tiny, tmp_path):
         json.dumps({"model_type": "bert", "num_hidden_layers": 6, "max_position_embeddings": 512})
     )
     (six / "model.safetensors").write_bytes(b"")
-    small = copy.deepcopy(cfg)
-    small.model.name = str(six)
+    small = cfg.replace("model", name=str(six))
     assert resolve_encoder(small).model.freeze_layers == 3
-    small.model.freeze_layers = 4
-    with pytest.raises(StablexError, match="freeze_layers=4: at most half of the 6 layers"):
-        resolve_encoder(small)
+    with pytest.raises(StablexError, match=r"\[model\] freeze_layers = 4: at most half of the 6 layers"):
+        resolve_encoder(small.replace("model", freeze_layers=4))
 
 
 def test_a_field_over_a_megabyte_is_read(tmp_path):

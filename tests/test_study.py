@@ -163,7 +163,6 @@ def test_adding_a_seed_and_a_method_recomputes_exactly_the_stale_stages(study_ru
     """`stablex run` after [train] seeds and [explain] methods grew: every artefact that rests on
     the seeds or methods is rebuilt from all of them; what does not (the first seeds'
     explanations, the cached features, faithfulness of seed 0's model for lrp) is kept."""
-    import copy
     import shutil
 
     run = tmp_path / "run"
@@ -174,9 +173,8 @@ def test_adding_a_seed_and_a_method_recomputes_exactly_the_stale_stages(study_ru
     }
     features_before = pq.read_table(run / "features" / "features.parquet")
     faith_before = json.loads((run / "explanations" / "faithfulness.json").read_text())["methods"]
-    cfg = copy.deepcopy(study_run.cfg)
-    cfg.train.seeds = [0, 1, 2]
-    cfg.explain.methods = [*cfg.explain.methods, "chefer"]
+    cfg = study_run.cfg.replace("train", seeds=[0, 1, 2])
+    cfg = cfg.replace("explain", methods=[*cfg.explain.methods, "chefer"])
     res = run_study(cfg, run, show_progress=False)
     assert {p: (run / p).stat().st_mtime_ns for p in kept} == kept
     assert pq.read_table(run / "features" / "features.parquet").equals(features_before)  # cached per text

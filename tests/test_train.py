@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import signal
@@ -163,7 +162,7 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
 def test_a_model_not_found_offline_is_one_clear_error(tmp_path):
     from stablex.models.resolve import resolve_model
 
-    with pytest.raises(StablexError, match="--model no-such-org/no-such-model: not found offline"):
+    with pytest.raises(StablexError, match=r"\[model\] name = 'no-such-org/no-such-model': not found offline"):
         resolve_model("no-such-org/no-such-model")
     empty = tmp_path / "ckpt"
     empty.mkdir()
@@ -188,16 +187,13 @@ def test_precision_is_resolved_recorded_and_part_of_the_identity(trained_run, le
     assert cfg.train.precision == "auto"  # the quick preset's; the caller's config is not changed
     expected = "bfloat16" if native_bfloat16(torch.device("cpu")) else "float32"
     assert tomllib.loads((run / "study.toml").read_text())["train"]["precision"] == expected
-    other = copy.deepcopy(cfg)
-    other.train.precision = "float32" if expected == "bfloat16" else "bfloat16"
+    other = cfg.replace("train", precision="float32" if expected == "bfloat16" else "bfloat16")
     with pytest.raises(ConfigMismatchError, match="created with another configuration"):
         train(other, run, show_progress=False)
     with pytest.raises(StablexError, match=r"\[train\] precision = 'half': must be one of float32, bfloat16"):
         small_study(lemonde_path, train={"precision": "half"})
-    bad = copy.deepcopy(cfg)
-    bad.train.precision = "half"  # set on the object, as the CLI and notebooks do: refused before writing
-    with pytest.raises(StablexError, match=r"\[train\] precision = 'half'"):
-        train(bad, tmp_path / "r", show_progress=False)
+    with pytest.raises(StablexError, match=r"\[train\] precision = 'half'"):  # the API's override path
+        train(cfg, tmp_path / "r", show_progress=False, train={"precision": "half"})
     assert not (tmp_path / "r").exists()
 
 

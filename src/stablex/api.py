@@ -16,27 +16,14 @@ from stablex.config import StudyConfig
 from stablex.errors import StablexError
 
 
-def _override(section_cfg, section: str, options: dict):
-    """A copy of a config section with `options` replaced; an unknown name is one clear error."""
-    unknown = sorted(set(options) - {f.name for f in dataclasses.fields(section_cfg)})
-    if unknown:
-        raise StablexError(f"unknown [{section}] option(s): {', '.join(unknown)}")
-    from stablex.config_checks import check_section
-
-    replaced = dataclasses.replace(section_cfg, **options)
-    check_section(replaced, section, "options")
-    return replaced
+def _override(study: StudyConfig, section: str, options: dict):
+    """`study`'s `[section]` with `options` replaced (StudyConfig.replace, the one override path)."""
+    return study.replace(section, **options) if options else study
 
 
-def _with_sections(study: StudyConfig, sections: dict[str, dict]) -> StudyConfig:
-    """A copy of `study` with options replaced table by table (the caller's config is left as it is)."""
-    known = {f.name for f in dataclasses.fields(study) if dataclasses.is_dataclass(getattr(study, f.name))}
-    unknown = sorted(set(sections) - known)
-    if unknown:
-        raise StablexError(f"unknown section(s) {', '.join(unknown)}; the sections are {', '.join(sorted(known))}")
-    return dataclasses.replace(
-        study, **{name: _override(getattr(study, name), name, options) for name, options in sections.items()}
-    )
+def _given(**options) -> dict:
+    """The options given (None: left to the study)."""
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def train(
@@ -54,8 +41,7 @@ def train(
     from stablex.rundir import writing
     from stablex.train.executors import train_distributed
 
-    cfg = _with_sections(study, sections)
-    cfg.validate()
+    cfg = study.with_sections(sections)
     check_methods(cfg)
     with writing(out, "train", wait=wait):
         return train_distributed(cfg, out, executor, force=force, show_progress=show_progress)
@@ -64,23 +50,26 @@ def train(
 def check_methods(cfg: StudyConfig, source: str = "study") -> None:
     """[explain] methods and [hybrid] method against the method registry, before anything is
     trained (config sits below the registry and cannot check them when the file is read)."""
-    from stablex.explain.methods import METHODS
-    from stablex.explain.stage import check_config
+    from stablex.explain.methods import METHODS, resolve
 
     for option, names in (("[explain] methods", list(cfg.explain.methods)), ("[hybrid] method", [cfg.hybrid.method])):
         for m in names:
             if m not in METHODS:
                 raise StablexError(f"{source}: {option} = {m!r}: unknown method; choose one of {', '.join(METHODS)}")
-            try:
-                check_config(cfg.explain, m)
-            except StablexError as e:
-                raise StablexError(f"{source}: [explain] {e}") from None
+    for m in cfg.explain.per_method:  # every [explain.<method>] table, read by its method's Options
+        if m not in METHODS:
+            raise StablexError(f"{source}: [explain.{m}]: no such method; the methods are {', '.join(METHODS)}")
+        try:
+            resolve(m, cfg.explain)
+        except StablexError as e:
+            raise StablexError(f"{source}: {e}") from None
 
 
-def models(run_dir: str | Path, sizes: list[int] | None = None, margin: float | None = None):
+def models(run_dir: str | Path, sizes: list[int] | None = None, margin: float | None = None, **options):
     """Accuracy over seeds: stablex's reading (`stats.accuracy.SeedAccuracy`: Cochran's Q, the
     seed SD with its interval, equivalence by its upper bound) and the study's equivalence
-    windows as the replication (EquivalenceResult); `margin` overrides [analyze] accuracy_margin."""
+    windows as the replication (EquivalenceResult); `margin` overrides [analyze] accuracy_margin,
+    `options` other [analyze] options (power)."""
     from stablex import ledger
     from stablex.rundir import open_run, stage_artefacts
     from stablex.stats.equivalence import equivalence
@@ -102,10 +91,8 @@ def models(run_dir: str | Path, sizes: list[int] | None = None, margin: float | 
     metrics = {s: run.seed_metrics(s) for s in seeds}
     acc = {s: m["accuracy"]["test"] for s, m in metrics.items()}
     n_test = run.manifest()["split_sizes"]["test"]
-    an = run.config().analyze
-    margin = an.accuracy_margin if margin is None else margin
-    if not 0 < margin < 1:
-        raise StablexError(f"option margin={margin}: give the accuracy margin as a fraction in (0, 1), e.g. 0.01")
+    an = _override(run.config(), "analyze", {**options, **_given(accuracy_margin=margin)}).analyze
+    margin = an.accuracy_margin
     from stablex.report.terminal import ModelsReport
     from stablex.stats.accuracy import seed_accuracy
 
@@ -131,24 +118,27 @@ def explain(
     from stablex.explain.stage import check_config
     from stablex.rundir import open_run, writing
 
-    cfg = _override(open_run(run_dir).config().explain, "explain", options)
+    cfg = _override(open_run(run_dir).config(), "explain", options).explain
     check_config(cfg, method)
     with writing(run_dir, "explain", wait=wait, method=method, split=cfg.split):
         return explain_distributed(run_dir, method, cfg, executor, seeds=seeds, force=force)
 
 
 def faithfulness(
-    run_dir: str | Path, methods: list[str], n_texts: int | None = None, seed: int | None = None, wait: bool = False
+    run_dir: str | Path,
+    methods: list[str],
+    n_texts: int | None = None,
+    seed: int | None = None,
+    wait: bool = False,
+    **options,
 ):
     """ERASER comprehensiveness and sufficiency of `methods` and the baselines (FaithfulnessReport;
-    `.result` is the FaithfulnessResult)."""
+    `.result` is the FaithfulnessResult); `options` override [explain]."""
     from stablex.explain.faithfulness import faithfulness as _faith
     from stablex.report.terminal import FaithfulnessReport
     from stablex.rundir import open_run, writing
 
-    if n_texts is not None and n_texts < 1:
-        raise StablexError(f"option texts={n_texts}: must be >= 1")
-    cfg = open_run(run_dir).config().explain
+    cfg = _override(open_run(run_dir).config(), "explain", {**options, **_given(faithfulness_texts=n_texts)}).explain
     with writing(run_dir, "faithfulness", wait=wait, methods=tuple(methods)):
         return FaithfulnessReport(_faith(run_dir, methods, cfg, n_texts=n_texts, seed=seed))
 
@@ -163,7 +153,7 @@ def analyze(run_dir: str | Path, method: str = "lrp", **options):
 
     wait = bool(options.pop("wait", False))
     study = open_run(run_dir).config()
-    cfg = _override(study.analyze, "analyze", options)
+    cfg = _override(study, "analyze", options).analyze
     with writing(run_dir, "analyze", wait=wait, method=method):
         result = _analyze(Path(run_dir), method, cfg)
         if cfg.groups and method != "features":  # by class and part of speech: analysis/<method>/groups.json
@@ -171,31 +161,31 @@ def analyze(run_dir: str | Path, method: str = "lrp", **options):
     return AnalysisReport(result)
 
 
-def features(run_dir: str | Path, n_process: int | None = None, method: str = "lrp", wait: bool = False):
+def features(run_dir: str | Path, n_process: int | None = None, method: str = "lrp", wait: bool = False, **options):
     """Extract features, fit the feature model (word maps per seed), compare stability
-    (FeaturesReport: `.model`, `.stability`)."""
+    (FeaturesReport: `.model`, `.stability`); `options` override [features]."""
     from stablex.features.extract import extract_features
     from stablex.features.model import fit_feature_model
     from stablex.features.stability import compare_stability
     from stablex.report.terminal import FeaturesReport
     from stablex.rundir import open_run, writing
 
-    cfg = _override(open_run(run_dir).config().features, "features", {"n_process": n_process} if n_process else {})
+    cfg = _override(open_run(run_dir).config(), "features", {**options, **_given(n_process=n_process)}).features
     with writing(run_dir, "features", wait=wait, method=method):
         extract_features(run_dir, cfg)
         return FeaturesReport(fit_feature_model(run_dir, cfg), compare_stability(run_dir, cfg, method=method))
 
 
-def hybrid(run_dir: str | Path, method: str = "lrp", wait: bool = False):
+def hybrid(run_dir: str | Path, method: str = "lrp", wait: bool = False, **options):
     """The feature model with lexicons from `method`'s training-split explanations (HybridReport;
-    `.result` is the HybridResult)."""
+    `.result` is the HybridResult); `options` override [hybrid]."""
     from stablex.features.hybrid import run_hybrid
     from stablex.report.terminal import HybridReport
     from stablex.rundir import open_run, writing
 
     run = open_run(run_dir)
     study = run.config()
-    cfg = _override(study.hybrid, "hybrid", {"method": method})
+    cfg = _override(study, "hybrid", {**options, "method": method}).hybrid
     with writing(run_dir, "hybrid", wait=wait, method=method):
         return HybridReport(
             run_hybrid(run_dir, cfg, run.explanations_dir(method, "train"), features=study.features), method
@@ -293,7 +283,7 @@ def import_models(
     `corpus={"path": ..., "text": "title", "label": "label", "split_column": "split"}`."""
     from stablex.train.importing import import_models as _import
 
-    return _import(_with_sections(study or StudyConfig(), sections), out, checkpoints, tokenizer=tokenizer, force=force)
+    return _import((study or StudyConfig()).with_sections(sections), out, checkpoints, tokenizer=tokenizer, force=force)
 
 
 def convert(source: str, arch: str, out: str | Path, force: bool = False):

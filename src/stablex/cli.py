@@ -11,20 +11,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from stablex.config import PRESETS, StudyConfig, parse_seeds
-from stablex.config_checks import AGGREGATIONS, PRECISIONS, SPLITS
 from stablex.errors import StablexError
 from stablex.explain.methods import METHODS
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="How much do a fine-tuned transformer's explanations depend on its training seed?",
-)
 console = Console(soft_wrap=True)  # no hard wrapping: paths and messages stay on one line
 err = Console(stderr=True, soft_wrap=True)
 
 
-@app.callback()
 def _root() -> None:
     """stablex: train many seeds, explain every model, measure how much the explanations move."""
 
@@ -39,6 +32,7 @@ ExecutorOpt = Annotated[str, typer.Option("--executor", help="local | ray: where
 AddressOpt = Annotated[Optional[str], typer.Option(help="Ray cluster address (default: a local one)")]
 CpusOpt = Annotated[float, typer.Option(help="Ray: CPUs per seed task")]
 GpusOpt = Annotated[float, typer.Option(help="Ray: GPUs per seed task")]
+Overrides = Optional[dict]  # what the generated flags and --set give (cli_options.with_options)
 WaitOpt = Annotated[
     bool, typer.Option("--wait", help="Wait for another stablex process writing the run, instead of refusing")
 ]
@@ -48,11 +42,6 @@ def _executor(name: str, address: Optional[str], cpus: float, gpus: float):
     from stablex.train.executors import make_executor  # refuses unknown names itself
 
     return make_executor(name, address=address, cpus_per_seed=cpus, gpus_per_seed=gpus)
-
-
-def _given(**options) -> dict:
-    """The options the command line set (None: left to the study file)."""
-    return {k: v for k, v in options.items() if v is not None}
 
 
 def open_run(path: Path):
@@ -76,98 +65,31 @@ def _study(config: Optional[Path], preset: Optional[str]) -> StudyConfig:
     return StudyConfig.from_dict({"preset": preset} if preset else {}, source="options")
 
 
-@app.command()
 def train(
     out: Annotated[Path, typer.Option("--out", help="Run directory to create or complete")],
-    corpus: Annotated[Optional[Path], typer.Option(help="CSV, CSV.gz, JSONL or Parquet file")] = None,
-    text: Annotated[Optional[str], typer.Option(help="Text column(s), joined with '+', e.g. title+summary")] = None,
-    label: Annotated[Optional[str], typer.Option(help="Label column")] = None,
-    id_column: Annotated[Optional[str], typer.Option("--id", help="Id column (default 'id')")] = None,
-    seeds: Annotated[Optional[str], typer.Option(help="Seeds: 0-4 or 0,3,7")] = None,
-    max_docs: Annotated[Optional[int], typer.Option(help="Use at most N documents")] = None,
-    balance: Annotated[Optional[bool], typer.Option("--balance/--no-balance", help="Equal class counts")] = None,
     preset: Annotated[Optional[str], typer.Option(help=_choices(PRESETS) + " (quick: CPU)")] = None,
-    model: Annotated[Optional[str], typer.Option(help="e5-small, an HF id in the local cache, or a path")] = None,
     config: Annotated[Optional[Path], typer.Option(help="Study file (TOML)")] = None,
-    max_tokens: Annotated[Optional[int], typer.Option(help="Truncate texts to N tokens")] = None,
-    epochs: Annotated[Optional[int], typer.Option()] = None,
-    batch_size: Annotated[Optional[int], typer.Option()] = None,
-    lr: Annotated[Optional[float], typer.Option()] = None,
-    freeze_layers: Annotated[Optional[int], typer.Option(help="Freeze (and cache) the lower N layers")] = None,
-    init_seed: Annotated[Optional[int], typer.Option(help="Pin the head initialisation seed")] = None,
-    order_seed: Annotated[Optional[int], typer.Option(help="Pin the data-order seed")] = None,
-    dropout_seed: Annotated[Optional[int], typer.Option(help="Pin the dropout seed")] = None,
-    bootstrap: Annotated[
-        Optional[bool],
-        typer.Option("--bootstrap/--no-bootstrap", help="Train each seed on a bootstrap draw of the train split"),
-    ] = None,
-    preprocess: Annotated[
-        Optional[bool], typer.Option("--preprocess/--no-preprocess", help="NFKC + URL/number placeholders")
-    ] = None,
-    drop_empty: Annotated[bool, typer.Option("--drop-empty", help="Drop texts that are empty")] = False,
-    dedup: Annotated[
-        bool,
-        typer.Option(
-            "--dedup",
-            help="Keep one text per duplicate group (same normalised text "
-            "or title) instead of refusing a split with duplicates",
-        ),
-    ] = False,
-    keep_models: Annotated[bool, typer.Option("--keep-models/--no-keep-models")] = True,
-    threads: Annotated[Optional[int], typer.Option(help="Torch threads")] = None,
-    precision: Annotated[Optional[str], typer.Option(help=_choices(PRECISIONS) + " (bfloat16: autocast)")] = None,
     force: Annotated[bool, typer.Option("--force", help="Discard a run made with another configuration")] = False,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     cpus_per_seed: CpusOpt = 1,
     gpus_per_seed: GpusOpt = 0,
     wait: WaitOpt = False,
+    overrides: Overrides = None,
 ) -> None:
     """Fine-tune one classifier per seed (resumable: rerun to complete an interrupted sweep)."""
+    from stablex.api import check_methods
     from stablex.api import train as train_api
 
-    cfg = _study(config, preset)
-    overrides = {
-        ("corpus", "path"): str(corpus) if corpus else None,
-        ("corpus", "text"): text,
-        ("corpus", "label"): label,
-        ("corpus", "id"): id_column,
-        ("corpus", "max_docs"): max_docs,
-        ("corpus", "balance"): balance,
-        ("corpus", "max_tokens"): max_tokens,
-        ("corpus", "preprocess"): preprocess,
-        ("model", "name"): model,
-        ("model", "freeze_layers"): freeze_layers,
-        ("train", "epochs"): epochs,
-        ("train", "batch_size"): batch_size,
-        ("train", "lr"): lr,
-        ("train", "init_seed"): init_seed,
-        ("train", "order_seed"): order_seed,
-        ("train", "dropout_seed"): dropout_seed,
-        ("train", "bootstrap"): bootstrap,
-        ("train", "threads"): threads,
-        ("train", "precision"): precision,
-        ("train", "seeds"): parse_seeds(seeds) if seeds is not None else None,
-    }
-    for (section, key), value in overrides.items():
-        if value is not None:
-            setattr(getattr(cfg, section), key, value)
-    if drop_empty:
-        cfg.corpus.drop_empty = True
-    if dedup:
-        cfg.corpus.dedup = True
-    if not keep_models:
-        cfg.model.keep_models = False
-    from stablex.api import check_methods
-
-    check_methods(cfg, str(config) if config else "options")  # the file's [explain] table, before any training
+    source = str(config) if config else "options"
+    cfg = _study(config, preset).with_sections(overrides or {})
+    check_methods(cfg, source)  # the file's [explain] tables, before any training
     _keep_freed_memory(cfg.train.keep_freed_memory)
     with _executor(executor, address, cpus_per_seed, gpus_per_seed) as ex:
         result = train_api(cfg, out, force=force, executor=ex, wait=wait)
     console.print(f"trained {len(result.trained)} seed(s), {len(result.skipped)} already done -> {result.run_dir}")
 
 
-@app.command()
 def models(
     run: RunArg,
     sizes: Annotated[Optional[str], typer.Option(help="Subset sizes n, e.g. 200,150,100,50")] = None,
@@ -175,11 +97,13 @@ def models(
         Optional[float],
         typer.Option(help="TOST equivalence margin in accuracy (default [analyze] accuracy_margin, 0.01 = 1 point)"),
     ] = None,
+    overrides: Overrides = None,
 ) -> None:
     """Accuracy over seeds, the study's equivalence analysis (windows, z-tests) and TOST of best vs worst."""
     from stablex.api import models as models_api
 
-    console.print(models_api(run, sizes=_sizes(sizes) if sizes is not None else None, margin=margin))
+    sizes_ = _sizes(sizes) if sizes is not None else None
+    console.print(models_api(run, sizes=sizes_, margin=margin, **(overrides or {}).get("analyze", {})))
 
 
 def _sizes(spec: str) -> list[int]:
@@ -192,65 +116,48 @@ def _sizes(spec: str) -> list[int]:
         ) from None
 
 
-@app.command()
 def explain(
     run: RunArg,
     method: Annotated[str, typer.Option(help=_choices(METHODS))] = "lrp",
-    split: Annotated[Optional[str], typer.Option(help=_choices(SPLITS) + " (default: the study's)")] = None,
-    target: Annotated[
-        Optional[str], typer.Option(help="predicted | label | a class name (default: the study's)")
-    ] = None,
-    aggregate: Annotated[Optional[str], typer.Option(help="sub-words -> word: " + _choices(AGGREGATIONS))] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Seeds to explain (default: all trained)")] = None,
-    max_docs: Annotated[Optional[int], typer.Option(help="Explain only the first N texts (prefer --texts)")] = None,
-    texts: Annotated[
-        Optional[int],
-        typer.Option(
-            help="Explain a fixed subset of N texts, stratified by label ([explain] texts; train_texts with --split train)"
-        ),
-    ] = None,
-    ig_steps: Annotated[Optional[int], typer.Option()] = None,
     force: Annotated[bool, typer.Option("--force", help="Discard explanations made with another config")] = False,
     executor: ExecutorOpt = "local",
     address: AddressOpt = None,
     cpus_per_seed: CpusOpt = 1,
     gpus_per_seed: GpusOpt = 0,
     wait: WaitOpt = False,
+    overrides: Overrides = None,
 ) -> None:
     """Explain every text of a split with every seed's model (resumable per seed)."""
     from stablex.api import explain as explain_api
 
     # only what the command line sets overrides the study's [explain] (its target, its split)
     study = open_run(run).config().explain
-    on_train = (split or study.split) == "train"
+    options = dict((overrides or {}).get("explain", {}))
+    if options.get("split", study.split) == "train" and "texts" in options:  # --texts of the training split
+        options["train_texts"] = options.pop("texts")
     _keep_freed_memory(study.keep_freed_memory)
     with _executor(executor, address, cpus_per_seed, gpus_per_seed) as ex:
         res = explain_api(
             run,
             method,
             force=force,
-            seeds=parse_seeds(seeds) if seeds is not None else None,
+            seeds=parse_seeds(seeds, "--seeds") if seeds is not None else None,
             executor=ex,
             wait=wait,
-            **_given(
-                split=split,
-                target=target,
-                aggregate=aggregate,
-                max_docs=max_docs,
-                ig_steps=ig_steps,
-                **{"train_texts" if on_train else "texts": texts},
-            ),
+            **options,
         )
     console.print(f"{method}: explained {len(res.explained)} seed(s), {len(res.skipped)} already done -> {res.out_dir}")
 
 
-@app.command()
+FAITHFULNESS_DEFAULT = ["lrp", "gxi"]  # Typer's default, never mutated
+
+
 def faithfulness(
     run: RunArg,
-    method: Annotated[list[str], typer.Option(help=f"Method(s) to score ({_choices(METHODS)}); repeat the option")] = [
-        "lrp",
-        "gxi",
-    ],
+    method: Annotated[
+        list[str], typer.Option(help=f"Method(s) to score ({_choices(METHODS)}); repeat the option")
+    ] = FAITHFULNESS_DEFAULT,
     texts: Annotated[Optional[int], typer.Option(help="Number of sampled texts")] = None,
     seed: Annotated[
         Optional[int],
@@ -259,51 +166,47 @@ def faithfulness(
         ),
     ] = None,
     wait: WaitOpt = False,
+    overrides: Overrides = None,
 ) -> None:
     """ERASER comprehensiveness and sufficiency (AOPC over 1-50 % of words) per method, over seeds."""
     from stablex.api import faithfulness as faithfulness_api
 
     _keep_freed_memory(open_run(run).config().explain.keep_freed_memory)
-    console.print(faithfulness_api(run, method, n_texts=texts, seed=seed, wait=wait))
+    options = (overrides or {}).get("explain", {})
+    console.print(faithfulness_api(run, method, n_texts=texts, seed=seed, wait=wait, **options))
 
 
-@app.command()
 def analyze(
     run: RunArg,
     method: Annotated[str, typer.Option(help="A stored explanation method (or 'features')")] = "lrp",
-    equivalent: Annotated[Optional[int], typer.Option(help="Restrict to the n most equivalent seeds")] = None,
-    bootstrap: Annotated[Optional[int], typer.Option(help="Bootstrap replicates")] = None,
     wait: WaitOpt = False,
+    overrides: Overrides = None,
 ) -> None:
     """Agreement, signal/noise, seeds needed, random sources and lexicon across seeds."""
     from stablex.api import analyze as analyze_api
 
-    console.print(analyze_api(run, method, wait=wait, **_given(equivalent=equivalent, bootstrap=bootstrap)))
+    console.print(analyze_api(run, method, wait=wait, **(overrides or {}).get("analyze", {})))
 
 
-@app.command()
-def features(
-    run: RunArg, n_process: Annotated[Optional[int], typer.Option(help="spaCy processes")] = None, wait: WaitOpt = False
-) -> None:
+def features(run: RunArg, wait: WaitOpt = False, overrides: Overrides = None) -> None:
     """French linguistic features, the feature model, its word maps and the stability comparison."""
     from stablex.api import features as features_api
 
-    console.print(features_api(run, n_process=n_process, wait=wait))
+    console.print(features_api(run, wait=wait, **(overrides or {}).get("features", {})))
 
 
-@app.command()
 def hybrid(
     run: RunArg,
     method: Annotated[str, typer.Option(help="Explanations the lexicons come from")] = "lrp",
     wait: WaitOpt = False,
+    overrides: Overrides = None,
 ) -> None:
     """Feature model + lexicons from the transformer's training-split explanations."""
     from stablex.api import hybrid as hybrid_api
 
-    console.print(hybrid_api(run, method=method, wait=wait))
+    console.print(hybrid_api(run, method=method, wait=wait, **(overrides or {}).get("hybrid", {})))
 
 
-@app.command()
 def compare(
     run_a: Annotated[Path, typer.Argument(help="Run directory A")],
     run_b: Annotated[Path, typer.Argument(help="Run directory B")],
@@ -334,7 +237,7 @@ def compare(
         try:
             return [int(x) for x in v.split(",") if x.strip()]
         except ValueError:
-            raise typer.BadParameter(f"{v!r}: give seeds as integers separated by commas", param_hint=opt)
+            raise typer.BadParameter(f"{v!r}: give seeds as integers separated by commas", param_hint=opt) from None
 
     result, path = compare_api(
         run_a,
@@ -353,7 +256,6 @@ def compare(
     console.print(f"-> {path}")
 
 
-@app.command()
 def convert(
     source: Annotated[str, typer.Argument(help="A BERT-shaped encoder: e5-small, a path or an HF id in the cache")],
     arch: Annotated[str, typer.Option(help="xlm-roberta | camembert")],
@@ -369,7 +271,6 @@ def convert(
     )
 
 
-@app.command(name="import")
 def import_cmd(
     run: Annotated[Path, typer.Argument(help="Run directory to create")],
     checkpoint: Annotated[
@@ -379,52 +280,17 @@ def import_cmd(
             "seed n is the n-th"
         ),
     ],
-    corpus: Annotated[Optional[Path], typer.Option(help="CSV, CSV.gz, JSONL or Parquet file")] = None,
-    text: Annotated[Optional[str], typer.Option(help="Text column(s), joined with '+', e.g. title+summary")] = None,
-    label: Annotated[Optional[str], typer.Option(help="Label column (values: the checkpoints' id2label names)")] = None,
-    id_column: Annotated[Optional[str], typer.Option("--id", help="Id column (default 'id')")] = None,
-    split_column: Annotated[
-        Optional[str],
-        typer.Option(
-            help="Column giving each row's split (train/validation/test): the split the models were trained on"
-        ),
-    ] = None,
     tokenizer: Annotated[
         Optional[Path], typer.Option(help="Tokenizer directory for checkpoints saved without one")
     ] = None,
-    max_docs: Annotated[Optional[int], typer.Option(help="Use at most N documents (stablex's split only)")] = None,
-    max_tokens: Annotated[Optional[int], typer.Option(help="Truncate texts to N tokens")] = None,
-    preprocess: Annotated[
-        Optional[bool], typer.Option("--preprocess/--no-preprocess", help="NFKC + URL/number placeholders")
-    ] = None,
-    drop_empty: Annotated[bool, typer.Option("--drop-empty", help="Drop texts that are empty")] = False,
     config: Annotated[Optional[Path], typer.Option(help="Study file (TOML) for the later stages' options")] = None,
-    threads: Annotated[Optional[int], typer.Option(help="Torch threads")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the results of an existing run")] = False,
+    overrides: Overrides = None,
 ) -> None:
     """Analyse models trained elsewhere: N fine-tuned checkpoints become seeds 0..N-1 of a run."""
     from stablex.api import import_models
 
-    corpus_opts = _given(
-        path=str(corpus) if corpus else None,
-        text=text,
-        label=label,
-        id=id_column,
-        split_column=split_column,
-        max_docs=max_docs,
-        max_tokens=max_tokens,
-        preprocess=preprocess,
-        drop_empty=True if drop_empty else None,
-    )
-    res = import_models(
-        _study(config, None),
-        run,
-        checkpoint,
-        tokenizer=tokenizer,
-        force=force,
-        corpus=corpus_opts,
-        **({"train": {"threads": threads}} if threads else {}),
-    )
+    res = import_models(_study(config, None), run, checkpoint, tokenizer=tokenizer, force=force, **(overrides or {}))
     accs = ", ".join(f"{a:.3f}" for a in res.accuracy.values())
     console.print(
         f"imported {len(res.seeds)} checkpoint(s) as seeds 0-{len(res.seeds) - 1} (test accuracy {accs}) "
@@ -432,7 +298,6 @@ def import_cmd(
     )
 
 
-@app.command()
 def report(run: RunArg, wait: WaitOpt = False) -> None:
     """Write RUN/report/index.html, one self-contained page."""
     from stablex.api import report as report_api
@@ -440,7 +305,6 @@ def report(run: RunArg, wait: WaitOpt = False) -> None:
     console.print(f"report: {report_api(run, wait=wait)}")
 
 
-@app.command()
 def verify(run: RunArg) -> None:
     """Check every artefact of RUN against its ledger (as `git fsck` does): damaged, missing, stale, foreign."""
     from stablex.api import verify as verify_api
@@ -452,7 +316,6 @@ def verify(run: RunArg) -> None:
         sys.exit(1)
 
 
-@app.command(name="run")
 def run_cmd(
     study: Annotated[Path, typer.Argument(help="Study file (TOML)")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default runs/<name>)")] = None,
@@ -462,17 +325,58 @@ def run_cmd(
     cpus_per_seed: CpusOpt = 1,
     gpus_per_seed: GpusOpt = 0,
     wait: WaitOpt = False,
+    overrides: Overrides = None,
 ) -> None:
     """The whole study: train -> explain -> analyze -> features -> hybrid -> report (resumable)."""
+    from stablex.api import check_methods
     from stablex.api import run as run_api
 
+    cfg = _study(study, None).with_sections(overrides or {}, "--set")
+    check_methods(cfg, f"{study} with --set" if overrides else str(study))
     with _executor(executor, address, cpus_per_seed, gpus_per_seed) as ex:
-        result = run_api(_study(study, None), out, force=force, executor=ex, wait=wait)
+        result = run_api(cfg, out, force=force, executor=ex, wait=wait)
     for path in result.rebuilt:
         console.print(f"  rebuilt {path} (was missing or damaged)")
     for stage, secs in result.seconds.items():
         console.print(f"  {stage:<13} {secs:8.1f} s")
     console.print(f"report: {result.report}")
+
+
+# name, function, the command its generated flags belong to, the sections its --set may name
+# (None: every section; () : no --set, the command reads no study option)
+COMMANDS = [
+    ("train", train, None),
+    ("models", models, ("analyze",)),
+    ("explain", explain, ("explain",)),
+    ("faithfulness", faithfulness, ("explain",)),
+    ("analyze", analyze, ("analyze",)),
+    ("features", features, ("features",)),
+    ("hybrid", hybrid, ("hybrid",)),
+    ("compare", compare, ()),
+    ("convert", convert, ()),
+    ("import", import_cmd, None),
+    ("report", report, ()),
+    ("verify", verify, ()),
+    ("run", run_cmd, None),
+]
+
+
+def build_app() -> typer.Typer:
+    """The `stablex` app: each command with the flags its options declare (cli_options)."""
+    from stablex.cli_options import with_options
+
+    new = typer.Typer(
+        add_completion=False,
+        no_args_is_help=True,
+        help="How much do a fine-tuned transformer's explanations depend on its training seed?",
+    )
+    new.callback()(_root)
+    for name, func, sets in COMMANDS:
+        new.command(name=name)(func if sets == () else with_options(func, name, sets))
+    return new
+
+
+app = build_app()
 
 
 def _usage_error() -> type:

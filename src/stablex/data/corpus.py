@@ -171,10 +171,10 @@ def load_corpus(cfg: CorpusConfig) -> Corpus:
     parts = [c.strip() for c in cfg.text.split("+")]
     text_columns = [c for c in parts if c]
     if not text_columns:
-        raise StablexError(f"option text: {cfg.text!r} names no column")
+        raise StablexError(f"[corpus] text = {cfg.text!r}: names no column")
     if len(text_columns) != len(parts):
         raise StablexError(
-            f"option text: {cfg.text!r} has an empty column name (columns are joined with '+', e.g. title+summary)"
+            f"[corpus] text = {cfg.text!r}: has an empty column name (columns are joined with '+', e.g. title+summary)"
         )
     table = _read_table(path)
     needed = (
@@ -242,7 +242,7 @@ def _labels(table: pa.Table, cfg: CorpusConfig, path: Path) -> tuple[list[str], 
             raise StablexError(f"{path}: column {cfg.label!r}, row {i + 1}: empty label")
     other = np.zeros(len(labels), dtype=bool)
     if cfg.other_labels == "drop" and not cfg.classes:
-        raise StablexError("option other_labels='drop' needs option classes (the labels to keep)")
+        raise StablexError("[corpus] other_labels = 'drop': needs [corpus] classes (the labels to keep)")
     if cfg.classes:
         known = set(cfg.classes)
         for i, label in enumerate(labels):

@@ -6,7 +6,6 @@ Workers write their seed's parquet; the driver writes `summary.json` once all ar
 
 from __future__ import annotations
 
-import copy
 import functools
 import os
 import time
@@ -64,11 +63,8 @@ def explain_distributed(
     summary_path = run.explanations_summary_path(method, config.split)
     # As locally: the randomisation check runs once, on the first seed explained.
     needs_check = "randomisation" not in summary and config.randomisation_texts > 0
-    first_cfg = copy.deepcopy(config)
-    if first_cfg.threads is None:
-        first_cfg.threads = executor.threads_per_seed
-    other_cfg = copy.deepcopy(first_cfg)
-    other_cfg.randomisation_texts = 0
+    first_cfg = config if config.threads is not None else config.replace(threads=executor.threads_per_seed)
+    other_cfg = first_cfg.replace(randomisation_texts=0)
     if not needs_check:
         first_cfg = other_cfg
     fn_first = functools.partial(_explain_seed, str(run.path), method, first_cfg)

@@ -11,8 +11,9 @@ method; `chefer` is non-negative by construction (its positive part only).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -30,8 +31,12 @@ from stablex.explain.forward import (
     encode,
     rule_record,
 )
+from stablex.options import Section, at_least, declaration, one_of, option
 
 INPUT_POINT = "word embeddings"
+# Filled by each method class as it is defined (_Method.__init_subclass__).
+METHODS: dict[str, type["_Method"]] = {}
+BASELINES: dict[str, type["_Method"]] = {}
 
 
 @dataclass
@@ -72,24 +77,38 @@ def _selected(logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return logits.gather(1, t[:, None])[:, 0]
 
 
+@dataclass(frozen=True)
+class NoOptions(Section):
+    """A method without options (its `[explain.<name>]` table must be empty)."""
+
+
 class _Method:
     """A method's traits, read by the stages instead of testing its name:
 
-    - `options`: constructor keyword -> the [explain] field it comes from;
-    - `volatile`: options that change speed, not relevances (left out of the identity);
+    - `Options`: its options, a frozen dataclass of `option(...)` fields (stablex.options):
+      read from `[explain.<name>]`, checked when made, passed to the constructor as keywords;
+      they enter its identity (a changed option is a configuration mismatch, not a silent mix)
+      except those declared `volatile=True` (speed, not relevances);
     - `rule_option` / `rules`: the option naming its LRP rule set and the rules it accepts
       (None: no LRP rules);
     - `input_point`: where its relevance is read;
     - `is_floor`: a floor for faithfulness (BASELINES), not an explanation of the model: it
-      ranks words toward the class a real method explained, and `stablex explain` refuses it."""
+      ranks words toward the class a real method explained, and `stablex explain` refuses it.
+
+    A subclass with a `name` registers itself (METHODS, or BASELINES when `is_floor`): adding
+    a method is one class."""
 
     name = ""
     is_floor = False
-    options: dict[str, str] = {}
-    volatile: tuple[str, ...] = ()
+    Options: ClassVar[type[Section]] = NoOptions
     rule_option: str | None = None
     rules: tuple[str, ...] = ()
     input_point = INPUT_POINT
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            (BASELINES if cls.is_floor else METHODS)[cls.name] = cls
 
     def __init__(self, model: torch.nn.Module):
         model.eval()
@@ -108,11 +127,21 @@ class LRP(_Method):
     LayerNorm's input (words + position/type), each layer's input and the last hidden state."""
 
     name = "lrp"
-    options = {"softmax_rule": "softmax_rule"}
     rule_option = "softmax_rule"
     rules = tuple(SOFTMAX_RULES)
 
+    @dataclass(frozen=True)
+    class Options(Section):
+        SECTION: ClassVar[str] = "explain.lrp"
+        softmax_rule: str = option(
+            DEFAULT_SOFTMAX_RULE,
+            rule=one_of(*SOFTMAX_RULES),
+            help="lrp's rule set by its softmax rule: attnlrp (AttnLRP, Achtibat et al. 2024) | detach (CP-LRP, "
+            "Ali et al. 2022) | identity (stablex's own); chosen by measurement, docs/explain.md",
+        )
+
     def __init__(self, model: torch.nn.Module, softmax_rule: str = DEFAULT_SOFTMAX_RULE, layers: bool = True):
+        self.Options(softmax_rule=softmax_rule)  # the one check of the value
         super().__init__(model)
         self.rules = Rules.lrp(softmax_rule)
         self.layers = layers
@@ -175,13 +204,26 @@ class IntegratedGradients(_Method):
     """
 
     name = "ig"
-    options = {"steps": "ig_steps", "internal_batch": "ig_batch"}
-    volatile = ("internal_batch",)
 
-    def __init__(self, model: torch.nn.Module, steps: int = 32, internal_batch: int = 64):
+    @dataclass(frozen=True)
+    class Options(Section):
+        SECTION: ClassVar[str] = "explain.ig"
+        steps: int = option(
+            32,
+            rule=at_least(1),
+            help="Gauss-Legendre nodes of the path integral",
+            cli="--ig-steps",
+            commands=("explain",),
+        )
+        internal_batch: int = option(
+            64, rule=at_least(1), volatile=True, help="Rows (text x step) per forward/backward"
+        )
+
+    def __init__(
+        self, model: torch.nn.Module, steps: int = Options.steps, internal_batch: int = Options.internal_batch
+    ):
+        self.Options(steps=steps, internal_batch=internal_batch)  # the one check of the values
         super().__init__(model)
-        if steps < 1 or internal_batch < 1:
-            raise StablexError("ig: steps and internal_batch must be >= 1")
         if self.W.pad_id is None:
             raise StablexError("ig: the model has no pad token for its baseline")
         self.steps, self.internal_batch = steps, internal_batch
@@ -230,20 +272,36 @@ class Chefer(_Method):
     """
 
     name = "chefer"
-    options = {"softmax_rule": "chefer_softmax_rule", "start_layer": "chefer_start_layer"}
-    rule_option = "chefer_softmax_rule"
+    rule_option = "softmax_rule"
     rules = ("identity", "attnlrp")  # not detach: it gives the attention maps no relevance
     input_point = "attention rollout, [CLS] row"
 
-    def __init__(self, model: torch.nn.Module, softmax_rule: str = CHEFER_SOFTMAX_RULE, start_layer: int = 0):
+    @dataclass(frozen=True)
+    class Options(Section):
+        SECTION: ClassVar[str] = "explain.chefer"
+        softmax_rule: str = option(
+            CHEFER_SOFTMAX_RULE,
+            rule=one_of("identity", "attnlrp"),
+            help="The rules behind chefer's attention relevance (not detach: no relevance reaches the attention maps)",
+        )
+        start_layer: int = option(
+            0, rule=at_least(0), help="First layer of the rollout (0: all; the paper preset: 1, the authors' code)"
+        )
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        softmax_rule: str = Options.softmax_rule,
+        start_layer: int = Options.start_layer,
+    ):
+        self.Options(softmax_rule=softmax_rule, start_layer=start_layer)  # the one check of the values
         super().__init__(model)
-        if softmax_rule not in self.rules:
-            raise StablexError(
-                f"chefer needs the relevance of the attention map: softmax rule one of {', '.join(self.rules)}"
-            )
         self.rules = Rules.lrp(softmax_rule)
-        if not 0 <= start_layer < self.W.n_layers:
-            raise StablexError(f"chefer: start_layer must be in 0..{self.W.n_layers - 1}")
+        if start_layer >= self.W.n_layers:  # what only the model knows
+            raise StablexError(
+                f"[explain.chefer] start_layer = {start_layer}: must be in 0..{self.W.n_layers - 1} "
+                "(the layers of this encoder)"
+            )
         self.start_layer = start_layer
 
     def _attn_grads(self, ids, mask, rules, target) -> tuple[torch.Tensor, torch.Tensor, list, list]:
@@ -281,6 +339,9 @@ class RandomRanking(_Method):
     is_floor = True
     input_point = "none (random)"
 
+    # no Options: its `seed` is faithfulness's, per scored seed, not a study option (and its
+    # identity stays {} as in runs made before method tables)
+
     def __init__(self, model: torch.nn.Module | None = None, seed: int = 0):
         self.rng = np.random.default_rng(seed)
 
@@ -296,20 +357,59 @@ class RandomRanking(_Method):
         return Attribution(torch.from_numpy(self.rng.standard_normal((B, T))), torch.zeros(B, 0), t)
 
 
-METHODS: dict[str, type[_Method]] = {
-    "lrp": LRP,
-    "chefer": Chefer,
-    "gxi": GradientXInput,
-    "ig": IntegratedGradients,
-}
-BASELINES: dict[str, type[_Method]] = {"random": RandomRanking}
-
-
 def _registered(name: str) -> type[_Method]:
     cls = METHODS.get(name) or BASELINES.get(name)
     if cls is None:
         raise StablexError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
     return cls
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A method name resolved once: its class and its checked options."""
+
+    cls: type[_Method]
+    options: Section
+
+    @property
+    def name(self) -> str:
+        return self.cls.name
+
+    def kwargs(self) -> dict[str, Any]:
+        return {f.name: getattr(self.options, f.name) for f in dataclasses.fields(self.options)}
+
+    def identity(self) -> dict[str, Any]:
+        """The options the relevances depend on (not the volatile ones, such as batching)."""
+        return {
+            f.name: getattr(self.options, f.name)
+            for f in dataclasses.fields(self.options)
+            if not declaration(f).get("volatile")
+        }
+
+    def make(self, model: torch.nn.Module) -> Attributor:
+        return self.cls(model, **self.kwargs())
+
+    def record(self) -> dict[str, Any]:
+        """What a summary says about the method: where relevance is read and, for the LRP-type
+        methods, the rule set by name with its reference (`summary["rule"]`)."""
+        rec: dict[str, Any] = {"input_point": self.cls.input_point}
+        if self.cls.rule_option:
+            rec["rule"] = rule_record(getattr(self.options, self.cls.rule_option))
+        return rec
+
+
+def resolve(name: str, config: Any = None) -> Resolved:
+    """Method `name` with its options from an ExplainConfig's `[explain.<name>]` table (None:
+    its defaults); an unknown name or a bad option is one error naming it."""
+    cls = _registered(name)
+    table = config.method_table(name) if config is not None else {}
+    known = {f.name for f in dataclasses.fields(cls.Options)}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise StablexError(
+            f"[explain.{name}] unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})"
+        )
+    return Resolved(cls, cls.Options(**table))
 
 
 def get_method(name: str, model: torch.nn.Module, **options: Any) -> Attributor:
@@ -320,12 +420,12 @@ def get_method(name: str, model: torch.nn.Module, **options: Any) -> Attributor:
 
 def method_options(name: str, config: Any) -> dict[str, Any]:
     """The keyword arguments of method `name` taken from an ExplainConfig."""
-    return {kw: getattr(config, field) for kw, field in _registered(name).options.items()}
+    return resolve(name, config).kwargs()
 
 
 def method_identity(name: str, config: Any) -> dict[str, Any]:
     """The options the relevances depend on (not the volatile ones, such as batching)."""
-    return {k: v for k, v in method_options(name, config).items() if k not in _registered(name).volatile}
+    return resolve(name, config).identity()
 
 
 def is_baseline(name: str) -> bool:
@@ -333,19 +433,10 @@ def is_baseline(name: str) -> bool:
 
 
 def check_rules(name: str, config: Any) -> None:
-    """The rule set a method would use is one it accepts (one error naming the option)."""
-    cls = METHODS[name]
-    if cls.rule_option and getattr(config, cls.rule_option) not in cls.rules:
-        raise StablexError(
-            f"option {cls.rule_option}={getattr(config, cls.rule_option)!r}: {name} takes one of {', '.join(cls.rules)}"
-        )
+    """Method `name`'s options are ones it accepts (one error naming `[explain.<name>] option`)."""
+    resolve(name, config)
 
 
 def method_record(name: str, config: Any) -> dict[str, Any]:
-    """What a summary says about method `name`: where relevance is read and, for the LRP-type
-    methods, the rule set by name with its reference (`summary["rule"]`)."""
-    cls = METHODS[name]
-    rec: dict[str, Any] = {"input_point": cls.input_point}
-    if cls.rule_option:
-        rec["rule"] = rule_record(getattr(config, cls.rule_option))
-    return rec
+    """What a summary says about method `name` (Resolved.record)."""
+    return resolve(name, config).record()

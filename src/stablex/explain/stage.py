@@ -25,19 +25,16 @@ from sklearn.model_selection import train_test_split
 
 from stablex import ledger
 from stablex.config import ExplainConfig
-from stablex.config_checks import check_section
-from stablex.data.split import SPLITS
 from stablex.errors import ConfigMismatchError, StablexError
 from stablex.explain.checks import randomisation_check
-from stablex.explain.forward import SOFTMAX_RULES
 from stablex.explain.methods import (
     METHODS,
     Attribution,
     check_rules,
     get_method,
     method_identity,
-    method_options,
     method_record,
+    resolve,
 )
 from stablex.explain.words import aggregate
 from stablex.io import read_json, remove, write_json, write_parquet
@@ -90,7 +87,7 @@ def stratified_subset(label_ids: np.ndarray, n: int | None, seed: int, option: s
         return np.arange(len(label_ids))
     classes = np.unique(label_ids)
     if n < max(1, len(classes)):
-        raise StablexError(f"option {option}={n}: must be at least the number of classes ({len(classes)})")
+        raise StablexError(f"[explain] {option} = {n}: must be at least the number of classes ({len(classes)})")
     try:
         pos, _ = train_test_split(np.arange(len(label_ids)), train_size=n, stratify=label_ids, random_state=seed)
     except ValueError:  # a class too rare to stratify: a plain draw with the same seed
@@ -101,19 +98,15 @@ def stratified_subset(label_ids: np.ndarray, n: int | None, seed: int, option: s
 def select_texts(run: Run, config: ExplainConfig) -> Texts:
     """The texts an explain configuration covers: the split, or its fixed stratified subset
     (`texts` / `train_texts`, drawn with [corpus] split_seed), or (old option) its first max_docs."""
-    if config.split not in SPLITS:
-        raise StablexError(f"option split={config.split!r}: choose one of {', '.join(SPLITS)}")
     split = run.split()
     idx = split.indices(config.split)
     n = explained_count(config)
     if config.max_docs is not None:
         if n is not None:
             raise StablexError(
-                f"options max_docs and {'train_texts' if config.split == 'train' else 'texts'} "
-                "both set: use only texts / train_texts (a stratified subset)"
+                f"[explain] max_docs and {'train_texts' if config.split == 'train' else 'texts'} "
+                "are both set: use only texts / train_texts (a stratified subset)"
             )
-        if config.max_docs < 1:
-            raise StablexError(f"option max_docs={config.max_docs}: must be >= 1")
         idx = idx[: config.max_docs]
     elif n is not None:
         option = "train_texts" if config.split == "train" else "texts"
@@ -159,16 +152,14 @@ def resolve_target(target: str, classes: list[str], label_ids: np.ndarray) -> np
         return label_ids.astype(np.int64)
     if target in classes:
         return np.full(len(label_ids), classes.index(target), np.int64)
-    raise StablexError(f"option target={target!r}: use predicted, label or a class name ({', '.join(classes)})")
+    raise StablexError(f"[explain] target = {target!r}: use predicted, label or a class name ({', '.join(classes)})")
 
 
 def check_config(config: ExplainConfig, method: str) -> None:
-    """The options (stablex.config_checks), then what only the explainers know: methods and rules."""
-    check_section(config, "explain")
+    """What only the explainers know: the method's name and its `[explain.<method>]` options
+    (the section checked itself when it was made)."""
     if method not in METHODS:
         raise StablexError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if config.softmax_rule not in SOFTMAX_RULES:  # lrp's, also read by the others' records
-        raise StablexError(f"option softmax_rule={config.softmax_rule!r}: choose one of {', '.join(SOFTMAX_RULES)}")
     check_rules(method, config)
 
 
@@ -472,7 +463,7 @@ def explain(
     summary_path = run.explanations_summary_path(method, config.split)
     texts = select_texts(run, config)
     target = resolve_target(config.target, classes, texts.label_ids)
-    opts = method_options(method, config)
+    opts = resolve(method, config).kwargs()  # the name resolved once, for every seed
     encoder = load_encoder(run.path)
     with (
         torch_threads(config.threads),

@@ -23,7 +23,6 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from stablex.config import FeaturesConfig, HybridConfig
-from stablex.config_checks import check_section
 from stablex.errors import StablexError
 from stablex.features.compare import compare, paired_difference, wilson
 from stablex.features.matching import ExplanationStats, LexiconEntry, WordCounts, count_words, match_rate
@@ -75,11 +74,7 @@ def read_train_explanations(run_dir: Path, explanations_dir: Path, train_ids: se
 
 
 def validate(config: HybridConfig) -> None:
-    check_section(config, "hybrid")  # types, ranges and variant names (stablex.config_checks)
-    if config.cv_folds:
-        for name in ("top_words_grid", "min_freq_grid", "sign_consistency_grid", "n_words_grid"):
-            if not getattr(config, name):
-                raise StablexError(f"option [hybrid] {name} is empty: cross-validation needs values to choose among")
+    """Nothing left to check: a HybridConfig checks itself when made (config.py)."""
 
 
 def training_data(data: RunData, train: np.ndarray, stats: ExplanationStats) -> TrainingData:

@@ -170,7 +170,7 @@ def resolve_targets(target: str, classes: list[str], y: np.ndarray, pred: np.nda
         return y
     if target in classes:
         return np.full(len(y), classes.index(target))
-    raise StablexError(f"option target={target!r}: use predicted, label or one of {classes}")
+    raise StablexError(f"[features] target = {target!r}: use predicted, label or one of {classes}")
 
 
 def word_map(
@@ -285,7 +285,7 @@ def _write_word_maps(
     """explanations/features/seed-<seed>.parquet: the model fitted on each seed's draw, as word maps."""
     ex_rows = data.rows(config.explain_split)
     if len(ex_rows) == 0:
-        raise StablexError(f"option explain_split={config.explain_split!r}: no such rows in split.parquet")
+        raise StablexError(f"[features] explain_split = {config.explain_split!r}: no such rows in split.parquet")
     views = parse_views([data.texts[i] for i in ex_rows], config)
     paths: dict[str, Path] = {}
     for draw in draws:

@@ -56,7 +56,7 @@ def build_pool(run_dir: str | Path, data: RunData, size: int, seed: int, feature
     """Draw the pool from the run's corpus, check it against split.parquet, extract its features (cached)."""
     run_dir = Path(run_dir)
     if size < 0:
-        raise StablexError("option [hybrid] pool_size must be >= 0")
+        raise StablexError(f"[hybrid] pool_size = {size}: must be >= 0")
     t0 = time.perf_counter()
     cfg = run_corpus_config(run_dir)
     corpus = load_corpus(cfg)

@@ -191,7 +191,7 @@ def init_classifier(run_dir: Path, classes: list[str], init_seed: int):
 def save_trained(model: torch.nn.Module, out_dir: Path, dtype: str) -> int:
     """Store only the parameters that training changed (requires_grad); returns bytes written."""
     if dtype not in DTYPES:
-        raise StablexError(f"option save_dtype={dtype!r}: choose one of {sorted(DTYPES)}")
+        raise StablexError(f"[model] save_dtype = {dtype!r}: choose one of {sorted(DTYPES)}")
     state = {n: p.detach().cpu().to(DTYPES[dtype]).contiguous() for n, p in model.named_parameters() if p.requires_grad}
     with atomic_dir(out_dir) as tmp:
         save_file(state, str(tmp / SEED_WEIGHTS), metadata={"dtype": dtype})

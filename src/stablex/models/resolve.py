@@ -43,7 +43,7 @@ def resolve_model(name: str) -> ResolvedModel:
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").exists():
-            raise StablexError(f"--model {name}: the directory has no config.json (not an HF checkpoint)")
+            raise StablexError(f"[model] name = {name!r}: the directory has no config.json (not an HF checkpoint)")
         return ResolvedModel(name, path.resolve(), "path")
     from transformers.utils import cached_file
 
@@ -53,7 +53,7 @@ def resolve_model(name: str) -> ResolvedModel:
         config = None
     if config is None:
         raise StablexError(
-            f"--model {name}: not found offline (no local directory of that name and no copy in the "
+            f"[model] name = {name!r}: not found offline (no local directory of that name and no copy in the "
             f"Hugging Face cache; stablex never downloads). Use 'e5-small', a local path, or fill the "
             f"HF cache on a machine with network access."
         )
@@ -79,16 +79,18 @@ def encoder_facts(resolved: ResolvedModel) -> EncoderFacts:
         config = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise StablexError(
-            f"--model {resolved.name}: {path} cannot be read as JSON ({e}); the checkpoint is damaged"
+            f"[model] name = {resolved.name!r}: {path} cannot be read as JSON ({e}); the checkpoint is damaged"
         ) from None
     if not isinstance(config, dict) or "num_hidden_layers" not in config or "max_position_embeddings" not in config:
         raise StablexError(
-            f"--model {resolved.name}: {path} has no num_hidden_layers / max_position_embeddings "
+            f"[model] name = {resolved.name!r}: {path} has no num_hidden_layers / max_position_embeddings "
             "(not an encoder's config)"
         )
     weights = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
     if not any((resolved.path / w).is_file() for w in weights):
-        raise StablexError(f"--model {resolved.name}: {resolved.path} holds no weights ({' or '.join(weights[:2])})")
+        raise StablexError(
+            f"[model] name = {resolved.name!r}: {resolved.path} holds no weights ({' or '.join(weights[:2])})"
+        )
     kind = str(config.get("model_type", ""))
     positions = int(config["max_position_embeddings"])
     if kind in ("roberta", "xlm-roberta", "camembert"):  # positions numbered from padding_idx + 1

@@ -22,7 +22,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stablex.config import AnalyzeConfig
-from stablex.config_checks import check_section
 from stablex.errors import StablexError
 from stablex.io import read_json, write_json, write_parquet
 from stablex.rundir import Run
@@ -97,7 +96,6 @@ def analyze(run_dir: Path, method: str, config: AnalyzeConfig, progress: Any = N
     t0 = time.perf_counter()
     run = Run(run_dir)
     classes = run.classes()
-    check_section(config, "analyze")
     seeds, seed_metrics = _choose_seeds(run, method, config)
     ex = load_explanations(run.path, method, seeds, classes)
     t_load = time.perf_counter() - t0
@@ -136,9 +134,14 @@ def _choose_seeds(run: Run, method: str, config: AnalyzeConfig) -> tuple[list[in
     if config.equivalent is not None:
         missing = [s for s in available if s not in accuracies]
         if missing:
-            raise StablexError(f"--equivalent needs the test accuracy of every seed; missing for {missing}")
+            raise StablexError(
+                f"[analyze] equivalent = {config.equivalent}: needs the test accuracy of every seed; "
+                f"missing for {missing}"
+            )
         if not 2 <= config.equivalent <= len(available):
-            raise StablexError(f"--equivalent {config.equivalent}: choose between 2 and {len(available)} seeds")
+            raise StablexError(
+                f"[analyze] equivalent = {config.equivalent}: choose between 2 and {len(available)} seeds"
+            )
         seeds = select_equivalent({s: accuracies[s] for s in available}, config.equivalent)
     if len(seeds) < 2:
         raise StablexError(f"{method}: analysis across seeds needs at least 2 seeds, found {len(seeds)}")

@@ -29,7 +29,6 @@ Ray is an optional extra (`pip install 'stablex[ray]'`); nothing here imports it
 
 from __future__ import annotations
 
-import copy
 import functools
 import os
 import time
@@ -264,7 +263,6 @@ def train_distributed(
     The run is held (`rundir.lock_run`) while its seeds train: a second sweep on it is refused."""
     from stablex.rundir import lock_run
 
-    cfg.validate()  # before the run directory is touched
     with lock_run(out):
         return _train_distributed(cfg, out, executor, force, seeds, progress, show_progress)
 
@@ -295,9 +293,9 @@ def _train_distributed(
     result.skipped = [s for s in wanted if s in done]
     if not todo:
         return result
-    worker_cfg = copy.deepcopy(cfg)
-    if worker_cfg.train.threads is None:  # one seed per task: its CPUs, not the whole node's
-        worker_cfg.train.threads = executor.threads_per_seed
+    worker_cfg = cfg  # one seed per task: its CPUs, not the whole node's
+    if worker_cfg.train.threads is None:
+        worker_cfg = cfg.replace("train", threads=executor.threads_per_seed)
     fn = functools.partial(_train_seed, worker_cfg, str(run.path))
     try:
         with progress_or(progress, disable=not show_progress) as prog:

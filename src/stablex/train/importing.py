@@ -15,7 +15,6 @@ directory is touched; a failure while writing removes what this call made.
 
 from __future__ import annotations
 
-import copy
 import os
 import shutil
 import time
@@ -56,14 +55,8 @@ class ImportResult:
 def import_study(cfg: StudyConfig, n_seeds: int) -> StudyConfig:
     """The study an imported run records: the checkpoints' seeds 0..N-1, nothing to train, the
     vocabulary whole (each seed's embedding is its own), no frozen layers."""
-    cfg = copy.deepcopy(cfg)
-    cfg.train.seeds = list(range(n_seeds))
-    cfg.train.groups = []
-    cfg.model.trim_vocab = False
-    cfg.model.freeze_layers = 0
-    cfg.model.freeze_embeddings = False
-    cfg.train.precision = "float32"
-    return cfg
+    cfg = cfg.replace("train", seeds=list(range(n_seeds)), groups=[], precision="float32")
+    return cfg.replace("model", trim_vocab=False, freeze_layers=0, freeze_embeddings=False)
 
 
 def _check_out(run: Run, force: bool) -> None:
@@ -180,8 +173,7 @@ def import_models(
     if not ckpts:
         raise StablexError("--checkpoint: give at least one checkpoint directory")
     cfg = import_study(cfg, len(ckpts))
-    cfg.model.name = str(ckpts[0].path)
-    cfg.validate()
+    cfg = cfg.replace("model", name=str(ckpts[0].path))
     _check_out(run, force)
     corpus = load_corpus(cfg.corpus)
     classes = check_checkpoints(ckpts, corpus.classes, cfg.corpus.path)

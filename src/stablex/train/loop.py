@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 
 from stablex.config import TrainConfig
-from stablex.config_checks import check_section
 from stablex.train.layers import lower_states, upper_logits
 from stablex.train.seeds import SeedPlan, bootstrap_indices
 
@@ -82,7 +81,6 @@ def native_bfloat16(device: torch.device) -> bool:
 
 
 def resolve_precision(cfg: TrainConfig) -> str:
-    check_section(cfg, "train")
     if cfg.precision == "auto":
         return "bfloat16" if native_bfloat16(resolve_device(cfg.device)) else "float32"
     return cfg.precision

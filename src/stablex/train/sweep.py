@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import shutil
 import time
@@ -46,15 +45,14 @@ def resolve_encoder(cfg: StudyConfig) -> StudyConfig:
     Returns a copy when something was resolved (the run's study.toml then records the number)."""
     from stablex.models.resolve import encoder_facts
 
-    cfg.validate()
     facts = encoder_facts(resolve_model(cfg.model.name))
     k = cfg.model.freeze_layers
     if k == "half":
-        cfg = copy.deepcopy(cfg)
-        cfg.model.freeze_layers = k = facts.n_layers // 2
+        k = facts.n_layers // 2
+        cfg = cfg.replace("model", freeze_layers=k)
     if k > facts.n_layers // 2:
         raise StablexError(
-            f"option freeze_layers={k}: at most half of the {facts.n_layers} layers of "
+            f"[model] freeze_layers = {k}: at most half of the {facts.n_layers} layers of "
             f"{cfg.model.name} may be frozen (use at most {facts.n_layers // 2})"
         )
     if cfg.corpus.max_tokens > facts.positions:
@@ -71,8 +69,7 @@ def init_run(cfg: StudyConfig, out: str | Path, force: bool = False) -> Run:
     cfg = resolve_encoder(cfg)  # command-line and API overrides too: a bad value stops here, before anything is written
     precision = resolve_precision(cfg.train)
     if precision != cfg.train.precision:
-        cfg = copy.deepcopy(cfg)
-        cfg.train.precision = precision
+        cfg = cfg.replace("train", precision=precision)
     run, fresh = prepare_run(cfg, out, force=force)
     if not fresh:
         return run
@@ -213,12 +210,12 @@ def _sweep_inputs(run: Run, cfg: StudyConfig, prog) -> SweepInputs:
         probe = init_classifier(run.path, classes, 0).to(device)
         if not supports_split(probe):
             raise StablexError(
-                f"option freeze_layers={k}: not supported for model type "
+                f"[model] freeze_layers = {k}: not supported for model type "
                 f"{probe.config.model_type!r}; use freeze_layers = 0"
             )
         n_layers = len(probe.base_model.encoder.layer)
         if k > n_layers // 2:
-            raise StablexError(f"option freeze_layers={k}: at most half of the {n_layers} layers may be frozen")
+            raise StablexError(f"[model] freeze_layers = {k}: at most half of the {n_layers} layers may be frozen")
         task = prog.add_task("cache frozen layers", total=len(everything))
         cache_lower(probe, everything, k, pad_id, cfg.train.eval_batch_size, tick=lambda n: prog.advance(task, n))
         del probe
