@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from stablex.report import svg
-from stablex.report.data import COMMANDS, MAX_SEEDS, MAX_TEXTS, ReportData
+from stablex.report.data import MAX_SEEDS, MAX_TEXTS, ReportData
+from stablex.report.html import interval, missing, section, table
 from stablex.report.sensitivity import sensitivity
 from stablex.report.svg import esc, num
+from stablex.report.verdict import render
 
 METRIC_LABELS = {
     "spearman": "Spearman ρ (rank correlation of all words)",
@@ -36,38 +38,11 @@ METRIC_LABELS = {
 HISTOGRAMS = ("spearman", "fa_10", "sa_10", "pairwise_rank", "half_r", "snr")
 
 
-def missing(stage: str, what: str) -> str:
-    return (
-        f'<div class="missing" data-missing="{esc(stage)}"><strong>Not available yet.</strong> {esc(what)} '
-        f"Run <code>{esc(COMMANDS[stage])}</code>, then <code>stablex report RUN</code> again.</div>"
-    )
-
-
-def section(sid: str, title: str, body: str, lead: str = "") -> str:
-    intro = f'<p class="lead">{lead}</p>' if lead else ""
-    return f'<section id="{sid}" data-section="{sid}"><h2>{esc(title)}</h2>{intro}{body}</section>'
-
-
-def interval(ci: Any, digits: int = 3) -> str:
-    if not ci or ci[0] is None or ci[1] is None:
-        return ""
-    return f" [{num(ci[0], digits)}, {num(ci[1], digits)}]"
-
-
-def table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
-    """`rows` hold HTML already escaped by the caller."""
-    th = "".join(f"<th>{esc(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-    return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
-
-
 # --- verdict -----------------------------------------------------------------------------------
 
 
 def verdict(d: ReportData) -> str:
     """Every explained method's stability weighed by its faithfulness (report/verdict.py)."""
-    from stablex.report.verdict import render
-
     return render(d)
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from stablex.report import svg
 from stablex.report.data import ReportData
+from stablex.report.html import missing, section, table
+from stablex.report.protocol import protocol_note
 from stablex.report.svg import esc, num
 from stablex.stats.method_diff import StabilityDifference, lookup
 
@@ -246,8 +248,6 @@ def status_words(r: MethodRow) -> str:
 
 
 def verdict_table(rows: list[MethodRow], d: ReportData) -> str:
-    from stablex.report.sections import table
-
     k = next((x for r in rows for x in r.stability if x.startswith("fa_")), "fa_10")
     head = [
         "method",
@@ -452,8 +452,6 @@ def protocol_sentence(n: int, bootstrap: bool, imported: bool = False) -> str:
 
 def render(d: ReportData) -> str:
     """The verdict section: accuracy across seeds, then every method weighed by its faithfulness."""
-    from stablex.report.sections import missing, section
-    from stablex.report.sensitivity import protocol_note
     from stablex.stats.load import study_bootstrap
 
     acc, parts, body = d.accuracy, [], []
