@@ -141,12 +141,12 @@ def test_api_gives_the_clis_error_and_leaves_the_callers_config(
     cfg = StudyConfig.from_dict({"corpus": {"path": str(lemonde_path), "max_docs": 40}})
     out = tmp_path / "run"
     with pytest.raises(StablexError) as err:
-        stablex.train(cfg, out, show_progress=False, **{section: {option: value}})
+        stablex.api.train(cfg, out, show_progress=False, **{section: {option: value}})
     assert message in str(err.value)  # the same words as test_cli_refuses_before_writing_anything
     assert not out.exists()
     assert getattr(getattr(cfg, section), option) == getattr(getattr(StudyConfig(), section), option)
     with pytest.raises(StablexError, match="unknown section"):
-        stablex.train(cfg, out, show_progress=False, trian={"epochs": 2})
+        stablex.api.train(cfg, out, show_progress=False, trian={"epochs": 2})
 
 
 def _violating(rule):

@@ -3,8 +3,8 @@
 import stablex
 cfg = stablex.StudyConfig.from_toml("studies/lemonde-quick.toml")
 result = stablex.run(cfg, "runs/quick")          # the whole study
-stablex.models("runs/quick")                      # accuracy + equivalence
-stablex.report("runs/quick")                      # -> runs/quick/report/index.html
+stablex.api.models("runs/quick")                      # accuracy + equivalence
+stablex.api.report("runs/quick")                      # -> runs/quick/report/index.html
 """
 
 from __future__ import annotations

@@ -212,7 +212,7 @@ class StudyConfig:
         if data:
             raise StablexError(f"{source}: unknown key(s) {sorted(data)}")
         if cfg.train.groups:
-            from stablex.train.seeds import design_seeds  # validates the design, naming the group at fault
+            from stablex.config_checks import design_seeds  # validates the design, naming the group at fault
 
             cfg.train.seeds = design_seeds(cfg.train, f"{source}: [train] groups")
         cfg.validate(source)

@@ -19,12 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from stablex.config_checks import SOURCES, varied_sources
 from stablex.errors import StablexError
 
-SOURCES = ("init_seed", "order_seed", "dropout_seed", "data_seed")
-# Names a study file uses in `vary`, and the source each stands for.
-SOURCE_NAMES = {"init": "init_seed", "order": "order_seed", "dropout": "dropout_seed", "data": "data_seed"}
-GROUP_KEYS = {"name", "vary", "seeds"}
+# the sources and the design's validation live in config_checks (the study file is checked when read)
 
 
 @dataclass(frozen=True)
@@ -54,59 +52,6 @@ def bootstrap_indices(n: int, data_seed: int) -> np.ndarray:
     return np.random.default_rng(data_seed).integers(0, n, size=n)
 
 
-def _varied(group: dict, where: str, bootstrap: bool) -> set[str]:
-    vary = group.get("vary")
-    if isinstance(vary, str):
-        vary = [vary]
-    if not isinstance(vary, list) or not vary or not all(isinstance(v, str) for v in vary):
-        raise StablexError(f"{where}: vary must be a non-empty list of {sorted(SOURCE_NAMES)} or ['all']")
-    if vary == ["all"]:
-        return {s for s in SOURCES if s != "data_seed" or bootstrap}
-    unknown = sorted(set(vary) - set(SOURCE_NAMES))
-    if unknown:
-        raise StablexError(
-            f"{where}: unknown source(s) {unknown} in vary (choose from {sorted(SOURCE_NAMES)} or 'all')"
-        )
-    if "data" in vary and not bootstrap:
-        raise StablexError(f"{where}: varies 'data', which needs [train] bootstrap = true (each seed a bootstrap draw)")
-    return {SOURCE_NAMES[v] for v in vary}
-
-
-def design_seeds(train: Any, where: str = "[train] groups") -> list[int]:
-    """Validate `train.groups` and return the sorted union of their seeds."""
-    if any(getattr(train, s) is not None for s in ("init_seed", "order_seed", "dropout_seed")):
-        raise StablexError(
-            f"{where}: a source design pins sources per group; unset [train] init_seed, order_seed and dropout_seed"
-        )
-    owner: dict[int, str] = {}
-    names: set[str] = set()
-    for i, g in enumerate(train.groups):
-        label = f"{where}[{i}]"
-        if not isinstance(g, dict):
-            raise StablexError(f"{label}: each group is a table with name, vary and seeds")
-        extra = sorted(set(g) - GROUP_KEYS)
-        if extra:
-            raise StablexError(f"{label}: unknown key(s) {extra} (known: name, seeds, vary)")
-        name = g.get("name")
-        if not isinstance(name, str) or not name or name in names:
-            raise StablexError(f"{label}: name must be a non-empty string, unique among the groups (got {name!r})")
-        names.add(name)
-        label = f"{where} {name!r}"
-        _varied(g, label, train.bootstrap)
-        seeds = g.get("seeds")
-        if (
-            not isinstance(seeds, list)
-            or len(seeds) < 1
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
-        ):
-            raise StablexError(f"{label}: seeds must be a list of non-negative integers (got {seeds!r})")
-        for s in seeds:
-            if s in owner:
-                raise StablexError(f"{label}: seed {s} is also in group {owner[s]!r} (a seed belongs to one group)")
-            owner[s] = name
-    return sorted(owner)
-
-
 def seed_group(train: Any, seed: int) -> dict | None:
     """The group of `train.groups` that holds `seed` (None without a design)."""
     return next((g for g in train.groups if seed in g["seeds"]), None)
@@ -121,6 +66,6 @@ def plan_seed(train: Any, seed: int) -> tuple[SeedPlan, str | None]:
         pinned = {"init_seed": train.init_seed, "order_seed": train.order_seed, "dropout_seed": train.dropout_seed}
         return derive_seeds(seed, pinned), None
     reference = derive_seeds(train.pin_seed).to_dict()
-    varied = _varied(group, f"[train] groups {group['name']!r}", train.bootstrap)
+    varied = varied_sources(group, f"[train] groups {group['name']!r}", train.bootstrap)
     pinned = {s: reference[s] for s in SOURCES if s not in varied}
     return derive_seeds(seed, pinned), group["name"]
