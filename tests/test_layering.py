@@ -20,6 +20,7 @@ ROOMS = [
     "progress",
     "ledger",
     "io",
+    "records",
     "config_checks",
     "config",
     "data",

@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from stablex.config import AnalyzeConfig
+from stablex.explain.methods import BASELINES
+from stablex.records import FaithfulnessRecord
 from stablex.rundir import Run
 from stablex.stats.accuracy import reading as accuracy_reading
 from stablex.stats.accuracy import seed_accuracy
@@ -65,7 +67,7 @@ class ReportData:
     accuracy: dict | None = None  # by_seed, n_test, seeds (SeedAccuracy), equivalence (the study's), reading
     analyses: dict[str, MethodAnalysis] = field(default_factory=dict)
     explained: dict[str, dict] = field(default_factory=dict)  # method -> explanations/<method>/summary.json
-    faithfulness: dict | None = None
+    faithfulness: FaithfulnessRecord | None = None  # explanations/faithfulness.json
     stability_differences: dict | None = None  # analysis/stability_differences.json (stats.method_diff)
     feature_model: dict | None = None
     stability: dict | None = None
@@ -118,7 +120,7 @@ def load(run_dir: Path) -> ReportData:
         per_text = run.analysis_path(d.parent.name, "per_text.parquet")
         cols = _per_text_columns(per_text)
         data.analyses[d.parent.name] = MethodAnalysis(d.parent.name, read_json(d) or {}, cols)
-    data.faithfulness = read_json(run.faithfulness_path())
+    data.faithfulness = FaithfulnessRecord.read(run.faithfulness_path(), baselines=list(BASELINES))
     data.stability_differences = read_json(run.stability_differences_path)
     data.feature_model = read_json(run.feature_model_path)
     data.stability = read_json(run.stability_path)

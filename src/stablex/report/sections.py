@@ -580,9 +580,9 @@ def _lexicon_overlap(d: ReportData) -> float | None:
 
 def faithfulness(d: ReportData) -> str:
     f = d.faithfulness
-    if not f or not f.get("methods"):
+    if not f or not f.methods:
         return section("faithfulness", "Faithfulness per method", missing("faithfulness", "No faithfulness scores."))
-    methods = f["methods"]
+    methods = f.methods
     fracs = sorted({float(k) for m in methods.values() for k in (m.get("comprehensiveness") or {})})
     xs = [100 * x for x in fracs]
     figs = []
@@ -594,7 +594,7 @@ def faithfulness(d: ReportData) -> str:
         )
     rows = []
     for name, m in methods.items():
-        vs = (m.get("vs") or {}).get("random") or {}
+        vs = f.vs_floor(name)
         ci = m.get("comprehensiveness_ci")
         rows.append(
             [
@@ -602,33 +602,33 @@ def faithfulness(d: ReportData) -> str:
                 f'{m["comprehensiveness_aopc"]:.3f}<span class="ci">{interval(m.get("comprehensiveness_ci"))}'
                 f"{'' if ci else ' ± ' + num(m.get('comprehensiveness_se')) + ' SE'}</span>",
                 "–"
-                if name == "random" or not vs
+                if not vs
                 else f'{vs["comprehensiveness_gain"]:+.3f}<span class="ci">{interval(vs.get("comprehensiveness_gain_ci"))}</span>',
                 f'{m["sufficiency_aopc"]:.3f}<span class="ci">{interval(m.get("sufficiency_ci"))}</span>',
                 "–"
-                if name == "random" or not vs
+                if not vs
                 else f'{vs["sufficiency_gain"]:+.3f}<span class="ci">{interval(vs.get("sufficiency_gain_ci"))}</span>',
             ]
         )
-    n = f.get("n_texts") or f.get("n")
-    seeds = f.get("seeds") or [f.get("seed")]
-    perms = f.get("permutations")
+    n, seeds, perms = f.n_texts, f.seeds or [f.seed], f.permutations
     lead = (
         f"ERASER scores on the models of {len(seeds)} seed(s) ({', '.join(map(str, seeds))}): delete the words a method ranks highest and see how much the "
         "model's probability for its class drops (comprehensiveness: a faithful method drops it most), or keep "
         "only those words (sufficiency: a faithful method keeps the probability, so a small drop). "
-        "`random` is the floor: a uniformly random ranking of the words"
+        f"`{esc(f.floor)}` is the floor: a uniformly random ranking of the words"
         + (f" ({perms} permutations per text and seed, averaged)" if perms else "")
         + ", which a method should "
         "beat. AOPC averages over the fractions, then over texts and seeds; brackets are 95% intervals that "
-        "resample texts and seeds together, and 'vs random' is the paired difference on the same texts and seeds "
+        f"resample texts and seeds together, and 'vs {esc(f.floor)}' is the paired difference on the same texts and seeds "
         "(positive: more faithful than random)" + (f"; {n} texts sampled from the explained texts." if n else ".")
     )
     return section(
         "faithfulness",
         "Faithfulness per method",
         f'<div class="grid2">{"".join(figs)}</div>'
-        + table(["method", "comprehensiveness AOPC ↑", "vs random", "sufficiency AOPC ↓", "vs random"], rows, "num"),
+        + table(
+            ["method", "comprehensiveness AOPC ↑", f"vs {f.floor}", "sufficiency AOPC ↓", f"vs {f.floor}"], rows, "num"
+        ),
         esc(lead),
     )
 
