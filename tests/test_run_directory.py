@@ -69,3 +69,26 @@ def test_every_path_run_knows_is_in_the_contract():
 def test_the_readme_has_no_second_copy_of_the_tree():
     readme = (REPO / "README.md").read_text()
     assert "```\nRUN/" not in readme and "seed-<seed>.parquet" not in readme
+
+
+def test_transformer_methods_leave_out_the_feature_model_and_other_splits(tmp_path):
+    from stablex.report.data import MethodAnalysis, ReportData
+
+    run = Run(tmp_path)
+    assert run.transformer_methods() == []
+    for folder in ("lrp", "gxi", "features", "lrp@train", "chefer"):
+        (tmp_path / "explanations" / folder).mkdir(parents=True)
+        if folder != "chefer":  # a folder without seed files explains nothing yet
+            (tmp_path / "explanations" / folder / "seed-0.parquet").touch()
+    assert run.transformer_methods() == ["gxi", "lrp"]
+    assert Run.is_feature_model("features") and not Run.is_feature_model("lrp")
+    # the report's primary method: the study's order, not a name
+    d = ReportData(tmp_path, {}, "", ["a", "b"], methods=["lrp", "gxi"])
+    assert d.primary == "lrp"  # nothing analysed: the first explained in the study's order
+    d.methods = ["gxi", "lrp"]
+    assert d.primary == "gxi"
+    d.analyses = {m: MethodAnalysis(m, {}, {}) for m in ("features", "lrp")}
+    assert d.primary == "lrp"  # the analysed one, never the feature model
+    d.methods = []
+    d.analyses["chefer"] = MethodAnalysis("chefer", {}, {})
+    assert d.primary == "chefer"  # no study order: the first analysed by name

@@ -158,7 +158,7 @@ def analyze(run_dir: str | Path, method: str = "lrp", **options):
     Returns an AnalysisReport (the AnalysisResult's fields read through it)."""
     from stablex.features.pos import sensitivity_groups
     from stablex.report.terminal import AnalysisReport
-    from stablex.rundir import open_run, writing
+    from stablex.rundir import Run, open_run, writing
     from stablex.stats.analyze import analyze as _analyze
 
     wait = bool(options.pop("wait", False))
@@ -166,7 +166,9 @@ def analyze(run_dir: str | Path, method: str = "lrp", **options):
     cfg = _override(study.analyze, "analyze", options)
     with writing(run_dir, "analyze", wait=wait, method=method):
         result = _analyze(Path(run_dir), method, cfg)
-        if cfg.groups and method != "features":  # by class and part of speech: analysis/<method>/groups.json
+        if cfg.groups and not Run.is_feature_model(
+            method
+        ):  # by class and part of speech: analysis/<method>/groups.json
             sensitivity_groups(run_dir, method, cfg.bootstrap, study.features.spacy_model, result.summary)
     return AnalysisReport(result)
 

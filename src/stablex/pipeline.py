@@ -15,6 +15,7 @@ from rich.progress import Progress
 
 from stablex.config import StudyConfig
 from stablex.progress import progress_or
+from stablex.rundir import FEATURE_MODEL
 
 # in the order they run: the feature model's word maps are analysed like any method, so
 # features comes before analyze
@@ -93,7 +94,7 @@ def _reads(stage: str, cfg: StudyConfig) -> tuple[str, ...]:
     if stage == "hybrid":
         return stage_artefacts("hybrid", method=cfg.hybrid.method)[0]
     if stage == "analyze":
-        return stage_artefacts("analyze", methods=methods + ("features",))[0]
+        return stage_artefacts("analyze", methods=methods + (FEATURE_MODEL,))[0]
     return stage_artefacts(stage, methods=methods)[0]
 
 
@@ -172,7 +173,7 @@ def _features(st: _Study, prog) -> None:
     def do() -> None:
         extract_features(st.out, cfg.features, progress=prog)  # cached per text
         # recomputed when the seeds or the method they rest on changed
-        if not run.holds(run.explanations_summary_path("features"), seeds=seeds):
+        if not run.holds(run.explanations_summary_path(FEATURE_MODEL), seeds=seeds):
             fit_feature_model(st.out, cfg.features, seeds=seeds)
         if not run.holds(run.stability_path, method=first, transformer_seeds=run.explained_seeds(first)):
             compare_stability(st.out, cfg.features, method=first)
@@ -187,11 +188,11 @@ def _analyze(st: _Study, prog) -> None:
     cfg, run, seeds = st.cfg, st.run, st.seeds
 
     def do() -> None:
-        kinds = list(cfg.explain.methods) + (["features"] if run.explanations_dir("features").exists() else [])
+        kinds = list(cfg.explain.methods) + ([FEATURE_MODEL] if run.explanations_dir(FEATURE_MODEL).exists() else [])
         for m in kinds:
             if not run.holds(run.analysis_path(m, "summary.json"), seeds=seeds):
                 res = analyze(st.out, m, cfg.analyze, progress=prog)
-                if cfg.analyze.groups and m != "features":
+                if cfg.analyze.groups and not run.is_feature_model(m):
                     sensitivity_groups(st.out, m, cfg.analyze.bootstrap, cfg.features.spacy_model, res.summary)
 
     st.timed("analyze", do)

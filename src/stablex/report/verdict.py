@@ -23,6 +23,7 @@ from stablex.report.data import ReportData
 from stablex.report.html import missing, section, table
 from stablex.report.protocol import protocol_note
 from stablex.report.svg import esc, num
+from stablex.rundir import Run
 from stablex.stats.method_diff import StabilityDifference, lookup
 
 # Conventional reading bands of the median rank correlation; a reading is given only when the
@@ -96,7 +97,7 @@ def rule_name(summary: dict) -> str | None:
 
 
 def method_rows(d: ReportData) -> list[MethodRow]:
-    methods = [m for m in d.analyses if m != "features"]
+    methods = [m for m in d.analyses if not Run.is_feature_model(m)]
     faith = d.faithfulness.methods if d.faithfulness else {}
     floor = d.faithfulness.floor if d.faithfulness else None
     rows = []
