@@ -18,6 +18,7 @@ ROOMS = [
     "errors",
     "runtime",
     "progress",
+    "tables",
     "ledger",
     "io",
     "records",
