@@ -32,6 +32,7 @@ ROOMS = [
     "explain",
     "features",
     "report",
+    "stages",
     "pipeline",
     "api",
     "cli",
@@ -141,3 +142,34 @@ def test_a_package_attribute_never_shadows_its_submodule(module):
         name = sub.rpartition(".")[2]
         assert getattr(pkg, name).__name__ == sub, f"{module}.{name} is not the module {sub}"
     assert type(pkg).__name__ == "module"  # no __class__ reassigned to make a package callable
+
+
+STAGE_ENTRIES = {
+    "stablex.train.executors": {"train_distributed"},
+    "stablex.explain.distributed": {"explain_distributed"},
+    "stablex.explain.faithfulness": {"faithfulness", "missing_methods"},
+    "stablex.features.extract": {"extract_features"},
+    "stablex.features.model": {"fit_feature_model"},
+    "stablex.features.stability": {"compare_stability"},
+    "stablex.features.pos": {"sensitivity_groups"},
+    "stablex.features.hybrid": {"run_hybrid"},
+    "stablex.stats.analyze": {"analyze"},
+    "stablex.report": {"build_report"},
+}
+
+
+def test_only_the_stage_objects_call_the_stages():
+    """api.py, pipeline.py and cli.py reach a stage through stablex.stages (one object per stage),
+    so how a stage runs is written once."""
+    calls = [
+        f"{MODULES[m].relative_to(SRC)}:{line} imports {target}.{name}"
+        for m in ("stablex.api", "stablex.pipeline", "stablex.cli")
+        for target, name, line in _imports(MODULES[m])
+        if name in STAGE_ENTRIES.get(target, ())
+    ]
+    assert calls == []
+    from stablex import pipeline, stages
+
+    assert pipeline.STAGES == tuple(s.name for s in stages.STAGES) == tuple(stages.BY_NAME)
+    entries = {f"{t}.{n}" for t, n, _ in _imports(MODULES["stablex.stages"])}
+    assert {f"{t}.{n}" for t, names in STAGE_ENTRIES.items() for n in names} <= entries
