@@ -615,11 +615,12 @@ def faithfulness(d: ReportData) -> str:
         f"ERASER scores on the models of {len(seeds)} seed(s) ({', '.join(map(str, seeds))}): delete the words a method ranks highest and see how much the "
         "model's probability for its class drops (comprehensiveness: a faithful method drops it most), or keep "
         "only those words (sufficiency: a faithful method keeps the probability, so a small drop). "
-        f"`{esc(f.floor)}` is the floor: a uniformly random ranking of the words"
+        f"`{f.floor}` is the floor: a uniformly random ranking of the words"
         + (f" ({perms} permutations per text and seed, averaged)" if perms else "")
         + ", which a method should "
         "beat. AOPC averages over the fractions, then over texts and seeds; brackets are 95% intervals that "
-        f"resample texts and seeds together, and 'vs {esc(f.floor)}' is the paired difference on the same texts and seeds "
+        f"resample texts and seeds together, and 'vs {f.floor}' is the paired difference on the same "
+        "texts and seeds "
         "(positive: more faithful than random)" + (f"; {n} texts sampled from the explained texts." if n else ".")
     )
     return section(
