@@ -34,24 +34,24 @@ def corrupt(path: Path) -> None:
 
 # artefact -> (damage, the stage call that must refuse it, the command the error names)
 CASES = {
-    "split.parquet": (truncate, lambda r: stablex.explain(r, "lrp"), "stablex train"),
-    "manifest.json": (corrupt, lambda r: stablex.models(r), "stablex train"),
+    "split.parquet": (truncate, lambda r: stablex.api.explain(r, "lrp"), "stablex train"),
+    "manifest.json": (corrupt, lambda r: stablex.api.models(r), "stablex train"),
     "study.toml": (truncate, lambda r: stablex.analyze(r, "lrp"), "stablex train"),
-    "base/model.safetensors": (truncate, lambda r: stablex.explain(r, "gxi"), "stablex train"),
-    "seeds/0/metrics.json": (corrupt, lambda r: stablex.models(r), "stablex train"),
-    "seeds/1/predictions.parquet": (delete, lambda r: stablex.models(r), "stablex train"),
-    "seeds/1/model/model.safetensors": (truncate, lambda r: stablex.explain(r, "lrp"), "stablex train"),
+    "base/model.safetensors": (truncate, lambda r: stablex.api.explain(r, "gxi"), "stablex train"),
+    "seeds/0/metrics.json": (corrupt, lambda r: stablex.api.models(r), "stablex train"),
+    "seeds/1/predictions.parquet": (delete, lambda r: stablex.api.models(r), "stablex train"),
+    "seeds/1/model/model.safetensors": (truncate, lambda r: stablex.api.explain(r, "lrp"), "stablex train"),
     "explanations/lrp/seed-0.parquet": (truncate, lambda r: stablex.analyze(r, "lrp"), "stablex explain"),
     "explanations/lrp/summary.json": (corrupt, lambda r: stablex.analyze(r, "lrp"), "stablex explain"),
     "explanations/lrp@train/seed-1.parquet": (delete, lambda r: stablex.hybrid(r), "--split train"),
-    "explanations/faithfulness.json": (corrupt, lambda r: stablex.report(r), "stablex faithfulness"),
+    "explanations/faithfulness.json": (corrupt, lambda r: stablex.api.report(r), "stablex faithfulness"),
     "explanations/features/seed-0.parquet": (delete, lambda r: stablex.analyze(r, "features"), "stablex features"),
     "features/features.parquet": (truncate, lambda r: stablex.hybrid(r), "stablex features"),
-    "features/model.json": (corrupt, lambda r: stablex.report(r), "stablex features"),
-    "analysis/lrp/per_text.parquet": (truncate, lambda r: stablex.report(r), "stablex analyze"),
-    "analysis/gxi/summary.json": (corrupt, lambda r: stablex.report(r), "--method gxi"),
-    "hybrid/metrics.json": (delete, lambda r: stablex.report(r), "stablex hybrid"),
-    "hybrid/lexicon.csv": (truncate, lambda r: stablex.report(r), "stablex hybrid"),
+    "features/model.json": (corrupt, lambda r: stablex.api.report(r), "stablex features"),
+    "analysis/lrp/per_text.parquet": (truncate, lambda r: stablex.api.report(r), "stablex analyze"),
+    "analysis/gxi/summary.json": (corrupt, lambda r: stablex.api.report(r), "--method gxi"),
+    "hybrid/metrics.json": (delete, lambda r: stablex.api.report(r), "stablex hybrid"),
+    "hybrid/lexicon.csv": (truncate, lambda r: stablex.api.report(r), "stablex hybrid"),
 }
 
 

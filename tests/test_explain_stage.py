@@ -16,6 +16,8 @@ from stablex.errors import ConfigMismatchError, StablexError
 from stablex.explain.faithfulness import FRACTIONS, faithfulness, missing_methods, perturb, top_k
 from stablex.explain.stage import SCHEMA, explain, length_batches
 from stablex.io import write_json, write_parquet
+from stablex.records import SCHEMA as RECORD_SCHEMA
+from stablex.records import FaithfulnessRecord
 from stablex.rundir import Run
 
 TEXTS = [
@@ -257,6 +259,10 @@ def test_faithfulness_writes_every_method_and_random(run):
     for m in data["methods"].values():
         assert set(m["comprehensiveness"]) == {f"{f:g}" for f in FRACTIONS}
         assert -1 <= m["comprehensiveness_aopc"] <= 1 and -1 <= m["sufficiency_aopc"] <= 1
+    assert data["schema"] == RECORD_SCHEMA and data["baselines"] == ["random"]  # the floor is in the record
+    record = FaithfulnessRecord.read(res.path)  # the writer's record, read by the report's definition
+    assert record.floor == "random" and set(record.explanations()) == {"lrp", "gxi"}
+    assert record.vs_floor("lrp") == data["methods"]["lrp"]["vs"]["random"] and record.vs_floor("random") == {}
     faithfulness(run, ["chefer"], cfg(), n_texts=3, show_progress=False)  # adds a method, keeps the others
     assert set(json.loads(res.path.read_text())["methods"]) == {"lrp", "gxi", "chefer", "random"}
 

@@ -345,7 +345,7 @@ def test_every_later_stage_and_the_report_run_on_an_imported_run(imported):
     assert run.hybrid_metrics_path.exists() and run.faithfulness_path().exists()
     import stablex
 
-    models = stablex.models(out)
+    models = stablex.api.models(out)
     assert sorted(models.accuracies) == [0, 1] and models.accuracies[1] == run.seed_metrics(1)["accuracy"]["test"]
     comparison, path = stablex.compare(out, out, "lrp", n_boot=20, n_permutations=99)
     assert path.exists()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from stablex.explain.faithfulness import compare, mean_ci
+from stablex.records import FaithfulnessRecord
 from stablex.report.data import MethodAnalysis, ReportData
 from stablex.report.verdict import (
     faith_status,
@@ -61,7 +62,7 @@ def report(tmp_path, analyses: dict, faithfulness: dict | None) -> ReportData:
     d = ReportData(tmp_path, {}, "", ["news", "opinion"])
     d.analyses = analyses
     d.explained = {"lrp": {"rule": {"name": "AttnLRP (Achtibat et al. 2024)", "softmax_rule": "attnlrp"}}}
-    d.faithfulness = faithfulness
+    d.faithfulness = None if faithfulness is None else FaithfulnessRecord.from_dict(faithfulness, baselines=["random"])
     return d
 
 
@@ -77,7 +78,7 @@ def test_a_method_at_the_random_ranking_draws_no_stability_conclusion(tmp_path):
         faith(rng, {"lrp": 0.21, "gxi": 0.0}),
     )
     rows = {r.name: r for r in method_rows(d)}
-    assert rows["lrp"].status == "above" and rows["gxi"].status == "random"
+    assert rows["lrp"].status == "above" and rows["gxi"].status == "floor"
     html = render(d)
     page = text(html)
     gxi = page[page.index("gxi's faithfulness") :]
@@ -114,13 +115,15 @@ def test_a_method_faithful_by_one_criterion_is_named_with_the_one_it_fails(tmp_p
     assert "rests on lrp, the only method shown to follow the model by both criteria" in page
     assert (
         faith_status(
-            {"vs": {"random": {"comprehensiveness_gain_ci": [0.01, 0.03], "sufficiency_gain_ci": [-0.05, -0.01]}}}
+            {"vs": {"random": {"comprehensiveness_gain_ci": [0.01, 0.03], "sufficiency_gain_ci": [-0.05, -0.01]}}},
+            "random",
         )
         == "partial"
     )
     assert (
         faith_status(
-            {"vs": {"random": {"comprehensiveness_gain_ci": [-0.01, 0.03], "sufficiency_gain_ci": [-0.05, -0.01]}}}
+            {"vs": {"random": {"comprehensiveness_gain_ci": [-0.01, 0.03], "sufficiency_gain_ci": [-0.05, -0.01]}}},
+            "random",
         )
         == "below"
     )
@@ -197,9 +200,9 @@ def test_stability_reading_comes_from_the_interval():
     )
     assert stability_reading({"median": 0.7, "median_ci": [0.3, 0.9]}).endswith("crosses ρ = 0.8 and 0.5")
     assert "without an interval" in stability_reading({"median": 0.9})
-    assert faith_status({"vs": {"random": {"comprehensiveness_gain_ci": [-0.01, 0.02]}}}) == "random"
-    assert faith_status({"vs": {"random": {"comprehensiveness_gain_ci": [-0.05, -0.01]}}}) == "below"
-    assert faith_status(None) == "unscored"
+    assert faith_status({"vs": {"random": {"comprehensiveness_gain_ci": [-0.01, 0.02]}}}, "random") == "floor"
+    assert faith_status({"vs": {"random": {"comprehensiveness_gain_ci": [-0.05, -0.01]}}}, "random") == "below"
+    assert faith_status(None, "random") == "unscored"
 
 
 def test_paired_median_difference_is_the_evidence_not_overlap():

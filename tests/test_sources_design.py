@@ -420,7 +420,7 @@ def test_groups_by_class_and_pos_on_the_real_run(design_run):
 
 
 def test_the_report_says_how_a_quick_study_departs_from_the_papers_protocol():
-    from stablex.report.sensitivity import protocol_differences
+    from stablex.report.protocol import protocol_differences
 
     repo = Path(__file__).resolve().parents[1]
     quick = {
@@ -457,12 +457,11 @@ def test_compare_pairs_texts_only_within_one_task(tmp_path):
 def test_the_protocol_note_quotes_only_shipped_comparison_data(tmp_path):
     """No measured number in src/: the effect of a departure comes from a shipped compare result
     (studies/compare/measured/<key>.json) or the page says it was not measured."""
-    from stablex.report import sensitivity
+    from stablex.report import protocol, sensitivity
 
     assert not hasattr(sensitivity, "PROTOCOL_MEASUREMENTS")
     assert (
-        sensitivity._measured_effect(None, "freeze_layers", tmp_path)
-        == " (effect on stability not measured by stablex)"
+        protocol._measured_effect(None, "freeze_layers", tmp_path) == " (effect on stability not measured by stablex)"
     )
     (tmp_path / "freeze_layers.json").write_text(
         json.dumps(
@@ -483,6 +482,46 @@ def test_the_protocol_note_quotes_only_shipped_comparison_data(tmp_path):
             }
         )
     )
-    text = sensitivity._measured_effect(None, "freeze_layers", tmp_path)
+    text = protocol._measured_effect(None, "freeze_layers", tmp_path)
     assert "median half-split r +0.012" in text and "[-0.010, +0.030]" in text and "no difference shown" in text
     assert "4 / 4 seeds" in text and "stablex compare runs/frozen runs/full" in text
+
+
+class _RemoteExecutor:
+    """The contract of an executor that runs seeds elsewhere (RayExecutor's path), without Ray."""
+
+    name, in_process, threads_per_seed = "remote", False, 1
+
+    def __init__(self):
+        self.seeds: list[int] = []
+
+    def map_seeds(self, fn, seeds, on_done):
+        self.seeds += list(seeds)
+
+
+def test_a_seed_moved_to_another_group_is_refused_on_the_local_and_the_remote_path(design_run, tmp_path):
+    """Seed 1 moved from group "init" to "order": the design's identity (names, varied sources) is
+    unchanged, but seed 1's recorded per-source seeds are not what "order" gives it. Both executors'
+    paths refuse it with the same error instead of skipping it as trained."""
+    import shutil
+
+    from stablex.train.executors import train_distributed
+
+    out = tmp_path / "run"
+    shutil.copytree(design_run[0], out, ignore=shutil.ignore_patterns("explanations", "analysis"))
+    cfg = StudyConfig.from_toml(out / "study.toml")
+    cfg.train.groups = [
+        {"name": "init", "vary": ["init"], "seeds": [0]},
+        {"name": "order", "vary": ["order"], "seeds": [1, 10, 11]},
+        {"name": "all", "vary": ["all"], "seeds": [20, 21]},
+    ]
+    remote = _RemoteExecutor()
+    for executor in (None, remote):
+        with pytest.raises(
+            StablexError, match="seed 1 was trained with other per-source seeds.*moved to another group"
+        ):
+            train_distributed(cfg, out, executor, show_progress=False)
+    assert remote.seeds == []  # refused before any seed was handed out
+    cfg.train.groups[1]["seeds"] = [10, 11]  # seed 1 back where it was trained: resumes, nothing to train
+    cfg.train.groups[0]["seeds"] = [0, 1]
+    assert sorted(train_distributed(cfg, out, remote, show_progress=False).skipped) == [0, 1, 10, 11, 20, 21]

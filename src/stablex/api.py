@@ -3,8 +3,8 @@
 import stablex
 cfg = stablex.StudyConfig.from_toml("studies/lemonde-quick.toml")
 result = stablex.run(cfg, "runs/quick")          # the whole study
-stablex.models("runs/quick")                      # accuracy + equivalence
-stablex.report("runs/quick")                      # -> runs/quick/report/index.html
+stablex.api.models("runs/quick")                      # accuracy + equivalence
+stablex.api.report("runs/quick")                      # -> runs/quick/report/index.html
 """
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ def train(
     `sections` override options table by table, e.g. `train={"epochs": 3}, corpus={"max_docs": 400}`.
     `wait`: wait for another process writing the run instead of refusing."""
     from stablex.rundir import writing
-    from stablex.train.executors import train_distributed
+    from stablex.stages import BY_NAME
 
     cfg = study.with_sections(sections)
     check_methods(cfg)
     with writing(out, "train", wait=wait):
-        return train_distributed(cfg, out, executor, force=force, show_progress=show_progress)
+        return BY_NAME["train"].run(cfg, out, executor, force=force, show_progress=show_progress)
 
 
 def check_methods(cfg: StudyConfig, source: str = "study") -> None:
@@ -114,14 +114,14 @@ def explain(
     **options,
 ):
     """Explain every text of a split with every seed's model; `options` override [explain]."""
-    from stablex.explain.distributed import explain_distributed
     from stablex.explain.stage import check_config
     from stablex.rundir import open_run, writing
+    from stablex.stages import BY_NAME
 
     cfg = _override(open_run(run_dir).config(), "explain", options).explain
     check_config(cfg, method)
     with writing(run_dir, "explain", wait=wait, method=method, split=cfg.split):
-        return explain_distributed(run_dir, method, cfg, executor, seeds=seeds, force=force)
+        return BY_NAME["explain"].run(run_dir, method, cfg, executor, seeds=seeds, force=force)
 
 
 def faithfulness(
@@ -134,62 +134,52 @@ def faithfulness(
 ):
     """ERASER comprehensiveness and sufficiency of `methods` and the baselines (FaithfulnessReport;
     `.result` is the FaithfulnessResult); `options` override [explain]."""
-    from stablex.explain.faithfulness import faithfulness as _faith
     from stablex.report.terminal import FaithfulnessReport
     from stablex.rundir import open_run, writing
+    from stablex.stages import BY_NAME
 
     cfg = _override(open_run(run_dir).config(), "explain", {**options, **_given(faithfulness_texts=n_texts)}).explain
     with writing(run_dir, "faithfulness", wait=wait, methods=tuple(methods)):
-        return FaithfulnessReport(_faith(run_dir, methods, cfg, n_texts=n_texts, seed=seed))
+        return FaithfulnessReport(BY_NAME["faithfulness"].run(run_dir, methods, cfg, n_texts=n_texts, seed=seed))
 
 
 def analyze(run_dir: str | Path, method: str = "lrp", **options):
     """Agreement across seeds and the rest of analysis/<method>/; `options` override [analyze].
     Returns an AnalysisReport (the AnalysisResult's fields read through it)."""
-    from stablex.features.pos import sensitivity_groups
     from stablex.report.terminal import AnalysisReport
     from stablex.rundir import open_run, writing
-    from stablex.stats.analyze import analyze as _analyze
+    from stablex.stages import BY_NAME
 
     wait = bool(options.pop("wait", False))
     study = open_run(run_dir).config()
     cfg = _override(study, "analyze", options).analyze
     with writing(run_dir, "analyze", wait=wait, method=method):
-        result = _analyze(Path(run_dir), method, cfg)
-        if cfg.groups and method != "features":  # by class and part of speech: analysis/<method>/groups.json
-            sensitivity_groups(run_dir, method, cfg.bootstrap, study.features.spacy_model, result.summary)
-    return AnalysisReport(result)
+        return AnalysisReport(BY_NAME["analyze"].run(run_dir, method, cfg, study.features.spacy_model))
 
 
 def features(run_dir: str | Path, n_process: int | None = None, method: str = "lrp", wait: bool = False, **options):
     """Extract features, fit the feature model (word maps per seed), compare stability
     (FeaturesReport: `.model`, `.stability`); `options` override [features]."""
-    from stablex.features.extract import extract_features
-    from stablex.features.model import fit_feature_model
-    from stablex.features.stability import compare_stability
     from stablex.report.terminal import FeaturesReport
     from stablex.rundir import open_run, writing
+    from stablex.stages import BY_NAME
 
     cfg = _override(open_run(run_dir).config(), "features", {**options, **_given(n_process=n_process)}).features
     with writing(run_dir, "features", wait=wait, method=method):
-        extract_features(run_dir, cfg)
-        return FeaturesReport(fit_feature_model(run_dir, cfg), compare_stability(run_dir, cfg, method=method))
+        return FeaturesReport(*BY_NAME["features"].run(run_dir, cfg, method))
 
 
 def hybrid(run_dir: str | Path, method: str = "lrp", wait: bool = False, **options):
     """The feature model with lexicons from `method`'s training-split explanations (HybridReport;
     `.result` is the HybridResult); `options` override [hybrid]."""
-    from stablex.features.hybrid import run_hybrid
     from stablex.report.terminal import HybridReport
     from stablex.rundir import open_run, writing
+    from stablex.stages import BY_NAME
 
-    run = open_run(run_dir)
-    study = run.config()
+    study = open_run(run_dir).config()
     cfg = _override(study, "hybrid", {**options, "method": method}).hybrid
     with writing(run_dir, "hybrid", wait=wait, method=method):
-        return HybridReport(
-            run_hybrid(run_dir, cfg, run.explanations_dir(method, "train"), features=study.features), method
-        )
+        return HybridReport(BY_NAME["hybrid"].run(run_dir, cfg, study.features), method)
 
 
 def compare(
@@ -295,12 +285,12 @@ def convert(source: str, arch: str, out: str | Path, force: bool = False):
 
 def report(run_dir: str | Path, wait: bool = False) -> Path:
     """Write RUN/report/index.html from what the run holds (every artefact checked first)."""
-    from stablex.report import build_report
     from stablex.rundir import open_run, writing
+    from stablex.stages import BY_NAME
 
     open_run(run_dir)
     with writing(run_dir, "report", wait=wait):
-        return build_report(Path(run_dir))
+        return BY_NAME["report"].run(run_dir)
 
 
 def run(

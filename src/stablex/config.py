@@ -519,10 +519,6 @@ class StudyConfig:
             train = sections["train"] = {k: v for k, v in train.items() if k != "seeds"}  # their union
         return cfg.with_sections(sections, source)
 
-    def validate(self, source: str = "study") -> "StudyConfig":
-        """A made config is a valid one (every section checked itself); kept for callers."""
-        return self
-
     @classmethod
     def from_toml(cls, path: str | Path, preset: str | None = None) -> "StudyConfig":
         """Read a study file; `preset` (e.g. from the command line) replaces the file's own."""

@@ -47,6 +47,9 @@ def versions() -> dict[str, str]:
 SEED_WEIGHTS = "model.safetensors"
 ANALYSIS_FILES = ("summary.json", "per_text.parquet", "per_word.parquet", "lexicon.parquet", "groups.json")
 SEED_FILE = re.compile(r"^seed-(\d+)\.parquet$")
+# The feature model's word maps are stored and analysed like a method's (explanations/features/,
+# analysis/features/): the one name a stage compares a method with, through `Run.is_feature_model`.
+FEATURE_MODEL = "features"
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,23 @@ class Run:
         if not folder.is_dir():
             return []
         return sorted(int(m.group(1)) for p in folder.iterdir() if (m := SEED_FILE.match(p.name)))
+
+    def transformer_methods(self) -> list[str]:
+        """The methods that explained the trained seeds on the test split (sorted): every folder of
+        explanations/ with seed files, but the feature model's word maps and other splits."""
+        root = self.explanations_root
+        if not root.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in root.iterdir()
+            if p.is_dir() and not self.is_feature_model(p.name) and "@" not in p.name and self.explained_seeds(p.name)
+        )
+
+    @staticmethod
+    def is_feature_model(method: str) -> bool:
+        """Whether `method` names the feature model's word maps rather than an explanation method."""
+        return method == FEATURE_MODEL
 
     def faithfulness_path(self, split: str = "test") -> Path:
         return self.explanations_root / ("faithfulness.json" if split == "test" else f"faithfulness@{split}.json")
@@ -299,7 +319,7 @@ def stage_artefacts(
                 "explanations/faithfulness@validation.json",
             ),
         ),
-        "features": (CORE + ("seeds",) + ex, ("features", "explanations/features")),
+        "features": (CORE + ("seeds",) + ex, ("features", d(FEATURE_MODEL).as_posix())),
         "analyze": (CORE + ("seeds",) + ex, (f"analysis/{method}", "analysis/stability_differences.json")),
         "hybrid": (CORE + ("features", d(method or "", "train").as_posix()), ("hybrid",)),
         "report": (CORE + ("seeds", "explanations", "features", "analysis", "hybrid"), ("report",)),

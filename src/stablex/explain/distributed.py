@@ -15,13 +15,13 @@ from typing import Any
 from rich.progress import Progress
 
 from stablex.config import ExplainConfig
-from stablex.train.executors import LocalExecutor, SeedFn, SeedsFailed, _mark_start
+from stablex.train.executors import LocalExecutor, SeedFn, SeedsFailed, mark_start
 
 
 def _explain_seed(run_dir: str, method: str, config: ExplainConfig, seed: int) -> dict:
     from stablex.explain.stage import explain
 
-    _mark_start(f"explain-{method}", seed)
+    mark_start(f"explain-{method}", seed)
     res = explain(run_dir, method, config, seeds=[seed], show_progress=False)
     return {
         "seed": seed,

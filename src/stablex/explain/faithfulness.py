@@ -42,8 +42,8 @@ from stablex.errors import StablexError
 from stablex.explain.methods import BASELINES, get_method, is_baseline, method_identity, method_options
 from stablex.explain.stage import check_config, length_batches, resolve_target, select_texts
 from stablex.explain.words import aggregate
-from stablex.io import read_json, write_json
 from stablex.progress import progress_or
+from stablex.records import SCHEMA, FaithfulnessRecord
 from stablex.rundir import open_run
 from stablex.stats.intervals import bootstrap_mean_ci, multi_bootstrap, seed_weights
 
@@ -177,8 +177,7 @@ def faithfulness(
         _score(run, texts, rows, header["seeds"], sample_seed, todo, config, scored, progress, show_progress)
     compare(scored, config.faithfulness_bootstrap, sample_seed)
     result.methods = {m: scored[m] for m in [*methods, *BASELINES] if m in scored}
-    write_json(
-        path,
+    FaithfulnessRecord.from_dict(
         {
             **header,
             "note": "comprehensiveness: higher is more faithful; sufficiency: lower is. "
@@ -187,8 +186,11 @@ def faithfulness(
             "<other>; per_seed: [seeds][texts]; the floor: uniform random word permutations, averaged",
             "bootstrap": config.faithfulness_bootstrap,
             "methods": scored,
+            "baselines": [b for b in BASELINES if b in scored],
+            "schema": SCHEMA,
         },
-    )
+        path,
+    ).write(path)
     return result
 
 
@@ -228,8 +230,15 @@ def _sample(run, config: ExplainConfig, n_texts: int | None, seeds: list[int] | 
 
 
 def _scored(path: Path, header: dict) -> dict:
-    previous = read_json(path) if path.exists() else {}
-    return previous.get("methods", {}) if {k: previous.get(k) for k in header} == header else {}
+    """The rankings already scored on this sample (none when the record is absent or was written
+    by a stablex whose record this one cannot read: it is scored again)."""
+    try:
+        previous = FaithfulnessRecord.read(path, baselines=list(BASELINES))
+    except StablexError:
+        return {}
+    if previous is None or {k: getattr(previous, k, None) for k in header} != header:
+        return {}
+    return previous.methods
 
 
 def missing_methods(run_dir: str | Path, methods: list[str], config: ExplainConfig, sample_seed: int = 0) -> list[str]:

@@ -27,7 +27,7 @@ from stablex.errors import StablexError
 from stablex.features.definitions import DocView, FeatureSet, default_feature_set
 from stablex.features.extract import parse, read_features, read_split
 from stablex.io import write_json, write_parquet
-from stablex.rundir import Run
+from stablex.rundir import FEATURE_MODEL, Run
 from stablex.train.seeds import bootstrap_indices
 
 
@@ -306,7 +306,7 @@ def _write_word_maps(
             data.X[ex_rows],
             targets,
         )
-        paths[f"seed-{draw.seed}"] = run.explanation_path("features", draw.seed)
+        paths[f"seed-{draw.seed}"] = run.explanation_path(FEATURE_MODEL, draw.seed)
         write_parquet(paths[f"seed-{draw.seed}"], table)
     return paths
 
@@ -346,9 +346,9 @@ def fit_feature_model(
     run = Run(run_dir)
     paths = _write_word_maps(run, data, model, feature_set, draws, config)
     write_json(
-        run.explanations_summary_path("features"),
+        run.explanations_summary_path(FEATURE_MODEL),
         {
-            "method": "features",
+            "method": FEATURE_MODEL,
             "split": config.explain_split,
             "target": config.target,
             "seeds": [d.seed for d in draws],

@@ -17,7 +17,10 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from stablex.config import AnalyzeConfig
-from stablex.rundir import Run
+from stablex.errors import StablexError
+from stablex.explain.methods import BASELINES
+from stablex.records import FaithfulnessRecord
+from stablex.rundir import FEATURE_MODEL, Run
 from stablex.stats.accuracy import reading as accuracy_reading
 from stablex.stats.accuracy import seed_accuracy
 from stablex.stats.equivalence import equivalence
@@ -65,13 +68,14 @@ class ReportData:
     accuracy: dict | None = None  # by_seed, n_test, seeds (SeedAccuracy), equivalence (the study's), reading
     analyses: dict[str, MethodAnalysis] = field(default_factory=dict)
     explained: dict[str, dict] = field(default_factory=dict)  # method -> explanations/<method>/summary.json
-    faithfulness: dict | None = None
+    faithfulness: FaithfulnessRecord | None = None  # explanations/faithfulness.json
     stability_differences: dict | None = None  # analysis/stability_differences.json (stats.method_diff)
     feature_model: dict | None = None
     stability: dict | None = None
     hybrid: dict | None = None
     hybrid_lexicon: list[dict] = field(default_factory=list)
     viewer: dict | None = None
+    methods: list[str] = field(default_factory=list)  # the study's [explain] methods, in its order
 
     @property
     def imported(self) -> dict | None:
@@ -85,22 +89,13 @@ class ReportData:
 
     @property
     def primary(self) -> str | None:
-        """The method the verdict and the viewer use: lrp if analysed, else the first analysed."""
-        if "lrp" in self.analyses:
-            return "lrp"
-        if self.analyses:
-            return sorted(self.analyses)[0]
-        root = Run(self.run_dir).explanations_root
-        names = (
-            [
-                p.name
-                for p in root.glob("*")
-                if p.name != "features" and "@" not in p.name and any(p.glob("seed-*.parquet"))
-            ]
-            if root.exists()
-            else []
-        )
-        return "lrp" if "lrp" in names else (sorted(names)[0] if names else None)
+        """The method the verdict and the viewer use: the first of the study's [explain] methods
+        that was analysed (else the first analysed, else the first explained)."""
+        analysed = [m for m in self.analyses if not Run.is_feature_model(m)]
+        for names in (analysed, [] if analysed else Run(self.run_dir).transformer_methods()):
+            if names:
+                return next((m for m in self.methods if m in names), sorted(names)[0])
+        return None
 
 
 def load(run_dir: Path) -> ReportData:
@@ -112,13 +107,17 @@ def load(run_dir: Path) -> ReportData:
         run_dir, manifest, toml_path.read_text() if toml_path.exists() else "", list(manifest.get("classes", []))
     )
     data.accuracy = load_accuracy(run_dir)
+    try:
+        data.methods = list(run.config().explain.methods)
+    except (StablexError, OSError):  # a study.toml another version wrote: no order, names sorted
+        data.methods = []
     for d in sorted(run.explanations_root.glob("*/summary.json")):
         data.explained[d.parent.name] = read_json(d) or {}
     for d in sorted(run.analysis_root.glob("*/summary.json")):
         per_text = run.analysis_path(d.parent.name, "per_text.parquet")
         cols = _per_text_columns(per_text)
         data.analyses[d.parent.name] = MethodAnalysis(d.parent.name, read_json(d) or {}, cols)
-    data.faithfulness = read_json(run.faithfulness_path())
+    data.faithfulness = FaithfulnessRecord.read(run.faithfulness_path(), baselines=list(BASELINES))
     data.stability_differences = read_json(run.stability_differences_path)
     data.feature_model = read_json(run.feature_model_path)
     data.stability = read_json(run.stability_path)
@@ -250,7 +249,7 @@ def viewer_payload(data: ReportData) -> dict | None:
     texts = {d: (lab, txt) for d, lab, txt in zip(split["doc_id"], split["label"], split["text"]) if d in wanted}
     maps = {s: _read_map(p, wanted, data.reference) for s, p in shown}
     consensus = _consensus(data, method, wanted, maps)
-    feat_files = _seed_files(run, "features")
+    feat_files = _seed_files(run, FEATURE_MODEL)
     feats = _read_map(feat_files[0][1], wanted, data.reference) if feat_files else {}
     stats = {}
     if analysis:

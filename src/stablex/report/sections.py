@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from stablex.report import svg
-from stablex.report.data import COMMANDS, MAX_SEEDS, MAX_TEXTS, ReportData
+from stablex.report.data import MAX_SEEDS, MAX_TEXTS, ReportData
+from stablex.report.html import interval, missing, section, table
 from stablex.report.sensitivity import sensitivity
 from stablex.report.svg import esc, num
+from stablex.report.verdict import render
 
 METRIC_LABELS = {
     "spearman": "Spearman ρ (rank correlation of all words)",
@@ -36,38 +38,11 @@ METRIC_LABELS = {
 HISTOGRAMS = ("spearman", "fa_10", "sa_10", "pairwise_rank", "half_r", "snr")
 
 
-def missing(stage: str, what: str) -> str:
-    return (
-        f'<div class="missing" data-missing="{esc(stage)}"><strong>Not available yet.</strong> {esc(what)} '
-        f"Run <code>{esc(COMMANDS[stage])}</code>, then <code>stablex report RUN</code> again.</div>"
-    )
-
-
-def section(sid: str, title: str, body: str, lead: str = "") -> str:
-    intro = f'<p class="lead">{lead}</p>' if lead else ""
-    return f'<section id="{sid}" data-section="{sid}"><h2>{esc(title)}</h2>{intro}{body}</section>'
-
-
-def interval(ci: Any, digits: int = 3) -> str:
-    if not ci or ci[0] is None or ci[1] is None:
-        return ""
-    return f" [{num(ci[0], digits)}, {num(ci[1], digits)}]"
-
-
-def table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
-    """`rows` hold HTML already escaped by the caller."""
-    th = "".join(f"<th>{esc(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-    return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
-
-
 # --- verdict -----------------------------------------------------------------------------------
 
 
 def verdict(d: ReportData) -> str:
     """Every explained method's stability weighed by its faithfulness (report/verdict.py)."""
-    from stablex.report.verdict import render
-
     return render(d)
 
 
@@ -605,9 +580,9 @@ def _lexicon_overlap(d: ReportData) -> float | None:
 
 def faithfulness(d: ReportData) -> str:
     f = d.faithfulness
-    if not f or not f.get("methods"):
+    if not f or not f.methods:
         return section("faithfulness", "Faithfulness per method", missing("faithfulness", "No faithfulness scores."))
-    methods = f["methods"]
+    methods = f.methods
     fracs = sorted({float(k) for m in methods.values() for k in (m.get("comprehensiveness") or {})})
     xs = [100 * x for x in fracs]
     figs = []
@@ -619,7 +594,7 @@ def faithfulness(d: ReportData) -> str:
         )
     rows = []
     for name, m in methods.items():
-        vs = (m.get("vs") or {}).get("random") or {}
+        vs = f.vs_floor(name)
         ci = m.get("comprehensiveness_ci")
         rows.append(
             [
@@ -627,33 +602,34 @@ def faithfulness(d: ReportData) -> str:
                 f'{m["comprehensiveness_aopc"]:.3f}<span class="ci">{interval(m.get("comprehensiveness_ci"))}'
                 f"{'' if ci else ' ± ' + num(m.get('comprehensiveness_se')) + ' SE'}</span>",
                 "–"
-                if name == "random" or not vs
+                if not vs
                 else f'{vs["comprehensiveness_gain"]:+.3f}<span class="ci">{interval(vs.get("comprehensiveness_gain_ci"))}</span>',
                 f'{m["sufficiency_aopc"]:.3f}<span class="ci">{interval(m.get("sufficiency_ci"))}</span>',
                 "–"
-                if name == "random" or not vs
+                if not vs
                 else f'{vs["sufficiency_gain"]:+.3f}<span class="ci">{interval(vs.get("sufficiency_gain_ci"))}</span>',
             ]
         )
-    n = f.get("n_texts") or f.get("n")
-    seeds = f.get("seeds") or [f.get("seed")]
-    perms = f.get("permutations")
+    n, seeds, perms = f.n_texts, f.seeds or [f.seed], f.permutations
     lead = (
         f"ERASER scores on the models of {len(seeds)} seed(s) ({', '.join(map(str, seeds))}): delete the words a method ranks highest and see how much the "
         "model's probability for its class drops (comprehensiveness: a faithful method drops it most), or keep "
         "only those words (sufficiency: a faithful method keeps the probability, so a small drop). "
-        "`random` is the floor: a uniformly random ranking of the words"
+        f"`{f.floor}` is the floor: a uniformly random ranking of the words"
         + (f" ({perms} permutations per text and seed, averaged)" if perms else "")
         + ", which a method should "
         "beat. AOPC averages over the fractions, then over texts and seeds; brackets are 95% intervals that "
-        "resample texts and seeds together, and 'vs random' is the paired difference on the same texts and seeds "
+        f"resample texts and seeds together, and 'vs {f.floor}' is the paired difference on the same "
+        "texts and seeds "
         "(positive: more faithful than random)" + (f"; {n} texts sampled from the explained texts." if n else ".")
     )
     return section(
         "faithfulness",
         "Faithfulness per method",
         f'<div class="grid2">{"".join(figs)}</div>'
-        + table(["method", "comprehensiveness AOPC ↑", "vs random", "sufficiency AOPC ↓", "vs random"], rows, "num"),
+        + table(
+            ["method", "comprehensiveness AOPC ↑", f"vs {f.floor}", "sufficiency AOPC ↓", f"vs {f.floor}"], rows, "num"
+        ),
         esc(lead),
     )
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import io
 
 from rich.console import Console, Group
-from rich.table import Table
+
+from stablex.tables import table
 
 
 class Rendered:
@@ -45,23 +46,20 @@ class ModelsReport(Rendered):
     def __rich__(self):
         a = self.result.accuracy
         r = self.seeds
-        top = Table(title=f"test accuracy over {a.n_seeds} seed(s), {self.result.n_test} test texts")
         cols = ["mean", "observed SD", "min", "max"]
         if r is not None:
             cols += [f"seed SD [{r.seed_sd.level:.0%} CI]", f"upper {r.seed_sd.level:.0%} bound", r.omnibus.test + " p"]
-        for col in cols:
-            top.add_column(col, justify="right")
+        top = table(f"test accuracy over {a.n_seeds} seed(s), {self.result.n_test} test texts", cols)
         row = [f"{a.mean:.4f}", "-" if a.sd is None else f"{a.sd:.4f}", f"{a.min:.4f}", f"{a.max:.4f}"]
         if r is not None:
             s = r.seed_sd
             row += [f"{s.sd:.4f} [{s.ci[0]:.4f}, {s.ci[1]:.4f}]", f"{s.upper:.4f}", f"{r.omnibus.p_value:.3g}"]
         top.add_row(*row)
-        eq = Table(
-            title="replication of the study (not stablex's conclusion): narrowest ε windows and the "
-            f"two-proportion z-test of their best vs worst seed, alpha {self.result.alpha}"
+        eq = table(
+            "replication of the study (not stablex's conclusion): narrowest ε windows and the "
+            f"two-proportion z-test of their best vs worst seed, alpha {self.result.alpha}",
+            ["n", "epsilon", "window", "z", "p", "study's reading"],
         )
-        for col in ("n", "epsilon", "window", "z", "p", "study's reading"):
-            eq.add_column(col, justify="right")
         for sub in self.result.subsets:
             eq.add_row(
                 str(sub.n),
@@ -106,19 +104,14 @@ class FaithfulnessReport(Rendered):
 
         res = self.result
         seeds = ", ".join(map(str, getattr(res, "seeds", []) or []))
-        t = Table(
-            title=f"faithfulness (AOPC over 1, 5, 10, 20, 50 % of words, seeds {seeds}; 95% intervals over "
-            f"texts and seeds; vs: paired) -> {res.path}"
-        )
         base = next(iter(BASELINES))
-        for col in (
-            "method",
-            "comprehensiveness (higher better)",
-            f"vs {base}",
-            "sufficiency (lower better)",
-            f"vs {base}",
-        ):
-            t.add_column(col, justify="right")
+        t = table(
+            f"faithfulness (AOPC over 1, 5, 10, 20, 50 % of words, seeds {seeds}; 95% intervals over "
+            f"texts and seeds; vs: paired) -> {res.path}",
+            ["method", "compr. ↑", f"vs {base}", "suff. ↓", f"vs {base}"],
+            f"compr.: comprehensiveness AOPC (higher is more faithful); suff.: sufficiency AOPC (lower is); "
+            f"vs {base}: the paired gain over the {base} ranking (positive: more faithful)",
+        )
 
         def cell(v: dict | None, key: str, ci_key: str) -> str:
             return "-" if v is None else _ci(v[key], v.get(ci_key), "+.4f")
@@ -142,9 +135,7 @@ class FeaturesReport(Rendered):
         self.model, self.stability = model, stability
 
     def __rich__(self):
-        t = Table(title="feature model (standardised features + logistic regression)")
-        for col in ("split", "accuracy", "macro-F1"):
-            t.add_column(col, justify="right")
+        t = table("feature model (standardised features + logistic regression)", ["split", "accuracy", "macro-F1"])
         for split, m in self.model.metrics.items():
             t.add_row(split, f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}")
         t.caption = (
@@ -162,17 +153,10 @@ class HybridReport(Rendered):
 
     def __rich__(self):
         res = self.result
-        t = Table(title=f"hybrid: feature model + lexicons from {self.method} explanations of the training split")
-        for col in (
-            "variant (settings by CV)",
-            "pool",
-            "texts",
-            "feature model [95%]",
-            "hybrid [95%]",
-            "difference [paired 95%]",
-            "McNemar p",
-        ):
-            t.add_column(col, justify="left" if col.startswith("variant") else "right")
+        t = table(
+            f"hybrid: feature model + lexicons from {self.method} explanations of the training split",
+            [("variant", "left"), "pool", "texts", "feature model", "hybrid", "difference", "McNemar p"],
+        )
         for v, r in res.variants.items():
             for pool in ("test", "held_out"):
                 if pool in r:
@@ -187,7 +171,7 @@ class HybridReport(Rendered):
                         f"{vs['mcnemar']['p_exact']:.3g}",
                     )
         t.caption = (
-            f"* chosen by cross-validation on the training split; accuracies with Wilson intervals -> "
-            f"{res.paths['metrics']}"
+            f"variant: settings chosen by cross-validation, * the one chosen on the training split; accuracies "
+            f"with 95% Wilson intervals, difference with its paired 95% interval -> {res.paths['metrics']}"
         )
         return t

@@ -15,11 +15,15 @@ rho, never from the point alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from stablex.records import FaithfulnessRecord
 from stablex.report import svg
 from stablex.report.data import ReportData
+from stablex.report.html import missing, section, table
+from stablex.report.protocol import protocol_note
 from stablex.report.svg import esc, num
+from stablex.rundir import Run
 from stablex.stats.method_diff import StabilityDifference, lookup
 
 # Conventional reading bands of the median rank correlation; a reading is given only when the
@@ -42,8 +46,9 @@ class MethodRow:
     stability: dict  # spearman / fa_k / half_r -> {median, median_ci, n_texts}
     n_seeds: int | None
     faith: dict | None  # the method's entry of faithfulness.json
-    status: str  # 'above' | 'partial' | 'random' | 'below' | 'unscored'
-    criteria: dict  # comprehensiveness / sufficiency -> 'above' | 'random' | 'below' | 'unscored'
+    status: str  # 'above' | 'partial' | 'floor' | 'below' | 'unscored'
+    criteria: dict  # comprehensiveness / sufficiency -> 'above' | 'floor' | 'below' | 'unscored'
+    floor_gain: dict = field(default_factory=dict)  # its paired gains over the floor (faithfulness.json vs.<floor>)
 
     @property
     def rho(self) -> dict:
@@ -52,26 +57,26 @@ class MethodRow:
     @property
     def fails(self) -> list[str]:
         """The criteria by which the method is not above the floor (when scored by both)."""
-        return [c for c, v in self.criteria.items() if v in ("random", "below")]
+        return [c for c, v in self.criteria.items() if v in ("floor", "below")]
 
 
 def _gain_status(ci) -> str:
     if not ci or ci[0] is None or ci[1] is None:
         return "unscored"
-    return "above" if ci[0] > 0 else ("below" if ci[1] < 0 else "random")
+    return "above" if ci[0] > 0 else ("below" if ci[1] < 0 else "floor")
 
 
-def criteria_status(faith: dict | None) -> dict[str, str]:
+def criteria_status(faith: dict | None, floor: str | None) -> dict[str, str]:
     """Each criterion against the floor: the paired interval of the gain (positive = more faithful)."""
-    vs = ((faith or {}).get("vs") or {}).get("random") or {}
+    vs = ((faith or {}).get("vs") or {}).get(floor) or {}
     return {c: _gain_status(vs.get(f"{c}_gain_ci")) for c in CRITERIA}
 
 
-def faith_status(faith: dict | None) -> str:
+def faith_status(faith: dict | None, floor: str | None) -> str:
     """'above' when both criteria's paired intervals lie above the floor, 'partial' when one does,
-    'below' when one lies below and none above, 'random' otherwise; 'unscored' without a
+    'below' when one lies below and none above, 'floor' (indistinguishable from it) otherwise; 'unscored' without a
     comprehensiveness interval (a file without sufficiency intervals is judged on comprehensiveness)."""
-    c = criteria_status(faith)
+    c = criteria_status(faith, floor)
     if c["comprehensiveness"] == "unscored":
         return "unscored"
     scored = [v for v in c.values() if v != "unscored"]
@@ -79,7 +84,7 @@ def faith_status(faith: dict | None) -> str:
         return "above"
     if "above" in scored:
         return "partial"
-    return "below" if "below" in scored else "random"
+    return "below" if "below" in scored else "floor"
 
 
 def rule_name(summary: dict) -> str | None:
@@ -92,8 +97,9 @@ def rule_name(summary: dict) -> str | None:
 
 
 def method_rows(d: ReportData) -> list[MethodRow]:
-    methods = [m for m in d.analyses if m != "features"]
-    faith = (d.faithfulness or {}).get("methods") or {}
+    methods = [m for m in d.analyses if not Run.is_feature_model(m)]
+    faith = d.faithfulness.methods if d.faithfulness else {}
+    floor = d.faithfulness.floor if d.faithfulness else None
     rows = []
     for m in methods:
         s = d.analyses[m].summary
@@ -109,14 +115,15 @@ def method_rows(d: ReportData) -> list[MethodRow]:
                 stab,
                 s.get("n_seeds"),
                 faith.get(m),
-                faith_status(faith.get(m)),
-                criteria_status(faith.get(m)),
+                faith_status(faith.get(m), floor),
+                criteria_status(faith.get(m), floor),
+                d.faithfulness.vs_floor(m) if d.faithfulness else {},
             )
         )
     return order_rows(rows)
 
 
-STATUS_ORDER = {"above": 0, "partial": 1, "random": 2, "below": 3, "unscored": 4}
+STATUS_ORDER = {"above": 0, "partial": 1, "floor": 2, "below": 3, "unscored": 4}
 
 
 def paired_gain(a: MethodRow, b: MethodRow, criterion: str = "comprehensiveness") -> tuple[float | None, list | None]:
@@ -188,9 +195,8 @@ def stability_reading(rho: dict) -> str:
     )
 
 
-def _seeds_text(faith: dict | None) -> str:
-    f = faith or {}
-    seeds = f.get("seeds") or ([f["seed"]] if f.get("seed") is not None else [])
+def _seeds_text(faith: FaithfulnessRecord | None) -> str:
+    seeds = (faith.seeds or ([faith.seed] if faith.seed is not None else [])) if faith else []
     return f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})" if seeds else "– seeds"
 
 
@@ -206,7 +212,8 @@ def figure(rows: list[MethodRow], d: ReportData) -> str:
         pts.append(svg.Point(r.name, f["comprehensiveness_aopc"], rho["median"], cx[0], cx[1], cy[0], cy[1]))
     if not pts:
         return ""
-    rnd = ((d.faithfulness or {}).get("methods") or {}).get("random") or {}
+    floor = d.faithfulness.floor if d.faithfulness else None
+    rnd = d.faithfulness.methods.get(floor) or {} if floor else {}
     vlines = []
     if rnd.get("comprehensiveness_aopc") is not None:
         ci = rnd.get("comprehensiveness_ci") or (None, None)
@@ -219,7 +226,7 @@ def figure(rows: list[MethodRow], d: ReportData) -> str:
         vlines=vlines,
         ydomain=(min(0.0, *ys), 1.0),
     )
-    nf = (d.faithfulness or {}).get("n_texts")
+    nf = d.faithfulness.n_texts if d.faithfulness else None
     return (
         f'<figure id="verdict-figure">{fig}<figcaption>Each method: its stability across seeds (median over '
         f"texts of the Spearman ρ between two seeds' word relevances, 95% interval, seeds and texts "
@@ -233,7 +240,7 @@ def figure(rows: list[MethodRow], d: ReportData) -> str:
 
 STATUS_WORDS = {
     "above": "faithful by both criteria",
-    "random": "<strong>indistinguishable from random</strong>",
+    "floor": "<strong>indistinguishable from random</strong>",
     "below": "<strong>below random</strong>",
     "unscored": "not scored",
 }
@@ -246,8 +253,6 @@ def status_words(r: MethodRow) -> str:
 
 
 def verdict_table(rows: list[MethodRow], d: ReportData) -> str:
-    from stablex.report.sections import table
-
     k = next((x for r in rows for x in r.stability if x.startswith("fa_")), "fa_10")
     head = [
         "method",
@@ -263,11 +268,12 @@ def verdict_table(rows: list[MethodRow], d: ReportData) -> str:
         "faithfulness",
     ]
     out = []
-    f_all = d.faithfulness or {}
-    nf, sf = f_all.get("n_texts"), len(f_all.get("seeds") or ([f_all["seed"]] if "seed" in f_all else []))
+    f_all = d.faithfulness
+    nf = f_all.n_texts if f_all else None
+    sf = len((f_all.seeds or ([f_all.seed] if f_all.seed is not None else [])) if f_all else [])
     for r in rows:
         f = r.faith or {}
-        vs = (f.get("vs") or {}).get("random") or {}
+        vs = f_all.vs_floor(r.name) if f_all else {}
         n_stab = r.rho.get("n_texts")
         out.append(
             [
@@ -284,7 +290,7 @@ def verdict_table(rows: list[MethodRow], d: ReportData) -> str:
                 status_words(r),
             ]
         )
-    rnd = (f_all.get("methods") or {}).get("random")
+    rnd = f_all.methods.get(f_all.floor) if f_all and f_all.floor else None
     if rnd:
         out.append(
             [
@@ -304,8 +310,7 @@ def verdict_table(rows: list[MethodRow], d: ReportData) -> str:
     return table(head, out, "num verdict-table")
 
 
-def _gain_text(f: dict, criterion: str) -> str:
-    vs = (f.get("vs") or {}).get("random") or {}
+def _gain_text(f: dict, vs: dict, criterion: str) -> str:
     side = "above" if criterion == "comprehensiveness" else "below"
     return (
         f"{criterion} {num(f.get(f'{criterion}_aopc'))}{_ci(f.get(f'{criterion}_ci'))}, "
@@ -321,7 +326,10 @@ def method_sentence(r: MethodRow) -> str:
         if rho.get("median") is not None
         else "no agreement figure"
     )
-    both = f"{_gain_text(f, 'comprehensiveness')}; {_gain_text(f, 'sufficiency')}, paired over the same texts and seeds"
+    both = (
+        f"{_gain_text(f, r.floor_gain, 'comprehensiveness')}; {_gain_text(f, r.floor_gain, 'sufficiency')}, "
+        "paired over the same texts and seeds"
+    )
     name = f"<b>{esc(r.name)}</b>"
     if r.status == "above":
         return (
@@ -335,8 +343,8 @@ def method_sentence(r: MethodRow) -> str:
             f"explanations are {stability_reading(rho)} ({rho_txt}), but as it fails {' and '.join(r.fails)} "
             f"no conclusion about stability rests on it."
         )
-    if r.status in ("random", "below"):
-        how = "cannot be told from" if r.status == "random" else "is below"
+    if r.status in ("floor", "below"):
+        how = "cannot be told from" if r.status == "floor" else "is below"
         return (
             f"{name}'s faithfulness {how} a random ranking's ({both}): its agreement across seeds "
             f"({rho_txt}) is not shown to be about the model, and no conclusion about stability rests on it."
@@ -452,8 +460,6 @@ def protocol_sentence(n: int, bootstrap: bool, imported: bool = False) -> str:
 
 def render(d: ReportData) -> str:
     """The verdict section: accuracy across seeds, then every method weighed by its faithfulness."""
-    from stablex.report.sections import missing, section
-    from stablex.report.sensitivity import protocol_note
     from stablex.stats.load import study_bootstrap
 
     acc, parts, body = d.accuracy, [], []

@@ -494,13 +494,14 @@ def _fmt(x: Any) -> str:
 
 def format_table(result: AnalysisResult | dict):
     """A rich Table of the corpus-level figures: median [q1, q3] and the median's interval."""
-    from rich.table import Table
+    from stablex.tables import table as fitted
 
     s = result.summary if isinstance(result, AnalysisResult) else result
     ks = s["config"]["k"]
-    table = Table(title=f"{s['method']}: {s['n_seeds']} seeds x {s['n_texts']} texts")
-    for col in ("metric", "median", "q1-q3", "95% CI (median)", "texts"):
-        table.add_column(col, justify="left" if col == "metric" else "right")
+    table = fitted(
+        f"{s['method']}: {s['n_seeds']} seeds x {s['n_texts']} texts",
+        [("metric", "left"), "median", "q1-q3", "95% CI (median)", "texts"],
+    )
     for pattern in HEADLINE:
         for name in sorted({pattern.format(k=k) for k in ks}):
             m = s["metrics"].get(name)
@@ -531,13 +532,10 @@ def side_by_side(
     metric_keys: tuple[str, ...] = ("fa_5", "fa_10", "spearman", "pearson", "pairwise_rank", "half_r", "snr"),
 ):
     """Medians of every analysed method of a run, one column per method (rich Table)."""
-    from rich.table import Table
+    from stablex.tables import table as fitted
 
     summaries = {p.parent.name: read_json(p) for p in sorted(Run(run_dir).analysis_root.glob("*/summary.json"))}
-    table = Table(title="methods side by side (median over texts [95% CI])")
-    table.add_column("metric")
-    for name in summaries:
-        table.add_column(name, justify="right")
+    table = fitted("methods side by side (median over texts [95% CI])", [("metric", "left"), *summaries])
     for key in metric_keys:
         row = [key]
         for s in summaries.values():

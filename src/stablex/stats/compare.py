@@ -168,24 +168,18 @@ class Comparison:
 
     def __rich__(self):
         from rich.console import Group
-        from rich.table import Table
+
+        from stablex.tables import table
 
         kind = "paired by text" if self.paired else "unpaired"
-        t = Table(
-            title=f"{self.method}: {self.run_a} (A) vs {self.run_b} (B), {kind}; "
+        t = table(
+            f"{self.method}: {self.run_a} (A) vs {self.run_b} (B), {kind}; "
             f"{self.n_texts['a']} / {self.n_texts['b']} texts, "
-            f"{len(self.seeds['a'])} / {len(self.seeds['b'])} seeds"
+            f"{len(self.seeds['a'])} / {len(self.seeds['b'])} seeds",
+            [("metric", "left"), "A", "B", "A - B", "95% CI", "p", ("conclusion", "left")],
+            "A, B: median over texts in each run; 95% CI: of A - B, seeds and texts resampled; "
+            "p: the models permuted between the runs",
         )
-        for col in (
-            "metric",
-            "A median",
-            "B median",
-            "A - B",
-            "95% CI (seeds and texts)",
-            "p (models permuted)",
-            "conclusion",
-        ):
-            t.add_column(col, justify="left" if col in ("metric", "conclusion") else "right")
         for m in self.metrics.values():
             ci = m.get("ci")
             t.add_row(

@@ -226,7 +226,8 @@ def make_executor(
 # --- seed tasks (run on the workers) --------------------------------------------------------
 
 
-def _mark_start(stage: str, seed: int) -> None:
+def mark_start(stage: str, seed: int) -> None:
+    """Leave `<stage>-<seed>-<pid>` in $STABLEX_SEED_PID_DIR when set: how a test finds a worker to kill."""
     where = os.environ.get(PID_DIR_ENV)
     if where:
         Path(where).mkdir(parents=True, exist_ok=True)
@@ -236,7 +237,7 @@ def _mark_start(stage: str, seed: int) -> None:
 def _train_seed(cfg: StudyConfig, out: str, seed: int) -> dict:
     from stablex.train.sweep import train
 
-    _mark_start("train", seed)
+    mark_start("train", seed)
     res = train(cfg, out, seeds=[seed], show_progress=False)
     return {
         "seed": seed,
@@ -278,7 +279,7 @@ def _train_distributed(
 ):
     from stablex.io import write_text
     from stablex.progress import progress_or
-    from stablex.train.sweep import TrainResult, init_run, resolve_encoder, train
+    from stablex.train.sweep import TrainResult, check_plans, init_run, resolve_encoder, train
 
     executor = executor or LocalExecutor()
     if executor.in_process:
@@ -289,6 +290,7 @@ def _train_distributed(
     result = TrainResult(run_dir=run.path)
     wanted = list(cfg.train.seeds if seeds is None else seeds)
     done = set(run.trained_seeds())
+    check_plans(run, cfg, [s for s in wanted if s in done])  # the local path's check: no seed moved to another group
     todo = [s for s in wanted if s not in done]
     result.skipped = [s for s in wanted if s in done]
     if not todo:

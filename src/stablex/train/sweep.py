@@ -99,7 +99,7 @@ def init_run(cfg: StudyConfig, out: str | Path, force: bool = False) -> Run:
     return run
 
 
-def _check_plans(run: Run, cfg: StudyConfig, seeds: list[int]) -> None:
+def check_plans(run: Run, cfg: StudyConfig, seeds: list[int]) -> None:
     """A trained seed whose recorded sources differ from what the design now gives it (moved to
     another group) would silently mix designs: refuse it."""
     for s in seeds:
@@ -156,7 +156,7 @@ def train(
     result = TrainResult(run_dir=run.path)
     done = set(run.trained_seeds())
     wanted = cfg.train.seeds if seeds is None else seeds
-    _check_plans(run, cfg, [s for s in wanted if s in done])
+    check_plans(run, cfg, [s for s in wanted if s in done])
     todo = [s for s in wanted if s not in done]
     result.skipped = [s for s in wanted if s in done]
     if not todo:

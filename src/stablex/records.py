@@ -1,0 +1,123 @@
+"""Typed JSON records: one dataclass per artefact, shared by the stage that writes it and the
+stages that read it, with a schema version.
+
+A record written by this stablex carries `"schema": SCHEMA`. Reading checks it first: a record
+without the key was written before records had a schema and is read as version 1 (the fields
+it has are the ones version 1 had; what version 2 added is filled in by the reader, e.g. the
+floor of faithfulness.json from the method registry); a version this stablex does not know,
+or a record of the wrong shape, is one error naming the file and the command that rewrites it.
+
+Typed so far: faithfulness.json (`FaithfulnessRecord`; each ranking's entry stays a mapping,
+`RankingScores`), the others are read as mappings (docs/run-directory.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from stablex.errors import StablexError
+from stablex.io import read_json, write_json
+
+SCHEMA = 2  # version 1: records written before this field existed
+
+RankingScores = dict[str, Any]  # one ranking of faithfulness.json: AOPCs, intervals, per_text, per_seed, vs.<other>
+
+
+def schema_of(record: Any, path: Path | str, rebuild: str) -> int:
+    """The schema version of `record` read from `path` (1 without one); a version this stablex
+    cannot read is one error naming the file and what to run."""
+    if not isinstance(record, dict):
+        raise StablexError(f"{path}: not a stablex record (a JSON object expected); rerun `{rebuild}`")
+    version = record.get("schema", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= SCHEMA:
+        raise StablexError(
+            f"{path}: record schema {version!r}, written by another stablex version; this one reads schemas "
+            f"1 to {SCHEMA}: rerun `{rebuild}` (or `stablex run`) with this version to rewrite it"
+        )
+    return version
+
+
+@dataclass(kw_only=True)
+class Record:
+    """Base of every typed record: `to_dict` is what the writer stores, `from_dict` what a reader gets."""
+
+    REBUILD: ClassVar[str] = "stablex run"
+    schema: int = SCHEMA
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "schema": SCHEMA}
+
+    def write(self, path: Path) -> Path:
+        write_json(path, self.to_dict())
+        return path
+
+    @classmethod
+    def from_dict(cls, record: dict, path: Path | str = "<record>", **defaults):
+        """`defaults`: what a version-1 record lacks (a reader's knowledge, e.g. the floor)."""
+        version = schema_of(record, path, cls.REBUILD)
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in record.items() if k in names}
+        unknown = sorted(set(record) - names)
+        if unknown and version == SCHEMA:  # a version-1 record may hold keys since dropped
+            raise StablexError(
+                f"{path}: unknown key(s) {', '.join(unknown)} for schema {SCHEMA}; rerun `{cls.REBUILD}`"
+            )
+        if version == 1:
+            values = {**defaults, **values}
+        values["schema"] = version
+        missing = sorted(
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
+        )
+        if missing:
+            raise StablexError(f"{path}: missing {', '.join(missing)}; rerun `{cls.REBUILD}`")
+        return cls(**values)
+
+    @classmethod
+    def read(cls, path: Path, **defaults):
+        """The record at `path` (checked by the ledger when the run has one), or None when absent."""
+        if not Path(path).exists():
+            return None
+        return cls.from_dict(read_json(path), path, **defaults)
+
+
+@dataclass(kw_only=True)
+class FaithfulnessRecord(Record):
+    """RUN/explanations/faithfulness.json (explain/faithfulness.py writes it and reads it back to
+    resume, the report reads it)."""
+
+    REBUILD: ClassVar[str] = "stablex faithfulness RUN"
+    seeds: list[int]
+    n_texts: int
+    methods: dict[str, RankingScores]
+    baselines: list[str] = field(default_factory=list)  # the floors among `methods` (trait is_floor), first: the floor
+    seed: int | None = None
+    split: str = "test"
+    sample_seed: int = 0
+    target: str = "predicted"
+    aggregate: str | None = None
+    fractions: list[float] = field(default_factory=list)
+    permutations: int | None = None
+    max_tokens: int | None = None
+    explained_texts: int | None = None
+    doc_ids: list[str] = field(default_factory=list)
+    bootstrap: int | None = None
+    note: str = ""
+
+    @property
+    def floor(self) -> str | None:
+        """The ranking every method must beat (the first baseline the record scored)."""
+        return next((b for b in self.baselines if b in self.methods), None)
+
+    def explanations(self) -> dict[str, RankingScores]:
+        """The scored explanation methods, without the baselines."""
+        return {m: v for m, v in self.methods.items() if m not in self.baselines}
+
+    def vs_floor(self, method: str) -> dict:
+        """`method`'s paired gains over the floor ({} for the floor itself or when unscored)."""
+        entry = self.methods.get(method) or {}
+        return (entry.get("vs") or {}).get(self.floor) or {} if self.floor and method != self.floor else {}
