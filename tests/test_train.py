@@ -20,6 +20,7 @@ from conftest import small_study
 from stablex.config import StudyConfig
 from stablex.errors import ConfigMismatchError, StablexError
 from stablex.models.classifier import load_seed_model
+from stablex.train.layers import lower_states, upper_logits
 from stablex.train.seeds import derive_seeds
 from stablex.train.sweep import train
 
@@ -59,9 +60,47 @@ def test_stored_seed_reloads_to_the_same_predictions(trained_run):
     split = pq.read_table(run / "split.parquet").to_pydict()
     test = [i for i, s in enumerate(split["split"]) if s == "test"][:8]
     enc = loaded.encode([split["text"][i] for i in test], cfg.corpus.max_tokens)
+    precision = json.loads((run / "seeds" / "0" / "metrics.json").read_text())["predict_precision"]
+    k = cfg.model.freeze_layers
     with torch.no_grad():
         logits = loaded.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits.numpy()
-    np.testing.assert_allclose(logits, logits_of(run, 0)[test], atol=1e-4)
+        # the stored predictions' path: the frozen layers in float32, the upper ones at `precision`
+        hidden = lower_states(loaded.model, enc.input_ids, enc.attention_mask, k)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+            same_path = upper_logits(loaded.model, hidden, enc.attention_mask, k).float().numpy()
+    stored = logits_of(run, 0)[test]
+    np.testing.assert_allclose(same_path, stored, atol=1e-4)
+    # float32 end to end: equal where the predictions are float32, within bfloat16's rounding otherwise
+    np.testing.assert_allclose(logits, stored, atol=1e-4 if precision == "float32" else 2e-2)
+
+
+def test_bfloat16_predictions_agree_with_float32(trained_run):
+    """The real model's predictions of every split text at the training precision (bfloat16 here)
+    against float32: logits within bfloat16's rounding, the same predicted class but for texts
+    on the decision boundary, accuracy within one text in a hundred."""
+    from stablex.progress import progress_or
+    from stablex.rundir import Run
+    from stablex.train.loop import predict, predict_precision
+    from stablex.train.sweep import _sweep_inputs
+
+    run, cfg = trained_run
+    run = Run(run)
+    stored = run.config()
+    if predict_precision(stored.train) != "bfloat16":
+        pytest.skip("this CPU has no native bfloat16: predictions are float32")
+    with progress_or(None, disable=True) as prog:
+        data = _sweep_inputs(run, stored, prog)
+    loaded = load_seed_model(run.path, 0)
+    k = stored.model.freeze_layers
+    f32 = predict(loaded.model, data.everything, k, data.pad_id, 32, "float32")
+    b16 = predict(loaded.model, data.everything, k, data.pad_id, 32, "bfloat16")
+    np.testing.assert_allclose(b16, logits_of(run.path, 0), atol=1e-4)  # what the seed stored
+    gap = np.abs(b16 - f32).max()
+    assert 0 < gap < 2e-2, gap  # bfloat16 products do differ, by about its rounding (8 bits of mantissa)
+    assert b16.dtype == np.float32
+    labels = data.everything.labels
+    assert (b16.argmax(1) == f32.argmax(1)).mean() >= 0.99
+    assert abs((b16.argmax(1) == labels).mean() - (f32.argmax(1) == labels).mean()) <= 0.01
 
 
 def test_another_config_is_refused_unless_forced(trained_run):

@@ -85,6 +85,11 @@ class TrainConfig:
     # float32); auto: bfloat16 where the device multiplies bfloat16 natively (CPU with AMX or
     # AVX512-BF16, CUDA with bf16), resolved once when the run is created.
     precision: str = "float32"  # float32 | bfloat16 | auto
+    # Predictions of the split's texts (the upper layers, from the frozen layers' float32 cache):
+    # "train": at the training precision (bfloat16 autocast when it is bfloat16, ~2-3x faster on
+    # CPU; logits and probabilities stored float32); "float32": always float32 (runs made before
+    # the option). docs/performance.md
+    predict_precision: str = "train"  # train | float32
 
 
 @dataclass
@@ -265,6 +270,8 @@ class StudyConfig:
             train.pop(volatile)
         # A design's identity is its groups' names and varied sources: seeds may be added to a group.
         train["groups"] = [{"name": g.get("name"), "vary": g.get("vary")} for g in train.get("groups", [])]
+        if train.get("predict_precision") == "float32" or train.get("precision") == "float32":
+            train.pop("predict_precision", None)  # float32 predictions: the runs made before the option
         if not train["groups"]:
             del train["groups"], train["pin_seed"]  # runs made before designs existed keep their hash
         model = dict(d["model"])

@@ -52,6 +52,7 @@ SPLITS = ("train", "validation", "test")
 AGGREGATIONS = ("sum", "mean")  # sub-word -> word relevance
 VARIANTS = ("counts", "weighted", "words")  # the hybrid's (features/selection.py)
 PRECISIONS = ("float32", "bfloat16", "auto")
+PREDICT_PRECISIONS = ("train", "float32")
 SAVE_DTYPES = ("float32", "float16", "bfloat16")
 SEED = Rule(lambda v: 0 <= v <= 2**31 - 1, "in [0, 2147483647]")  # what Parquet's int32 `seed` column holds
 
@@ -85,6 +86,7 @@ RULES: dict[tuple[str, str], Rule] = {
         lambda v: v in ("auto", "cpu", "cuda") or v.startswith("cuda:"), "auto, cpu, cuda or cuda:N"
     ),
     ("train", "precision"): one_of(*PRECISIONS),
+    ("train", "predict_precision"): one_of(*PREDICT_PRECISIONS),
     ("explain", "split"): one_of(*SPLITS),
     ("explain", "aggregate"): one_of(*AGGREGATIONS),
     ("explain", "batch_size"): at_least(1),
