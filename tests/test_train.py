@@ -20,6 +20,7 @@ from conftest import small_study
 from stablex.config import StudyConfig
 from stablex.errors import ConfigMismatchError, StablexError
 from stablex.models.classifier import load_seed_model
+from stablex.rundir import Run
 from stablex.train.layers import lower_states, upper_logits
 from stablex.train.seeds import derive_seeds
 from stablex.train.sweep import train
@@ -61,7 +62,7 @@ def test_stored_seed_reloads_to_the_same_predictions(trained_run):
     test = [i for i, s in enumerate(split["split"]) if s == "test"][:8]
     enc = loaded.encode([split["text"][i] for i in test], cfg.corpus.max_tokens)
     precision = json.loads((run / "seeds" / "0" / "metrics.json").read_text())["predict_precision"]
-    k = cfg.model.freeze_layers
+    k = Run(run).config().model.freeze_layers  # "half" resolved to a number
     with torch.no_grad():
         logits = loaded.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits.numpy()
         # the stored predictions' path: the frozen layers in float32, the upper ones at `precision`
@@ -79,7 +80,6 @@ def test_bfloat16_predictions_agree_with_float32(trained_run):
     against float32: logits within bfloat16's rounding, the same predicted class but for texts
     on the decision boundary, accuracy within one text in a hundred."""
     from stablex.progress import progress_or
-    from stablex.rundir import Run
     from stablex.train.loop import predict, predict_precision
     from stablex.train.sweep import _sweep_inputs
 
@@ -306,3 +306,21 @@ def test_a_damaged_seed_file_is_named(trained_run, tmp_path):
         r"and rerun `stablex train` to retrain seed 0",
     ):
         load_seed_model(copy_, 0)
+
+
+def test_predict_precision_enters_the_identity_only_where_it_changes_results():
+    """float32 predictions (the option's old behaviour, or float32 training) keep the hash of runs
+    made before the option; bfloat16 predictions are another configuration."""
+    from stablex.io import sha256_json
+
+    def identity(precision: str, predict: str) -> str:
+        cfg = StudyConfig.from_dict({"train": {"precision": precision, "predict_precision": predict}})
+        return sha256_json(cfg.training_identity())
+
+    before = StudyConfig.from_dict({"train": {"precision": "bfloat16"}}).training_identity()
+    before["train"].pop("predict_precision", None)
+    assert identity("bfloat16", "float32") == sha256_json(before)  # a run made before the option
+    assert identity("float32", "train") == identity("float32", "float32")  # float32 training: no change
+    assert identity("bfloat16", "train") != identity("bfloat16", "float32")
+    with pytest.raises(StablexError, match=r"\[train\] predict_precision = 'bf16': must be one of train, float32"):
+        StudyConfig.from_dict({"train": {"predict_precision": "bf16"}})
