@@ -134,8 +134,13 @@ def main() -> None:
             ecfg.randomisation_texts = 0
             t = time.perf_counter()
             res = explain(run.path, method, ecfg, seeds=[0], show_progress=False, force=True)
-            per_text = (time.perf_counter() - t) / res.summary["seeds"]["0"]["n_texts"]
+            rec = res.summary["seeds"]["0"]
+            per_text = (time.perf_counter() - t) / rec["n_texts"]
             method_s[f"{method}@{which}"] = per_text * count
+            print(
+                f"explain {method}@{which}: {1000 * per_text:.0f} ms/text in all, of which attribution "
+                f"{rec['attribution_ms_per_text']:.0f} ms/text ({rec['n_texts']} texts)"
+            )
         ecfg.split = "test"
 
     train_s = step_s * STUDY["steps"]
