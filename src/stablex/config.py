@@ -86,9 +86,9 @@ class TrainConfig:
     # AVX512-BF16, CUDA with bf16), resolved once when the run is created.
     precision: str = "float32"  # float32 | bfloat16 | auto
     # Predictions of the split's texts (the upper layers, from the frozen layers' float32 cache):
-    # "train": at the training precision (bfloat16 autocast when it is bfloat16, ~2-3x faster on
-    # CPU; logits and probabilities stored float32); "float32": always float32 (runs made before
-    # the option). docs/performance.md
+    # "train": at the training precision (bfloat16 autocast when it is bfloat16; logits and
+    # probabilities stored float32); "float32": always float32 (runs made before the option).
+    # docs/performance.md
     predict_precision: str = "train"  # train | float32
 
 
