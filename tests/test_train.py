@@ -324,3 +324,28 @@ def test_predict_precision_enters_the_identity_only_where_it_changes_results():
     assert identity("bfloat16", "train") != identity("bfloat16", "float32")
     with pytest.raises(StablexError, match=r"\[train\] predict_precision = 'bf16': must be one of train, float32"):
         StudyConfig.from_dict({"train": {"predict_precision": "bf16"}})
+
+
+def test_predict_runs_the_upper_layers_at_the_given_precision():
+    """Mechanics on a tiny random model (the real model's agreement: the test above): float32 is the
+    plain forward exactly; bfloat16 returns float32 logits that differ by bfloat16's rounding."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from stablex.train.loop import Inputs, cache_lower, predict
+
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(
+        BertConfig(vocab_size=50, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128)
+    ).eval()
+    g = torch.Generator().manual_seed(1)
+    ids = [torch.randint(3, 50, (int(n),), generator=g) for n in torch.randint(5, 20, (12,), generator=g)]
+    data = Inputs(ids=ids, labels=np.zeros(12, dtype=np.int64))
+    cache_lower(model, data, 1, 0, 4)
+    with torch.no_grad():
+        plain = np.concatenate([model(input_ids=x[None]).logits.numpy() for x in ids])
+    f32 = predict(model, data, 1, 0, 4, "float32")
+    b16 = predict(model, data, 1, 0, 4, "bfloat16")
+    assert f32.dtype == b16.dtype == np.float32
+    np.testing.assert_allclose(f32, plain, atol=1e-5)
+    gap = np.abs(b16 - f32).max()
+    assert 0 < gap < 5e-2, gap
