@@ -14,7 +14,7 @@ Stages this change leaves alone (train, explain) are the same code in both paths
 measured once. The quick study's wall time for 5 and 10 seeds is estimated from the measured
 per-seed ratio and the 5-seed figure of docs/performance.md (fixed costs are not re-measured).
 
-    python benchmarks/bench_seeds.py --quick   # <= 5 minutes on 2 cores
+    python benchmarks/bench_seeds.py --quick   # a 600-text run: 15 min on 2 cores shared at load 7-10
     python benchmarks/bench_seeds.py           # the quick study's sizes (1,900 texts)
 
 The last line is `marginal cost per seed, new/old: <ratio>`.
