@@ -19,6 +19,8 @@ from conftest import small_study
 from stablex.config import StudyConfig
 from stablex.errors import ConfigMismatchError, StablexError
 from stablex.models.classifier import load_seed_model
+from stablex.rundir import Run
+from stablex.train.layers import lower_states, upper_logits
 from stablex.train.seeds import derive_seeds
 from stablex.train.sweep import train
 
@@ -58,9 +60,49 @@ def test_stored_seed_reloads_to_the_same_predictions(trained_run):
     split = pq.read_table(run / "split.parquet").to_pydict()
     test = [i for i, s in enumerate(split["split"]) if s == "test"][:8]
     enc = loaded.encode([split["text"][i] for i in test], cfg.corpus.max_tokens)
+    precision = json.loads((run / "seeds" / "0" / "metrics.json").read_text())["predict_precision"]
+    k = Run(run).config().model.freeze_layers  # "half" resolved to a number
     with torch.no_grad():
         logits = loaded.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).logits.numpy()
-    np.testing.assert_allclose(logits, logits_of(run, 0)[test], atol=1e-4)
+        # the stored predictions' path: the frozen layers in float32, the upper ones at `precision`
+        hidden = lower_states(loaded.model, enc.input_ids, enc.attention_mask, k)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+            same_path = upper_logits(loaded.model, hidden, enc.attention_mask, k).float().numpy()
+    stored = logits_of(run, 0)[test]
+    np.testing.assert_allclose(same_path, stored, atol=1e-4)
+    # float32 end to end: equal where the predictions are float32, within bfloat16's rounding otherwise
+    np.testing.assert_allclose(logits, stored, atol=1e-4 if precision == "float32" else 2e-2)
+
+
+def test_bfloat16_predictions_agree_with_float32(trained_run):
+    """The real model's predictions of every split text at the training precision (bfloat16 here)
+    against float32: logits within bfloat16's rounding, the same predicted class but for texts
+    on the decision boundary, accuracy within one text in a hundred."""
+    from stablex.progress import progress_or
+    from stablex.train.loop import predict, predict_precision
+    from stablex.train.sweep import _sweep_inputs
+
+    run, cfg = trained_run
+    run = Run(run)
+    stored = run.config()
+    if predict_precision(stored.train.replace(predict_precision="train")) != "bfloat16":
+        pytest.skip("this CPU has no native bfloat16: predictions are float32")
+    with progress_or(None, disable=True) as prog:
+        data = _sweep_inputs(run, stored, prog)
+    loaded = load_seed_model(run.path, 0)
+    k = stored.model.freeze_layers
+    f32 = predict(loaded.model, data.everything, k, data.pad_id, 32, "float32")
+    b16 = predict(loaded.model, data.everything, k, data.pad_id, 32, "bfloat16")
+    # what the seed stored, at its predict_precision (float32 unless the study asks for "train")
+    np.testing.assert_allclose(
+        b16 if predict_precision(stored.train) == "bfloat16" else f32, logits_of(run.path, 0), atol=1e-4
+    )
+    gap = np.abs(b16 - f32).max()
+    assert 0 < gap < 2e-2, gap  # bfloat16 products do differ, by about its rounding (8 bits of mantissa)
+    assert b16.dtype == np.float32
+    labels = data.everything.labels
+    assert (b16.argmax(1) == f32.argmax(1)).mean() >= 0.99
+    assert abs((b16.argmax(1) == labels).mean() - (f32.argmax(1) == labels).mean()) <= 0.01
 
 
 def test_another_config_is_refused_unless_forced(trained_run):
@@ -79,7 +121,7 @@ def test_pinned_sources():
 
 def test_too_many_frozen_layers_is_refused(lemonde_path, tmp_path):
     cfg = small_study(lemonde_path, model={"freeze_layers": 8}, corpus={"max_docs": 40})
-    with pytest.raises(StablexError, match="freeze_layers=8: at most half of the 12 layers"):
+    with pytest.raises(StablexError, match=r"\[model\] freeze_layers = 8: at most half of the 12 layers"):
         train(cfg, tmp_path / "r", show_progress=False)
 
 
@@ -263,3 +305,46 @@ def test_a_damaged_seed_file_is_named(trained_run, tmp_path):
         r"and rerun `stablex train` to retrain seed 0",
     ):
         load_seed_model(copy_, 0)
+
+
+def test_predict_precision_enters_the_identity_only_where_it_changes_results():
+    """float32 predictions (the option's old behaviour, or float32 training) keep the hash of runs
+    made before the option; bfloat16 predictions are another configuration."""
+    from stablex.io import sha256_json
+
+    def identity(precision: str, predict: str) -> str:
+        cfg = StudyConfig.from_dict({"train": {"precision": precision, "predict_precision": predict}})
+        return sha256_json(cfg.training_identity())
+
+    before = StudyConfig.from_dict({"train": {"precision": "bfloat16"}}).training_identity()
+    before["train"].pop("predict_precision", None)
+    assert identity("bfloat16", "float32") == sha256_json(before)  # a run made before the option
+    assert identity("float32", "train") == identity("float32", "float32")  # float32 training: no change
+    assert identity("bfloat16", "train") != identity("bfloat16", "float32")
+    with pytest.raises(StablexError, match=r"\[train\] predict_precision = 'bf16': must be one of train, float32"):
+        StudyConfig.from_dict({"train": {"predict_precision": "bf16"}})
+
+
+def test_predict_runs_the_upper_layers_at_the_given_precision():
+    """Mechanics on a tiny random model (the real model's agreement: the test above): float32 is the
+    plain forward exactly; bfloat16 returns float32 logits that differ by bfloat16's rounding."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from stablex.train.loop import Inputs, cache_lower, predict
+
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(
+        BertConfig(vocab_size=50, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128)
+    ).eval()
+    g = torch.Generator().manual_seed(1)
+    ids = [torch.randint(3, 50, (int(n),), generator=g) for n in torch.randint(5, 20, (12,), generator=g)]
+    data = Inputs(ids=ids, labels=np.zeros(12, dtype=np.int64))
+    cache_lower(model, data, 1, 0, 4)
+    with torch.no_grad():
+        plain = np.concatenate([model(input_ids=x[None]).logits.numpy() for x in ids])
+    f32 = predict(model, data, 1, 0, 4, "float32")
+    b16 = predict(model, data, 1, 0, 4, "bfloat16")
+    assert f32.dtype == b16.dtype == np.float32
+    np.testing.assert_allclose(f32, plain, atol=1e-5)
+    gap = np.abs(b16 - f32).max()
+    assert 0 < gap < 5e-2, gap

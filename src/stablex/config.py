@@ -33,6 +33,7 @@ SPLITS = ("train", "validation", "test")
 AGGREGATIONS = ("sum", "mean")  # sub-word -> word relevance
 VARIANTS = ("counts", "weighted", "words")  # the hybrid's (features/selection.py)
 PRECISIONS = ("float32", "bfloat16", "auto")
+PREDICT_PRECISIONS = ("train", "float32")
 SAVE_DTYPES = ("float32", "float16", "bfloat16")
 
 
@@ -246,6 +247,12 @@ class TrainConfig(Section):
         "natively (resolved when the run is created)",
         cli=True,
         commands=("train",),
+    )
+    predict_precision: str = option(
+        "float32",
+        rule=one_of(*PREDICT_PRECISIONS),
+        help="Predictions of the split's texts in float32, or at the training precision (train: bfloat16 "
+        "autocast when training is bfloat16; logits stored float32; another run identity); docs/performance.md",
     )
 
 
@@ -554,6 +561,8 @@ class StudyConfig:
             train.pop(volatile)
         # A design's identity is its groups' names and varied sources: seeds may be added to a group.
         train["groups"] = [{"name": g.get("name"), "vary": g.get("vary")} for g in train.get("groups", [])]
+        if train.get("predict_precision") == "float32" or train.get("precision") == "float32":
+            train.pop("predict_precision", None)  # float32 predictions: the runs made before the option
         if not train["groups"]:
             del train["groups"], train["pin_seed"]  # runs made before designs existed keep their hash
         model = dict(d["model"])

@@ -150,6 +150,7 @@ def _write_seed(
             "n_steps": None,
             "train_seconds": None,
             "predict_seconds": round(seconds, 3),
+            "predict_precision": "float32",  # an imported checkpoint is predicted as it was given
             "model_bytes": run.seed_weights_path(seed).stat().st_size,
             "stored_tensors": len(state),
             "threads": torch.get_num_threads(),

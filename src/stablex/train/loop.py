@@ -201,14 +201,26 @@ def _fit(
     return TrainOutcome(time.perf_counter() - start, total, loss_value)
 
 
+def predict_precision(cfg: TrainConfig) -> str:
+    """The precision of a seed's predictions: the training precision, or float32 when
+    `[train] predict_precision = "float32"` (the runs made before the option)."""
+    return "float32" if cfg.predict_precision == "float32" else resolve_precision(cfg)
+
+
 @torch.no_grad()
-def predict(model, data: Inputs, freeze_layers: int, pad_id: int, batch_size: int) -> np.ndarray:
-    """Logits [N, C] in the data's order."""
+def predict(
+    model, data: Inputs, freeze_layers: int, pad_id: int, batch_size: int, precision: str = "float32"
+) -> np.ndarray:
+    """Logits [N, C] (float32) in the data's order. precision "bfloat16": the layers run under
+    bfloat16 autocast, as in training (the frozen layers' cache itself is float32)."""
     model.eval()
     lengths = np.array([len(x) for x in data.ids])
     out = None
+    autocast = torch.autocast(device_of(model).type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
     for idx in eval_batches(lengths, batch_size):
-        logits = forward(model, data, idx, freeze_layers, pad_id).float().cpu().numpy()
+        with autocast:
+            logits = forward(model, data, idx, freeze_layers, pad_id)
+        logits = logits.float().cpu().numpy()
         if out is None:
             out = np.zeros((len(data), logits.shape[1]), dtype=np.float32)
         out[idx] = logits

@@ -26,7 +26,16 @@ from stablex.progress import progress_or
 from stablex.rundir import Run, prepare_run, start_ledger, write_run_records
 from stablex.runtime import torch_threads
 from stablex.train.layers import supports_split
-from stablex.train.loop import Inputs, cache_lower, configure_trainable, fit, predict, resolve_device, resolve_precision
+from stablex.train.loop import (
+    Inputs,
+    cache_lower,
+    configure_trainable,
+    fit,
+    predict,
+    predict_precision,
+    resolve_device,
+    resolve_precision,
+)
 from stablex.train.seeds import SOURCES, plan_seed
 
 
@@ -236,7 +245,8 @@ def _train_seed(run: Run, cfg: StudyConfig, data: SweepInputs, seed: int, tick) 
     configure_trainable(model, k, cfg.model.freeze_embeddings)
     outcome = fit(model, data.train, plan, cfg.train, k, data.pad_id, tick=tick)
     t_pred = time.perf_counter()  # every text of the split; frozen layers come from the shared cache
-    logits = predict(model, data.everything, k, data.pad_id, cfg.train.eval_batch_size)
+    precision = predict_precision(cfg.train)
+    logits = predict(model, data.everything, k, data.pad_id, cfg.train.eval_batch_size, precision)
     predict_seconds = time.perf_counter() - t_pred
     model_bytes = 0
     if cfg.model.keep_models:
@@ -262,6 +272,7 @@ def _train_seed(run: Run, cfg: StudyConfig, data: SweepInputs, seed: int, tick) 
             "n_steps": outcome.n_steps,
             "train_seconds": round(outcome.train_seconds, 3),
             "predict_seconds": round(predict_seconds, 3),
+            "predict_precision": precision,
             "model_bytes": model_bytes,
             "threads": torch.get_num_threads(),
             "device": str(data.device),

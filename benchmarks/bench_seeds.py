@@ -1,0 +1,168 @@
+"""A seed's marginal cost in the quick study (studies/lemonde-quick.toml): old path vs new path.
+
+What one more seed costs is its training loop, its predictions of every split text and its
+explanations (lrp, gxi, chefer on the explained test texts; lrp on the training texts for the
+hybrid). Measured here in one run on this CPU, on a real run of e5-small (quick preset):
+
+  - train: seconds per training step (the seed's own loop, bfloat16 autocast where native),
+    times the study's steps;
+  - predict: seconds per text through the cached lower layers, old path (float32) and new
+    path (`[train] predict_precision = "train"`: the training precision), times 1,900 texts;
+  - each method: the explain stage's seconds per text for one seed, times the study's texts.
+
+Stages this change leaves alone (train, explain) are the same code in both paths and are
+measured once. The quick study's wall time for 5 and 10 seeds is estimated from the measured
+per-seed ratio and the 5-seed figure of docs/performance.md (fixed costs are not re-measured).
+
+    python benchmarks/bench_seeds.py --quick   # a 600-text run: 15 min on 2 cores shared at load 7-10
+    python benchmarks/bench_seeds.py           # the quick study's sizes (1,900 texts)
+
+The last line is `marginal cost per seed, new/old: <ratio>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+CORPUS = (Path(__file__).resolve().parents[1] / "../shared/data/lemonde-2022/lemonde-2022.csv.gz").resolve()
+# the quick study's sizes (studies/lemonde-quick.toml): texts predicted, steps, texts explained
+STUDY = {"texts": 1900, "train": 800, "steps": 100, "test_texts": 200, "train_texts": 400}
+# its 5-seed wall time and per-seed marginal before this change (docs/performance.md, issue 22)
+STUDY_5_SEEDS_S, STUDY_MARGINAL_S = 807.0, 114.0
+
+
+def cpu() -> str:
+    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    name = next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "?")
+    flags = [f for f in ("amx_bf16", "avx512_bf16", "avx512f") if f" {f}" in out]
+    return f"{name}; {os.cpu_count()} cores; flags: {' '.join(flags) or 'none of amx_bf16/avx512_bf16'}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="a 600-text run, fewer steps and texts (<= 5 min)")
+    ap.add_argument("--corpus", type=Path, default=CORPUS)
+    args = ap.parse_args()
+
+    import torch
+
+    from stablex.config import StudyConfig
+    from stablex.explain.stage import explain
+    from stablex.models.classifier import init_classifier, load_seed_model
+    from stablex.progress import progress_or
+    from stablex.rundir import Run
+    from stablex.runtime import keep_freed_memory, torch_threads
+    from stablex.train.loop import Inputs, configure_trainable, fit, predict, predict_precision
+    from stablex.train.seeds import plan_seed
+    from stablex.train.sweep import _sweep_inputs, train
+
+    keep_freed_memory()  # as the CLI does
+    docs, split = (600, [300, 50, 250]) if args.quick else (1900, [800, 100, 1000])
+    steps = 12 if args.quick else 40
+    n_test, n_train = (48, 48) if args.quick else (200, 400)
+    cfg = StudyConfig.from_dict(
+        {
+            "preset": "quick",
+            "corpus": {"path": str(args.corpus), "max_docs": docs, "split": split, "max_tokens": 128},
+            "train": {"seeds": [0], "epochs": 1},
+            "explain": {"methods": ["lrp", "gxi", "chefer"], "texts": n_test, "train_texts": n_train},
+        }
+    )
+    print(f"CPU: {cpu()}")
+    with tempfile.TemporaryDirectory() as tmp, torch_threads(os.cpu_count() or 1):
+        out = Path(tmp) / "run"
+        train(cfg, out, show_progress=False)  # the run and seed 0 (the new path), untimed
+        run = Run(out)
+        stored = run.config()
+        k = stored.model.freeze_layers
+        print(f"precision: {stored.train.precision}; predictions (new path): {predict_precision(stored.train)}")
+        with progress_or(None, disable=True) as prog:
+            data = _sweep_inputs(run, stored, prog)
+
+        # train: `steps` steps of a fresh seed, the first two (allocator warm-up) not counted
+        plan, _ = plan_seed(stored.train, 1)
+        model = init_classifier(run.path, data.classes, plan.init_seed)
+        configure_trainable(model, k, stored.model.freeze_embeddings)
+        n = steps * stored.train.batch_size
+        sub = Inputs(ids=data.train.ids[:n], labels=data.train.labels[:n], cached=data.train.cached[:n])
+        times, last = [], [time.perf_counter()]
+
+        def tick(_):
+            now = time.perf_counter()
+            times.append(now - last[0])
+            last[0] = now
+
+        fit(model, sub, plan, stored.train, k, data.pad_id, tick=tick)
+        step_s = float(np.mean(times[2:]))
+
+        # predict: every split text, old (float32) and new (training precision), alternated twice
+        loaded = load_seed_model(run.path, 0)
+        new_precision = predict_precision(stored.train)
+        pred = {"float32": [], new_precision: []}
+        for _ in range(2):
+            for p in pred:
+                t = time.perf_counter()
+                logits = predict(loaded.model, data.everything, k, data.pad_id, stored.train.eval_batch_size, p)
+                pred[p].append((time.perf_counter() - t) / len(data.everything))
+                if p == new_precision:
+                    new_logits = logits
+                else:
+                    old_logits = logits
+        pred_old, pred_new = min(pred["float32"]), min(pred[new_precision])
+        agree = float((new_logits.argmax(1) == old_logits.argmax(1)).mean())
+        gap = float(np.abs(new_logits - old_logits).max())
+
+        # explain: one seed per method, the stage's own per-seed seconds
+        method_s = {}
+        for method, which, count in (
+            ("lrp", "test", STUDY["test_texts"]),
+            ("gxi", "test", STUDY["test_texts"]),
+            ("chefer", "test", STUDY["test_texts"]),
+            ("lrp", "train", STUDY["train_texts"]),
+        ):
+            ecfg = stored.explain
+            ecfg.split = which
+            ecfg.randomisation_texts = 0
+            t = time.perf_counter()
+            res = explain(run.path, method, ecfg, seeds=[0], show_progress=False, force=True)
+            rec = res.summary["seeds"]["0"]
+            per_text = (time.perf_counter() - t) / rec["n_texts"]
+            method_s[f"{method}@{which}"] = per_text * count
+            print(
+                f"explain {method}@{which}: {1000 * per_text:.0f} ms/text in all, of which attribution "
+                f"{rec['attribution_ms_per_text']:.0f} ms/text ({rec['n_texts']} texts)"
+            )
+        ecfg.split = "test"
+
+    train_s = step_s * STUDY["steps"]
+    old = {"train": train_s, "predict": pred_old * STUDY["texts"], **method_s}
+    new = {"train": train_s, "predict": pred_new * STUDY["texts"], **method_s}
+    print(f"\nper seed at the quick study's sizes ({STUDY['steps']} steps, {STUDY['texts']} texts predicted,")
+    print(f"{STUDY['test_texts']} test / {STUDY['train_texts']} training texts explained); measured here:")
+    print(f"{'stage':<14}{'old s':>9}{'new s':>9}{'new/old':>9}")
+    for stage in old:
+        print(f"{stage:<14}{old[stage]:9.1f}{new[stage]:9.1f}{new[stage] / old[stage]:9.2f}")
+    o, w = sum(old.values()), sum(new.values())
+    print(f"{'marginal':<14}{o:9.1f}{w:9.1f}{w / o:9.2f}")
+    print(f"predictions new vs old: max |logit difference| {gap:.2e}, same class for {agree:.4f} of the texts")
+    ratio = w / o
+    fixed = STUDY_5_SEEDS_S - 5 * STUDY_MARGINAL_S
+    for seeds in (5, 10):
+        est = fixed + seeds * STUDY_MARGINAL_S * ratio
+        print(f"quick study, {seeds} seeds, estimated from the ratio: {est / 60:.1f} min (before: ", end="")
+        print(f"{(fixed + seeds * STUDY_MARGINAL_S) / 60:.1f} min)")
+    print(f"marginal cost per seed, new/old: {ratio:.2f}")
+    del torch
+
+
+if __name__ == "__main__":
+    main()
