@@ -10,6 +10,13 @@ seeds varies the sources it names and pins the others to the values derived from
 "init" group differs in the head initialisation only, a pair from "order" in the data order
 only, and a pair across the two in both: stats/sources.py classifies every pair by the
 sources that differ, whatever group its seeds came from.
+
+One pin makes every ratio conditional on that reference. A group may instead name one pin
+per seed (`pins = [0, 1, 2]`, as long as `seeds`): seed i's pinned sources take the values
+derived from pins[i]. With the pins themselves in the "all" group (each is then the model of
+its own reference), every one-source seed pairs with its own pin's model, the pairs of
+different pins are independent draws of the reference, and the model-level interval
+(stats/sources.py) spans the choice of reference.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from stablex.errors import StablexError
 SOURCES = ("init_seed", "order_seed", "dropout_seed", "data_seed")
 # Names a study file uses in `vary`, and the source each stands for.
 SOURCE_NAMES = {"init": "init_seed", "order": "order_seed", "dropout": "dropout_seed", "data": "data_seed"}
-GROUP_KEYS = {"name", "vary", "seeds"}
+GROUP_KEYS = {"name", "vary", "seeds", "pins"}
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,7 @@ def design_seeds(train: Any, where: str = "[train] groups") -> list[int]:
             raise StablexError(f"{label}: each group is a table with name, vary and seeds")
         extra = sorted(set(g) - GROUP_KEYS)
         if extra:
-            raise StablexError(f"{label}: unknown key(s) {extra} (known: name, seeds, vary)")
+            raise StablexError(f"{label}: unknown key(s) {extra} (known: name, pins, seeds, vary)")
         name = g.get("name")
         if not isinstance(name, str) or not name or name in names:
             raise StablexError(f"{label}: name must be a non-empty string, unique among the groups (got {name!r})")
@@ -100,6 +107,16 @@ def design_seeds(train: Any, where: str = "[train] groups") -> list[int]:
             or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
         ):
             raise StablexError(f"{label}: seeds must be a list of non-negative integers (got {seeds!r})")
+        pins = g.get("pins")
+        if pins is not None and (
+            not isinstance(pins, list)
+            or len(pins) != len(seeds)
+            or not all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in pins)
+        ):
+            raise StablexError(
+                f"{label}: pins = {pins!r}: must be a list of non-negative integers, one pin per seed "
+                f"({len(seeds)} seeds)"
+            )
         for s in seeds:
             if s in owner:
                 raise StablexError(f"{label}: seed {s} is also in group {owner[s]!r} (a seed belongs to one group)")
@@ -120,7 +137,9 @@ def plan_seed(train: Any, seed: int) -> tuple[SeedPlan, str | None]:
             raise StablexError(f"seed {seed} is in no group of [train] groups")
         pinned = {"init_seed": train.init_seed, "order_seed": train.order_seed, "dropout_seed": train.dropout_seed}
         return derive_seeds(seed, pinned), None
-    reference = derive_seeds(train.pin_seed).to_dict()
+    pins = group.get("pins")
+    pin = pins[group["seeds"].index(seed)] if pins is not None else train.pin_seed
+    reference = derive_seeds(pin).to_dict()
     varied = _varied(group, f"[train] groups {group['name']!r}", train.bootstrap)
     pinned = {s: reference[s] for s in SOURCES if s not in varied}
     return derive_seeds(seed, pinned), group["name"]
