@@ -52,6 +52,9 @@ def sources(quick: bool, rng: np.random.Generator) -> list:
     rows = []
     for g in (3, 5):
         rows += cal.source_cases(g, 50, 10, 100 if quick else 200, rng)
+    # several reference pins, one seed per (pin, source); an interaction makes the reference matter
+    for pins, extra, per_pin, delta in ((1, 3, 3, 0.8), (4, 0, 1, 0.8), (6, 0, 1, 0.8), (6, 0, 1, 0.0)):
+        rows += cal.pinned_source_cases(pins, extra, per_pin, delta, 30, 8, 100 if quick else 200, rng)
     return rows
 
 
