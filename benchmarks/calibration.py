@@ -86,7 +86,7 @@ def main() -> None:
         t0 = time.perf_counter()
         new = [r.to_dict() for r in sources(a.quick, np.random.default_rng(2027))]
         old = json.loads(a.out.read_text())
-        rows = [r for r in old["cases"] if not r["case"].startswith("sources:")] + new
+        rows = [r for r in old["cases"] if not r["case"].startswith("sources")] + new
         secs = old["meta"]["seconds"]
         sys.argv = old["meta"]["command"].split()[1:]  # the table keeps the full run's command
         print(f"sources: {time.perf_counter() - t0:.0f} s", flush=True)
