@@ -75,7 +75,10 @@ def test_several_pins_make_the_source_interval_cover_the_expected_ratio():
 
 def test_pinned_truth_is_the_simulated_expected_variance():
     """The truth the coverage is measured against, checked by brute force on many pins."""
-    X, plans = cal.pinned_design_run(cal.SOURCE_VARIANCE, 400, 0, 1, 0.8, 4, 200, np.random.default_rng(1))
-    res = cal.jackknife_ratios(X, plans)["ratios"]
+    from stablex.stats import sources
+
+    X, plans = cal.pinned_design_run(cal.SOURCE_VARIANCE, 150, 0, 1, 0.8, 4, 200, np.random.default_rng(1))
+    dsg = sources.design(plans)
+    var = {k: float(v.sum()) for k, v in sources.variances(X, dsg).items()}  # point ratios only
     for s, t in cal.pinned_truth(cal.SOURCE_VARIANCE, 0.8).items():
-        assert res[s]["ratio"] == pytest.approx(t, abs=0.04), s
+        assert var[s] / var[dsg.reference] == pytest.approx(t, abs=0.05), s
