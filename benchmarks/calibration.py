@@ -52,6 +52,9 @@ def sources(quick: bool, rng: np.random.Generator) -> list:
     rows = []
     for g in (3, 5):
         rows += cal.source_cases(g, 50, 10, 100 if quick else 200, rng)
+    # several reference pins, one seed per (pin, source); an interaction makes the reference matter
+    for pins, extra, per_pin, delta in ((1, 3, 3, 0.8), (4, 0, 1, 0.8), (6, 0, 1, 0.8), (6, 0, 1, 0.0)):
+        rows += cal.pinned_source_cases(pins, extra, per_pin, delta, 30, 8, 100 if quick else 200, rng)
     return rows
 
 
@@ -83,7 +86,7 @@ def main() -> None:
         t0 = time.perf_counter()
         new = [r.to_dict() for r in sources(a.quick, np.random.default_rng(2027))]
         old = json.loads(a.out.read_text())
-        rows = [r for r in old["cases"] if not r["case"].startswith("sources:")] + new
+        rows = [r for r in old["cases"] if not r["case"].startswith("sources")] + new
         secs = old["meta"]["seconds"]
         sys.argv = old["meta"]["command"].split()[1:]  # the table keeps the full run's command
         print(f"sources: {time.perf_counter() - t0:.0f} s", flush=True)

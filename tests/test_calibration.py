@@ -56,3 +56,29 @@ def test_compare_refuses_to_conclude_with_three_seeds_per_run():
 
 def test_source_variance_ratios_cover_with_models_as_the_random_unit():
     _check(cal.source_cases(3, 20, 6, 400, np.random.default_rng(3), texts_only=False))
+
+
+def test_several_pins_make_the_source_interval_cover_the_expected_ratio():
+    """With an interaction the reference matters: one pin's interval covers that pin's ratio, not
+    the expected one (init below 60 %); six pins, one seed per (pin, source), cover it, and no
+    ratio's interval lies above 1 (the law of total variance)."""
+    rng = np.random.default_rng(6)
+    one = {r.case: r for r in cal.pinned_source_cases(1, 3, 3, 0.8, 20, 6, 150, rng)}
+    assert not next(iter(one.values())).printed
+    assert one["sources, interaction 0.8: init_seed variance ratio, model jackknife 95% interval"].coverage < 0.6
+    rows = cal.pinned_source_cases(6, 0, 1, 0.8, 20, 6, 150, rng)
+    assert all(r.printed for r in rows)
+    _check(rows)
+    additive = cal.pinned_source_cases(6, 0, 1, 0.0, 20, 6, 100, rng)
+    _check(additive)  # includes the law-of-total-variance row: the sum's interval holds 1
+
+
+def test_pinned_truth_is_the_simulated_expected_variance():
+    """The truth the coverage is measured against, checked by brute force on many pins."""
+    from stablex.stats import sources
+
+    X, plans = cal.pinned_design_run(cal.SOURCE_VARIANCE, 150, 0, 1, 0.8, 4, 200, np.random.default_rng(1))
+    dsg = sources.design(plans)
+    var = {k: float(v.sum()) for k, v in sources.variances(X, dsg).items()}  # point ratios only
+    for s, t in cal.pinned_truth(cal.SOURCE_VARIANCE, 0.8).items():
+        assert var[s] / var[dsg.reference] == pytest.approx(t, abs=0.05), s

@@ -64,13 +64,42 @@ def test_groups_define_the_seeds_and_pin_the_other_sources():
             "unique among the groups",
         ),
         ({"groups": [{"name": "x", "vary": ["init"], "seeds": "0-4"}]}, "seeds must be a list"),
-        ({"groups": [{"name": "x", "vary": ["init"], "seeds": [0], "pins": 3}]}, "unknown key"),
+        ({"groups": [{"name": "x", "vary": ["init"], "seeds": [0], "pin": 3}]}, "unknown key"),
+        ({"groups": [{"name": "x", "vary": ["init"], "seeds": [0, 1], "pins": [3]}]}, "one pin per seed"),
+        ({"groups": [{"name": "x", "vary": ["init"], "seeds": [0], "pins": 3}]}, "pins = 3"),
         ({"init_seed": 7, "groups": [{"name": "x", "vary": ["init"], "seeds": [0]}]}, "unset \\[train\\] init_seed"),
     ],
 )
 def test_a_bad_design_is_one_error_naming_the_group(train, message):
     with pytest.raises(StablexError, match=message):
         StudyConfig.from_dict({"train": train})
+
+
+def test_per_seed_pins_pin_each_seed_to_its_own_reference():
+    """`pins`: seed i's pinned sources come from pins[i]; the pins in the "all" group are the
+    models of their own references, so each one-source seed differs from its pin's model in that
+    source only. Without `pins` the plans are those of one pin (pin_seed), unchanged."""
+    groups = [
+        {"name": "all", "vary": ["all"], "seeds": [0, 1, 2]},
+        {"name": "init", "vary": ["init"], "seeds": [100, 101, 102], "pins": [0, 1, 2]},
+        {"name": "order", "vary": ["order"], "seeds": [200, 201, 202], "pins": [0, 1, 2]},
+    ]
+    cfg = StudyConfig.from_dict({"train": {"bootstrap": True, "groups": groups}})
+    for child, pin in ((100, 0), (101, 1), (102, 2)):
+        p, ref = plan_seed(cfg.train, child)[0], plan_seed(cfg.train, pin)[0]
+        assert p.init_seed != ref.init_seed
+        assert (p.order_seed, p.dropout_seed, p.data_seed) == (ref.order_seed, ref.dropout_seed, ref.data_seed)
+        assert plan_seed(cfg.train, pin)[0] == derive_seeds(pin)  # the pin's own model: all its sources
+    assert plan_seed(cfg.train, 200)[0].order_seed != plan_seed(cfg.train, 0)[0].order_seed
+    assert plan_seed(cfg.train, 201)[0].init_seed == derive_seeds(1).init_seed != derive_seeds(0).init_seed
+    one_pin = design()  # no pins: every group pinned to pin_seed, as before
+    explicit = StudyConfig.from_dict({"train": {"groups": [{**g, "pins": [0] * len(g["seeds"])} for g in GROUPS]}})
+    for s in one_pin.train.seeds:
+        assert plan_seed(one_pin.train, s) == plan_seed(explicit.train, s)
+    assert explicit.training_identity() != one_pin.training_identity()  # the mark says pins are per seed
+    grown = [{**g, "seeds": g["seeds"] + [300], "pins": [0, 1, 2, 3]} if g["name"] == "init" else g for g in groups]
+    grown_cfg = StudyConfig.from_dict({"train": {"bootstrap": True, "groups": grown}})
+    assert grown_cfg.training_identity() == cfg.training_identity()
 
 
 def test_identity_covers_the_design_not_the_seed_counts():

@@ -560,7 +560,12 @@ class StudyConfig:
         for volatile in ("seeds", "threads", "device", "eval_batch_size", "keep_freed_memory"):
             train.pop(volatile)
         # A design's identity is its groups' names and varied sources: seeds may be added to a group.
-        train["groups"] = [{"name": g.get("name"), "vary": g.get("vary")} for g in train.get("groups", [])]
+        # Per-seed pins enter as a mark only when given (one-pin designs keep their hash; a seed's
+        # own pin is checked against its recorded sources, train.sweep.check_plans).
+        train["groups"] = [
+            {"name": g.get("name"), "vary": g.get("vary"), **({"pins": "per seed"} if "pins" in g else {})}
+            for g in train.get("groups", [])
+        ]
         if train.get("predict_precision") == "float32" or train.get("precision") == "float32":
             train.pop("predict_precision", None)  # float32 predictions: the runs made before the option
         if not train["groups"]:

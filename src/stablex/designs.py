@@ -13,7 +13,7 @@ from stablex.errors import StablexError
 SOURCES = ("init_seed", "order_seed", "dropout_seed", "data_seed")
 # Names a study file uses in `vary`, and the source each stands for.
 SOURCE_NAMES = {"init": "init_seed", "order": "order_seed", "dropout": "dropout_seed", "data": "data_seed"}
-GROUP_KEYS = {"name", "vary", "seeds"}
+GROUP_KEYS = {"name", "vary", "seeds", "pins"}
 
 
 def varied(group: dict, where: str, bootstrap: bool) -> set[str]:
@@ -54,7 +54,7 @@ def design_seeds(train: Any, where: str = "[train] groups") -> list[int]:
             raise StablexError(f"{label}: each group is a table with name, vary and seeds")
         extra = sorted(set(g) - GROUP_KEYS)
         if extra:
-            raise StablexError(f"{label}: unknown key(s) {extra} (known: name, seeds, vary)")
+            raise StablexError(f"{label}: unknown key(s) {extra} (known: name, pins, seeds, vary)")
         name = g.get("name")
         if not isinstance(name, str) or not name or name in names:
             raise StablexError(f"{label}: name must be a non-empty string, unique among the groups (got {name!r})")
@@ -68,6 +68,16 @@ def design_seeds(train: Any, where: str = "[train] groups") -> list[int]:
             or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
         ):
             raise StablexError(f"{label}: seeds must be a list of non-negative integers (got {seeds!r})")
+        pins = g.get("pins")
+        if pins is not None and (
+            not isinstance(pins, list)
+            or len(pins) != len(seeds)
+            or not all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in pins)
+        ):
+            raise StablexError(
+                f"{label}: pins = {pins!r}: must be a list of non-negative integers, one pin per seed "
+                f"({len(seeds)} seeds)"
+            )
         for s in seeds:
             if s in owner:
                 raise StablexError(f"{label}: seed {s} is also in group {owner[s]!r} (a seed belongs to one group)")

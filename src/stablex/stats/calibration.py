@@ -444,3 +444,124 @@ def source_cases(
         for s in SOURCE_VARIANCE
         if texts_only
     ]
+
+
+# --- source designs with several reference pins -------------------------------------------------
+
+
+def pinned_design_run(
+    variance: dict[str, float],
+    pins: int,
+    extra_all: int,
+    per_pin: int,
+    delta: float,
+    T: int,
+    L: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, list[dict]]:
+    """X [T, S, L] and the plans of a design with `pins` reference pins: each pin is a model of
+    the "all" group (its own reference), with `per_pin` seeds per (pin, source) that re-draw that
+    source only; `extra_all` further all-random models. Each distinct value of a source adds an
+    effect per word type (variance variance[source]); the first source's effect is scaled by
+    g(the other sources' values), g^2 in {1 - delta, 1 + delta} (mean 1): an interaction that
+    makes one pin's conditional variance differ from the expected one (what one pin cannot see)."""
+    names = list(variance)
+    plans: list[dict] = []
+    for p in range(pins):
+        plans.append({s: 1 + 1000 * p for s in names})
+    for p in range(pins):
+        for si, s in enumerate(names):
+            for k in range(per_pin):
+                plans.append({**plans[p], s: 2 + 1000 * p + 100 * si + k})
+    for i in range(extra_all):
+        plans.append({s: 900_000 + 10 * i + si for si, s in enumerate(names)})
+    types = rng.integers(0, VOCAB, size=(T, L))
+    X = np.repeat(rng.normal(0, 1, size=(T, 1, L)), len(plans), axis=1)
+    g: dict[tuple, float] = {}
+    for si, s in enumerate(names):
+        eff = {v: rng.normal(0, math.sqrt(variance[s]), size=VOCAB) for v in sorted({p[s] for p in plans})}
+        for j, p in enumerate(plans):
+            scale = 1.0
+            if si == 0 and delta:
+                key = tuple(p[o] for o in names[1:])
+                if key not in g:
+                    g[key] = math.sqrt(1 + delta * (1 if rng.random() < 0.5 else -1))
+                scale = g[key]
+            X[:, j, :] += scale * eff[p[s]][types]
+    return X.astype(np.float32), plans
+
+
+def pinned_truth(variance: dict[str, float], delta: float) -> dict[str, float]:
+    """Expected conditional variance of each source over the reference, / the total variance:
+    the first source sigma^2 E[g^2] = sigma^2; every other one adds sigma_1^2 Var(g), because g
+    changes with it."""
+    names = list(variance)
+    var_g = (math.sqrt(1 + delta) - math.sqrt(1 - delta)) ** 2 / 4
+    total = sum(variance.values())
+    return {s: (variance[s] + (variance[names[0]] * var_g if i else 0.0)) / total for i, s in enumerate(names)}
+
+
+def jackknife_ratios(X: np.ndarray, plans: list[dict]) -> dict:
+    """What analyze computes: the design's pairs, the variance ratios and their delete-one-model
+    jackknife interval, and the law-of-total-variance check."""
+    from stablex.stats import sources
+
+    dsg = sources.design(plans, bootstrap="data_seed" in plans[0])  # data counts when the plans draw it
+    total = {k: float(v.mean(-1).sum()) for k, v in sources.variances(X, dsg).items()}
+    jack = [
+        {k: float(v.mean(-1).sum()) for k, v in sources.variances(X, sources.drop_seed(dsg, j)).items()}
+        for j in range(len(plans))
+    ]
+    return sources.variance_ratios(total, jack, dsg.reference)
+
+
+def pinned_source_cases(
+    pins: int, extra_all: int, per_pin: int, delta: float, T: int, L: int, n_sim: int, rng: np.random.Generator
+) -> list[CaseResult]:
+    """Coverage of the model jackknife interval of each source's variance ratio when the
+    reference is drawn `pins` times (pins = 1: the one-pin design), under an interaction of
+    strength `delta` (0: additive sources), and how often the law-of-total-variance check
+    holds: no ratio's interval above 1 and, additive sources only, the sum's interval holding 1."""
+    truth = pinned_truth(SOURCE_VARIANCE, delta)
+    hits = {s: 0 for s in SOURCE_VARIANCE}
+    holds = 0
+    for _ in range(n_sim):
+        X, plans = pinned_design_run(SOURCE_VARIANCE, pins, extra_all, per_pin, delta, T, L, rng)
+        res = jackknife_ratios(X, plans)
+        for s, t in truth.items():
+            ci = (res["ratios"].get(s) or {}).get("ratio_ci_models")
+            hits[s] += int(ci is not None and ci[0] <= t <= ci[1])
+        check = res["total_variance_check"]
+        holds += int(check["consistent"] if delta == 0 else not check["exceeds_total"])
+    S = pins * (1 + per_pin * len(SOURCE_VARIANCE)) + extra_all
+    seeds = f"{pins} pin(s) x {per_pin} per source + {extra_all} all = {S}"
+    kind = "additive" if delta == 0 else f"interaction {delta}"
+    rows = [
+        CaseResult(
+            f"sources, {kind}: {s} variance ratio, model jackknife 95% interval",
+            "interval",
+            ALPHA,
+            None,
+            hits[s] / n_sim,
+            n_sim,
+            seeds,
+            T,
+            pins > 1,
+        )
+        for s in SOURCE_VARIANCE
+    ]
+    what = "sum of ratios holds 1, none above 1" if delta == 0 else "no ratio above 1"
+    rows.append(
+        CaseResult(
+            f"sources, {kind}: law of total variance ({what})",
+            "interval",
+            ALPHA,
+            None,
+            holds / n_sim,
+            n_sim,
+            seeds,
+            T,
+            pins > 1,
+        )
+    )
+    return rows

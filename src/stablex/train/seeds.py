@@ -10,6 +10,13 @@ seeds varies the sources it names and pins the others to the values derived from
 "init" group differs in the head initialisation only, a pair from "order" in the data order
 only, and a pair across the two in both: stats/sources.py classifies every pair by the
 sources that differ, whatever group its seeds came from.
+
+One pin makes every ratio conditional on that reference. A group may instead name one pin
+per seed (`pins = [0, 1, 2]`, as long as `seeds`): seed i's pinned sources take the values
+derived from pins[i]. With the pins themselves in the "all" group (each is then the model of
+its own reference), every one-source seed pairs with its own pin's model, the pairs of
+different pins are independent draws of the reference, and the model-level interval
+(stats/sources.py) spans the choice of reference.
 """
 
 from __future__ import annotations
@@ -64,7 +71,9 @@ def plan_seed(train: Any, seed: int) -> tuple[SeedPlan, str | None]:
             raise StablexError(f"seed {seed} is in no group of [train] groups")
         pinned = {"init_seed": train.init_seed, "order_seed": train.order_seed, "dropout_seed": train.dropout_seed}
         return derive_seeds(seed, pinned), None
-    reference = derive_seeds(train.pin_seed).to_dict()
+    pins = group.get("pins")
+    pin = pins[group["seeds"].index(seed)] if pins is not None else train.pin_seed
+    reference = derive_seeds(pin).to_dict()
     varied = _varied(group, f"[train] groups {group['name']!r}", train.bootstrap)
     pinned = {s: reference[s] for s in SOURCES if s not in varied}
     return derive_seeds(seed, pinned), group["name"]
