@@ -538,12 +538,17 @@ def test_a_seed_moved_to_another_group_is_refused_on_the_local_and_the_remote_pa
 
     out = tmp_path / "run"
     shutil.copytree(design_run[0], out, ignore=shutil.ignore_patterns("explanations", "analysis"))
-    cfg = StudyConfig.from_toml(out / "study.toml")
-    cfg.train.groups = [
-        {"name": "init", "vary": ["init"], "seeds": [0]},
-        {"name": "order", "vary": ["order"], "seeds": [1, 10, 11]},
-        {"name": "all", "vary": ["all"], "seeds": [20, 21]},
-    ]
+    stored = StudyConfig.from_toml(out / "study.toml")
+
+    def design(init: list[int], order: list[int]) -> StudyConfig:
+        groups = [
+            {"name": "init", "vary": ["init"], "seeds": init},
+            {"name": "order", "vary": ["order"], "seeds": order},
+            {"name": "all", "vary": ["all"], "seeds": [20, 21]},
+        ]
+        return stored.replace("train", groups=groups)
+
+    cfg = design([0], [1, 10, 11])
     remote = _RemoteExecutor()
     for executor in (None, remote):
         with pytest.raises(
@@ -551,6 +556,5 @@ def test_a_seed_moved_to_another_group_is_refused_on_the_local_and_the_remote_pa
         ):
             train_distributed(cfg, out, executor, show_progress=False)
     assert remote.seeds == []  # refused before any seed was handed out
-    cfg.train.groups[1]["seeds"] = [10, 11]  # seed 1 back where it was trained: resumes, nothing to train
-    cfg.train.groups[0]["seeds"] = [0, 1]
+    cfg = design([0, 1], [10, 11])  # seed 1 back where it was trained: resumes, nothing to train
     assert sorted(train_distributed(cfg, out, remote, show_progress=False).skipped) == [0, 1, 10, 11, 20, 21]
