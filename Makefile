@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.stablex-test-installed
 TORCH  ?= torch==2.13.0
 TORCH_INDEX ?= $(shell if [ -d /opt/wheels ] || command -v nvidia-smi >/dev/null 2>&1; then echo ""; else echo "--index-url https://download.pytorch.org/whl/cpu"; fi)
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ install: $(STAMP)
 demo: install
 	$(BIN)/stablex run studies/lemonde-quick.toml --out runs/lemonde-quick
 
+# The lint gate: ruff (pyproject.toml [tool.ruff]) and mypy on the pure modules ([tool.mypy]).
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/mypy
+
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q -ra --durations=15
 
@@ -36,4 +42,4 @@ bench: install
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf runs .pytest_cache test-artifacts
+	rm -rf runs .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -100,7 +100,8 @@ def _compare(args, run, base, seeds: list[int], classes: list[str]) -> list[tupl
 
 def _table(rows: list[tuple]) -> None:
     print(
-        "\n| rule | comprehensiveness ↑ (mean over seeds ± sd) | sufficiency ↓ | Spearman between seeds | FA@5 between seeds |"
+        "\n| rule | comprehensiveness ↑ (mean over seeds ± sd) | sufficiency ↓ | Spearman between seeds | FA@5 "
+        "between seeds |"
     )
     print("|---|---|---|---|---|")
     for rule, c, cs, s, ss, stab in rows:

@@ -42,14 +42,14 @@ def main() -> None:
         ]
         floor, rng = RandomRanking(seed=1), np.random.default_rng(1)
 
-        def former(i: int) -> np.ndarray:
+        def former(i: int, rng=rng, how=how) -> np.ndarray:
             L = int(lengths[i])
             return aggregate(
                 texts[i], rng.standard_normal(L).astype(np.float32), enc.offsets[i, :L], special[i, :L], how
             ).relevance
 
         for name, rank in (
-            ("uniform word permutation", lambda i: floor.rank_words(int(maps[i].max()) + 1)),
+            ("uniform word permutation", lambda i, floor=floor, maps=maps: floor.rank_words(int(maps[i].max()) + 1)),
             ("former: N(0,1) per token", former),
         ):
             c = first_rank_uniformity(maps, rank, draws=args.draws)

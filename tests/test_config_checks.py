@@ -74,7 +74,8 @@ def test_every_shipped_study_file_passes():
         (
             "hybrid",
             {"variants": ["counts", "lexicon"]},
-            "[hybrid] variants = ['counts', 'lexicon']: every element must be one of counts, weighted, words ('lexicon' is not)",
+            "[hybrid] variants = ['counts', 'lexicon']: every element must be one of counts, weighted, words "
+            "('lexicon' is not)",
         ),
     ],
 )

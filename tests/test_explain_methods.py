@@ -88,9 +88,9 @@ def test_zero_bias_conservation_tiny(arch, rule):
     "rules", [Rules.lrp("identity"), Rules(softmax="identity"), Rules.lrp("attnlrp"), Rules(softmax="attnlrp")]
 )
 def test_fused_attention_node_equals_the_separate_nodes(rules):
-    """The identity and AttnLRP rules run as one autograd node (_FusedAttention) unless attention maps are captured (chefer), where softmax and A.V are
-    separate nodes: both must give the same relevance, with and without padding, with the
-    equal split and without it (then: the plain gradient)."""
+    """The identity and AttnLRP rules run as one autograd node (_FusedAttention) unless attention
+    maps are captured (chefer), where softmax and A.V are separate nodes: both must give the same
+    relevance, with and without padding, with the equal split and without it (then: the plain gradient)."""
     from stablex.explain.forward import Capture, EncoderWeights, embed, encode
 
     m, b = tiny("xlmr", layers=3), batch(B=3, T=12, pad_from={1: 7, 2: 10})

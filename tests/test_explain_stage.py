@@ -173,7 +173,8 @@ def test_other_split_has_its_own_directory(run):
 @pytest.mark.parametrize("target", ["label", "news", "opinion", "predicted"])
 def test_target_and_sign_convention(tmp_path, target):
     """Zero biases: relevance toward the target class, all tokens and the position/type
-    embeddings included, adds up to that class's logit; the stored words are those relevances without the special tokens."""
+    embeddings included, adds up to that class's logit; the stored words are those relevances
+    without the special tokens."""
     from stablex.explain.methods import LRP
     from stablex.explain.words import aggregate
     from stablex.models.classifier import load_seed_model

@@ -21,11 +21,11 @@ ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install -
 
 from stablex.config import ExplainConfig, StudyConfig  # noqa: E402
 from stablex.explain.distributed import explain_distributed  # noqa: E402
-from stablex.train.executors import (
+from stablex.train.executors import (  # noqa: E402
     PID_DIR_ENV,
     LocalExecutor,
     RayExecutor,
-    SeedsFailed,  # noqa: E402
+    SeedsFailed,
     make_executor,
     train_distributed,
 )

@@ -131,7 +131,10 @@ def test_identical_explanations_agree_perfectly(a):
 @given(vectors, st.data(), st.floats(0.1, 10))
 def test_rank_metrics_invariant_to_monotone_rescaling(a, data, scale):
     b = data.draw(arrays(np.float64, len(a), elements=st.floats(-10, 10, allow_nan=False, width=32)))
-    f = lambda x: scale * x**3 + x  # strictly increasing and sign preserving
+
+    def f(x):
+        return scale * x**3 + x  # strictly increasing and sign preserving
+
     m1, m2 = ag.agreement(a, b), ag.agreement(f(a), f(b))
     for name in ("spearman", "pairwise_rank", "fa_5", "ra_5", "sa_5", "sra_10"):
         assert m1[name] == pytest.approx(m2[name], abs=1e-5), name

@@ -102,7 +102,8 @@ def test_verdict_names_every_method_with_its_faithfulness(study_run):
         aopc = f"{faith['methods'][m]['comprehensiveness_aopc']:.3f}"
         assert f"<td>{m}</td>" in verdict and aopc in page  # its row, with its comprehensiveness
         assert re.search(
-            rf"{m}(’s|'s)? (is more faithful|beats a random ranking by|faithfulness cannot be told|faithfulness is below)",
+            rf"{m}(’s|'s)? (is more faithful|beats a random ranking by|faithfulness cannot be told|faithfulness "
+            r"is below)",
             page,
         )
     assert 'id="verdict-figure"' in verdict and "random ranking" in page

@@ -18,7 +18,7 @@ import math
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar, cast
 
 from stablex.errors import StablexError
 
@@ -113,20 +113,20 @@ class Section:
     """Base of a frozen options dataclass: checks itself when made (a bad value is one error
     `[<section>] <option> = <value>: must be <what is allowed>`)."""
 
-    SECTION = ""
+    SECTION: ClassVar[str] = ""
 
     def __post_init__(self) -> None:
         check_section(self, self.SECTION)
 
     def replace(self, **values: Any) -> "Section":
         """A checked copy with `values` replaced; an unknown name is one error listing the known ones."""
-        names = {f.name for f in dataclasses.fields(self)}
+        names = {f.name for f in dataclasses.fields(cast(Any, self))}
         unknown = sorted(set(values) - names)
         if unknown:
             raise StablexError(
                 f"[{self.SECTION}] unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})"
             )
-        return dataclasses.replace(self, **values)
+        return dataclasses.replace(cast(Any, self), **values)
 
 
 def check_section(obj: Any, section: str, source: str | None = None) -> None:

@@ -71,7 +71,7 @@ class Record:
         missing = sorted(
             f.name
             for f in dataclasses.fields(cls)
-            if f.name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
+            if f.name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         )
         if missing:
             raise StablexError(f"{path}: missing {', '.join(missing)}; rerun `{cls.REBUILD}`")

@@ -5,7 +5,9 @@ legend under the table saying what each abbreviation means."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
+from rich.console import JustifyMethod
 from rich.table import Table
 
 
@@ -14,5 +16,5 @@ def table(title: str | None, columns: Sequence[str | tuple[str, str]], legend: s
     t = Table(title=title, caption=legend or None, caption_justify="left")
     for col in columns:
         name, justify = (col, "right") if isinstance(col, str) else col
-        t.add_column(name, justify=justify, overflow="fold")
+        t.add_column(name, justify=cast(JustifyMethod, justify), overflow="fold")
     return t

@@ -59,7 +59,8 @@ SOFTMAX_RULES = {
     # is the relevance of its attention probability; it is split between Q and K equally and,
     # inside the dot product q.k, over the features in proportion to |q_d k_d|. Conservative
     # with zero biases and numerically stable (see _ScoresLRP for why not the z-rule).
-    "identity": "Z constant, identity through exp; score relevance split over q_d k_d by |q_d k_d|, half to Q, half to K",
+    "identity": "Z constant, identity through exp; score relevance split over q_d k_d by |q_d k_d|, "
+    "half to Q, half to K",
     # AttnLRP (Achtibat et al. 2024): plain gradient x input through the softmax; not
     # conservative (the softmax's implicit bias term absorbs relevance).
     "attnlrp": "plain gradient x input through the softmax (AttnLRP)",

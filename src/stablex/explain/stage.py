@@ -476,7 +476,15 @@ def explain(
             attributor = get_method(method, loaded.model, **opts)
             task = prog.add_task(f"seed {s}", total=len(texts.doc_ids))
             res = explain_texts(
-                attributor, loaded, texts, classes, target, config, max_tokens, s, tick=lambda k: prog.advance(task, k)
+                attributor,
+                loaded,
+                texts,
+                classes,
+                target,
+                config,
+                max_tokens,
+                s,
+                tick=lambda k, t=task: prog.advance(t, k),
             )
             check = None
             if "randomisation" not in summary and config.randomisation_texts > 0:

@@ -123,7 +123,7 @@ def load_run(run_dir: str | Path) -> RunData:
         np.asarray(doc_ids, dtype=object),
         np.asarray(table.column("split").to_pylist()),
         table.column("text").to_pylist(),
-        np.array([index[l] for l in labels]),
+        np.array([index[lab] for lab in labels]),
         X,
         names,
         classes,

@@ -152,7 +152,8 @@ def variability(d: ReportData) -> str:
             domain=dom,
         )
         hists.append(
-            f'<figure class="small" data-metric="{esc(key)}">{fig}<figcaption><b>{esc(METRIC_LABELS.get(key, key))}</b>: '
+            f'<figure class="small" data-metric="{esc(key)}">{fig}<figcaption>'
+            f"<b>{esc(METRIC_LABELS.get(key, key))}</b>: "
             f"median {num(mk.get('median'))}{interval(mk.get('median_ci'))}; {mk.get('n_texts', 0)} texts"
             f"{_undefined(mk)}</figcaption></figure>"
         )
@@ -288,8 +289,8 @@ model's map has its own scale. {esc(limits)}</p>
 <select id="text-select"></select>
 <button type="button" id="next-text" aria-label="next text">▶</button></div>
 <div id="text-meta" class="meta"></div>
-<div class="legend" id="viewer-legend"><span class="lg-min"></span><span class="lg-bar"></span><span class="lg-max"></span>
-<span class="lg-note"></span></div>
+<div class="legend" id="viewer-legend"><span class="lg-min"></span><span class="lg-bar"></span>
+<span class="lg-max"></span><span class="lg-note"></span></div>
 <h3>One map per seed ({esc(v["method"])})</h3>
 <div id="seed-maps" class="maps"></div>
 <h3>Consensus over seeds, with its spread</h3>
@@ -343,12 +344,14 @@ def lexicon(d: ReportData) -> str:
             for i, w in enumerate(words)
         ]
         stab = (
-            f"Top-{lex.get('top_n')} lists of two seeds share {100 * cs['top_overlap_between_seeds']:.0f}% of their words; "
+            f"Top-{lex.get('top_n')} lists of two seeds share {100 * cs['top_overlap_between_seeds']:.0f}% of "
+            "their words; "
             if cs.get("top_overlap_between_seeds") is not None
             else ""
         )
         stab += (
-            f"a seed's top-{lex.get('top_n')} holds {100 * cs['top_overlap_with_consensus']:.0f}% of the consensus top-{lex.get('top_n')}."
+            f"a seed's top-{lex.get('top_n')} holds {100 * cs['top_overlap_with_consensus']:.0f}% of the "
+            f"consensus top-{lex.get('top_n')}."
             if cs.get("top_overlap_with_consensus") is not None
             else ""
         )
@@ -487,6 +490,11 @@ def _hybrid_tradeoff(d: ReportData, hy: dict) -> tuple[list, list[list[str]], st
         ]
     ]
     overlap = _lexicon_overlap(d)
+    shared = (
+        f"; its single-seed lexicons share {100 * overlap:.0f}% of their words (mean pairwise Jaccard)"
+        if overlap is not None
+        else ""
+    )
     note = (
         f"<p>The hybrid adds lexicons built from the transformer's explanations of "
         f"{hy.get('n_train_explained', 'the')} training texts to the feature model. Its settings were chosen by "
@@ -494,7 +502,7 @@ def _hybrid_tradeoff(d: ReportData, hy: dict) -> tuple[list, list[list[str]], st
         f"below were computed once, after the choice, on the run's test split and on a held-out pool of corpus "
         f"texts the run never used. No stage measures the hybrid's word-map stability, so the figure shows its "
         f"accuracy (and the feature model's on the same pool) as dashed lines over their 95% Wilson intervals"
-        f"{f'; its single-seed lexicons share {100 * overlap:.0f}% of their words (mean pairwise Jaccard)' if overlap is not None else ''}.</p>"
+        f"{shared}.</p>"
     )
     return vlines, rows, note + _hybrid_table(hy)
 
@@ -603,7 +611,8 @@ def faithfulness(d: ReportData) -> str:
                 f"{'' if ci else ' ± ' + num(m.get('comprehensiveness_se')) + ' SE'}</span>",
                 "–"
                 if not vs
-                else f'{vs["comprehensiveness_gain"]:+.3f}<span class="ci">{interval(vs.get("comprehensiveness_gain_ci"))}</span>',
+                else f"{vs['comprehensiveness_gain']:+.3f}"
+                f'<span class="ci">{interval(vs.get("comprehensiveness_gain_ci"))}</span>',
                 f'{m["sufficiency_aopc"]:.3f}<span class="ci">{interval(m.get("sufficiency_ci"))}</span>',
                 "–"
                 if not vs
@@ -612,7 +621,8 @@ def faithfulness(d: ReportData) -> str:
         )
     n, seeds, perms = f.n_texts, f.seeds or [f.seed], f.permutations
     lead = (
-        f"ERASER scores on the models of {len(seeds)} seed(s) ({', '.join(map(str, seeds))}): delete the words a method ranks highest and see how much the "
+        f"ERASER scores on the models of {len(seeds)} seed(s) ({', '.join(map(str, seeds))}): delete the words a "
+        "method ranks highest and see how much the "
         "model's probability for its class drops (comprehensiveness: a faithful method drops it most), or keep "
         "only those words (sufficiency: a faithful method keeps the probability, so a small drop). "
         f"`{f.floor}` is the floor: a uniformly random ranking of the words"

@@ -186,7 +186,8 @@ def _groups(method: str, g: dict) -> str:
             + _effects_table(matched)
         )
     parts.append(
-        f'<p id="groups-magnitude-{esc(method)}">{pos_survives(pos.get("text_test"), (matched or {}).get("text_test"))}</p>'
+        f'<p id="groups-magnitude-{esc(method)}">'
+        f"{pos_survives(pos.get('text_test'), (matched or {}).get('text_test'))}</p>"
     )
     al = g.get("pos_alignment", {})
     parts.append(

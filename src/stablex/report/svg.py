@@ -110,7 +110,10 @@ def marker(shape: str, x: float, y: float, colour: str, r: float = 4.5, title: s
     if shape == "square":
         body = f'<rect x="{x - r:.1f}" y="{y - r:.1f}" width="{2 * r}" height="{2 * r}"'
     elif shape == "diamond":
-        body = f'<polygon points="{x:.1f},{y - r - 1:.1f} {x + r + 1:.1f},{y:.1f} {x:.1f},{y + r + 1:.1f} {x - r - 1:.1f},{y:.1f}"'
+        body = (
+            f'<polygon points="{x:.1f},{y - r - 1:.1f} {x + r + 1:.1f},{y:.1f} '
+            f'{x:.1f},{y + r + 1:.1f} {x - r - 1:.1f},{y:.1f}"'
+        )
     elif shape == "triangle":
         body = f'<polygon points="{x:.1f},{y - r - 1:.1f} {x + r + 1:.1f},{y + r:.1f} {x - r - 1:.1f},{y + r:.1f}"'
     else:
@@ -216,7 +219,8 @@ def histogram(
     for i, c in enumerate(counts):
         if c:
             out.append(
-                f'<rect x="{x(lo + i * step) + 0.5:.1f}" y="{y(c):.1f}" width="{max(0.5, x(lo + step) - x(lo) - 1):.1f}" '
+                f'<rect x="{x(lo + i * step) + 0.5:.1f}" y="{y(c):.1f}" '
+                f'width="{max(0.5, x(lo + step) - x(lo) - 1):.1f}" '
                 f'height="{y0 - y(c):.1f}" fill="#8c8c8c"><title>{c} texts in [{lo + i * step:.3g}, '
                 f"{lo + (i + 1) * step:.3g})</title></rect>"
             )
@@ -408,7 +412,8 @@ def colour_legend(scale: float, negative: str, positive: str, width: int = 360, 
     out.append(f'<rect x="{left}" y="{top}" width="{right - left}" height="{h}" fill="none" stroke="{MUTED}"/>')
     for v, anchor, px in ((-scale, "start", left), (0.0, "middle", (left + right) / 2), (scale, "end", right)):
         out.append(
-            f'<text x="{px:.1f}" y="{top - 5}" text-anchor="{anchor}" fill="{INK}">{esc(f"{v:+.3g}" if v else "0")}</text>'
+            f'<text x="{px:.1f}" y="{top - 5}" text-anchor="{anchor}" '
+            f'fill="{INK}">{esc(f"{v:+.3g}" if v else "0")}</text>'
         )
     out.append(f'<text x="{left}" y="{top + h + 14}" fill="{INK}">◀ {esc(negative)}</text>')
     out.append(f'<text x="{right}" y="{top + h + 14}" text-anchor="end" fill="{INK}">{esc(positive)} ▶</text>')

@@ -254,7 +254,8 @@ def reading(r: SeedAccuracy | None) -> str:
     pts = f"{100 * r.margin:g} point" + ("" if 100 * r.margin == 1 else "s")
     test = f"{o.test} over the {r.n_seeds} seeds, paired by {r.n_test:,} test texts, p = {o.p_value:.3g}"
     sd = (
-        f"seed SD of accuracy on these texts {_pts(s.sd)} points, {s.level:.0%} interval [{_pts(s.ci[0])}, {_pts(s.ci[1])}], "
+        f"seed SD of accuracy on these texts {_pts(s.sd)} points, {s.level:.0%} interval [{_pts(s.ci[0])}, "
+        f"{_pts(s.ci[1])}], "
         f"upper bound {_pts(s.upper)} (observed SD {_pts(s.observed_sd)}, of which test-text noise alone "
         f"{_pts(s.noise_sd)})"
     )

@@ -314,7 +314,7 @@ def write_analysis(
 
 def _blocks(lengths: np.ndarray, S: int, B: int, G: int) -> list[tuple[int, np.ndarray]]:
     """Texts grouped by word count, each group cut so one block's arrays fit BLOCK_BYTES."""
-    out = []
+    out: list[tuple[int, np.ndarray]] = []
     for L in np.unique(lengths):
         ts = np.flatnonzero(lengths == L)
         P = min(L * (L - 1) // 2, agreement.MAX_PAIRS)

@@ -467,12 +467,12 @@ def pinned_design_run(
     makes one pin's conditional variance differ from the expected one (what one pin cannot see)."""
     names = list(variance)
     plans: list[dict] = []
-    for p in range(pins):
-        plans.append({s: 1 + 1000 * p for s in names})
-    for p in range(pins):
+    for pin in range(pins):
+        plans.append({s: 1 + 1000 * pin for s in names})
+    for pin in range(pins):
         for si, s in enumerate(names):
             for k in range(per_pin):
-                plans.append({**plans[p], s: 2 + 1000 * p + 100 * si + k})
+                plans.append({**plans[pin], s: 2 + 1000 * pin + 100 * si + k})
     for i in range(extra_all):
         plans.append({s: 900_000 + 10 * i + si for si, s in enumerate(names)})
     types = rng.integers(0, VOCAB, size=(T, L))

@@ -35,6 +35,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.stats import norm
@@ -304,7 +305,7 @@ def compare(
         "snr": "median SNR",
     }
     min_p = smallest_p(sa, sb) if tested else None
-    conclusive = tested and min_p <= alpha
+    conclusive = min_p is not None and min_p <= alpha
     need = seeds_to_conclude(alpha)
     show_ci = min(sa, sb) >= MIN_SEEDS_INTERVAL
     if tested and not conclusive:
@@ -407,7 +408,7 @@ def _nan_none(x) -> float | None:
 def _per_text(ex: Explanations, docs: list[str], weights: np.ndarray, k: int) -> dict[str, np.ndarray]:
     """[T, B] per-text figures of `docs` under seed draws `weights` [B, S] of ex's seeds."""
     out = {m: np.full((len(docs), len(weights)), np.nan) for m in METRICS}
-    for L, (pos, rows) in _blocks(ex, docs).items():
+    for pos, rows in _blocks(ex, docs).values():
         X = np.ascontiguousarray(ex.R[:, pos].transpose(1, 0, 2))
         for m, v in text_values(X, weights, k).items():
             out[m][rows] = v
@@ -446,7 +447,7 @@ def _metric(
     if paired:  # a text counts only where both runs define the figure
         oka = okb = oka & okb
     pa_, pb_, ta, tb = va[oka, 0], vb[okb, 0], va[oka, 1:], vb[okb, 1:]
-    out = {
+    out: dict[str, Any] = {
         "a": float(np.median(pa_)) if len(pa_) else None,
         "b": float(np.median(pb_)) if len(pb_) else None,
         "n_texts": {"a": int(len(pa_)), "b": int(len(pb_))},
@@ -557,27 +558,28 @@ def plan_seeds(
         return {
             "delta": delta,
             "seeds_per_run": None,
-            "text": f"plan: needs a pilot with >= 3 seeds per run and texts of >= {agreement.MIN_WORDS_CORRELATION} words",
+            "text": "plan: needs a pilot with >= 3 seeds per run and texts of >= "
+            f"{agreement.MIN_WORDS_CORRELATION} words",
         }
     s1, s2 = max(float(np.mean(s1s)), 0.0), float(np.mean(s2s))
     z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
-    S = None
+    needed: int | None = None
     for s in range(max(3, need), max_seeds + 1):
         var = 2 * (4 * (s - 2) * s1 + 2 * s2) / (s * (s - 1))
         if z * math.sqrt(var) <= delta:
-            S = s
+            needed = s
             break
     text = (
         f"plan: to detect a difference of {delta:g} in rho at {power:.0%} power (alpha {alpha:g}), about "
-        f"{S} seeds per run"
-        if S
+        f"{needed} seeds per run"
+        if needed
         else f"plan: more than {max_seeds} seeds per run for a difference of {delta:g}"
     )
     return {
         "delta": delta,
         "power": power,
         "alpha": alpha,
-        "seeds_per_run": S,
+        "seeds_per_run": needed,
         "between_seed_cov": s1,
         "pair_variance": s2,
         "text": text + f" (pilot variance components; the model permutation test itself needs >= {need} seeds per run)",
@@ -586,6 +588,8 @@ def plan_seeds(
 
 def write_comparison(result: Comparison, path: str | Path | None = None) -> Path:
     """RUN_A/compare/<run B's name>-<method>.json unless `path` is given."""
-    target = Path(path) if path else Run(result.run_a).compare_dir / f"{Path(result.run_b).name}-{result.method}.json"
+    target = (
+        Path(path) if path else Run(Path(result.run_a)).compare_dir / f"{Path(result.run_b).name}-{result.method}.json"
+    )
     write_json(target, result.to_dict())
     return target

@@ -83,7 +83,7 @@ def seed_expansion(n_seeds: int | None, level: float = LEVEL) -> float:
 
 
 def multi_bootstrap(
-    replicates: np.ndarray,
+    replicates: np.ndarray | None,
     point: np.ndarray,
     n_boot: int,
     rng: np.random.Generator,
@@ -142,8 +142,9 @@ def bootstrap_mean_ci(
 ) -> list[float] | None:
     """Bootstrap interval of a mean over texts (`scipy.stats.bootstrap`); None under two values.
 
-    One value has no sampling distribution to resample. Values that are all equal give the point (the bootstrap distribution is one value). BCa
-    falls back to the percentile interval where it is undefined (e.g. a skewed 0/1 sample)."""
+    One value has no sampling distribution to resample. Values that are all equal give the point
+    (the bootstrap distribution is one value). BCa falls back to the percentile interval where it
+    is undefined (e.g. a skewed 0/1 sample)."""
     values = np.asarray(values, float)
     if len(values) < 2 or n_resamples < 1:
         return None

@@ -16,6 +16,7 @@ Texts missing from some seed (or with some of their words missing) are left out 
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import tomllib
 
 from stablex.errors import StablexError
 from stablex.io import read_json

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -155,7 +156,7 @@ def accuracy_shares(
     var_b = variances(acc_b[:, :, None], d)
     ref_b = var_b[d.reference][:, 0]
     q = [(1 - level) / 2, (1 + level) / 2]
-    out = {"n_texts": int(n), "reference_variance": ref, "reference_sd": float(np.sqrt(ref))}
+    out: dict[str, Any] = {"n_texts": int(n), "reference_variance": ref, "reference_sd": float(np.sqrt(ref))}
     shares = {}
     for label, v in var.items():
         if label == d.reference:

@@ -10,8 +10,8 @@ elsewhere (`in_process = False`) has one small contract::
 Seeds that fail are reported together at the end (`SeedsFailed`) after the others have
 finished, so that one bad seed never throws away the work of the rest.
 
-`train_distributed` (here) and `explain_distributed` (explain/distributed.py) prepare the run on the driver, then hand one
-task per seed to the executor; each task calls the ordinary stage function on that seed
+`train_distributed` (here) and `explain_distributed` (explain/distributed.py) prepare the run on
+the driver, then hand one task per seed to the executor; each task calls the ordinary stage function on that seed
 alone (`train(cfg, out, seeds=[seed])`, `explain(run, method, config, seeds=[seed])`), which
 writes the seed's artefacts atomically into the run directory (docs/run-directory.md).
 The run directory is therefore how the model reaches the workers (its `base/` holds the

@@ -184,7 +184,7 @@ def train(
         seeds_task = prog.add_task(f"seeds ({len(result.skipped)} already done)", total=len(todo))
         for seed in todo:
             step_task = prog.add_task(f"seed {seed}", total=n_steps)
-            _train_seed(run, cfg, data, seed, tick=lambda n: prog.advance(step_task, n))
+            _train_seed(run, cfg, data, seed, tick=lambda n, t=step_task: prog.advance(t, n))
             result.trained.append(seed)
             prog.remove_task(step_task)
             prog.advance(seeds_task)
