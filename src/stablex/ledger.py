@@ -254,6 +254,9 @@ def checked(path: Path) -> Path:
 
 
 # -- what each artefact's loss costs, and who makes it
+FEATURE_MODEL = "features"  # explanations/features/: the feature model's word maps (rundir.FEATURE_MODEL)
+
+
 def rebuild_command(run: Path, rel: str) -> str:
     """The stage command that makes the artefact at `rel`."""
     parts = rel.split("/")
@@ -262,7 +265,7 @@ def rebuild_command(run: Path, rel: str) -> str:
     if parts[0] == "explanations":
         if re.match(r"faithfulness(@.+)?\.json$", parts[1]):
             return f"stablex faithfulness {run}"
-        if parts[1] == "features":
+        if parts[1] == FEATURE_MODEL:
             return f"stablex features {run}"
         method, _, split = parts[1].partition("@")
         return f"stablex explain {run} --method {method}" + (f" --split {split}" if split else "")

@@ -48,8 +48,9 @@ SEED_WEIGHTS = "model.safetensors"
 ANALYSIS_FILES = ("summary.json", "per_text.parquet", "per_word.parquet", "lexicon.parquet", "groups.json")
 SEED_FILE = re.compile(r"^seed-(\d+)\.parquet$")
 # The feature model's word maps are stored and analysed like a method's (explanations/features/,
-# analysis/features/): the one name a stage compares a method with, through `Run.is_feature_model`.
-FEATURE_MODEL = "features"
+# analysis/features/): the one name a stage compares a method with, through `Run.is_feature_model`
+# (declared in ledger, the lowest room that needs it).
+FEATURE_MODEL = ledger.FEATURE_MODEL
 
 
 @dataclass(frozen=True)
