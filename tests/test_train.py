@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from conftest import small_study
+from stablex import api
 from stablex.config import StudyConfig
 from stablex.errors import ConfigMismatchError, StablexError
 from stablex.models.classifier import load_seed_model
@@ -235,7 +236,7 @@ def test_precision_is_resolved_recorded_and_part_of_the_identity(trained_run, le
     with pytest.raises(StablexError, match=r"\[train\] precision = 'half': must be one of float32, bfloat16"):
         small_study(lemonde_path, train={"precision": "half"})
     with pytest.raises(StablexError, match=r"\[train\] precision = 'half'"):  # the API's override path
-        train(cfg, tmp_path / "r", show_progress=False, train={"precision": "half"})
+        api.train(cfg, tmp_path / "r", show_progress=False, train={"precision": "half"})
     assert not (tmp_path / "r").exists()
 
 
