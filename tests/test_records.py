@@ -10,7 +10,7 @@ import pytest
 
 from stablex.errors import StablexError
 from stablex.explain.faithfulness import compare
-from stablex.records import SCHEMA, FaithfulnessRecord
+from stablex.records import SCHEMA, FaithfulnessRecord, SeedMetrics
 from stablex.report.data import MethodAnalysis, ReportData
 from stablex.report.verdict import method_rows, render
 
@@ -82,3 +82,83 @@ def test_a_current_record_with_unknown_or_missing_keys_is_refused(tmp_path):
     with pytest.raises(StablexError, match=rf"{path}: not a stablex record"):
         FaithfulnessRecord.read(path)
     assert FaithfulnessRecord.read(tmp_path / "absent.json") is None
+
+
+def _metrics_v1(seed: int = 3) -> dict:
+    """seeds/<seed>/metrics.json as train/sweep.py wrote it before record schemas (no "schema")."""
+    return {
+        "seed": seed,
+        "init_seed": 11,
+        "order_seed": 12,
+        "dropout_seed": 13,
+        "data_seed": 14,
+        "group": None,
+        "bootstrap": False,
+        "accuracy": {"train": 0.95, "validation": 0.81, "test": 0.8},
+        "macro_f1": {"train": 0.94, "validation": 0.8, "test": 0.79},
+        "loss": {"train": 0.2, "validation": 0.45, "test": 0.5},
+        "n": {"train": 700, "validation": 150, "test": 150},
+        "final_train_loss": 0.21,
+        "n_steps": 88,
+        "train_seconds": 41.5,
+        "predict_seconds": 3.25,
+        "predict_precision": "float32",
+        "model_bytes": 1234,
+        "threads": 2,
+        "device": "cpu",
+    }
+
+
+def test_seed_metrics_of_version_1_read_typed_and_round_trip(tmp_path):
+    path = tmp_path / "seeds" / "3" / "metrics.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(_metrics_v1()))
+    m = SeedMetrics.read(path)
+    assert m.schema == 1 and m.seed == 3 and m.test_accuracy == 0.8 and m.n_test == 150 and not m.imported
+    assert m.sources() == {"init_seed": 11, "order_seed": 12, "dropout_seed": 13, "data_seed": 14}
+    assert (m.n_steps, m.train_seconds, m.predict_precision) == (88, 41.5, "float32")
+    again = SeedMetrics.read(m.write(path))
+    stored = json.loads(path.read_text())
+    assert stored == {**_metrics_v1(), "imported": False, "checkpoint": None, "stored_tensors": None, "schema": SCHEMA}
+    assert again.schema == SCHEMA and again.to_dict() == stored
+    # an imported seed claims no source; a test file of a few keys (older runs, fixtures) reads too
+    imported = SeedMetrics.from_dict({"seed": 0, "imported": True, "init_seed": None, "accuracy": {"test": 0.7}})
+    assert imported.sources() == dict.fromkeys(("init_seed", "order_seed", "dropout_seed", "data_seed"))
+    assert imported.n_test is None and imported.test_accuracy == 0.7
+
+
+def test_seed_metrics_readers_go_through_the_record(tmp_path):
+    from stablex.stats.load import read_seed_metrics, test_accuracy
+
+    for s, acc in ((0, 0.8), (1, 0.7)):
+        d = tmp_path / "seeds" / str(s)
+        d.mkdir(parents=True)
+        (d / "metrics.json").write_text(json.dumps({**_metrics_v1(s), "accuracy": {"test": acc}}))
+    metrics = read_seed_metrics(tmp_path, [0, 1, 2])
+    assert sorted(metrics) == [0, 1] and all(isinstance(m, SeedMetrics) for m in metrics.values())
+    assert test_accuracy(metrics) == ({0: 0.8, 1: 0.7}, 150)
+    (tmp_path / "seeds" / "1" / "metrics.json").write_text(json.dumps({**_metrics_v1(1), "schema": 7}))
+    with pytest.raises(StablexError, match=r"seeds/1/metrics.json: record schema 7.*rerun `stablex train`"):
+        read_seed_metrics(tmp_path, [0, 1])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"schema": 3}, r"record schema 3, written by another stablex version"),
+        ({"schema": SCHEMA, "n_texts": 4}, r"unknown key\(s\) n_texts for schema 2"),
+        ({"seed": "3"}, r"seed = '3': an integer expected"),
+        ({"init_seed": 1.5}, r"init_seed = 1.5: an integer or null expected"),
+        ({"accuracy": 0.8}, r"accuracy = 0.8: a mapping of split to number expected"),
+        ({"n": {"test": None}}, r"n = \{'test': None\}: a mapping of split to number expected"),
+        ({"bootstrap": "no"}, r"bootstrap = 'no': true or false expected"),
+    ],
+)
+def test_seed_metrics_of_another_schema_or_shape_is_one_error_naming_the_file(tmp_path, change, message):
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({**_metrics_v1(), **change}))
+    with pytest.raises(StablexError, match=rf"{path}: {message}.*rerun `stablex train`"):
+        SeedMetrics.read(path)
+    path.write_text(json.dumps({"accuracy": {"test": 0.8}}))
+    with pytest.raises(StablexError, match=rf"{path}: missing seed; rerun `stablex train`"):
+        SeedMetrics.read(path)

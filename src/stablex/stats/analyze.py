@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from stablex.config import AnalyzeConfig
 from stablex.errors import StablexError
 from stablex.io import read_json, write_json, write_parquet
+from stablex.records import SeedMetrics
 from stablex.rundir import Run
 from stablex.stats import agreement, reliability, sources
 from stablex.stats.accuracy import reading as accuracy_reading
@@ -99,8 +100,9 @@ def analyze(run_dir: Path, method: str, config: AnalyzeConfig, progress: Any = N
     seeds, seed_metrics = _choose_seeds(run, method, config)
     ex = load_explanations(run.path, method, seeds, classes)
     t_load = time.perf_counter() - t0
-    plans = [seed_metrics.get(s, {}) for s in seeds]
-    dsg = sources.design(plans, study_bootstrap(run.path) or any(p.get("bootstrap") is True for p in plans))
+    recorded = [seed_metrics.get(s) for s in seeds]
+    plans: list[dict] = [{} if m is None else m.sources() for m in recorded]
+    dsg = sources.design(plans, study_bootstrap(run.path) or any(m is not None and m.bootstrap for m in recorded))
     stats = text_statistics(ex, config, dsg, progress, label=f"analyze {method}")
     t_stats = time.perf_counter() - t0 - t_load
     summary: dict[str, Any] = {
@@ -124,7 +126,7 @@ def analyze(run_dir: Path, method: str, config: AnalyzeConfig, progress: Any = N
     )
 
 
-def _choose_seeds(run: Run, method: str, config: AnalyzeConfig) -> tuple[list[int], dict[int, dict]]:
+def _choose_seeds(run: Run, method: str, config: AnalyzeConfig) -> tuple[list[int], dict[int, SeedMetrics]]:
     """The explained seeds (or the `equivalent` most equivalent of them) and every explained
     seed's metrics.json."""
     available = explanation_seeds(run.path, method)
