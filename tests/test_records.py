@@ -10,7 +10,7 @@ import pytest
 
 from stablex.errors import StablexError
 from stablex.explain.faithfulness import compare
-from stablex.records import SCHEMA, FaithfulnessRecord, SeedMetrics
+from stablex.records import SCHEMA, AnalysisSummary, FaithfulnessRecord, SeedMetrics
 from stablex.report.data import MethodAnalysis, ReportData
 from stablex.report.verdict import method_rows, render
 
@@ -162,3 +162,73 @@ def test_seed_metrics_of_another_schema_or_shape_is_one_error_naming_the_file(tm
     path.write_text(json.dumps({"accuracy": {"test": 0.8}}))
     with pytest.raises(StablexError, match=rf"{path}: missing seed; rerun `stablex train`"):
         SeedMetrics.read(path)
+
+
+def _summary_v1() -> dict:
+    """analysis/<method>/summary.json as stats/analyze.py wrote it before record schemas (trimmed)."""
+    spearman = {"n_texts": 40, "n_undefined": 0, "median": 0.61, "median_ci": [0.55, 0.66], "mean": 0.6}
+    return {
+        "method": "lrp",
+        "config": {"bootstrap": 20, "equivalent": None},
+        "classes": ["news", "opinion"],
+        "accuracy": {"available": False, "reason": "no seeds/<seed>/metrics.json with accuracy.test"},
+        "equivalent": None,
+        "seeds": [0, 1, 2],
+        "n_seeds": 3,
+        "n_texts": 40,
+        "n_words": 5210,
+        "words_per_text": {"min": 40, "median": 130.0, "max": 310},
+        "dropped": {"incomplete_texts": 0},
+        "sign_convention": "relevance toward 'opinion'",
+        "target_agreement_mean": 0.97,
+        "rng_seed": 0,
+        "metrics": {"spearman": spearman},
+        "reliability": {"available": False, "reason": "fewer than 2 seeds"},
+        "sources": {"available": False},
+        "timings": {"load_seconds": 0.5},
+        "lexicon": {"top": []},
+    }
+
+
+def test_analysis_summary_of_version_1_reads_typed_and_round_trips(tmp_path):
+    path = tmp_path / "analysis" / "lrp" / "summary.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(_summary_v1()))
+    rec = AnalysisSummary.read(path)
+    assert rec.schema == 1 and rec.method == "lrp" and rec.seeds == [0, 1, 2] and rec.n_texts == 40
+    assert rec.metric("spearman")["median_ci"] == [0.55, 0.66] and rec.metric("kendall") == {}
+    again = AnalysisSummary.read(rec.write(path))
+    stored = json.loads(path.read_text())
+    assert stored == {**_summary_v1(), "schema": SCHEMA} and again.to_dict() == stored
+
+
+def test_the_report_reads_summaries_through_the_record(tmp_path):
+    from stablex.report.data import load
+
+    path = tmp_path / "analysis" / "lrp" / "summary.json"
+    path.parent.mkdir(parents=True)
+    (tmp_path / "manifest.json").write_text(json.dumps({"classes": ["news", "opinion"]}))
+    path.write_text(json.dumps(_summary_v1()))
+    d = load(tmp_path)
+    assert d.analyses["lrp"].record.n_texts == 40 and d.analyses["lrp"].summary["metrics"]["spearman"]["median"] == 0.61
+    path.write_text(json.dumps({**_summary_v1(), "schema": 9}))
+    with pytest.raises(StablexError, match=rf"{path}: record schema 9.*rerun `stablex analyze RUN`"):
+        load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"schema": 3}, r"record schema 3, written by another stablex version"),
+        ({"schema": SCHEMA, "groups": {}}, r"unknown key\(s\) groups for schema 2"),
+        ({"seeds": [0, "1"]}, r"seeds = \[0, '1'\]: a list of integers expected"),
+        ({"n_texts": 40.0}, r"n_texts = 40.0: an integer expected"),
+        ({"metrics": {"spearman": 0.6}}, r"metrics: a mapping of statistic to its summary"),
+        ({"sources": []}, r"sources: a mapping expected"),
+    ],
+)
+def test_analysis_summary_of_another_schema_or_shape_is_one_error_naming_the_file(tmp_path, change, message):
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps({**_summary_v1(), **change}))
+    with pytest.raises(StablexError, match=rf"{path}: {message}.*rerun `stablex analyze RUN`"):
+        AnalysisSummary.read(path)

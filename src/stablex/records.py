@@ -8,8 +8,9 @@ floor of faithfulness.json from the method registry); a version this stablex doe
 or a record of the wrong shape, is one error naming the file and the command that rewrites it.
 
 Typed so far: faithfulness.json (`FaithfulnessRecord`; each ranking's entry stays a mapping,
-`RankingScores`) and seeds/<seed>/metrics.json (`SeedMetrics`); the others are read as mappings
-(docs/run-directory.md).
+`RankingScores`), seeds/<seed>/metrics.json (`SeedMetrics`) and analysis/<method>/summary.json
+(`AnalysisSummary`: the header typed, each statistic and section a mapping); the others are
+read as mappings (docs/run-directory.md).
 """
 
 from __future__ import annotations
@@ -201,3 +202,54 @@ class SeedMetrics(Record):
     def n_test(self) -> int | None:
         n = self.n.get("test")
         return n if n is not None and n > 0 else None
+
+
+MetricSummary = dict[str, Any]  # one statistic over texts: n_texts, n_undefined, median, median_ci, mean, mean_ci, …
+
+
+@dataclass(kw_only=True)
+class AnalysisSummary(Record):
+    """RUN/analysis/<method>/summary.json (stats/analyze.py writes it; the report, the method
+    differences and `stablex compare` read it). The header is typed; each statistic of `metrics`
+    and each section (accuracy, reliability, sources, lexicon) stays a mapping."""
+
+    REBUILD: ClassVar[str] = "stablex analyze RUN"
+    method: str
+    seeds: list[int]
+    n_texts: int
+    metrics: dict[str, MetricSummary]
+    config: dict[str, Any] = field(default_factory=dict)  # the AnalyzeConfig it ran with
+    classes: list[str] = field(default_factory=list)
+    n_seeds: int | None = None
+    n_words: int | None = None
+    words_per_text: dict[str, float] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    sign_convention: str = ""
+    target_agreement_mean: float | None = None
+    rng_seed: int | None = None
+    equivalent: int | None = None
+    accuracy: dict[str, Any] = field(default_factory=dict)
+    reliability: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, Any] = field(default_factory=dict)
+    lexicon: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def shape_problem(cls, values: dict[str, Any]) -> str | None:
+        if not isinstance(values["method"], str):
+            return f"method = {values['method']!r}: a name expected"
+        if not isinstance(values["seeds"], list) or not all(_is_int(s) for s in values["seeds"]):
+            return f"seeds = {values['seeds']!r}: a list of integers expected"
+        if not _is_int(values["n_texts"]):
+            return f"n_texts = {values['n_texts']!r}: an integer expected"
+        metrics = values["metrics"]
+        if not isinstance(metrics, dict) or not all(isinstance(v, dict) for v in metrics.values()):
+            return "metrics: a mapping of statistic to its summary (a mapping) expected"
+        for k in ("config", "accuracy", "reliability", "sources", "lexicon", "timings"):
+            if not isinstance(values.get(k, {}), dict):
+                return f"{k}: a mapping expected"
+        return None
+
+    def metric(self, name: str) -> MetricSummary:
+        """One statistic's summary ({} when the analysis has none)."""
+        return self.metrics.get(name) or {}

@@ -23,8 +23,8 @@ import pyarrow.compute as pc
 
 from stablex.config import AnalyzeConfig
 from stablex.errors import StablexError
-from stablex.io import read_json, write_json, write_parquet
-from stablex.records import SeedMetrics
+from stablex.io import read_json, write_parquet
+from stablex.records import SCHEMA, AnalysisSummary, SeedMetrics
 from stablex.rundir import Run
 from stablex.stats import agreement, reliability, sources
 from stablex.stats.accuracy import reading as accuracy_reading
@@ -310,7 +310,8 @@ def write_analysis(
     write_parquet(paths["per_text.parquet"], _per_text_table(ex, st.point, st.reps, st.text_cols, st.src_cols))
     write_parquet(paths["per_word.parquet"], _per_word_table(ex, st.word_cols, len(ex.seeds)))
     write_parquet(paths["lexicon.parquet"], lex_table)
-    write_json(paths["summary.json"], summary)
+    # through the record: a key the record does not declare is refused before anything is written
+    AnalysisSummary.from_dict({**summary, "schema": SCHEMA}, paths["summary.json"]).write(paths["summary.json"])
     return paths
 
 
@@ -536,7 +537,10 @@ def side_by_side(
     """Medians of every analysed method of a run, one column per method (rich Table)."""
     from stablex.tables import table as fitted
 
-    summaries = {p.parent.name: read_json(p) for p in sorted(Run(run_dir).analysis_root.glob("*/summary.json"))}
+    summaries = {
+        p.parent.name: AnalysisSummary.from_dict(read_json(p), p).to_dict()
+        for p in sorted(Run(run_dir).analysis_root.glob("*/summary.json"))
+    }
     table = fitted("methods side by side (median over texts [95% CI])", [("metric", "left"), *summaries])
     for key in metric_keys:
         row = [key]
