@@ -10,7 +10,7 @@ import pytest
 
 from stablex.errors import StablexError
 from stablex.explain.faithfulness import compare
-from stablex.records import SCHEMA, AnalysisSummary, FaithfulnessRecord, SeedMetrics
+from stablex.records import SCHEMA, AnalysisSummary, ComparisonRecord, FaithfulnessRecord, SeedMetrics
 from stablex.report.data import MethodAnalysis, ReportData
 from stablex.report.verdict import method_rows, render
 
@@ -232,3 +232,70 @@ def test_analysis_summary_of_another_schema_or_shape_is_one_error_naming_the_fil
     path.write_text(json.dumps({**_summary_v1(), **change}))
     with pytest.raises(StablexError, match=rf"{path}: {message}.*rerun `stablex analyze RUN`"):
         AnalysisSummary.read(path)
+
+
+def _comparison_v1() -> dict:
+    """compare/<B>-<method>.json as `Comparison.to_dict` wrote it before record schemas."""
+    spearman = {"label": "Spearman rho", "a": 0.6, "b": 0.5, "difference": 0.1, "ci": [0.02, 0.18]}
+    return {
+        "method": "lrp",
+        "run_a": "/runs/a",
+        "run_b": "/runs/b",
+        "paired": True,
+        "n_texts": {"a": 40, "b": 40},
+        "seeds": {"a": [0, 1, 2], "b": [0, 1, 2]},
+        "k": 10,
+        "bootstrap": 20,
+        "permutations": 99,
+        "alpha": 0.05,
+        "smallest_p": 0.1,
+        "seeds_needed": 5,
+        "conclusive": False,
+        "metrics": {"spearman": {**spearman, "p_value": 0.1, "conclusion": "inconclusive"}},
+        "plan": None,
+        "notes": ["3 seeds per run: no p below 0.1"],
+        "definition": "difference = median over texts in A - median in B",
+    }
+
+
+def test_comparison_of_version_1_reads_typed_renders_and_round_trips(tmp_path):
+    from stablex.report.sensitivity import _comparisons
+    from stablex.stats.compare import Comparison
+
+    path = tmp_path / "compare" / "b-lrp.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(_comparison_v1()))
+    rec = ComparisonRecord.read(path)
+    assert rec.schema == 1 and rec.paired and rec.n_texts == {"a": 40, "b": 40} and rec.bootstrap == 20
+    html = _comparisons([rec])
+    assert "lrp: A = <code>/runs/a</code>" in html and "paired by text, 40 / 40 texts, 3 / 3 seeds" in html
+    assert "Smallest p this design can reach: 0.100" in html and "inconclusive" in html
+    again = ComparisonRecord.read(rec.write(path))
+    assert json.loads(path.read_text()) == {**_comparison_v1(), "schema": SCHEMA} == again.to_dict()
+    # the writer's dataclass stores the same record (its own names for bootstrap and permutations)
+    v1 = _comparison_v1()
+    fields = {k: v1[k] for k in ("method", "run_a", "run_b", "paired", "n_texts", "seeds", "metrics", "k", "notes")}
+    comp = Comparison(**fields, n_boot=20, n_permutations=99, smallest_p=0.1, seeds_needed=5)
+    stored = comp.to_dict()
+    assert stored["schema"] == SCHEMA and stored["bootstrap"] == 20 and stored["permutations"] == 99
+    assert ComparisonRecord.from_dict(stored, "x").seeds_needed == 5
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"schema": 3}, r"record schema 3, written by another stablex version"),
+        ({"schema": SCHEMA, "n_boot": 20}, r"unknown key\(s\) n_boot for schema 2"),
+        ({"n_texts": {"a": 40}}, r"n_texts = \{'a': 40\}: a mapping with keys a and b expected"),
+        ({"seeds": {"a": [0], "b": "0-2"}}, r"seeds = .*: lists of integers expected"),
+        ({"metrics": []}, r"metrics: a mapping of figure to its comparison"),
+    ],
+)
+def test_comparison_of_another_schema_or_shape_is_one_error_naming_the_file(tmp_path, change, message):
+    path = tmp_path / "b-lrp.json"
+    path.write_text(json.dumps({**_comparison_v1(), **change}))
+    with pytest.raises(StablexError, match=rf"{path}: {message}.*rerun `stablex compare RUN_A RUN_B --method METHOD`"):
+        ComparisonRecord.read(path)
+    path.write_text(json.dumps({k: v for k, v in _comparison_v1().items() if k != "k"}))
+    with pytest.raises(StablexError, match=rf"{path}: missing k; rerun `stablex compare"):
+        ComparisonRecord.read(path)

@@ -8,9 +8,9 @@ floor of faithfulness.json from the method registry); a version this stablex doe
 or a record of the wrong shape, is one error naming the file and the command that rewrites it.
 
 Typed so far: faithfulness.json (`FaithfulnessRecord`; each ranking's entry stays a mapping,
-`RankingScores`), seeds/<seed>/metrics.json (`SeedMetrics`) and analysis/<method>/summary.json
-(`AnalysisSummary`: the header typed, each statistic and section a mapping); the others are
-read as mappings (docs/run-directory.md).
+`RankingScores`), seeds/<seed>/metrics.json (`SeedMetrics`), analysis/<method>/summary.json
+(`AnalysisSummary`: the header typed, each statistic and section a mapping) and compare/*.json
+(`ComparisonRecord`); the others are read as mappings (docs/run-directory.md).
 """
 
 from __future__ import annotations
@@ -253,3 +253,46 @@ class AnalysisSummary(Record):
     def metric(self, name: str) -> MetricSummary:
         """One statistic's summary ({} when the analysis has none)."""
         return self.metrics.get(name) or {}
+
+
+@dataclass(kw_only=True)
+class ComparisonRecord(Record):
+    """RUN_A/compare/<B>-<method>.json (stats/compare.py's `Comparison.record()` writes it; the
+    report's sensitivity section reads it). Each figure of `metrics` stays a mapping (label, a,
+    b, difference, ci, p_value, conclusion)."""
+
+    REBUILD: ClassVar[str] = "stablex compare RUN_A RUN_B --method METHOD"
+    method: str
+    run_a: str
+    run_b: str
+    paired: bool
+    n_texts: dict[str, int]  # "a", "b": texts each side rests on
+    seeds: dict[str, list[int]]  # "a", "b"
+    metrics: dict[str, dict[str, Any]]
+    k: int
+    bootstrap: int
+    permutations: int
+    alpha: float = 0.05
+    smallest_p: float | None = None  # of the model permutation test (None: no test)
+    seeds_needed: int | None = None
+    conclusive: bool = False
+    plan: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+    definition: str = ""
+
+    @classmethod
+    def shape_problem(cls, values: dict[str, Any]) -> str | None:
+        for k in ("n_texts", "seeds"):
+            v = values[k]
+            if not isinstance(v, dict) or set(v) != {"a", "b"}:
+                return f"{k} = {v!r}: a mapping with keys a and b expected"
+        if not all(_is_int(n) for n in values["n_texts"].values()):
+            return f"n_texts = {values['n_texts']!r}: integers expected"
+        if not all(isinstance(s, list) and all(_is_int(x) for x in s) for s in values["seeds"].values()):
+            return f"seeds = {values['seeds']!r}: lists of integers expected"
+        metrics = values["metrics"]
+        if not isinstance(metrics, dict) or not all(isinstance(m, dict) for m in metrics.values()):
+            return "metrics: a mapping of figure to its comparison (a mapping) expected"
+        if not isinstance(values.get("notes", []), list):
+            return "notes: a list expected"
+        return None
