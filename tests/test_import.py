@@ -195,7 +195,7 @@ def test_imported_predictions_equal_transformers_own(imported, checkpoints, corp
         assert np.abs(hf[:, 0] - hf[:, 1]).max() > 1e-2  # the two classes' logits are told apart
         m = run.seed_metrics(seed)
         hf_acc = np.mean([CLASSES[int(np.argmax(hf[i]))] == split["label"][i] for i in test])
-        assert m["accuracy"]["test"] == pytest.approx(hf_acc) and m["imported"] is True and m["init_seed"] is None
+        assert m.accuracy["test"] == pytest.approx(hf_acc) and m.imported is True and m.init_seed is None
     flipped = _hf_logits(checkpoints[2], split["text"][:8])  # HF's own reading of the flipped one
     np.testing.assert_allclose(flipped[:, ::-1], hf[:8], atol=1e-5)  # hf: checkpoints[1]'s, the last of the loop
     records = run.manifest()["imported"]["checkpoints"]
@@ -346,7 +346,7 @@ def test_every_later_stage_and_the_report_run_on_an_imported_run(imported):
     import stablex
 
     models = stablex.api.models(out)
-    assert sorted(models.accuracies) == [0, 1] and models.accuracies[1] == run.seed_metrics(1)["accuracy"]["test"]
+    assert sorted(models.accuracies) == [0, 1] and models.accuracies[1] == run.seed_metrics(1).accuracy["test"]
     comparison, path = stablex.compare(out, out, "lrp", n_boot=20, n_permutations=99)
     assert path.exists()
     html = run.report_path.read_text()

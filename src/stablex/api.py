@@ -89,7 +89,7 @@ def models(run_dir: str | Path, sizes: list[int] | None = None, margin: float | 
         if not 2 <= n <= len(seeds):
             raise StablexError(f"--sizes: {n} is not a subset size of this run (between 2 and its {len(seeds)} seeds)")
     metrics = {s: run.seed_metrics(s) for s in seeds}
-    acc = {s: m["accuracy"]["test"] for s, m in metrics.items()}
+    acc = {s: m.accuracy["test"] for s, m in metrics.items()}
     n_test = run.manifest()["split_sizes"]["test"]
     an = _override(run.config(), "analyze", {**options, **_given(accuracy_margin=margin)}).analyze
     margin = an.accuracy_margin

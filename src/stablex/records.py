@@ -8,7 +8,9 @@ floor of faithfulness.json from the method registry); a version this stablex doe
 or a record of the wrong shape, is one error naming the file and the command that rewrites it.
 
 Typed so far: faithfulness.json (`FaithfulnessRecord`; each ranking's entry stays a mapping,
-`RankingScores`), the others are read as mappings (docs/run-directory.md).
+`RankingScores`), seeds/<seed>/metrics.json (`SeedMetrics`), analysis/<method>/summary.json
+(`AnalysisSummary`: the header typed, each statistic and section a mapping) and compare/*.json
+(`ComparisonRecord`); the others are read as mappings (docs/run-directory.md).
 """
 
 from __future__ import annotations
@@ -75,7 +77,15 @@ class Record:
         )
         if missing:
             raise StablexError(f"{path}: missing {', '.join(missing)}; rerun `{cls.REBUILD}`")
+        problem = cls.shape_problem(values)
+        if problem:
+            raise StablexError(f"{path}: {problem}; rerun `{cls.REBUILD}`")
         return cls(**values)
+
+    @classmethod
+    def shape_problem(cls, values: dict[str, Any]) -> str | None:
+        """What is wrong with the values' types (None: nothing); each record checks what its readers rely on."""
+        return None
 
     @classmethod
     def read(cls, path: Path, **defaults):
@@ -121,3 +131,168 @@ class FaithfulnessRecord(Record):
         """`method`'s paired gains over the floor ({} for the floor itself or when unscored)."""
         entry = self.methods.get(method) or {}
         return (entry.get("vs") or {}).get(self.floor) or {} if self.floor and method != self.floor else {}
+
+
+SPLIT_SCORES = ("accuracy", "macro_f1", "loss", "n")  # per split: {"train": ..., "validation": ..., "test": ...}
+SEED_SOURCES = ("init_seed", "order_seed", "dropout_seed", "data_seed")  # as designs.SOURCES (a room above)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+@dataclass(kw_only=True)
+class SeedMetrics(Record):
+    """RUN/seeds/<seed>/metrics.json, written last by training (train/sweep.py) or `stablex import`
+    (train/importing.py): it marks the seed complete. Read for the per-source seeds (analysis's
+    source design, the head's init), the accuracies (report, equivalent seeds) and the timings."""
+
+    REBUILD: ClassVar[str] = "stablex train"
+    seed: int
+    init_seed: int | None = None  # None: unknown (an imported checkpoint claims no source)
+    order_seed: int | None = None
+    dropout_seed: int | None = None
+    data_seed: int | None = None
+    group: str | None = None  # the [train] groups entry the seed belongs to
+    bootstrap: bool = False  # trained on a bootstrap draw of the training split (data_seed draws it)
+    accuracy: dict[str, float] = field(default_factory=dict)
+    macro_f1: dict[str, float] = field(default_factory=dict)
+    loss: dict[str, float] = field(default_factory=dict)
+    n: dict[str, int] = field(default_factory=dict)  # texts per split
+    final_train_loss: float | None = None
+    n_steps: int | None = None
+    train_seconds: float | None = None
+    predict_seconds: float | None = None
+    predict_precision: str | None = None
+    model_bytes: int | None = None
+    threads: int | None = None
+    device: str | None = None
+    imported: bool = False  # from `stablex import`: then `checkpoint` names what was imported
+    checkpoint: str | None = None
+    stored_tensors: int | None = None
+
+    @classmethod
+    def shape_problem(cls, values: dict[str, Any]) -> str | None:
+        if not _is_int(values["seed"]):
+            return f"seed = {values['seed']!r}: an integer expected"
+        for k in SEED_SOURCES:
+            if values.get(k) is not None and not _is_int(values[k]):
+                return f"{k} = {values[k]!r}: an integer or null expected"
+        for k in SPLIT_SCORES:
+            v = values.get(k, {})
+            if not isinstance(v, dict) or any(
+                not isinstance(x, (int, float)) or isinstance(x, bool) for x in v.values()
+            ):
+                return f"{k} = {v!r}: a mapping of split to number expected"
+        for k in ("bootstrap", "imported"):
+            if not isinstance(values.get(k, False), bool):
+                return f"{k} = {values[k]!r}: true or false expected"
+        return None
+
+    def sources(self) -> dict[str, int | None]:
+        """The per-source seeds the seed trained with (None where unknown)."""
+        return {k: getattr(self, k) for k in SEED_SOURCES}
+
+    @property
+    def test_accuracy(self) -> float | None:
+        a = self.accuracy.get("test")
+        return None if a is None else float(a)
+
+    @property
+    def n_test(self) -> int | None:
+        n = self.n.get("test")
+        return n if n is not None and n > 0 else None
+
+
+MetricSummary = dict[str, Any]  # one statistic over texts: n_texts, n_undefined, median, median_ci, mean, mean_ci, …
+
+
+@dataclass(kw_only=True)
+class AnalysisSummary(Record):
+    """RUN/analysis/<method>/summary.json (stats/analyze.py writes it; the report, the method
+    differences and `stablex compare` read it). The header is typed; each statistic of `metrics`
+    and each section (accuracy, reliability, sources, lexicon) stays a mapping."""
+
+    REBUILD: ClassVar[str] = "stablex analyze RUN"
+    method: str
+    seeds: list[int]
+    n_texts: int
+    metrics: dict[str, MetricSummary]
+    config: dict[str, Any] = field(default_factory=dict)  # the AnalyzeConfig it ran with
+    classes: list[str] = field(default_factory=list)
+    n_seeds: int | None = None
+    n_words: int | None = None
+    words_per_text: dict[str, float] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    sign_convention: str = ""
+    target_agreement_mean: float | None = None
+    rng_seed: int | None = None
+    equivalent: int | None = None
+    accuracy: dict[str, Any] = field(default_factory=dict)
+    reliability: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, Any] = field(default_factory=dict)
+    lexicon: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def shape_problem(cls, values: dict[str, Any]) -> str | None:
+        if not isinstance(values["method"], str):
+            return f"method = {values['method']!r}: a name expected"
+        if not isinstance(values["seeds"], list) or not all(_is_int(s) for s in values["seeds"]):
+            return f"seeds = {values['seeds']!r}: a list of integers expected"
+        if not _is_int(values["n_texts"]):
+            return f"n_texts = {values['n_texts']!r}: an integer expected"
+        metrics = values["metrics"]
+        if not isinstance(metrics, dict) or not all(isinstance(v, dict) for v in metrics.values()):
+            return "metrics: a mapping of statistic to its summary (a mapping) expected"
+        for k in ("config", "accuracy", "reliability", "sources", "lexicon", "timings"):
+            if not isinstance(values.get(k, {}), dict):
+                return f"{k}: a mapping expected"
+        return None
+
+    def metric(self, name: str) -> MetricSummary:
+        """One statistic's summary ({} when the analysis has none)."""
+        return self.metrics.get(name) or {}
+
+
+@dataclass(kw_only=True)
+class ComparisonRecord(Record):
+    """RUN_A/compare/<B>-<method>.json (stats/compare.py's `Comparison.record()` writes it; the
+    report's sensitivity section reads it). Each figure of `metrics` stays a mapping (label, a,
+    b, difference, ci, p_value, conclusion)."""
+
+    REBUILD: ClassVar[str] = "stablex compare RUN_A RUN_B --method METHOD"
+    method: str
+    run_a: str
+    run_b: str
+    paired: bool
+    n_texts: dict[str, int]  # "a", "b": texts each side rests on
+    seeds: dict[str, list[int]]  # "a", "b"
+    metrics: dict[str, dict[str, Any]]
+    k: int
+    bootstrap: int
+    permutations: int
+    alpha: float = 0.05
+    smallest_p: float | None = None  # of the model permutation test (None: no test)
+    seeds_needed: int | None = None
+    conclusive: bool = False
+    plan: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+    definition: str = ""
+
+    @classmethod
+    def shape_problem(cls, values: dict[str, Any]) -> str | None:
+        for k in ("n_texts", "seeds"):
+            v = values[k]
+            if not isinstance(v, dict) or set(v) != {"a", "b"}:
+                return f"{k} = {v!r}: a mapping with keys a and b expected"
+        if not all(_is_int(n) for n in values["n_texts"].values()):
+            return f"n_texts = {values['n_texts']!r}: integers expected"
+        if not all(isinstance(s, list) and all(_is_int(x) for x in s) for s in values["seeds"].values()):
+            return f"seeds = {values['seeds']!r}: lists of integers expected"
+        metrics = values["metrics"]
+        if not isinstance(metrics, dict) or not all(isinstance(m, dict) for m in metrics.values()):
+            return "metrics: a mapping of figure to its comparison (a mapping) expected"
+        if not isinstance(values.get("notes", []), list):
+            return "notes: a list expected"
+        return None

@@ -17,6 +17,7 @@ from stablex.config import StudyConfig
 from stablex.data.split import Split
 from stablex.errors import ConfigMismatchError, StablexError
 from stablex.io import read_json, read_parquet, remove, sha256_json, write_json, write_parquet, write_text
+from stablex.records import SeedMetrics
 
 PACKAGES = (
     "stablex",
@@ -225,8 +226,9 @@ class Run:
             int(p.name) for p in root.iterdir() if p.name.isdigit() and self.seed_metrics_path(int(p.name)).exists()
         )
 
-    def seed_metrics(self, seed: int) -> dict:
-        return read_json(self.seed_metrics_path(seed))
+    def seed_metrics(self, seed: int) -> SeedMetrics:
+        path = self.seed_metrics_path(seed)
+        return SeedMetrics.from_dict(read_json(path), path)
 
     def imported(self) -> dict | None:
         """The manifest's `imported` block when the seeds came from `stablex import` (else None)."""

@@ -10,7 +10,6 @@ t against the other class (sign flipped for class 0).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +25,8 @@ from stablex.config import FeaturesConfig
 from stablex.errors import StablexError
 from stablex.features.definitions import DocView, FeatureSet, default_feature_set
 from stablex.features.extract import parse, read_features, read_split
-from stablex.io import write_json, write_parquet
+from stablex.io import read_json, write_json, write_parquet
+from stablex.records import SeedMetrics
 from stablex.rundir import FEATURE_MODEL, Run
 from stablex.train.seeds import bootstrap_indices
 
@@ -141,13 +141,10 @@ def transformer_draws(run_dir: Path) -> list[SeedDraw]:
     draws = []
     run = Run(run_dir)
     for metrics in (run.seed_metrics_path(s) for s in run.trained_seeds()):
-        m = json.loads(metrics.read_text())
-        if "seed" not in m:
-            raise StablexError(f"{metrics}: no key 'seed'")
-        boot = bool(m.get("bootstrap", False))
-        if boot and "data_seed" not in m:
+        m = SeedMetrics.from_dict(read_json(metrics), metrics)
+        if m.bootstrap and m.data_seed is None:
             raise StablexError(f"{metrics}: bootstrap is true but key 'data_seed' is missing")
-        draws.append(SeedDraw(int(m["seed"]), int(m["data_seed"]) if boot else None))
+        draws.append(SeedDraw(m.seed, m.data_seed if m.bootstrap else None))
     return sorted(draws, key=lambda d: d.seed)
 
 

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from stablex.errors import StablexError
 from stablex.features.extract import load_nlp, prepare_text
 from stablex.io import read_json, write_json
+from stablex.records import AnalysisSummary
 from stablex.rundir import Run
 from stablex.stats.groups import (
     class_test,
@@ -104,8 +105,12 @@ def sensitivity_groups(
     run_dir = run.path
     if not run.analysis_path(method, "per_word.parquet").exists():
         raise StablexError(f"{run_dir}: no analysis of {method!r}; run `stablex analyze --method {method}` first")
-    summary = summary or read_json(run.analysis_path(method, "summary.json"))
-    classes, seeds = summary["classes"], summary["seeds"]
+    if summary is None:
+        where = run.analysis_path(method, "summary.json")
+        record = AnalysisSummary.from_dict(read_json(where), where)
+        classes, seeds = record.classes, record.seeds
+    else:
+        classes, seeds = summary["classes"], summary["seeds"]
     words = _word_table(run_dir, method)
     doc = words["doc_id"].to_pylist()
     doc_ids, text = np.unique(np.asarray(doc, object), return_inverse=True)

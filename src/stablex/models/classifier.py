@@ -17,8 +17,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from stablex.errors import StablexError
-from stablex.io import atomic_dir, sha256_file
+from stablex.io import atomic_dir, read_json, sha256_file
 from stablex.models.resolve import ResolvedModel, quiet_transformers
+from stablex.records import SeedMetrics
 from stablex.rundir import SEED_WEIGHTS, Run
 
 VOCAB_MAP = "vocab_map.npy"
@@ -214,9 +215,9 @@ def load_seed_model(run_dir: Path, seed: int, encoder: TextEncoder | None = None
     if not weights.exists():
         raise StablexError(f"{run_dir}: seed {seed} was trained with --no-keep-models; retrain it to explain it")
     classes = run.classes()
-    metrics = json.loads(metrics_path.read_text())
+    metrics = SeedMetrics.from_dict(read_json(metrics_path), metrics_path)
     # an imported seed has no init_seed: every head weight it has is in its own file
-    model = assemble_seed(run_dir, classes, metrics.get("init_seed") or 0, weights, seed)
+    model = assemble_seed(run_dir, classes, metrics.init_seed or 0, weights, seed)
     return LoadedModel(model=model, encoder=encoder or load_encoder(run_dir), classes=classes)
 
 

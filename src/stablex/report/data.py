@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from stablex.config import AnalyzeConfig
 from stablex.errors import StablexError
 from stablex.explain.methods import BASELINES
-from stablex.records import FaithfulnessRecord
+from stablex.records import AnalysisSummary, FaithfulnessRecord
 from stablex.rundir import FEATURE_MODEL, Run
 from stablex.stats.accuracy import reading as accuracy_reading
 from stablex.stats.accuracy import seed_accuracy
@@ -55,8 +55,9 @@ class MethodAnalysis:
     """One explanation method analysed across seeds (RUN/analysis/<method>/)."""
 
     method: str
-    summary: dict
+    summary: dict  # the record's mapping, what the sections read
     per_text: dict[str, list]  # column -> values (one per text)
+    record: AnalysisSummary | None = None  # summary.json as read (schema and header checked)
 
 
 @dataclass
@@ -116,7 +117,8 @@ def load(run_dir: Path) -> ReportData:
     for d in sorted(run.analysis_root.glob("*/summary.json")):
         per_text = run.analysis_path(d.parent.name, "per_text.parquet")
         cols = _per_text_columns(per_text)
-        data.analyses[d.parent.name] = MethodAnalysis(d.parent.name, read_json(d) or {}, cols)
+        record = AnalysisSummary.from_dict(read_json(d), d)
+        data.analyses[d.parent.name] = MethodAnalysis(d.parent.name, record.to_dict(), cols, record)
     data.faithfulness = FaithfulnessRecord.read(run.faithfulness_path(), baselines=list(BASELINES))
     data.stability_differences = read_json(run.stability_differences_path)
     data.feature_model = read_json(run.feature_model_path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stablex.records import ComparisonRecord
 from stablex.report.data import ReportData, read_json
 from stablex.report.html import interval, section, signed_interval, table
 from stablex.report.svg import esc, num
@@ -197,7 +198,7 @@ def _groups(method: str, g: dict) -> str:
     return "".join(parts)
 
 
-def _comparisons(comps: list[dict]) -> str:
+def _comparisons(comps: list[ComparisonRecord]) -> str:
     if not comps:
         return (
             '<p class="note">No comparison with another run yet: <code>stablex compare RUN OTHER_RUN --method '
@@ -205,7 +206,7 @@ def _comparisons(comps: list[dict]) -> str:
         )
     parts = ["<h3>Compared with other runs</h3>"]
     for c in comps:
-        kind = "paired by text" if c.get("paired") else "unpaired"
+        kind = "paired by text" if c.paired else "unpaired"
         rows = [
             [
                 esc(m["label"]),
@@ -215,16 +216,14 @@ def _comparisons(comps: list[dict]) -> str:
                 num(m.get("p_value"), 4),
                 esc(m.get("conclusion", "")),
             ]
-            for m in c.get("metrics", {}).values()
+            for m in c.metrics.values()
         ]
-        notes = "".join(f"<li>{esc(n)}</li>" for n in c.get("notes", []))
-        low = (
-            f" Smallest p this design can reach: {num(c['smallest_p'], 3)}." if c.get("smallest_p") is not None else ""
-        )
+        notes = "".join(f"<li>{esc(n)}</li>" for n in c.notes)
+        low = f" Smallest p this design can reach: {num(c.smallest_p, 3)}." if c.smallest_p is not None else ""
         parts.append(
-            f"<p>{esc(c.get('method'))}: A = <code>{esc(c.get('run_a'))}</code>, B = "
-            f"<code>{esc(c.get('run_b'))}</code>; {kind}, {c['n_texts']['a']} / {c['n_texts']['b']} texts, "
-            f"{len(c['seeds']['a'])} / {len(c['seeds']['b'])} seeds. p: the models permuted between the "
+            f"<p>{esc(c.method)}: A = <code>{esc(c.run_a)}</code>, B = "
+            f"<code>{esc(c.run_b)}</code>; {kind}, {c.n_texts['a']} / {c.n_texts['b']} texts, "
+            f"{len(c.seeds['a'])} / {len(c.seeds['b'])} seeds. p: the models permuted between the "
             f"runs (texts crossed); interval: seeds within runs and texts resampled.{low}</p>"
             + (f"<ul>{notes}</ul>" if notes else "")
             + _table(["figure", "A", "B", "A − B [95% multi-bootstrap]", "p (models permuted)", "conclusion"], rows)
@@ -264,8 +263,8 @@ def sensitivity(d: ReportData) -> str:
         g = read_json(Run(d.run_dir).analysis_path(method, "groups.json"))
         if g:
             body.append(_groups(method, g))
-    comps = [read_json(p) for p in sorted(Run(d.run_dir).compare_dir.glob("*.json"))]
-    body.append(_comparisons([c for c in comps if c]))
+    comps = [ComparisonRecord.read(p) for p in sorted(Run(d.run_dir).compare_dir.glob("*.json"))]
+    body.append(_comparisons([c for c in comps if c is not None]))
     return section(
         "sensitivity",
         "Where the sensitivity comes from",

@@ -23,7 +23,8 @@ import pyarrow.compute as pc
 
 from stablex.config import AnalyzeConfig
 from stablex.errors import StablexError
-from stablex.io import read_json, write_json, write_parquet
+from stablex.io import read_json, write_parquet
+from stablex.records import SCHEMA, AnalysisSummary, SeedMetrics
 from stablex.rundir import Run
 from stablex.stats import agreement, reliability, sources
 from stablex.stats.accuracy import reading as accuracy_reading
@@ -99,8 +100,9 @@ def analyze(run_dir: Path, method: str, config: AnalyzeConfig, progress: Any = N
     seeds, seed_metrics = _choose_seeds(run, method, config)
     ex = load_explanations(run.path, method, seeds, classes)
     t_load = time.perf_counter() - t0
-    plans = [seed_metrics.get(s, {}) for s in seeds]
-    dsg = sources.design(plans, study_bootstrap(run.path) or any(p.get("bootstrap") is True for p in plans))
+    recorded = [seed_metrics.get(s) for s in seeds]
+    plans: list[dict] = [{} if m is None else m.sources() for m in recorded]
+    dsg = sources.design(plans, study_bootstrap(run.path) or any(m is not None and m.bootstrap for m in recorded))
     stats = text_statistics(ex, config, dsg, progress, label=f"analyze {method}")
     t_stats = time.perf_counter() - t0 - t_load
     summary: dict[str, Any] = {
@@ -124,7 +126,7 @@ def analyze(run_dir: Path, method: str, config: AnalyzeConfig, progress: Any = N
     )
 
 
-def _choose_seeds(run: Run, method: str, config: AnalyzeConfig) -> tuple[list[int], dict[int, dict]]:
+def _choose_seeds(run: Run, method: str, config: AnalyzeConfig) -> tuple[list[int], dict[int, SeedMetrics]]:
     """The explained seeds (or the `equivalent` most equivalent of them) and every explained
     seed's metrics.json."""
     available = explanation_seeds(run.path, method)
@@ -308,7 +310,8 @@ def write_analysis(
     write_parquet(paths["per_text.parquet"], _per_text_table(ex, st.point, st.reps, st.text_cols, st.src_cols))
     write_parquet(paths["per_word.parquet"], _per_word_table(ex, st.word_cols, len(ex.seeds)))
     write_parquet(paths["lexicon.parquet"], lex_table)
-    write_json(paths["summary.json"], summary)
+    # through the record: a key the record does not declare is refused before anything is written
+    AnalysisSummary.from_dict({**summary, "schema": SCHEMA}, paths["summary.json"]).write(paths["summary.json"])
     return paths
 
 
@@ -534,7 +537,10 @@ def side_by_side(
     """Medians of every analysed method of a run, one column per method (rich Table)."""
     from stablex.tables import table as fitted
 
-    summaries = {p.parent.name: read_json(p) for p in sorted(Run(run_dir).analysis_root.glob("*/summary.json"))}
+    summaries = {
+        p.parent.name: AnalysisSummary.from_dict(read_json(p), p).to_dict()
+        for p in sorted(Run(run_dir).analysis_root.glob("*/summary.json"))
+    }
     table = fitted("methods side by side (median over texts [95% CI])", [("metric", "left"), *summaries])
     for key in metric_keys:
         row = [key]

@@ -41,7 +41,7 @@ import numpy as np
 from scipy.stats import norm
 
 from stablex.errors import StablexError
-from stablex.io import write_json
+from stablex.records import ComparisonRecord
 from stablex.rundir import Run
 from stablex.stats import agreement, reliability
 from stablex.stats.intervals import quantile_interval, seed_expansion
@@ -144,28 +144,32 @@ class Comparison:
     plan: dict | None = None
     notes: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
-        return {
-            "method": self.method,
-            "run_a": self.run_a,
-            "run_b": self.run_b,
-            "paired": self.paired,
-            "n_texts": self.n_texts,
-            "seeds": self.seeds,
-            "k": self.k,
-            "bootstrap": self.n_boot,
-            "permutations": self.n_permutations,
-            "alpha": self.alpha,
-            "smallest_p": self.smallest_p,
-            "seeds_needed": self.seeds_needed,
-            "conclusive": self.conclusive,
-            "metrics": self.metrics,
-            "plan": self.plan,
-            "notes": self.notes,
-            "definition": "difference = median over texts in A - median in B; p: permutation of the models "
+    def record(self) -> ComparisonRecord:
+        """What compare/*.json stores (the record the report reads back)."""
+        return ComparisonRecord(
+            method=self.method,
+            run_a=self.run_a,
+            run_b=self.run_b,
+            paired=self.paired,
+            n_texts=self.n_texts,
+            seeds=self.seeds,
+            k=self.k,
+            bootstrap=self.n_boot,
+            permutations=self.n_permutations,
+            alpha=self.alpha,
+            smallest_p=self.smallest_p,
+            seeds_needed=self.seeds_needed,
+            conclusive=self.conclusive,
+            metrics=self.metrics,
+            plan=self.plan,
+            notes=self.notes,
+            definition="difference = median over texts in A - median in B; p: permutation of the models "
             "between the runs (texts crossed); interval: multi-bootstrap of seeds within runs "
             f"and texts, printed with >= {MIN_SEEDS_INTERVAL} seeds per run",
-        }
+        )
+
+    def to_dict(self) -> dict:
+        return self.record().to_dict()
 
     def __rich__(self):
         from rich.console import Group
@@ -591,5 +595,4 @@ def write_comparison(result: Comparison, path: str | Path | None = None) -> Path
     target = (
         Path(path) if path else Run(Path(result.run_a)).compare_dir / f"{Path(result.run_b).name}-{result.method}.json"
     )
-    write_json(target, result.to_dict())
-    return target
+    return result.record().write(target)

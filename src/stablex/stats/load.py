@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stablex.errors import StablexError
-from stablex.io import read_json
+from stablex.records import SeedMetrics
 from stablex.rundir import Run
 
 
@@ -71,27 +71,21 @@ def explanation_seeds(run_dir: Path, method: str) -> list[int]:
     return seeds
 
 
-def read_seed_metrics(run_dir: Path, seeds: list[int]) -> dict[int, dict]:
+def read_seed_metrics(run_dir: Path, seeds: list[int]) -> dict[int, SeedMetrics]:
     """metrics.json of each seed that has one (others are simply absent)."""
     out = {}
     for s in seeds:
-        p = Run(run_dir).seed_metrics_path(s)
-        if p.exists():
-            out[s] = read_json(p)
+        m = SeedMetrics.read(Run(run_dir).seed_metrics_path(s))
+        if m is not None:
+            out[s] = m
     return out
 
 
-def test_accuracy(metrics: dict[int, dict]) -> tuple[dict[int, float], int | None]:
-    """{seed: test accuracy} and the test size, read defensively (missing entries skipped)."""
-    acc, n = {}, None
-    for s, m in metrics.items():
-        a = (m.get("accuracy") or {}).get("test") if isinstance(m.get("accuracy"), dict) else None
-        if isinstance(a, (int, float)):
-            acc[s] = float(a)
-        nt = (m.get("n") or {}).get("test") if isinstance(m.get("n"), dict) else None
-        if isinstance(nt, int) and nt > 0:
-            n = nt if n is None else min(n, nt)
-    return acc, n
+def test_accuracy(metrics: dict[int, SeedMetrics]) -> tuple[dict[int, float], int | None]:
+    """{seed: test accuracy} and the smallest test size (seeds without a test accuracy skipped)."""
+    acc = {s: a for s, m in metrics.items() if (a := m.test_accuracy) is not None}
+    sizes = [n for m in metrics.values() if (n := m.n_test) is not None]
+    return acc, min(sizes) if sizes else None
 
 
 def split_correctness(run_dir: Path, seeds: list[int], split: str = "test") -> tuple[list[str], np.ndarray]:

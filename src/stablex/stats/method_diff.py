@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from stablex.io import read_json, write_json
+from stablex.records import AnalysisSummary
 from stablex.rundir import Run
 from stablex.stats.intervals import LEVEL
 
@@ -84,7 +85,8 @@ def _method_table(run: Run, method: str) -> tuple[dict, dict] | None:
     table = pq.read_table(path)
     if "spearman_replicates" not in table.column_names:
         return None
-    summary = read_json(run.analysis_path(method, "summary.json"))
+    where = run.analysis_path(method, "summary.json")
+    summary = AnalysisSummary.from_dict(read_json(where), where).to_dict()
     reps = np.asarray(
         table.column("spearman_replicates").combine_chunks().flatten().to_numpy(zero_copy_only=False), float
     ).reshape(table.num_rows, -1)

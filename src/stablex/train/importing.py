@@ -34,6 +34,7 @@ from stablex.ledger import LEDGER
 from stablex.models.classifier import assemble_seed, init_classifier, load_encoder, prepare_base, token_positions
 from stablex.models.imported import Checkpoint, check_checkpoints, load_aligned, read_checkpoint
 from stablex.models.resolve import ResolvedModel
+from stablex.records import SeedMetrics
 from stablex.rundir import SEED_WEIGHTS, Run, clear_run, lock_run, write_run_records
 from stablex.runtime import torch_threads
 from stablex.train.loop import Inputs, predict
@@ -129,34 +130,23 @@ def _write_seed(
         for s in SPLITS
         if len(split.indices(s))
     }
-    write_json(
-        run.seed_metrics_path(seed),
-        {
-            "seed": seed,
-            "imported": True,
-            "checkpoint": str(ckpt.path),
-            # the random sources of a model trained elsewhere are unknown: none is claimed
-            "init_seed": None,
-            "order_seed": None,
-            "dropout_seed": None,
-            "data_seed": None,
-            "group": None,
-            "bootstrap": False,
-            "accuracy": {s: m["accuracy"] for s, m in per_split.items()},
-            "macro_f1": {s: m["macro_f1"] for s, m in per_split.items()},
-            "loss": {s: m["loss"] for s, m in per_split.items()},
-            "n": {s: m["n"] for s, m in per_split.items()},
-            "final_train_loss": None,
-            "n_steps": None,
-            "train_seconds": None,
-            "predict_seconds": round(seconds, 3),
-            "predict_precision": "float32",  # an imported checkpoint is predicted as it was given
-            "model_bytes": run.seed_weights_path(seed).stat().st_size,
-            "stored_tensors": len(state),
-            "threads": torch.get_num_threads(),
-            "device": "cpu",
-        },
-    )
+    SeedMetrics(
+        seed=seed,
+        imported=True,
+        checkpoint=str(ckpt.path),
+        # the random sources of a model trained elsewhere are unknown: none is claimed (all None)
+        bootstrap=False,
+        accuracy={s: m["accuracy"] for s, m in per_split.items()},
+        macro_f1={s: m["macro_f1"] for s, m in per_split.items()},
+        loss={s: m["loss"] for s, m in per_split.items()},
+        n={s: m["n"] for s, m in per_split.items()},
+        predict_seconds=round(seconds, 3),
+        predict_precision="float32",  # an imported checkpoint is predicted as it was given
+        model_bytes=run.seed_weights_path(seed).stat().st_size,
+        stored_tensors=len(state),
+        threads=torch.get_num_threads(),
+        device="cpu",
+    ).write(run.seed_metrics_path(seed))
     return per_split["test"]["accuracy"], len(state)
 
 

@@ -19,10 +19,11 @@ from stablex.config import StudyConfig
 from stablex.data.corpus import load_corpus
 from stablex.data.split import SPLITS, Split, make_split
 from stablex.errors import StablexError
-from stablex.io import write_json, write_parquet
+from stablex.io import write_parquet
 from stablex.models.classifier import init_classifier, load_encoder, prepare_base, save_trained
 from stablex.models.resolve import resolve_model
 from stablex.progress import progress_or
+from stablex.records import SeedMetrics
 from stablex.rundir import Run, prepare_run, start_ledger, write_run_records
 from stablex.runtime import torch_threads
 from stablex.train.layers import supports_split
@@ -112,9 +113,9 @@ def check_plans(run: Run, cfg: StudyConfig, seeds: list[int]) -> None:
     """A trained seed whose recorded sources differ from what the design now gives it (moved to
     another group) would silently mix designs: refuse it."""
     for s in seeds:
-        recorded = run.seed_metrics(s)
+        recorded = run.seed_metrics(s).sources()
         plan, _ = plan_seed(cfg.train, s)
-        if any(recorded.get(k) is not None and recorded[k] != getattr(plan, k) for k in SOURCES):
+        if any(recorded[k] is not None and recorded[k] != getattr(plan, k) for k in SOURCES):
             raise StablexError(
                 f"seed {s} was trained with other per-source seeds than [train] groups now gives it "
                 f"(moved to another group?); use another --out, or --force to discard its results"
@@ -257,24 +258,20 @@ def _train_seed(run: Run, cfg: StudyConfig, data: SweepInputs, seed: int, tick) 
         for s in SPLITS
         if len(split.indices(s))
     }
-    write_json(
-        run.seed_metrics_path(seed),
-        {
-            "seed": seed,
-            **plan.to_dict(),
-            "group": group,
-            "bootstrap": cfg.train.bootstrap,
-            "accuracy": {s: m["accuracy"] for s, m in per_split.items()},
-            "macro_f1": {s: m["macro_f1"] for s, m in per_split.items()},
-            "loss": {s: m["loss"] for s, m in per_split.items()},
-            "n": {s: m["n"] for s, m in per_split.items()},
-            "final_train_loss": outcome.final_loss,
-            "n_steps": outcome.n_steps,
-            "train_seconds": round(outcome.train_seconds, 3),
-            "predict_seconds": round(predict_seconds, 3),
-            "predict_precision": precision,
-            "model_bytes": model_bytes,
-            "threads": torch.get_num_threads(),
-            "device": str(data.device),
-        },
-    )
+    SeedMetrics(
+        **plan.to_dict(),
+        group=group,
+        bootstrap=cfg.train.bootstrap,
+        accuracy={s: m["accuracy"] for s, m in per_split.items()},
+        macro_f1={s: m["macro_f1"] for s, m in per_split.items()},
+        loss={s: m["loss"] for s, m in per_split.items()},
+        n={s: m["n"] for s, m in per_split.items()},
+        final_train_loss=outcome.final_loss,
+        n_steps=outcome.n_steps,
+        train_seconds=round(outcome.train_seconds, 3),
+        predict_seconds=round(predict_seconds, 3),
+        predict_precision=precision,
+        model_bytes=model_bytes,
+        threads=torch.get_num_threads(),
+        device=str(data.device),
+    ).write(run.seed_metrics_path(seed))
