@@ -73,7 +73,8 @@ def main() -> None:
         {
             "preset": "quick",
             "corpus": {"path": str(args.corpus), "max_docs": docs, "split": split, "max_tokens": 128},
-            "train": {"seeds": [0], "epochs": 1},
+            # the new path: predictions at the training precision (the option's opt-in value)
+            "train": {"seeds": [0], "epochs": 1, "predict_precision": "train"},
             "explain": {"methods": ["lrp", "gxi", "chefer"], "texts": n_test, "train_texts": n_train},
         }
     )
@@ -107,16 +108,14 @@ def main() -> None:
         # predict: every split text, old (float32) and new (training precision), alternated twice
         loaded = load_seed_model(run.path, 0)
         new_precision = predict_precision(stored.train)
-        pred = {"float32": [], new_precision: []}
+        pred: dict[str, list[float]] = {"float32": [], new_precision: []}  # one key without native bfloat16
+        logits_at = {}
         for _ in range(2):
             for p in pred:
                 t = time.perf_counter()
-                logits = predict(loaded.model, data.everything, k, data.pad_id, stored.train.eval_batch_size, p)
+                logits_at[p] = predict(loaded.model, data.everything, k, data.pad_id, stored.train.eval_batch_size, p)
                 pred[p].append((time.perf_counter() - t) / len(data.everything))
-                if p == new_precision:
-                    new_logits = logits
-                else:
-                    old_logits = logits
+        new_logits, old_logits = logits_at[new_precision], logits_at["float32"]
         pred_old, pred_new = min(pred["float32"]), min(pred[new_precision])
         agree = float((new_logits.argmax(1) == old_logits.argmax(1)).mean())
         gap = float(np.abs(new_logits - old_logits).max())

@@ -2,7 +2,7 @@
 intervals rank the sources: simulated with the calibration generator (stats/calibration.py,
 `pinned_design_run`) at the variance components of a pilot.
 
-Components: the point ratios of the shipped one-pin design's pilot (lrp; docs/results.md,
+Components: the point ratios of the shipped one-pin design's pilot (lrp; docs/earlier-measurements.md,
 "Where the sensitivity comes from", measured before issue 19), rescaled to sum to 1 (additive
 sources), optionally with the generator's interaction. A design "ranks" the sources when the
 jackknife intervals of every two sources adjacent in the true order do not overlap; "top"
