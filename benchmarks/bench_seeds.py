@@ -128,9 +128,7 @@ def main() -> None:
             ("chefer", "test", STUDY["test_texts"]),
             ("lrp", "train", STUDY["train_texts"]),
         ):
-            ecfg = stored.explain
-            ecfg.split = which
-            ecfg.randomisation_texts = 0
+            ecfg = stored.explain.replace(split=which, randomisation_texts=0)
             t = time.perf_counter()
             res = explain(run.path, method, ecfg, seeds=[0], show_progress=False, force=True)
             rec = res.summary["seeds"]["0"]
@@ -140,7 +138,6 @@ def main() -> None:
                 f"explain {method}@{which}: {1000 * per_text:.0f} ms/text in all, of which attribution "
                 f"{rec['attribution_ms_per_text']:.0f} ms/text ({rec['n_texts']} texts)"
             )
-        ecfg.split = "test"
 
     train_s = step_s * STUDY["steps"]
     old = {"train": train_s, "predict": pred_old * STUDY["texts"], **method_s}
