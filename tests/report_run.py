@@ -28,6 +28,7 @@ def build_handmade_run(
     import pyarrow.parquet as pq
 
     from stablex.config import AnalyzeConfig
+    from stablex.explain.stage import SCHEMA as EXPLANATION_SCHEMA
     from stablex.stats.analyze import analyze
 
     out = Path(out)
@@ -51,20 +52,7 @@ def build_handmade_run(
         out / "split.parquet",
     )
     rng = np.random.default_rng(0)
-    schema = pa.schema(
-        [
-            ("seed", pa.int32()),
-            ("doc_id", pa.string()),
-            ("word_index", pa.int32()),
-            ("word", pa.string()),
-            ("start", pa.int32()),
-            ("end", pa.int32()),
-            ("relevance", pa.float32()),
-            ("target", pa.string()),
-            ("pred", pa.string()),
-            ("logit", pa.float32()),
-        ]
-    )
+    schema = EXPLANATION_SCHEMA  # what the explain stage writes
     for s in seeds:
         rows: dict[str, list] = {k: [] for k in schema.names}
         for d, text in zip(ids, texts):

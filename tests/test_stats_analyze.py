@@ -9,6 +9,7 @@ import pytest
 
 from stablex.config import AnalyzeConfig
 from stablex.errors import StablexError
+from stablex.explain.stage import SCHEMA as EXPLANATION_SCHEMA
 from stablex.stats.analyze import analyze, format_table, side_by_side
 
 # seed -> doc -> (target, relevance toward target); words: a = Le chat dort, b = Chat, c = x y
@@ -44,20 +45,7 @@ def run(tmp_path):
                 rows["target"].append(target)
                 rows["pred"].append(target)
                 rows["logit"].append(1.0)
-        schema = pa.schema(
-            [
-                ("seed", pa.int32()),
-                ("doc_id", pa.string()),
-                ("word_index", pa.int32()),
-                ("word", pa.string()),
-                ("start", pa.int32()),
-                ("end", pa.int32()),
-                ("relevance", pa.float32()),
-                ("target", pa.string()),
-                ("pred", pa.string()),
-                ("logit", pa.float32()),
-            ]
-        )
+        schema = EXPLANATION_SCHEMA  # what the explain stage writes
         pq.write_table(pa.table(rows, schema=schema), folder / f"seed-{seed}.parquet")
         d = tmp_path / "seeds" / str(seed)
         d.mkdir(parents=True)

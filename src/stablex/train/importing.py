@@ -27,7 +27,7 @@ from safetensors.torch import save_file
 
 from stablex.config import StudyConfig
 from stablex.data.corpus import load_corpus
-from stablex.data.split import SPLITS, make_split
+from stablex.data.split import make_split
 from stablex.errors import StablexError
 from stablex.io import atomic_dir, write_json, write_parquet
 from stablex.ledger import LEDGER
@@ -38,7 +38,7 @@ from stablex.records import SeedMetrics
 from stablex.rundir import SEED_WEIGHTS, Run, clear_run, lock_run, write_run_records
 from stablex.runtime import torch_threads
 from stablex.train.loop import Inputs, predict
-from stablex.train.sweep import _metrics, _predictions_table
+from stablex.train.sweep import _predictions_table, split_metrics
 
 IMPORT_STAMP = "stablex-model.json"
 
@@ -125,11 +125,7 @@ def _write_seed(
     logits = predict(model, data, 0, pad_id, cfg.train.eval_batch_size)
     seconds = time.perf_counter() - t
     write_parquet(run.seed_predictions_path(seed), _predictions_table(split, logits))
-    per_split = {
-        s: _metrics(logits[split.indices(s)], split.label_ids[split.indices(s)])
-        for s in SPLITS
-        if len(split.indices(s))
-    }
+    per_split = split_metrics(split, logits)
     SeedMetrics(
         seed=seed,
         imported=True,

@@ -13,6 +13,7 @@ import pyarrow as pa
 import torch
 import torch.nn.functional as F
 from rich.progress import Progress
+from scipy.special import softmax
 from sklearn.metrics import f1_score
 
 from stablex.config import StudyConfig
@@ -122,6 +123,15 @@ def check_plans(run: Run, cfg: StudyConfig, seeds: list[int]) -> None:
             )
 
 
+def split_metrics(split, logits: np.ndarray) -> dict[str, dict]:
+    """Accuracy, macro-F1, loss and size of every non-empty part of the split (a seed's metrics)."""
+    return {
+        s: _metrics(logits[split.indices(s)], split.label_ids[split.indices(s)])
+        for s in SPLITS
+        if len(split.indices(s))
+    }
+
+
 def _metrics(logits: np.ndarray, labels: np.ndarray) -> dict:
     pred = logits.argmax(1)
     loss = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)))
@@ -134,8 +144,7 @@ def _metrics(logits: np.ndarray, labels: np.ndarray) -> dict:
 
 
 def _predictions_table(split, logits: np.ndarray) -> pa.Table:
-    z = logits - logits.max(1, keepdims=True)
-    probs = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    probs = softmax(logits, axis=1)
     pred = logits.argmax(1)
     cols = {
         "doc_id": pa.array(split.doc_ids, pa.string()),
@@ -253,11 +262,7 @@ def _train_seed(run: Run, cfg: StudyConfig, data: SweepInputs, seed: int, tick) 
     if cfg.model.keep_models:
         model_bytes = save_trained(model, run.seed_weights_path(seed).parent, cfg.model.save_dtype)
     write_parquet(run.seed_predictions_path(seed), _predictions_table(split, logits))
-    per_split = {
-        s: _metrics(logits[split.indices(s)], split.label_ids[split.indices(s)])
-        for s in SPLITS
-        if len(split.indices(s))
-    }
+    per_split = split_metrics(split, logits)
     SeedMetrics(
         **plan.to_dict(),
         group=group,
