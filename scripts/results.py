@@ -137,7 +137,9 @@ def hybrid(record: dict | None) -> list[str]:
     if record is None:
         return ["Hybrid: not measured (`stablex hybrid RUN --method lrp`)."]
     lines = [
-        "### Hybrid (feature model + lexicons from training-split explanations)",
+        f"### Hybrid (feature model + lexicons from {Path(str(record.get('explanations', '?'))).name} explanations of "
+        f"{record.get('n_train_explained', '?')} training texts x seeds {record.get('seeds')}; "
+        "paired 95 % intervals over the texts)",
         "",
         "| variant | pool | texts | feature model | hybrid | difference [paired 95 %] | McNemar p |",
         "|---|---|---|---|---|---|---|",
