@@ -166,9 +166,10 @@ def sources(summaries: dict[str, dict]) -> list[str]:
         if not src.get("available") or not vr:
             continue
         check = vr["total_variance_check"]
+        pins = src.get("reference_pins")
         lines += [
             f"### Variance ratios of the source design ({m}; reference: {src['reference']}; {vr['models']} models, "
-            "delete-one-model jackknife)",
+            f"{pins if pins is not None else '?'} reference pins, delete-one-model jackknife)",
             "",
             "| varying sources | pairs | ratio [95 %] |",
             "|---|---|---|",
@@ -176,6 +177,9 @@ def sources(summaries: dict[str, dict]) -> list[str]:
         for label, r in vr["ratios"].items():
             lines.append(f"| {label} | {src['pairs'].get(label)} | {_ci(r['ratio'], r['ratio_ci_models'])} |")
         total = check.get("sum_of_single_ratios")
+        if vr.get("withheld"):
+            lines += ["", f"Intervals withheld: {vr['withheld']}. No ranking of the sources follows.", ""]
+            continue
         lines += [
             "",
             "Law of total variance: "

@@ -55,7 +55,13 @@ def test_compare_refuses_to_conclude_with_three_seeds_per_run():
 
 
 def test_source_variance_ratios_cover_with_models_as_the_random_unit():
-    _check(cal.source_cases(3, 20, 6, 400, np.random.default_rng(3), texts_only=False))
+    """Additive sources, one pin: the model jackknife covers, yet the row is not printed, since
+    one pin cannot rule out the interaction under which it fails (next test)."""
+    from stablex.stats.sources import MIN_PINS
+
+    rows = cal.source_cases(3, 20, 6, 400, np.random.default_rng(3), texts_only=False)
+    assert MIN_PINS > 1 and not any(r.printed for r in rows)
+    assert all(r.coverage >= MIN_COVERAGE for r in rows), rows
 
 
 def test_several_pins_make_the_source_interval_cover_the_expected_ratio():
@@ -68,6 +74,7 @@ def test_several_pins_make_the_source_interval_cover_the_expected_ratio():
     assert one["sources, interaction 0.8: init_seed variance ratio, model jackknife 95% interval"].coverage < 0.6
     rows = cal.pinned_source_cases(6, 0, 1, 0.8, 20, 6, 150, rng)
     assert all(r.printed for r in rows)
+    assert not any(r.printed for r in cal.pinned_source_cases(4, 0, 1, 0.8, 20, 6, 5, rng))  # below MIN_PINS
     _check(rows)
     additive = cal.pinned_source_cases(6, 0, 1, 0.0, 20, 6, 100, rng)
     _check(additive)  # includes the law-of-total-variance row: the sum's interval holds 1

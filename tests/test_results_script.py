@@ -69,10 +69,11 @@ def test_source_ratios_are_quoted_with_their_jackknife_interval():
     from stablex.stats import calibration as cal
 
     res = _script()
-    X, plans = cal.pinned_design_run(cal.SOURCE_VARIANCE, 4, 0, 1, 0.0, 10, 6, np.random.default_rng(0))
+    X, plans = cal.pinned_design_run(cal.SOURCE_VARIANCE, 6, 0, 1, 0.0, 10, 6, np.random.default_rng(0))
     vr = cal.jackknife_ratios(X, plans)
-    pairs = {k: 4 for k in vr["ratios"]}
-    summary = {"sources": {"available": True, "reference": "init_seed+order_seed+dropout_seed", "pairs": pairs}}
+    pairs = {k: 6 for k in vr["ratios"]}
+    ref = "init_seed+order_seed+dropout_seed"
+    summary = {"sources": {"available": True, "reference": ref, "pairs": pairs, "reference_pins": 6}}
     summary["sources"]["variance_ratios"] = vr
     text = "\n".join(res.sources({"lrp": summary}))
     for label, r in vr["ratios"].items():
@@ -80,3 +81,12 @@ def test_source_ratios_are_quoted_with_their_jackknife_interval():
         assert _row(text, label)[2] == f"{r['ratio']:.3f} [{lo:.3f}, {hi:.3f}]"
     assert f"{vr['models']} models" in text
     assert ("consistent" if vr["total_variance_check"]["consistent"] else "not consistent") in text
+    assert "6 reference pins" in text
+    # below MIN_PINS: the points only, and the page says no ranking follows
+    few = {"ratios": {k: {**r, "ratio_ci_models": None} for k, r in vr["ratios"].items()}, "withheld": "4 pins"}
+    few.update(total_variance_check={"consistent": False, "exceeds_total": []}, models=16)
+    summary["sources"].update(variance_ratios=few, reference_pins=4)
+    text = "\n".join(res.sources({"lrp": summary}))
+    for label, r in vr["ratios"].items():
+        assert _row(text, label)[2] == f"{r['ratio']:.3f}"
+    assert "Intervals withheld: 4 pins. No ranking of the sources follows." in text and "consistent" not in text

@@ -241,6 +241,12 @@ def test_variance_shares_match_a_direct_computation(design_run):
     assert src["shares"]["init_seed"]["share"] == pytest.approx(share, rel=1e-4)
     lo, hi = src["shares"]["init_seed"]["share_ci"]
     assert lo <= share <= hi
+    # one pin (pin_seed): the points are kept, the model-level intervals withheld, no check drawn
+    vr = src["variance_ratios"]
+    assert src["reference_pins"] == 1 and vr["pins"] == 1 and "1 reference pin(s)" in vr["withheld"]
+    assert vr["ratios"]["init_seed"]["ratio"] == pytest.approx(share, rel=1e-4)
+    assert all(r["ratio_ci_models"] is None for r in vr["ratios"].values())
+    assert vr["total_variance_check"]["consistent"] is False
 
 
 def test_accuracy_shares_match_a_direct_computation(design_run):

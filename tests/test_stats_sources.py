@@ -80,3 +80,26 @@ def test_variance_ratios_have_model_level_intervals_and_check_the_total_variance
     )
     d0 = drop_seed(d, 0)
     assert set(d0.sets) == {"order_seed"} and d0.n_pairs == {"order_seed": 1}
+
+
+@pytest.mark.parametrize("pins", [1, 4, 6])
+def test_reference_pins_count_the_independent_references_and_gate_the_intervals(pins):
+    """A design's pins: the distinct values at which its sets hold the other sources. Below
+    MIN_PINS (6, where the calibration table's coverage reaches 92 %) the intervals are withheld."""
+    from stablex.stats import calibration as cal
+
+    X, plans = cal.pinned_design_run(cal.SOURCE_VARIANCE, pins, 0, 2, 0.8, 10, 6, np.random.default_rng(pins))
+    d = sources.design(plans)
+    assert d.reference_pins == pins and set(cal.SOURCE_VARIANCE) <= set(d.pins)
+    assert sources.drop_seed(d, 0).reference_pins == pins  # one model fewer: the same references
+    total = {k: float(v.mean(-1).sum()) for k, v in sources.variances(X, d).items()}
+    jack = [
+        {k: float(v.mean(-1).sum()) for k, v in sources.variances(X, sources.drop_seed(d, j)).items()}
+        for j in range(len(plans))
+    ]
+    out = sources.variance_ratios(total, jack, d.reference, pins=d.reference_pins)
+    ungated = sources.variance_ratios(total, jack, d.reference)
+    for label, r in out["ratios"].items():
+        assert r["ratio"] == pytest.approx(ungated["ratios"][label]["ratio"])
+        assert (r["ratio_ci_models"] is None) == (pins < sources.MIN_PINS)
+    assert ("withheld" in out) == (pins < sources.MIN_PINS)

@@ -73,6 +73,19 @@ def test_cli_run_reports_its_page(study_run, tmp_path):
     assert "report:" in r.stdout and "index.html" in r.stdout.replace("\n", "")
 
 
+def test_cli_run_stages_runs_only_those_and_refuses_an_unknown_one(study_run, tmp_path):
+    study = tmp_path / "study.toml"
+    study.write_text(study_run.cfg.to_toml())
+    cmd = [sys.executable, "-m", "stablex.cli", "run", str(study), "--out", str(study_run.run), "--stages"]
+    bad = subprocess.run([*cmd, "train,hybird"], capture_output=True, text=True, timeout=600)
+    assert bad.returncode != 0 and "hybird" in bad.stderr and "stages" in bad.stderr, bad.stderr
+    (study_run.run / "report" / "index.html").unlink()
+    r = subprocess.run([*cmd, "report"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    timed = [line.split()[0] for line in r.stdout.splitlines() if line.strip().endswith(" s")]
+    assert timed == ["report"] and (study_run.run / "report" / "index.html").exists()
+
+
 def test_verdict_names_every_method_with_its_faithfulness(study_run):
     """Two explained methods: both scored for faithfulness (with the random ranking's interval),
     both in the verdict's table and sentences, the LRP rule named from the summary."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Sequence
 
 from stablex.config import StudyConfig
 from stablex.errors import StablexError
@@ -300,12 +301,26 @@ def run(
     show_progress: bool = True,
     executor=None,
     wait: bool = False,
+    stages: Sequence[str] | None = None,
 ):
-    """The whole study (train -> explain -> analyze -> features -> hybrid -> report), resumable."""
-    from stablex.pipeline import run_study
+    """The whole study (train -> explain -> analyze -> features -> hybrid -> report), resumable.
+
+    `stages` runs a subset, in the pipeline's order (a source design needs no hybrid: its
+    training-split explanations would cost as much as the test split's)."""
+    from stablex.pipeline import STAGES, run_study
 
     cfg = study if isinstance(study, StudyConfig) else StudyConfig.from_toml(study)
     check_methods(cfg, str(study) if not isinstance(study, StudyConfig) else "study")
+    chosen = STAGES if stages is None else tuple(stages)
+    unknown = [s for s in chosen if s not in STAGES]
+    if unknown or not chosen:
+        raise StablexError(f"stages = {list(chosen)}: unknown or none; choose among {', '.join(STAGES)}")
     return run_study(
-        cfg, out or Path("runs") / cfg.name, force=force, show_progress=show_progress, executor=executor, wait=wait
+        cfg,
+        out or Path("runs") / cfg.name,
+        force=force,
+        show_progress=show_progress,
+        executor=executor,
+        wait=wait,
+        stages=tuple(s for s in STAGES if s in chosen),
     )

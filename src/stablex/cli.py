@@ -325,16 +325,21 @@ def run_cmd(
     cpus_per_seed: CpusOpt = 1,
     gpus_per_seed: GpusOpt = 0,
     wait: WaitOpt = False,
+    stages: Annotated[
+        Optional[str],
+        typer.Option("--stages", help="Run only these stages, comma-separated (e.g. train,explain,analyze,report)"),
+    ] = None,
     overrides: Overrides = None,
 ) -> None:
-    """The whole study: train -> explain -> analyze -> features -> hybrid -> report (resumable)."""
+    """The whole study: train -> explain -> faithfulness -> features -> analyze -> hybrid -> report (resumable)."""
     from stablex.api import check_methods
     from stablex.api import run as run_api
 
     cfg = _study(study, None).with_sections(overrides or {}, "--set")
     check_methods(cfg, f"{study} with --set" if overrides else str(study))
     with _executor(executor, address, cpus_per_seed, gpus_per_seed) as ex:
-        result = run_api(cfg, out, force=force, executor=ex, wait=wait)
+        chosen = None if stages is None else [s.strip() for s in stages.split(",") if s.strip()]
+        result = run_api(cfg, out, force=force, executor=ex, wait=wait, stages=chosen)
     for path in result.rebuilt:
         console.print(f"  rebuilt {path} (was missing or damaged)")
     for stage, secs in result.seconds.items():

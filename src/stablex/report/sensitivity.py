@@ -51,14 +51,19 @@ def _sources(method: str, src: dict, imported: bool = False) -> str:
                 str(src.get("pairs", {}).get(label, "")),
                 f"{num(v.get('share'))}{_ci(r.get('ratio_ci_models'))}"
                 if r.get("ratio_ci_models")
-                else f'{num(v.get("share"))} <span class="ci">(no model-level interval)</span>',
+                else f'{num(r.get("ratio", v.get("share")))} <span class="ci">(no model-level interval)</span>',
                 f"{num(v.get('share'))}{_ci(v.get('share_ci'))}",
                 f"{num(a.get('share'))}{_ci(a.get('share_ci'))}" if a else "–",
             ]
         )
     chk = vr.get("total_variance_check") or {}
     check = ""
-    if chk:
+    if vr.get("withheld"):
+        check = (
+            f'<p class="note" id="sources-check">Intervals withheld: {esc(vr["withheld"])}. '
+            "<strong>The design does not support ranking the sources.</strong></p>"
+        )
+    elif chk:
         bad = chk.get("exceeds_total") or []
         s_ci = chk.get("sum_ci_models")
         check = (

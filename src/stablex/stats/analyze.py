@@ -402,7 +402,12 @@ def _sources_section(
     rng: np.random.Generator,
     jack: list[dict[str, float]] | None = None,
 ) -> dict:
-    base = {"active_sources": list(dsg.sources), "pairs": dsg.n_pairs, "reference": dsg.reference}
+    base = {
+        "active_sources": list(dsg.sources),
+        "pairs": dsg.n_pairs,
+        "reference": dsg.reference,
+        "reference_pins": dsg.reference_pins,
+    }
     if not dsg.informative:
         return {**base, "available": False, "reason": "no pinned sources: every seed pair differs in every source"}
     ok = np.all([np.isfinite(v) for v in src_var.values()], axis=0)
@@ -410,7 +415,7 @@ def _sources_section(
     out = {**base, "available": True, "shares": shares}
     if jack:
         total = {k: float(np.nansum(v)) for k, v in src_var.items()}
-        out["variance_ratios"] = sources.variance_ratios(total, jack, dsg.reference)
+        out["variance_ratios"] = sources.variance_ratios(total, jack, dsg.reference, pins=dsg.reference_pins)
     return out
 
 
@@ -526,6 +531,13 @@ def format_table(result: AnalysisResult | dict):
             "",
             f"1-seed rel. {_fmt(rel['single_seed_reliability'])}",
             "",
+        )
+    vr = (s.get("sources") or {}).get("variance_ratios") or {}
+    for label, r in (vr.get("ratios") or {}).items():  # model-level intervals, or withheld (too few pins)
+        ci = r.get("ratio_ci_models")
+        why = f"withheld: {vr.get('pins')} pins < {sources.MIN_PINS}" if vr.get("withheld") else "-"
+        table.add_row(
+            f"variance ratio {label}", _fmt(r["ratio"]), "", why if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]", ""
         )
     return table
 

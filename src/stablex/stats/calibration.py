@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.special import expit, logit
 
+from stablex.stats import sources
+
 ALPHA = 0.05
 VOCAB = 60  # word types the seed effects attach to
 
@@ -388,7 +390,6 @@ def source_cases(
     """Coverage of the delete-one-model jackknife interval of each single source's variance ratio
     (what analyze prints) and of the texts-only interval it replaced, at `per_group` seeds per
     group of a 4-group design."""
-    from stablex.stats import sources
 
     total_var = sum(SOURCE_VARIANCE.values())
     hits = {s: 0 for s in SOURCE_VARIANCE}
@@ -425,7 +426,7 @@ def source_cases(
             n_sim,
             seeds,
             T,
-            True,
+            1 >= sources.MIN_PINS,  # one pin: withheld by analyze (it cannot rule out an interaction)
         )
         for s in SOURCE_VARIANCE
     ] + [
@@ -504,7 +505,6 @@ def pinned_truth(variance: dict[str, float], delta: float) -> dict[str, float]:
 def jackknife_ratios(X: np.ndarray, plans: list[dict]) -> dict:
     """What analyze computes: the design's pairs, the variance ratios and their delete-one-model
     jackknife interval, and the law-of-total-variance check."""
-    from stablex.stats import sources
 
     dsg = sources.design(plans, bootstrap="data_seed" in plans[0])  # data counts when the plans draw it
     total = {k: float(v.mean(-1).sum()) for k, v in sources.variances(X, dsg).items()}
@@ -546,7 +546,7 @@ def pinned_source_cases(
             n_sim,
             seeds,
             T,
-            pins > 1,
+            pins >= sources.MIN_PINS,
         )
         for s in SOURCE_VARIANCE
     ]
@@ -561,7 +561,7 @@ def pinned_source_cases(
             n_sim,
             seeds,
             T,
-            pins > 1,
+            pins >= sources.MIN_PINS,
         )
     )
     return rows
