@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -58,6 +59,15 @@ def sources(quick: bool, rng: np.random.Generator) -> list:
     return rows
 
 
+def _cpu() -> str:
+    """lscpu's model name (the machine the rates were simulated on; they do not depend on it)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return platform.machine()
+    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "?")
+
+
 def table(rows: list[dict]) -> str:
     out = [
         "| case | seeds | texts | α | false-positive rate | coverage | simulations | printed | role |",
@@ -82,31 +92,40 @@ def main() -> None:
     )
     ap.add_argument("--docs", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "analysis.md")
     a = ap.parse_args()
+    command = " ".join(["python", *sys.argv])
+    sources_part: dict = {}
     if a.sources_only:
         t0 = time.perf_counter()
         new = [r.to_dict() for r in sources(a.quick, np.random.default_rng(2027))]
         old = json.loads(a.out.read_text())
         rows = [r for r in old["cases"] if not r["case"].startswith("sources")] + new
         secs = old["meta"]["seconds"]
-        sys.argv = old["meta"]["command"].split()[1:]  # the table keeps the full run's command
-        print(f"sources: {time.perf_counter() - t0:.0f} s", flush=True)
+        sources_part = {"sources_command": command, "sources_seconds": round(time.perf_counter() - t0, 1)}
+        command = old["meta"]["command"].replace(" --sources-only", "")  # the full run's
+        print(f"sources: {sources_part['sources_seconds']:.0f} s", flush=True)
     else:
         rows, secs = run(a.quick)
     meta = {
         "quick": a.quick,
         "seconds": round(secs, 1),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": _cpu(),
         "threads": os.environ.get("OMP_NUM_THREADS"),
-        "command": " ".join(["python", *sys.argv]),
+        "command": command,
+        **sources_part,
     }
     a.out.write_text(json.dumps({"meta": meta, "cases": rows}, indent=1))
     doc = a.docs.read_text()
     if BEGIN in doc and END in doc:
         head, rest = doc.split(BEGIN, 1)
         _, tail = rest.split(END, 1)
+        again = (
+            f", the source-design rows again by `{meta['sources_command']}` in {meta['sources_seconds']:.0f} s"
+            if sources_part
+            else ""
+        )
         note = (
-            f"\n\nMeasured by `{meta['command']}` in {secs:.0f} s "
-            f"({'quick: ' if a.quick else ''}OMP_NUM_THREADS={meta['threads']}).\n\n"
+            f"\n\nMeasured by `{meta['command']}` in {secs:.0f} s{again} "
+            f"({'quick: ' if a.quick else ''}OMP_NUM_THREADS={meta['threads']}; CPU {meta['cpu']}).\n\n"
         )
         a.docs.write_text(head + BEGIN + note + table(rows) + "\n\n" + END + tail)
     print(table(rows))

@@ -247,6 +247,11 @@ def test_variance_shares_match_a_direct_computation(design_run):
     assert vr["ratios"]["init_seed"]["ratio"] == pytest.approx(share, rel=1e-4)
     assert all(r["ratio_ci_models"] is None for r in vr["ratios"].values())
     assert vr["total_variance_check"]["consistent"] is False
+    from stablex.report.sensitivity import _sources
+
+    page = _sources("lrp", src)
+    assert "Intervals withheld: 1 reference pin(s)" in page and "does not support ranking the sources" in page
+    assert page.count("(no model-level interval)") == len(vr["ratios"])
 
 
 def test_accuracy_shares_match_a_direct_computation(design_run):
