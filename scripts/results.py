@@ -7,7 +7,8 @@ One section per run, read from its artefacts only (docs/run-directory.md): what 
 (study, config hash, seeds, texts), the accuracy reading with its interval, stability across
 seeds with intervals (analysis/<method>/summary.json), faithfulness (explanations/
 faithfulness.json), the hybrid (hybrid/metrics.json), the source design's variance ratios
-(summary.json "sources") and training times when the seeds recorded them. The page starts
+(summary.json "sources"), its comparisons with other runs (compare/*.json) and training times
+when the seeds recorded them. The page starts
 with the CPU (`lscpu` model name and the flags that matter: amx_bf16, avx512_bf16) and the
 date it was generated. A missing artefact is one line naming the command that makes it.
 """
@@ -192,6 +193,33 @@ def sources(summaries: dict[str, dict]) -> list[str]:
     return lines
 
 
+def comparisons(run: Path) -> list[str]:
+    """RUN/compare/*.json (`stablex compare RUN OTHER`): each figure's medians, difference with its
+    multi-bootstrap interval (seeds within runs and texts), the model permutation p and the conclusion."""
+    lines: list[str] = []
+    for p in sorted((run / "compare").glob("*.json")):
+        c = json.loads(p.read_text())
+        sa, sb = c["seeds"]["a"], c["seeds"]["b"]
+        lines += [
+            f"### Compared with `{Path(c['run_b']).name}` ({c['method']}; {'paired' if c['paired'] else 'unpaired'}, "
+            f"{c['n_texts']['a']} / {c['n_texts']['b']} texts, {len(sa)} / {len(sb)} seeds; models permuted between "
+            f"the runs, smallest reachable p {c['smallest_p']:.3g})"
+            if c.get("smallest_p") is not None
+            else f"### Compared with `{Path(c['run_b']).name}` ({c['method']}; no model-level test)",
+            "",
+            "| figure | A | B | A − B [95 %] | p | conclusion |",
+            "|---|---|---|---|---|---|",
+        ]
+        for m in c["metrics"].values():
+            diff = _ci(m.get("difference"), m.get("ci"), "+.3f")
+            pv = "–" if m.get("p_value") is None else f"{m['p_value']:.3g}"
+            a = "–" if m.get("a") is None else f"{m['a']:.3f}"
+            b = "–" if m.get("b") is None else f"{m['b']:.3f}"
+            lines.append(f"| {m.get('label')} | {a} | {b} | {diff} | {pv} | {m.get('conclusion', '')} |")
+        lines.append("")
+    return lines
+
+
 def timings(run: Path) -> list[str]:
     rows = []
     for p in sorted((run / "seeds").glob("*/metrics.json"), key=lambda p: int(p.parent.name)):
@@ -220,6 +248,7 @@ def section(run: Path) -> list[str]:
     lines += faithfulness(_read(run / "explanations" / "faithfulness.json")) + [""]
     lines += hybrid(_read(run / "hybrid" / "metrics.json")) + [""]
     lines += sources(summaries)
+    lines += comparisons(run)
     lines += timings(run)
     return lines
 

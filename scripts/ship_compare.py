@@ -38,7 +38,10 @@ def _run_identity(run: Path) -> dict:
 def ship(key: str, compare_json: Path, command: str, folder: Path | None = None) -> Path:
     if key not in KEYS:
         raise SystemExit(f"KEY {key!r}: one of {', '.join(KEYS)}")
-    record = ComparisonRecord.read(compare_json).to_dict()
+    found = ComparisonRecord.read(compare_json)
+    if found is None:
+        raise SystemExit(f"{compare_json}: no such compare record; run `{ComparisonRecord.REBUILD}` first")
+    record = found.to_dict()
     if not record.get("conclusive"):
         print(f"note: {compare_json} is not conclusive (too few seeds per run); shipped as it is", file=sys.stderr)
     runs = {"a": _run_identity(Path(record["run_a"])), "b": _run_identity(Path(record["run_b"]))}

@@ -90,3 +90,41 @@ def test_source_ratios_are_quoted_with_their_jackknife_interval():
     for label, r in vr["ratios"].items():
         assert _row(text, label)[2] == f"{r['ratio']:.3f}"
     assert "Intervals withheld: 4 pins. No ranking of the sources follows." in text and "consistent" not in text
+
+
+def test_comparisons_are_quoted_with_their_model_level_test(tmp_path):
+    from stablex.records import ComparisonRecord
+
+    res = _script()
+    run = tmp_path / "frozen"
+    (run / "compare").mkdir(parents=True)
+    rho = {"label": "median Spearman rho", "a": 0.88, "b": 0.84, "difference": 0.0412, "ci": [0.01, 0.07]}
+    snr = {"label": "median SNR", "a": 4.4, "b": 4.1, "difference": 0.3, "ci": None, "p_value": 0.21}
+    ComparisonRecord(
+        method="lrp",
+        run_a=str(run),
+        run_b=str(tmp_path / "full"),
+        paired=True,
+        n_texts={"a": 300, "b": 300},
+        seeds={"a": [0, 1, 2, 3, 4], "b": [0, 1, 2, 3, 4]},
+        metrics={
+            "spearman": {**rho, "p_value": 0.0159, "conclusion": "differs"},
+            "snr": {**snr, "conclusion": "no difference shown"},
+        },
+        k=10,
+        bootstrap=500,
+        permutations=9999,
+        smallest_p=0.00794,
+        conclusive=True,
+    ).write(run / "compare" / "full-lrp.json")
+    text = "\n".join(res.comparisons(run))
+    assert "Compared with `full` (lrp; paired, 300 / 300 texts, 5 / 5 seeds" in text and "p 0.00794" in text
+    assert _row(text, "median Spearman rho") == [
+        "median Spearman rho",
+        "0.880",
+        "0.840",
+        "+0.041 [+0.010, +0.070]",
+        "0.0159",
+        "differs",
+    ]
+    assert _row(text, "median SNR")[3:] == ["+0.300", "0.21", "no difference shown"]
