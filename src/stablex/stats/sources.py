@@ -229,8 +229,14 @@ def variance_ratios(
         )
         points = {k: v / total[reference] for k, v in total.items() if k != reference and total.get(reference)}
         ratios = {k: {"ratio": v, "ratio_ci_models": None, "jackknife_models": 0} for k, v in points.items()}
-        check = {"withheld": reason, "exceeds_total": [], "consistent": False}
-        return {"ratios": ratios, "total_variance_check": check, "models": len(jack), "pins": pins, "withheld": reason}
+        withheld: dict = {"withheld": reason, "exceeds_total": [], "consistent": False}
+        return {
+            "ratios": ratios,
+            "total_variance_check": withheld,
+            "models": len(jack),
+            "pins": pins,
+            "withheld": reason,
+        }
 
     S = len(jack)
     ref = total.get(reference)
