@@ -54,6 +54,24 @@ def test_compare_refuses_to_conclude_with_three_seeds_per_run():
     assert not row.printed and row.false_positive_rate == 0.0
 
 
+def test_mirrored_relabelling_ties_despite_float32_round_off():
+    """5 vs 5 (252 relabellings): the split that swaps the sides gives the observed |difference|
+    up to float32 round-off; it counts as a tie, so p is never below the design's smallest p
+    (the frozen-vs-full comparison printed p = 0.004 < 0.0079 for half-split r before this)."""
+    from stablex.stats.compare import permutation_p, permutation_weights, smallest_p
+
+    W = permutation_weights(5, 5, 9999, np.random.default_rng(0))
+    assert len(W) == 252 and (W[0, 0, :5] == 1).all()
+    mirror = int(np.flatnonzero((W[:, 1, :5] == 1).all(1))[0])
+    rng = np.random.default_rng(1)
+    perm = np.empty((4, len(W), 2))  # 4 texts, each relabelling's per-text values of A and B
+    perm[:, :, 0] = 0.76 + 0.01 * rng.standard_normal((4, len(W)))
+    perm[:, :, 1] = 0.76 + 0.01 * rng.standard_normal((4, len(W)))
+    perm[:, 0] = [0.82, 0.70]  # observed: A steadier by 0.12
+    perm[:, mirror] = [0.70, 0.82 - 5e-8]  # its mirror, off by float32 round-off
+    assert permutation_p(perm) == pytest.approx(smallest_p(5, 5))  # 2 / 252, not 1 / 252
+
+
 def test_source_variance_ratios_cover_with_models_as_the_random_unit():
     """Additive sources, one pin: the model jackknife covers, yet the row is not printed, since
     one pin cannot rule out the interaction under which it fails (next test)."""
