@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -516,14 +517,24 @@ def test_the_protocol_note_quotes_only_shipped_comparison_data(tmp_path):
                         "label": "median half-split r",
                         "difference": 0.0123,
                         "ci": [-0.01, 0.03],
+                        "p_value": 0.31,
                         "conclusion": "no difference shown",
-                    }
+                    },
+                    "snr": {
+                        "label": "median SNR",
+                        "difference": 2.26,
+                        "ci": [-0.42, 8.72],
+                        "p_value": 0.0286,
+                        "conclusion": "differs",
+                    },
                 },
             }
         )
     )
-    text = protocol._measured_effect(None, "freeze_layers", tmp_path)
-    assert "median half-split r +0.012" in text and "[-0.010, +0.030]" in text and "no difference shown" in text
+    text = re.sub("<[^>]+>", "", protocol._measured_effect(None, "freeze_layers", tmp_path))
+    assert "median half-split r +0.012 [-0.010, +0.030], p = 0.31: no difference shown;" in text
+    # the test rejects, the interval includes 0: the page shows the disagreement
+    assert "median SNR +2.260 [-0.420, +8.720], p = 0.0286: differs (its interval includes 0)" in text
     assert "4 / 4 seeds" in text and "stablex compare runs/frozen runs/full" in text
 
 

@@ -108,7 +108,11 @@ def _measured_effect(d: ReportData, key: str, folder: Path | None = None) -> str
         if v.get("difference") is None:
             continue
         ci = signed_interval(v.get("ci")) if v.get("ci") else ""
-        parts.append(f"{esc(v.get('label', name))} {v['difference']:+.3f}{ci}: {esc(v.get('conclusion', ''))}")
+        p = f", p = {v['p_value']:.3g}" if v.get("p_value") is not None else ""
+        # the test and the interval can disagree (a permutation p at its floor, a wide interval): say so
+        split = v.get("conclusion") == "differs" and v.get("ci") and v["ci"][0] <= 0 <= v["ci"][1]
+        note = " (its interval includes 0)" if split else ""
+        parts.append(f"{esc(v.get('label', name))} {v['difference']:+.3f}{ci}{p}: {esc(v.get('conclusion', ''))}{note}")
     n_a, n_b = len(m["seeds"]["a"]), len(m["seeds"]["b"])
     return (
         f" — measured by <code>{esc(m.get('command', 'stablex compare'))}</code> ({m['n_texts']['a']} texts, "
