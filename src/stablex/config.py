@@ -310,6 +310,12 @@ class ExplainConfig(Section):
     batch_tokens: int = option(
         4096, rule=at_least(1), help="At most batch_size texts and about this many padded tokens per batch"
     )
+    seeds_per_pass: int = option(
+        5,
+        rule=at_least(1),
+        help="Seeds explained together, texts outer and seeds inner: each batch tokenised once and the frozen "
+        "layers run once for all of them (speed and memory only; docs/performance.md)",
+    )
     randomisation_texts: int = option(8, rule=at_least(0), help="Texts of the cascading-randomisation check (0: skip)")
     faithfulness_texts: int = option(
         100, rule=at_least(1), help="Texts sampled (from the explained texts) for `stablex faithfulness`"

@@ -371,6 +371,20 @@ class Capture:
     attn: list[torch.Tensor] = field(default_factory=list)
     probs: list[torch.Tensor] = field(default_factory=list)  # the attention values (detached)
 
+    def nodes(self) -> list[torch.Tensor]:
+        """The captured tensors that gradients are taken at, in layer order."""
+        return self.hiddens + self.attn
+
+    def fresh(self) -> "Capture":
+        """An empty capture of the same kind."""
+        return Capture(hidden=self.hidden, attention=self.attention)
+
+    def joined(self, upper: "Capture") -> "Capture":
+        """This (lower layers') capture followed by `upper`'s: the capture of one whole pass."""
+        return Capture(
+            self.hidden, self.attention, self.hiddens + upper.hiddens, self.attn + upper.attn, self.probs + upper.probs
+        )
+
 
 def _layernorm(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, eps: float, rules: Rules) -> torch.Tensor:
     if rules.layernorm:
@@ -442,26 +456,65 @@ def _attention(
     return F.linear(ctx, L.o_w, L.o_b)
 
 
-def encode(
-    W: EncoderWeights, e: torch.Tensor, attention_mask: torch.Tensor, rules: Rules = Rules(), cap: Capture | None = None
-) -> torch.Tensor:
-    """Logits [B, C] from the input point e [B, T, H] (see `embed`)."""
-    dtype = e.dtype
+def attention_bias(W: EncoderWeights, attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor | None:
+    """The additive padding mask [B * heads, 1, T] (0 or dtype min); None without padding."""
     B, T = attention_mask.shape
+    if bool(attention_mask.all()):
+        return None
     bias = ((1.0 - attention_mask.to(dtype)) * torch.finfo(dtype).min)[:, None, None, :]
-    bias = None if bool(attention_mask.all()) else bias.expand(B, W.n_heads, 1, T).reshape(B * W.n_heads, 1, T)
+    return bias.expand(B, W.n_heads, 1, T).reshape(B * W.n_heads, 1, T)
+
+
+def encode_lower(
+    W: EncoderWeights, e: torch.Tensor, bias: torch.Tensor | None, k: int, rules: Rules = Rules(), cap: Capture | None = None
+) -> torch.Tensor:
+    """The embedding LayerNorm and layers 0..k-1: the input of layer k [B, T, H]."""
     h = _layernorm(e, W.ln_w, W.ln_b, W.eps, rules)
-    for L in W.layers:
+    return _layers(W, h, bias, range(k), rules, cap)
+
+
+def encode_upper(
+    W: EncoderWeights, h: torch.Tensor, bias: torch.Tensor | None, k: int, rules: Rules = Rules(), cap: Capture | None = None
+) -> torch.Tensor:
+    """Layers k.. and the head: logits [B, C] from the input of layer k."""
+    h = _layers(W, h, bias, range(k, W.n_layers), rules, cap)
+    if cap is not None and cap.hidden:
+        cap.hiddens.append(h)
+    pooled = _tanh(F.linear(h[:, 0], W.head_w, W.head_b), rules)
+    return F.linear(pooled, W.out_w, W.out_b)
+
+
+def _layers(
+    W: EncoderWeights, h: torch.Tensor, bias: torch.Tensor | None, which: range, rules: Rules, cap: Capture | None
+) -> torch.Tensor:
+    for i in which:
+        L = W.layers[i]
         if cap is not None and cap.hidden:
             cap.hiddens.append(h)
         a = _attention(h, L, bias, W.n_heads, rules, cap)
         h = _layernorm(a + h, L.ln1_w, L.ln1_b, W.eps, rules)
         f = F.linear(_act(F.linear(h, L.f1_w, L.f1_b), W.act, rules), L.f2_w, L.f2_b)
         h = _layernorm(f + h, L.ln2_w, L.ln2_b, W.eps, rules)
-    if cap is not None and cap.hidden:
-        cap.hiddens.append(h)
-    pooled = _tanh(F.linear(h[:, 0], W.head_w, W.head_b), rules)
-    return F.linear(pooled, W.out_w, W.out_b)
+    return h
+
+
+def shared_lower(
+    h: torch.Tensor, inputs: list[torch.Tensor], grads: list[torch.Tensor], batched: bool = True
+) -> list[torch.Tensor]:
+    """Gradients at `inputs` [S, ...] of each model's gradient at `h` (the shared layers' output),
+    sent down one graph: vectorised over the models (`batched`), or one backward per model."""
+    if batched:
+        return list(torch.autograd.grad(h, inputs, grad_outputs=torch.stack(grads), is_grads_batched=True))
+    per = [torch.autograd.grad(h, inputs, grad_outputs=g, retain_graph=True) for g in grads]
+    return [torch.stack(x) for x in zip(*per)]
+
+
+def encode(
+    W: EncoderWeights, e: torch.Tensor, attention_mask: torch.Tensor, rules: Rules = Rules(), cap: Capture | None = None
+) -> torch.Tensor:
+    """Logits [B, C] from the input point e [B, T, H] (see `embed`)."""
+    bias = attention_bias(W, attention_mask, e.dtype)
+    return encode_upper(W, encode_lower(W, e, bias, 0, rules, cap), bias, 0, rules, cap)
 
 
 def forward(

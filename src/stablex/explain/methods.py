@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -26,10 +26,14 @@ from stablex.explain.forward import (
     Capture,
     EncoderWeights,
     Rules,
+    attention_bias,
     embed,
     embed_parts,
     encode,
+    encode_lower,
+    encode_upper,
     rule_record,
+    shared_lower,
 )
 from stablex.options import Section, at_least, declaration, one_of, option
 
@@ -57,11 +61,14 @@ class Batch(Protocol):
 
 
 class Attributor(Protocol):
-    """What every method implements (cf. Captum's `attribute(inputs, target)`)."""
+    """What every method implements (cf. Captum's `attribute(inputs, target)`); made for
+    several seeds' models at once, `attribute_seeds` explains a batch with each of them."""
 
     name: str
 
     def attribute(self, batch: Batch, target: torch.Tensor | None = None) -> Attribution: ...
+
+    def attribute_seeds(self, batch: Batch, targets: list[torch.Tensor | None]) -> list[Attribution]: ...
 
 
 def _pick(logits: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
@@ -75,6 +82,91 @@ def _pick(logits: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
 
 def _selected(logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return logits.gather(1, t[:, None])[:, 0]
+
+
+@dataclass
+class _Pass:
+    """One model's pass over a batch: its logits, the class explained, and the gradients of
+    that class's logit at the input point e and at the captured tensors (`cap.nodes()`)."""
+
+    logits: torch.Tensor
+    target: torch.Tensor
+    selected: torch.Tensor
+    grads: list[torch.Tensor]
+    cap: Capture
+
+
+def _passes(
+    Ws: list[EncoderWeights],
+    e: torch.Tensor,
+    mask: torch.Tensor,
+    rules: Rules,
+    cap: Capture,
+    targets: list[torch.Tensor | None],
+    shared: int,
+) -> list[_Pass]:
+    """Every model's forward and backward pass from the input point `e` (a leaf that requires grad).
+
+    With `shared` lower layers (the same weights in every model: a run's frozen layers) they
+    run forward once for all models; each model runs its upper layers and takes its gradient
+    at their input, and the backward through the shared layers is one batched backward with
+    the models' gradients stacked. Every rule is a fixed backward (the forward's values held
+    constant), so that backward is a linear map of the gradient: the same numbers as a pass
+    per model, at one forward instead of one per model."""
+    if not shared:
+        out = []
+        for W, target in zip(Ws, targets):
+            c = cap.fresh()
+            logits = encode(W, e, mask, rules, c)
+            t = _pick(logits, target)
+            sel = _selected(logits, t)
+            grads = torch.autograd.grad(sel.sum(), [e, *c.nodes()])
+            out.append(_Pass(logits.detach(), t, sel.detach(), list(grads), c))
+        return out
+    bias = attention_bias(Ws[0], mask, e.dtype)
+    low = cap.fresh()
+    h = encode_lower(Ws[0], e, bias, shared, rules, low)
+    uppers = []
+    for W, target in zip(Ws, targets):
+        x = h.detach().requires_grad_(True)
+        c = cap.fresh()
+        logits = encode_upper(W, x, bias, shared, rules, c)
+        t = _pick(logits, target)
+        sel = _selected(logits, t)
+        uppers.append((logits.detach(), t, sel.detach(), torch.autograd.grad(sel.sum(), [x, *c.nodes()]), c))
+    lower = shared_lower(h, [e, *low.nodes()], [g[0] for _, _, _, g, _ in uppers])
+    out = []
+    for s, (logits, t, sel, g, c) in enumerate(uppers):
+        whole = low.joined(c)
+        nh = len(low.hiddens)
+        g_low = [x[s] for x in lower[1:]]
+        g_up = list(g[1:])
+        nuh = len(c.hiddens)
+        grads = [lower[0][s], *g_low[:nh], *g_up[:nuh], *g_low[nh:], *g_up[nuh:]]
+        out.append(_Pass(logits, t, sel, grads, whole))
+    return out
+
+
+def _check_shared(Ws: list[EncoderWeights], k: int) -> int:
+    """`k` when the embeddings and the lower k layers of every model hold the same values, else
+    an error: sharing them would explain other models than the ones given."""
+    if k <= 0:
+        return 0
+    first = Ws[0]
+    if k > first.n_layers:
+        raise StablexError(f"shared_layers = {k}: the encoder has {first.n_layers} layers")
+
+    def parts(W: EncoderWeights) -> list[torch.Tensor]:
+        lower = [getattr(L, f.name) for L in W.layers[:k] for f in dataclasses.fields(L)]
+        return [W.word, W.pos, W.typ, W.ln_w, W.ln_b, *lower]
+
+    ref = parts(first)
+    for i, W in enumerate(Ws[1:], 1):
+        if not all(torch.equal(a, b) for a, b in zip(ref, parts(W))):
+            raise StablexError(
+                f"shared_layers = {k}: model {i} differs from model 0 in its embeddings or lower {k} layers"
+            )
+    return k
 
 
 @dataclass(frozen=True)
@@ -110,13 +202,35 @@ class _Method:
         if cls.name:
             (BASELINES if cls.is_floor else METHODS)[cls.name] = cls
 
-    def __init__(self, model: torch.nn.Module):
-        model.eval()
-        self.model = model
-        self.W = EncoderWeights.from_hf(model)
+    def __init__(self, model: torch.nn.Module | Sequence[torch.nn.Module], shared_layers: int = 0):
+        """`model`: one model, or several seeds' models explained together (`attribute_seeds`);
+        `shared_layers`: their lower layers (and embeddings) hold the same weights (a run's
+        frozen layers), so those layers run once per batch for all of them (checked here)."""
+        models = list(model) if isinstance(model, (list, tuple)) else [model]
+        for m in models:
+            m.eval()
+        self.model = models[0]
+        self.Ws = [EncoderWeights.from_hf(m) for m in models]
+        self.W = self.Ws[0]
+        self.shared = _check_shared(self.Ws, shared_layers) if len(self.Ws) > 1 else 0
 
     def _inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         return batch.input_ids, batch.attention_mask
+
+    def attribute(self, batch: Batch, target: torch.Tensor | None = None) -> Attribution:
+        """The relevances of one model (made with one)."""
+        if len(self.Ws) != 1:
+            raise StablexError(f"{self.name}: made for {len(self.Ws)} models; use attribute_seeds")
+        return self.attribute_seeds(batch, [target])[0]
+
+    def attribute_seeds(self, batch: Batch, targets: list[torch.Tensor | None]) -> list[Attribution]:
+        """The relevances of each model for the same batch, one target (or None) per model."""
+        if len(targets) != len(self.Ws):
+            raise StablexError(f"{self.name}: {len(targets)} targets for {len(self.Ws)} models")
+        return [self._one(W, batch, t) for W, t in zip(self.Ws, targets)]
+
+    def _one(self, W: EncoderWeights, batch: Batch, target: torch.Tensor | None) -> Attribution:
+        raise NotImplementedError
 
 
 class LRP(_Method):
@@ -140,29 +254,34 @@ class LRP(_Method):
             "Ali et al. 2022) | identity (stablex's own); chosen by measurement, docs/explain.md",
         )
 
-    def __init__(self, model: torch.nn.Module, softmax_rule: str = DEFAULT_SOFTMAX_RULE, layers: bool = True):
+    def __init__(
+        self,
+        model: torch.nn.Module | Sequence[torch.nn.Module],
+        softmax_rule: str = DEFAULT_SOFTMAX_RULE,
+        layers: bool = True,
+        shared_layers: int = 0,
+    ):
         self.Options(softmax_rule=softmax_rule)  # the one check of the value
-        super().__init__(model)
+        super().__init__(model, shared_layers)
         self.rules = Rules.lrp(softmax_rule)
         self.layers = layers
 
-    def attribute(self, batch: Batch, target: torch.Tensor | None = None) -> Attribution:
+    def attribute_seeds(self, batch: Batch, targets: list[torch.Tensor | None]) -> list[Attribution]:
         ids, mask = self._inputs(batch)
-        word, rest = embed_parts(self.W, ids)
+        word, rest = embed_parts(self.W, ids)  # the embeddings are frozen where models share layers
         e = (word + rest).requires_grad_(True)
-        cap = Capture(hidden=self.layers)
-        logits = encode(self.W, e, mask, self.rules, cap)
-        t = _pick(logits, target)
-        sel = _selected(logits, t)
-        grads = torch.autograd.grad(sel.sum(), [e, *cap.hiddens])
-        R = ((grads[0] * word).sum(-1) * mask).detach()
-        pos_type = ((grads[0] * rest).sum(-1) * mask).sum(1).detach()
-        sums, names = None, None
-        if self.layers:
-            at = [(g * x).sum((1, 2)) for g, x in zip(grads, [e, *cap.hiddens])]
-            sums = torch.stack([R.sum(1), *at], 1).detach()
-            names = ["words", "input", *[f"layer_{i}" for i in range(self.W.n_layers)], "last_hidden"]
-        return Attribution(R, logits.detach(), t, sel.detach(), sums, names, pos_type)
+        out = []
+        for p in _passes(self.Ws, e, mask, self.rules, Capture(hidden=self.layers), targets, self.shared):
+            grads = p.grads
+            R = ((grads[0] * word).sum(-1) * mask).detach()
+            pos_type = ((grads[0] * rest).sum(-1) * mask).sum(1).detach()
+            sums, names = None, None
+            if self.layers:
+                at = [(g * x).sum((1, 2)) for g, x in zip(grads, [e, *p.cap.hiddens])]
+                sums = torch.stack([R.sum(1), *at], 1).detach()
+                names = ["words", "input", *[f"layer_{i}" for i in range(self.W.n_layers)], "last_hidden"]
+            out.append(Attribution(R, p.logits, p.target, p.selected, sums, names, pos_type))
+        return out
 
 
 class GradientXInput(_Method):
@@ -175,15 +294,14 @@ class GradientXInput(_Method):
 
     name = "gxi"
 
-    def attribute(self, batch: Batch, target: torch.Tensor | None = None) -> Attribution:
+    def attribute_seeds(self, batch: Batch, targets: list[torch.Tensor | None]) -> list[Attribution]:
         ids, mask = self._inputs(batch)
         e = embed(self.W, ids).requires_grad_(True)
-        logits = encode(self.W, e, mask)
-        t = _pick(logits, target)
-        sel = _selected(logits, t)
-        (g,) = torch.autograd.grad(sel.sum(), e)
-        R = (g * self.W.word[ids]).sum(-1) * mask
-        return Attribution(R.detach(), logits.detach(), t)
+        word = self.W.word[ids]
+        return [
+            Attribution(((p.grads[0] * word).sum(-1) * mask).detach(), p.logits, p.target)
+            for p in _passes(self.Ws, e, mask, Rules(), Capture(), targets, self.shared)
+        ]
 
 
 def gauss_legendre(steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -220,29 +338,34 @@ class IntegratedGradients(_Method):
         )
 
     def __init__(
-        self, model: torch.nn.Module, steps: int = Options.steps, internal_batch: int = Options.internal_batch
+        self,
+        model: torch.nn.Module | Sequence[torch.nn.Module],
+        steps: int = Options.steps,
+        internal_batch: int = Options.internal_batch,
+        shared_layers: int = 0,
     ):
         self.Options(steps=steps, internal_batch=internal_batch)  # the one check of the values
-        super().__init__(model)
+        super().__init__(model, shared_layers)  # each model runs whole: the path's points differ
         if self.W.pad_id is None:
             raise StablexError("ig: the model has no pad token for its baseline")
         self.steps, self.internal_batch = steps, internal_batch
 
-    def baseline(self, batch: Batch, e: torch.Tensor) -> torch.Tensor:
+    def baseline(self, batch: Batch, e: torch.Tensor, W: EncoderWeights | None = None) -> torch.Tensor:
+        W = W or self.W
         ids, mask = self._inputs(batch)
         keep = torch.as_tensor(batch.special_tokens_mask, dtype=torch.bool) | (mask == 0)
-        word = torch.where(keep[..., None], self.W.word[ids], self.W.word[self.W.pad_id].expand_as(e))
-        return e - self.W.word[ids] + word
+        word = torch.where(keep[..., None], W.word[ids], W.word[W.pad_id].expand_as(e))
+        return e - W.word[ids] + word
 
-    def attribute(self, batch: Batch, target: torch.Tensor | None = None) -> Attribution:
+    def _one(self, W: EncoderWeights, batch: Batch, target: torch.Tensor | None) -> Attribution:
         ids, mask = self._inputs(batch)
-        e = embed(self.W, ids)
-        e0 = self.baseline(batch, e)
+        e = embed(W, ids)
+        e0 = self.baseline(batch, e, W)
         B = e.shape[0]
         with torch.no_grad():
-            logits = encode(self.W, e, mask)
+            logits = encode(W, e, mask)
             t = _pick(logits, target)
-            base = _selected(encode(self.W, e0, mask), t)
+            base = _selected(encode(W, e0, mask), t)
         alphas, weights = gauss_legendre(self.steps)
         rows = [(b, s) for b in range(B) for s in range(self.steps)]  # text-major
         total = torch.zeros_like(e)
@@ -253,7 +376,7 @@ class IntegratedGradients(_Method):
             a = torch.tensor([alphas[s] for _, s in chunk], dtype=e.dtype)
             w = torch.tensor([weights[s] for _, s in chunk], dtype=e.dtype)
             x = (e0[bi] + diff[bi] * a[:, None, None]).requires_grad_(True)
-            out = encode(self.W, x, mask[bi])
+            out = encode(W, x, mask[bi])
             (g,) = torch.autograd.grad(_selected(out, t[bi]).sum(), x)
             total.index_add_(0, bi, g * w[:, None, None])
         R = (total * diff).sum(-1) * mask
@@ -290,12 +413,13 @@ class Chefer(_Method):
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: torch.nn.Module | Sequence[torch.nn.Module],
         softmax_rule: str = Options.softmax_rule,
         start_layer: int = Options.start_layer,
+        shared_layers: int = 0,
     ):
         self.Options(softmax_rule=softmax_rule, start_layer=start_layer)  # the one check of the values
-        super().__init__(model)
+        super().__init__(model, shared_layers)
         self.rules = Rules.lrp(softmax_rule)
         if start_layer >= self.W.n_layers:  # what only the model knows
             raise StablexError(
@@ -304,28 +428,28 @@ class Chefer(_Method):
             )
         self.start_layer = start_layer
 
-    def _attn_grads(self, ids, mask, rules, target) -> tuple[torch.Tensor, torch.Tensor, list, list]:
+    def _attn_grads(self, ids, mask, rules: Rules, targets: list) -> list[_Pass]:
         e = embed(self.W, ids).requires_grad_(True)
-        cap = Capture(attention=True)
-        logits = encode(self.W, e, mask, rules, cap)
-        t = _pick(logits, target)
-        sel = _selected(logits, t)
-        grads = torch.autograd.grad(sel.sum(), cap.attn)
-        return logits.detach(), t, grads, cap.probs
+        return _passes(self.Ws, e, mask, rules, Capture(attention=True), targets, self.shared)
 
-    def attribute(self, batch: Batch, target: torch.Tensor | None = None) -> Attribution:
+    def attribute_seeds(self, batch: Batch, targets: list[torch.Tensor | None]) -> list[Attribution]:
         ids, mask = self._inputs(batch)
-        logits, t, g_lrp, probs = self._attn_grads(ids, mask, self.rules, target)
-        _, _, g_plain, _ = self._attn_grads(ids, mask, Rules(), t)
-        sel = _selected(logits, t)
-        scale = torch.where(sel.abs() < 1e-6, torch.full_like(sel, 1e-6), sel)[:, None, None, None]
-        B, T = ids.shape
-        R = torch.eye(T, dtype=logits.dtype).expand(B, T, T).clone()
-        for layer in range(self.start_layer, self.W.n_layers):
-            rel_a = 0.5 * probs[layer] * g_lrp[layer] / scale  # A's half of A.V, from relevance 1
-            cam = (g_plain[layer] * rel_a).clamp(min=0).mean(1)  # [B, T, T]
-            R = R + torch.bmm(cam, R)
-        return Attribution((R[:, 0] * mask).detach(), logits, t)
+        lrp = self._attn_grads(ids, mask, self.rules, targets)
+        plain = self._attn_grads(ids, mask, Rules(), [p.target for p in lrp])
+        out = []
+        for p_lrp, p_plain in zip(lrp, plain):
+            logits, t = p_lrp.logits, p_lrp.target
+            g_lrp, g_plain, probs = p_lrp.grads[1:], p_plain.grads[1:], p_lrp.cap.probs
+            sel = _selected(logits, t)
+            scale = torch.where(sel.abs() < 1e-6, torch.full_like(sel, 1e-6), sel)[:, None, None, None]
+            B, T = ids.shape
+            R = torch.eye(T, dtype=logits.dtype).expand(B, T, T).clone()
+            for layer in range(self.start_layer, self.W.n_layers):
+                rel_a = 0.5 * probs[layer] * g_lrp[layer] / scale  # A's half of A.V, from relevance 1
+                cam = (g_plain[layer] * rel_a).clamp(min=0).mean(1)  # [B, T, T]
+                R = R + torch.bmm(cam, R)
+            out.append(Attribution((R[:, 0] * mask).detach(), logits, t))
+        return out
 
 
 class RandomRanking(_Method):
@@ -342,8 +466,9 @@ class RandomRanking(_Method):
     # no Options: its `seed` is faithfulness's, per scored seed, not a study option (and its
     # identity stays {} as in runs made before method tables)
 
-    def __init__(self, model: torch.nn.Module | None = None, seed: int = 0):
+    def __init__(self, model: torch.nn.Module | None = None, seed: int = 0, shared_layers: int = 0):
         self.rng = np.random.default_rng(seed)
+        self.Ws = [None]
 
     def rank_words(self, n_words: int) -> np.ndarray:
         """Scores whose descending order is a uniformly random ranking of `n_words` words."""
@@ -386,8 +511,8 @@ class Resolved:
             if not declaration(f).get("volatile")
         }
 
-    def make(self, model: torch.nn.Module) -> Attributor:
-        return self.cls(model, **self.kwargs())
+    def make(self, model: torch.nn.Module | Sequence[torch.nn.Module], shared_layers: int = 0) -> Attributor:
+        return self.cls(model, **self.kwargs(), shared_layers=shared_layers)
 
     def record(self) -> dict[str, Any]:
         """What a summary says about the method: where relevance is read and, for the LRP-type
@@ -412,9 +537,10 @@ def resolve(name: str, config: Any = None) -> Resolved:
     return Resolved(cls, cls.Options(**table))
 
 
-def get_method(name: str, model: torch.nn.Module, **options: Any) -> Attributor:
-    """The attributor called `name` (a method or a baseline) for `model`; options are its
-    keyword arguments."""
+def get_method(name: str, model: torch.nn.Module | Sequence[torch.nn.Module], **options: Any) -> Attributor:
+    """The attributor called `name` (a method or a baseline) for `model`, or for several seeds'
+    models (`attribute_seeds`; `shared_layers=k` when they share their lower k layers); options
+    are its keyword arguments."""
     return _registered(name)(model, **options)
 
 

@@ -203,57 +203,70 @@ class SeedOutput:
 
 def explain_texts(
     attributor,
-    loaded,
+    encoder,
     texts: Texts,
     classes: list[str],
     target: np.ndarray | None,
     config: ExplainConfig,
     max_tokens: int,
-    seed: int,
+    seeds: list[int],
     tick=None,
-) -> SeedOutput:
-    """Explain `texts` with one seed's model; returns the word table and the seed's record."""
-    lengths = loaded.encoder.lengths(texts.texts, max_tokens)
-    cols: dict[str, list] = {k: [] for k in ("doc", "n", "wi", "start", "end", "rel", "tgt", "pred", "logit")}
-    checks = _Checks()
+) -> list[SeedOutput]:
+    """Explain `texts` with the models of `seeds` (the attributor's, in that order): texts outer,
+    seeds inner, so a batch is tokenised once and the shared layers run once for every seed.
+    Returns each seed's word table and record; its timings are the pass's, shared equally."""
+    lengths = encoder.lengths(texts.texts, max_tokens)
+    keys = ("doc", "n", "wi", "start", "end", "rel", "tgt", "pred", "logit")
+    cols: list[dict[str, list]] = [{k: [] for k in keys} for _ in seeds]
+    checks = [_Checks() for _ in seeds]
     started = time.perf_counter()
     t_attr = 0.0
     for idx in length_batches(lengths, config.batch_size, config.batch_tokens):
-        batch = loaded.encode([texts.texts[i] for i in idx], max_tokens)
+        batch = encoder([texts.texts[i] for i in idx], max_tokens)
+        special = np.asarray(batch.special_tokens_mask, bool)
         t0 = time.perf_counter()
-        att: Attribution = attributor.attribute(batch, None if target is None else torch.from_numpy(target[idx]))
+        given = None if target is None else torch.from_numpy(target[idx])
+        atts: list[Attribution] = attributor.attribute_seeds(batch, [given] * len(seeds))
         t_attr += time.perf_counter() - t0
-        checks.add(att, np.asarray(batch.special_tokens_mask, bool))
-        rel, tgt, pred = att.relevance.numpy(), att.target.numpy(), att.logits.argmax(1).numpy()
-        logit = att.logits.gather(1, att.target[:, None])[:, 0].numpy()
-        for row, i in enumerate(idx):
-            w = aggregate(
-                texts.texts[i], rel[row], batch.offsets[row], batch.special_tokens_mask[row], config.aggregate
-            )
-            n = len(w)
-            cols["doc"].append(texts.doc_ids[i])
-            cols["n"].append(n)
-            cols["wi"].append(np.arange(n, dtype=np.int32))
-            cols["start"].append(w.start)
-            cols["end"].append(w.end)
-            cols["rel"].append(w.relevance)
-            cols["tgt"].append(classes[tgt[row]])
-            cols["pred"].append(classes[pred[row]])
-            cols["logit"].append(float(logit[row]))
+        for att, col, check in zip(atts, cols, checks):
+            check.add(att, special)
+            _gather(col, att, batch, idx, texts, classes, config.aggregate)
         if tick:
             tick(len(idx))
-    table = _word_table(cols, texts, seed)
-    seconds = time.perf_counter() - started
-    record: dict[str, Any] = {
-        "n_texts": len(texts.doc_ids),
-        "n_words": int(np.sum(cols["n"])),
-        "seconds": round(seconds, 3),
-        "ms_per_text": round(1000 * seconds / len(texts.doc_ids), 2),
-        "attribution_ms_per_text": round(1000 * t_attr / len(texts.doc_ids), 2),
-        "threads": torch.get_num_threads(),
-        **checks.record(),
-    }
-    return SeedOutput(table, record)
+    seconds = (time.perf_counter() - started) / len(seeds)
+    n = len(texts.doc_ids)
+    out = []
+    for seed, col, check in zip(seeds, cols, checks):
+        record: dict[str, Any] = {
+            "n_texts": n,
+            "n_words": int(np.sum(col["n"])),
+            "seconds": round(seconds, 3),
+            "ms_per_text": round(1000 * seconds / n, 2),
+            "attribution_ms_per_text": round(1000 * t_attr / len(seeds) / n, 2),
+            "threads": torch.get_num_threads(),
+            "seeds_per_pass": len(seeds),
+            **check.record(),
+        }
+        out.append(SeedOutput(_word_table(col, texts, seed), record))
+    return out
+
+
+def _gather(cols: dict[str, list], att: Attribution, batch, idx: np.ndarray, texts: Texts, classes, how: str) -> None:
+    """One batch of one seed's token relevances, summed into words, appended to its columns."""
+    rel, tgt, pred = att.relevance.numpy(), att.target.numpy(), att.logits.argmax(1).numpy()
+    logit = att.logits.gather(1, att.target[:, None])[:, 0].numpy()
+    for row, i in enumerate(idx):
+        w = aggregate(texts.texts[i], rel[row], batch.offsets[row], batch.special_tokens_mask[row], how)
+        n = len(w)
+        cols["doc"].append(texts.doc_ids[i])
+        cols["n"].append(n)
+        cols["wi"].append(np.arange(n, dtype=np.int32))
+        cols["start"].append(w.start)
+        cols["end"].append(w.end)
+        cols["rel"].append(w.relevance)
+        cols["tgt"].append(classes[tgt[row]])
+        cols["pred"].append(classes[pred[row]])
+        cols["logit"].append(float(logit[row]))
 
 
 def _word_table(cols: dict[str, list], texts: Texts, seed: int) -> pa.Table:
@@ -396,7 +409,7 @@ def plan(
 RECORD_KEY, RANDOMISATION_KEY = b"stablex.record", b"stablex.randomisation"
 # what differs between two runs of the same seed: kept in summary.json, not in the seed file,
 # so that a rebuilt seed file is byte-identical to the one it replaces
-VOLATILE = ("seconds", "ms_per_text", "attribution_ms_per_text", "threads")
+VOLATILE = ("seconds", "ms_per_text", "attribution_ms_per_text", "threads", "seeds_per_pass")
 
 
 def with_record(table: pa.Table, record: dict, randomisation: dict | None = None) -> pa.Table:
@@ -465,40 +478,45 @@ def explain(
     target = resolve_target(config.target, classes, texts.label_ids)
     opts = resolve(method, config).kwargs()  # the name resolved once, for every seed
     encoder = load_encoder(run.path)
+    shared = shared_layers(run)
+    packs = [todo[i : i + config.seeds_per_pass] for i in range(0, len(todo), config.seeds_per_pass)]
     with (
         torch_threads(config.threads),
         progress_or(progress, disable=not show_progress) as prog,
         torch.inference_mode(False),
     ):
         seeds_task = prog.add_task(f"explain {method} ({len(result.skipped)} seed(s) done)", total=len(todo))
-        for s in todo:
-            loaded = load_seed_model(run.path, s, encoder)
-            attributor = get_method(method, loaded.model, **opts)
-            task = prog.add_task(f"seed {s}", total=len(texts.doc_ids))
-            res = explain_texts(
-                attributor,
-                loaded,
-                texts,
-                classes,
-                target,
-                config,
-                max_tokens,
-                s,
+        for pack in packs:
+            loaded = [load_seed_model(run.path, s, encoder) for s in pack]
+            attributor = get_method(method, [m.model for m in loaded], shared_layers=shared, **opts)
+            task = prog.add_task(f"seed(s) {', '.join(map(str, pack))}", total=len(texts.doc_ids))
+            outs = explain_texts(
+                attributor, encoder, texts, classes, target, config, max_tokens, pack,
                 tick=lambda k, t=task: prog.advance(t, k),
-            )
-            check = None
-            if "randomisation" not in summary and config.randomisation_texts > 0:
-                check = _randomise(loaded, method, opts, texts, target, config, max_tokens)
-            write_parquet(run.explanation_path(method, s, config.split), with_record(res.table, res.record, check))
-            summary["seeds"][str(s)] = res.record
-            from_seed_records(run, method, config.split, summary)  # with the seeds other invocations wrote
-            write_json(summary_path, summary)
-            result.explained.append(s)
+            )  # fmt: skip
+            for s, one, res in zip(pack, loaded, outs):
+                check = None
+                if "randomisation" not in summary and config.randomisation_texts > 0:
+                    check = _randomise(one, method, opts, texts, target, config, max_tokens)
+                write_parquet(run.explanation_path(method, s, config.split), with_record(res.table, res.record, check))
+                summary["seeds"][str(s)] = res.record
+                from_seed_records(run, method, config.split, summary)  # with the seeds other invocations wrote
+                write_json(summary_path, summary)
+                result.explained.append(s)
+                prog.advance(seeds_task)
             prog.remove_task(task)
-            prog.advance(seeds_task)
+            del loaded, attributor
     result.seconds = time.perf_counter() - started
     result.summary = summary
     return result
+
+
+def shared_layers(run: Run) -> int:
+    """The lower layers every seed of `run` shares: its frozen ones (the embeddings with them);
+    none for imported seeds, each of which brings all its weights."""
+    if run.imported():
+        return 0
+    return int(run.config().model.freeze_layers or 0)
 
 
 def _randomise(
