@@ -2,20 +2,26 @@
 
 What one more seed costs is its training loop, its predictions of every split text and its
 explanations (lrp, gxi, chefer on the explained test texts; lrp on the training texts for the
-hybrid). Measured here in one run on this CPU, on a real run of e5-small (quick preset):
+hybrid). Measured here in one run on this CPU, on a real run of e5-small (quick preset) with
+several trained seeds:
 
   - train: seconds per training step (the seed's own loop, bfloat16 autocast where native),
-    times the study's steps;
+    times the study's steps: the same code on both paths (seed packing is not built: see
+    docs/performance.md for the measurements that say why on a CPU);
   - predict: seconds per text through the cached lower layers, old path (float32) and new
     path (`[train] predict_precision = "train"`: the training precision), times 1,900 texts;
-  - each method: the explain stage's seconds per text for one seed, times the study's texts.
+  - each method: the explain stage's seconds per seed and text (its records' `seconds`, which
+    leave out loading the tokenizer and the models, the same on both paths), old path (`[explain]
+    seeds_per_pass = 1`: one seed at a time, every layer for every seed) and new path (all
+    the run's seeds in one pass: each batch tokenised once, the frozen layers' forward once
+    for every seed), times the study's texts. Both paths' relevances
+    are compared (max difference relative to each text's largest |relevance|).
 
-Stages this change leaves alone (train, explain) are the same code in both paths and are
-measured once. The quick study's wall time for 5 and 10 seeds is estimated from the measured
-per-seed ratio and the 5-seed figure of docs/performance.md (fixed costs are not re-measured).
+The quick study's wall time for 5 and 10 seeds is estimated from the measured per-seed costs
+and the fixed costs of `make demo` (docs/performance.md), not re-measured here.
 
-    python benchmarks/bench_seeds.py --quick   # a 600-text run: 15 min on 2 cores shared at load 7-10
-    python benchmarks/bench_seeds.py           # the quick study's sizes (1,900 texts)
+    python benchmarks/bench_seeds.py --quick   # 600 texts, 3 seeds, 48 texts explained: <= 5 min on 2 cores
+    python benchmarks/bench_seeds.py           # the quick study's sizes (1,900 texts, 5 seeds)
 
 The last line is `marginal cost per seed, new/old: <ratio>`.
 """
@@ -36,8 +42,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 CORPUS = (Path(__file__).resolve().parents[1] / "../shared/data/lemonde-2022/lemonde-2022.csv.gz").resolve()
 # the quick study's sizes (studies/lemonde-quick.toml): texts predicted, steps, texts explained
 STUDY = {"texts": 1900, "train": 800, "steps": 100, "test_texts": 200, "train_texts": 400}
-# its 5-seed wall time and per-seed marginal before this change (docs/performance.md, issue 22)
-STUDY_5_SEEDS_S, STUDY_MARGINAL_S = 807.0, 114.0
+# the quick study's fixed costs (frozen-layer cache, faithfulness, features, analyze, hybrid,
+# report) measured by `make demo` on the CPU that docs/performance.md names
+STUDY_FIXED_S = 298.0
 
 
 def cpu() -> str:
@@ -47,16 +54,31 @@ def cpu() -> str:
     return f"{name}; {os.cpu_count()} cores; flags: {' '.join(flags) or 'none of amx_bf16/avx512_bf16'}"
 
 
+def relative_gap(a, b) -> float:
+    """Largest |a - b| over words, relative to the largest |relevance| of the word's text."""
+    import pyarrow.compute as pc
+
+    key = [("doc_id", "ascending"), ("word_index", "ascending")]
+    a, b = a.sort_by(key), b.sort_by(key)
+    ra, rb = a["relevance"].to_numpy(), b["relevance"].to_numpy()
+    docs = pc.unique(a["doc_id"])
+    codes = pc.index_in(a["doc_id"], docs).to_numpy()
+    scale = np.zeros(len(docs))
+    np.maximum.at(scale, codes, np.abs(ra))
+    return float(np.max(np.abs(ra - rb) / np.where(scale[codes] == 0, 1, scale[codes]))) if len(ra) else 0.0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="a 600-text run, fewer steps and texts (<= 5 min)")
+    ap.add_argument("--quick", action="store_true", help="600 texts, 3 seeds, 48 texts explained (<= 5 min)")
     ap.add_argument("--corpus", type=Path, default=CORPUS)
     args = ap.parse_args()
 
-    import torch
+    import pyarrow.parquet as pq
 
     from stablex.config import StudyConfig
     from stablex.explain.stage import explain
+    from stablex.io import remove
     from stablex.models.classifier import init_classifier, load_seed_model
     from stablex.progress import progress_or
     from stablex.rundir import Run
@@ -69,19 +91,20 @@ def main() -> None:
     docs, split = (600, [300, 50, 250]) if args.quick else (1900, [800, 100, 1000])
     steps = 12 if args.quick else 40
     n_test, n_train = (48, 48) if args.quick else (200, 400)
+    seeds = [0, 1, 2] if args.quick else [0, 1, 2, 3, 4]
     cfg = StudyConfig.from_dict(
         {
             "preset": "quick",
             "corpus": {"path": str(args.corpus), "max_docs": docs, "split": split, "max_tokens": 128},
-            # the new path: predictions at the training precision (the option's opt-in value)
-            "train": {"seeds": [0], "epochs": 1, "predict_precision": "train"},
+            # the new path: predictions at the training precision (the quick study's setting)
+            "train": {"seeds": seeds, "epochs": 1, "predict_precision": "train"},
             "explain": {"methods": ["lrp", "gxi", "chefer"], "texts": n_test, "train_texts": n_train},
         }
     )
     print(f"CPU: {cpu()}")
     with tempfile.TemporaryDirectory() as tmp, torch_threads(os.cpu_count() or 1):
         out = Path(tmp) / "run"
-        train(cfg, out, show_progress=False)  # the run and seed 0 (the new path), untimed
+        train(cfg, out, show_progress=False)  # the run and its seeds (the new path), untimed
         run = Run(out)
         stored = run.config()
         k = stored.model.freeze_layers
@@ -90,7 +113,7 @@ def main() -> None:
             data = _sweep_inputs(run, stored, prog)
 
         # train: `steps` steps of a fresh seed, the first two (allocator warm-up) not counted
-        plan, _ = plan_seed(stored.train, 1)
+        plan, _ = plan_seed(stored.train, 99)
         model = init_classifier(run.path, data.classes, plan.init_seed)
         configure_trainable(model, k, stored.model.freeze_embeddings)
         n = steps * stored.train.batch_size
@@ -120,44 +143,49 @@ def main() -> None:
         agree = float((new_logits.argmax(1) == old_logits.argmax(1)).mean())
         gap = float(np.abs(new_logits - old_logits).max())
 
-        # explain: one seed per method, the stage's own per-seed seconds
-        method_s = {}
+        # explain: every seed, one at a time (old) and all in one pass (new), the stage's own seconds
+        old_m, new_m, gaps = {}, {}, {}
         for method, which, count in (
             ("lrp", "test", STUDY["test_texts"]),
             ("gxi", "test", STUDY["test_texts"]),
             ("chefer", "test", STUDY["test_texts"]),
             ("lrp", "train", STUDY["train_texts"]),
         ):
-            ecfg = stored.explain.replace(split=which, randomisation_texts=0)
-            t = time.perf_counter()
-            res = explain(run.path, method, ecfg, seeds=[0], show_progress=False, force=True)
-            rec = res.summary["seeds"]["0"]
-            per_text = (time.perf_counter() - t) / rec["n_texts"]
-            method_s[f"{method}@{which}"] = per_text * count
-            print(
-                f"explain {method}@{which}: {1000 * per_text:.0f} ms/text in all, of which attribution "
-                f"{rec['attribution_ms_per_text']:.0f} ms/text ({rec['n_texts']} texts)"
-            )
+            key = f"{method}@{which}"
+            tables = {}
+            for path, spp, into in (("old", 1, old_m), ("new", len(seeds), new_m)):
+                ecfg = stored.explain.replace(split=which, randomisation_texts=0, seeds_per_pass=spp)
+                remove(run.explanations_dir(method, which))  # the other path's files: explained anew
+                res = explain(run.path, method, ecfg, show_progress=False)
+                n_texts = res.summary["texts"]["n"]
+                # the stage's own seconds per seed (a pass's, shared equally): loading the
+                # tokenizer and the models is the same on both paths and is left out
+                per_text = float(np.mean([r["seconds"] for r in res.summary["seeds"].values()])) / n_texts
+                into[key] = per_text * count
+                tables[path] = [pq.read_table(run.explanation_path(method, s, which)) for s in seeds]
+                print(f"explain {key} {path}: {1000 * per_text:.1f} ms per seed and text ({n_texts} texts)")
+            gaps[key] = max(relative_gap(a, b) for a, b in zip(tables["old"], tables["new"]))
 
     train_s = step_s * STUDY["steps"]
-    old = {"train": train_s, "predict": pred_old * STUDY["texts"], **method_s}
-    new = {"train": train_s, "predict": pred_new * STUDY["texts"], **method_s}
+    old = {"train": train_s, "predict": pred_old * STUDY["texts"], **old_m}
+    new = {"train": train_s, "predict": pred_new * STUDY["texts"], **new_m}
     print(f"\nper seed at the quick study's sizes ({STUDY['steps']} steps, {STUDY['texts']} texts predicted,")
-    print(f"{STUDY['test_texts']} test / {STUDY['train_texts']} training texts explained); measured here:")
+    print(f"{STUDY['test_texts']} test / {STUDY['train_texts']} training texts explained; new path: ")
+    print(f"{len(seeds)} seeds per explain pass); measured here:")
     print(f"{'stage':<14}{'old s':>9}{'new s':>9}{'new/old':>9}")
     for stage in old:
         print(f"{stage:<14}{old[stage]:9.1f}{new[stage]:9.1f}{new[stage] / old[stage]:9.2f}")
     o, w = sum(old.values()), sum(new.values())
     print(f"{'marginal':<14}{o:9.1f}{w:9.1f}{w / o:9.2f}")
     print(f"predictions new vs old: max |logit difference| {gap:.2e}, same class for {agree:.4f} of the texts")
-    ratio = w / o
-    fixed = STUDY_5_SEEDS_S - 5 * STUDY_MARGINAL_S
-    for seeds in (5, 10):
-        est = fixed + seeds * STUDY_MARGINAL_S * ratio
-        print(f"quick study, {seeds} seeds, estimated from the ratio: {est / 60:.1f} min (before: ", end="")
-        print(f"{(fixed + seeds * STUDY_MARGINAL_S) / 60:.1f} min)")
-    print(f"marginal cost per seed, new/old: {ratio:.2f}")
-    del torch
+    for key, g in gaps.items():
+        print(f"explanations {key} new vs old: max |difference| / the text's max |relevance| = {g:.1e}")
+    for n_seeds in (5, 10):
+        print(
+            f"quick study, {n_seeds} seeds, estimated ({STUDY_FIXED_S:.0f} s fixed + seeds x marginal): "
+            f"old {(STUDY_FIXED_S + n_seeds * o) / 60:.1f} min, new {(STUDY_FIXED_S + n_seeds * w) / 60:.1f} min"
+        )
+    print(f"marginal cost per seed, new/old: {w / o:.2f}")
 
 
 if __name__ == "__main__":

@@ -466,7 +466,12 @@ def attention_bias(W: EncoderWeights, attention_mask: torch.Tensor, dtype: torch
 
 
 def encode_lower(
-    W: EncoderWeights, e: torch.Tensor, bias: torch.Tensor | None, k: int, rules: Rules = Rules(), cap: Capture | None = None
+    W: EncoderWeights,
+    e: torch.Tensor,
+    bias: torch.Tensor | None,
+    k: int,
+    rules: Rules = Rules(),
+    cap: Capture | None = None,
 ) -> torch.Tensor:
     """The embedding LayerNorm and layers 0..k-1: the input of layer k [B, T, H]."""
     h = _layernorm(e, W.ln_w, W.ln_b, W.eps, rules)
@@ -474,7 +479,12 @@ def encode_lower(
 
 
 def encode_upper(
-    W: EncoderWeights, h: torch.Tensor, bias: torch.Tensor | None, k: int, rules: Rules = Rules(), cap: Capture | None = None
+    W: EncoderWeights,
+    h: torch.Tensor,
+    bias: torch.Tensor | None,
+    k: int,
+    rules: Rules = Rules(),
+    cap: Capture | None = None,
 ) -> torch.Tensor:
     """Layers k.. and the head: logits [B, C] from the input of layer k."""
     h = _layers(W, h, bias, range(k, W.n_layers), rules, cap)
@@ -498,14 +508,11 @@ def _layers(
     return h
 
 
-def shared_lower(
-    h: torch.Tensor, inputs: list[torch.Tensor], grads: list[torch.Tensor], batched: bool = True
-) -> list[torch.Tensor]:
-    """Gradients at `inputs` [S, ...] of each model's gradient at `h` (the shared layers' output),
-    sent down one graph: vectorised over the models (`batched`), or one backward per model."""
-    if batched:
-        return list(torch.autograd.grad(h, inputs, grad_outputs=torch.stack(grads), is_grads_batched=True))
-    per = [torch.autograd.grad(h, inputs, grad_outputs=g, retain_graph=True) for g in grads]
+def shared_lower(h: torch.Tensor, inputs: list[torch.Tensor], grads: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Gradients at `inputs`, stacked [S, ...], of each model's gradient at `h` (the shared
+    layers' output), sent down the one graph of the shared layers in turn. (Vectorised over
+    the models with `is_grads_batched`, it measured no faster on a CPU, and slower for chefer.)"""
+    per = [torch.autograd.grad(h, inputs, grad_outputs=g, retain_graph=i < len(grads) - 1) for i, g in enumerate(grads)]
     return [torch.stack(x) for x in zip(*per)]
 
 

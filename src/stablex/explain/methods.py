@@ -109,8 +109,8 @@ def _passes(
 
     With `shared` lower layers (the same weights in every model: a run's frozen layers) they
     run forward once for all models; each model runs its upper layers and takes its gradient
-    at their input, and the backward through the shared layers is one batched backward with
-    the models' gradients stacked. Every rule is a fixed backward (the forward's values held
+    at their input, and each model's gradient then goes down the one graph of the shared
+    layers. Every rule is a fixed backward (the forward's values held
     constant), so that backward is a linear map of the gradient: the same numbers as a pass
     per model, at one forward instead of one per model."""
     if not shared:
@@ -227,6 +227,10 @@ class _Method:
         """The relevances of each model for the same batch, one target (or None) per model."""
         if len(targets) != len(self.Ws):
             raise StablexError(f"{self.name}: {len(targets)} targets for {len(self.Ws)} models")
+        return self._seeds(batch, targets)
+
+    def _seeds(self, batch: Batch, targets: list[torch.Tensor | None]) -> list[Attribution]:
+        """What a method computes for every model at once (default: each model on its own)."""
         return [self._one(W, batch, t) for W, t in zip(self.Ws, targets)]
 
     def _one(self, W: EncoderWeights, batch: Batch, target: torch.Tensor | None) -> Attribution:
@@ -266,7 +270,7 @@ class LRP(_Method):
         self.rules = Rules.lrp(softmax_rule)
         self.layers = layers
 
-    def attribute_seeds(self, batch: Batch, targets: list[torch.Tensor | None]) -> list[Attribution]:
+    def _seeds(self, batch: Batch, targets: list[torch.Tensor | None]) -> list[Attribution]:
         ids, mask = self._inputs(batch)
         word, rest = embed_parts(self.W, ids)  # the embeddings are frozen where models share layers
         e = (word + rest).requires_grad_(True)
@@ -294,7 +298,7 @@ class GradientXInput(_Method):
 
     name = "gxi"
 
-    def attribute_seeds(self, batch: Batch, targets: list[torch.Tensor | None]) -> list[Attribution]:
+    def _seeds(self, batch: Batch, targets: list[torch.Tensor | None]) -> list[Attribution]:
         ids, mask = self._inputs(batch)
         e = embed(self.W, ids).requires_grad_(True)
         word = self.W.word[ids]
@@ -432,7 +436,7 @@ class Chefer(_Method):
         e = embed(self.W, ids).requires_grad_(True)
         return _passes(self.Ws, e, mask, rules, Capture(attention=True), targets, self.shared)
 
-    def attribute_seeds(self, batch: Batch, targets: list[torch.Tensor | None]) -> list[Attribution]:
+    def _seeds(self, batch: Batch, targets: list[torch.Tensor | None]) -> list[Attribution]:
         ids, mask = self._inputs(batch)
         lrp = self._attn_grads(ids, mask, self.rules, targets)
         plain = self._attn_grads(ids, mask, Rules(), [p.target for p in lrp])
@@ -468,7 +472,6 @@ class RandomRanking(_Method):
 
     def __init__(self, model: torch.nn.Module | None = None, seed: int = 0, shared_layers: int = 0):
         self.rng = np.random.default_rng(seed)
-        self.Ws = [None]
 
     def rank_words(self, n_words: int) -> np.ndarray:
         """Scores whose descending order is a uniformly random ranking of `n_words` words."""
