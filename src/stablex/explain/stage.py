@@ -488,7 +488,14 @@ def explain(
         seeds_task = prog.add_task(f"explain {method} ({len(result.skipped)} seed(s) done)", total=len(todo))
         for pack in packs:
             loaded = [load_seed_model(run.path, s, encoder) for s in pack]
-            attributor = get_method(method, [m.model for m in loaded], shared_layers=shared, **opts)
+            try:
+                attributor = get_method(method, [m.model for m in loaded], shared_layers=shared, **opts)
+            except StablexError as e:  # frozen layers that differ between seeds: not the run it says it is
+                raise StablexError(
+                    f"{run.path}: seeds {', '.join(map(str, pack))} do not share the {shared} frozen layers "
+                    f"[model] freeze_layers says they share ({e}); retrain them, or explain them one "
+                    "at a time with --set explain.seeds_per_pass=1"
+                ) from None
             task = prog.add_task(f"seed(s) {', '.join(map(str, pack))}", total=len(texts.doc_ids))
             outs = explain_texts(
                 attributor, encoder, texts, classes, target, config, max_tokens, pack,
