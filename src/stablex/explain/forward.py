@@ -508,14 +508,6 @@ def _layers(
     return h
 
 
-def shared_lower(h: torch.Tensor, inputs: list[torch.Tensor], grads: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Gradients at `inputs`, stacked [S, ...], of each model's gradient at `h` (the shared
-    layers' output), sent down the one graph of the shared layers in turn. (Vectorised over
-    the models with `is_grads_batched`, it measured no faster on a CPU, and slower for chefer.)"""
-    per = [torch.autograd.grad(h, inputs, grad_outputs=g, retain_graph=i < len(grads) - 1) for i, g in enumerate(grads)]
-    return [torch.stack(x) for x in zip(*per)]
-
-
 def encode(
     W: EncoderWeights, e: torch.Tensor, attention_mask: torch.Tensor, rules: Rules = Rules(), cap: Capture | None = None
 ) -> torch.Tensor:

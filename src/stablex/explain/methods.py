@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, Sequence
+from typing import Any, ClassVar, Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -33,7 +33,6 @@ from stablex.explain.forward import (
     encode_lower,
     encode_upper,
     rule_record,
-    shared_lower,
 )
 from stablex.options import Section, at_least, declaration, one_of, option
 
@@ -102,49 +101,43 @@ def _passes(
     mask: torch.Tensor,
     rules: Rules,
     cap: Capture,
-    targets: list[torch.Tensor | None],
+    targets: Sequence[torch.Tensor | None],
     shared: int,
-) -> list[_Pass]:
-    """Every model's forward and backward pass from the input point `e` (a leaf that requires grad).
+) -> Iterator[_Pass]:
+    """Each model's forward and backward pass from the input point `e` (a leaf that requires
+    grad), yielded in turn, so that a caller holds one model's gradients at a time; `targets[i]`
+    is read when model i's turn comes (chefer's plain pass appends the class its LRP pass chose).
 
     With `shared` lower layers (the same weights in every model: a run's frozen layers) they
-    run forward once for all models; each model runs its upper layers and takes its gradient
-    at their input, and each model's gradient then goes down the one graph of the shared
-    layers. Every rule is a fixed backward (the forward's values held
-    constant), so that backward is a linear map of the gradient: the same numbers as a pass
-    per model, at one forward instead of one per model."""
+    run forward once for all models; each model runs its upper layers, takes its gradient at
+    their input, and sends it down the one graph of the shared layers. Every rule is a fixed
+    backward (the forward's values held constant), so that backward is a linear map of the
+    gradient: the same numbers as a whole pass per model, at one forward of the shared layers."""
     if not shared:
-        out = []
-        for W, target in zip(Ws, targets):
+        for i, W in enumerate(Ws):
             c = cap.fresh()
             logits = encode(W, e, mask, rules, c)
-            t = _pick(logits, target)
+            t = _pick(logits, targets[i])
             sel = _selected(logits, t)
             grads = torch.autograd.grad(sel.sum(), [e, *c.nodes()])
-            out.append(_Pass(logits.detach(), t, sel.detach(), list(grads), c))
-        return out
+            yield _Pass(logits.detach(), t, sel.detach(), list(grads), c)
+        return
     bias = attention_bias(Ws[0], mask, e.dtype)
     low = cap.fresh()
     h = encode_lower(Ws[0], e, bias, shared, rules, low)
-    uppers = []
-    for W, target in zip(Ws, targets):
+    nh = len(low.hiddens)
+    for i, W in enumerate(Ws):
         x = h.detach().requires_grad_(True)
         c = cap.fresh()
         logits = encode_upper(W, x, bias, shared, rules, c)
-        t = _pick(logits, target)
+        t = _pick(logits, targets[i])
         sel = _selected(logits, t)
-        uppers.append((logits.detach(), t, sel.detach(), torch.autograd.grad(sel.sum(), [x, *c.nodes()]), c))
-    lower = shared_lower(h, [e, *low.nodes()], [g[0] for _, _, _, g, _ in uppers])
-    out = []
-    for s, (logits, t, sel, g, c) in enumerate(uppers):
-        whole = low.joined(c)
-        nh = len(low.hiddens)
-        g_low = [x[s] for x in lower[1:]]
-        g_up = list(g[1:])
+        g = torch.autograd.grad(sel.sum(), [x, *c.nodes()])
+        # the shared layers' graph is kept for the next model, freed after the last
+        lo = torch.autograd.grad(h, [e, *low.nodes()], grad_outputs=g[0], retain_graph=i < len(Ws) - 1)
         nuh = len(c.hiddens)
-        grads = [lower[0][s], *g_low[:nh], *g_up[:nuh], *g_low[nh:], *g_up[nuh:]]
-        out.append(_Pass(logits, t, sel, grads, whole))
-    return out
+        grads = [lo[0], *lo[1 : 1 + nh], *g[1 : 1 + nuh], *lo[1 + nh :], *g[1 + nuh :]]
+        yield _Pass(logits.detach(), t, sel.detach(), grads, low.joined(c))
 
 
 def _check_shared(Ws: list[EncoderWeights], k: int) -> int:
@@ -432,16 +425,18 @@ class Chefer(_Method):
             )
         self.start_layer = start_layer
 
-    def _attn_grads(self, ids, mask, rules: Rules, targets: list) -> list[_Pass]:
+    def _attn_grads(self, ids, mask, rules: Rules, targets: Sequence) -> Iterator[_Pass]:
         e = embed(self.W, ids).requires_grad_(True)
         return _passes(self.Ws, e, mask, rules, Capture(attention=True), targets, self.shared)
 
     def _seeds(self, batch: Batch, targets: list[torch.Tensor | None]) -> list[Attribution]:
         ids, mask = self._inputs(batch)
-        lrp = self._attn_grads(ids, mask, self.rules, targets)
-        plain = self._attn_grads(ids, mask, Rules(), [p.target for p in lrp])
+        chosen: list[torch.Tensor] = []  # the plain pass explains the class the LRP pass chose
+        plain = self._attn_grads(ids, mask, Rules(), chosen)
         out = []
-        for p_lrp, p_plain in zip(lrp, plain):
+        for p_lrp in self._attn_grads(ids, mask, self.rules, targets):  # one model's maps at a time
+            chosen.append(p_lrp.target)
+            p_plain = next(plain)
             logits, t = p_lrp.logits, p_lrp.target
             g_lrp, g_plain, probs = p_lrp.grads[1:], p_plain.grads[1:], p_lrp.cap.probs
             sel = _selected(logits, t)
