@@ -32,9 +32,9 @@ def cpu() -> str:
     return f"{name}; {os.cpu_count()} cores; flags: {' '.join(flags) or 'none of amx_bf16/avx512_bf16'}"
 
 
-def gflops(m: int, k: int, n: int, dtype: torch.dtype, reps: int = 10) -> float:
+def gflops(m: int, k: int, n: int, dtype: torch.dtype, reps: int = 30) -> float:
     a, w, b = torch.randn(m, k, dtype=dtype), torch.randn(n, k, dtype=dtype), torch.randn(n, dtype=dtype)
-    for _ in range(2):
+    for _ in range(5):  # warm-up: the first products pay for allocation and kernel choice
         F.linear(a, w, b)
     t = time.perf_counter()
     for _ in range(reps):
