@@ -110,9 +110,10 @@ def _passes(
 
     With `shared` lower layers (the same weights in every model: a run's frozen layers) they
     run forward once for all models; each model runs its upper layers, takes its gradient at
-    their input, and sends it down the one graph of the shared layers. Every rule is a fixed
-    backward (the forward's values held constant), so that backward is a linear map of the
-    gradient: the same numbers as a whole pass per model, at one forward of the shared layers."""
+    their input, and sends it down the one graph of the shared layers. The backward through
+    those layers depends only on their forward (the same for every model) and the gradient
+    arriving from above, so the chain rule split there gives the numbers of a whole pass per
+    model, at one forward of the shared layers."""
     if not shared:
         for i, W in enumerate(Ws):
             c = cap.fresh()
