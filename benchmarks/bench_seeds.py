@@ -18,7 +18,10 @@ several trained seeds:
     are compared (max difference relative to each text's largest |relevance|).
 
 The quick study's wall time for 5 and 10 seeds is estimated from the measured per-seed costs
-and the fixed costs of `make demo` (docs/performance.md), not re-measured here.
+and the study's fixed costs (the frozen-layer cache, faithfulness, features, analyze, hybrid,
+report), which are not re-measured here: `--fixed SECONDS`, by default those of `make demo`
+on the 2-core Xeon with AMX (298 s); on the AMD EPYC of docs/performance.md the 10-seed run
+measured 589 s.
 
     python benchmarks/bench_seeds.py --quick   # 600 texts, 3 seeds, 48 texts explained: <= 5 min on 2 cores
     python benchmarks/bench_seeds.py           # the quick study's sizes (1,900 texts, 5 seeds)
@@ -43,7 +46,7 @@ CORPUS = (Path(__file__).resolve().parents[1] / "../shared/data/lemonde-2022/lem
 # the quick study's sizes (studies/lemonde-quick.toml): texts predicted, steps, texts explained
 STUDY = {"texts": 1900, "train": 800, "steps": 100, "test_texts": 200, "train_texts": 400}
 # the quick study's fixed costs (frozen-layer cache, faithfulness, features, analyze, hybrid,
-# report) measured by `make demo` on the CPU that docs/performance.md names
+# report) measured by `make demo` on the 2-core Xeon with AMX (docs/performance.md)
 STUDY_FIXED_S = 298.0
 
 
@@ -72,6 +75,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="600 texts, 3 seeds, 48 texts explained (<= 5 min)")
     ap.add_argument("--corpus", type=Path, default=CORPUS)
+    ap.add_argument("--fixed", type=float, default=STUDY_FIXED_S, help="the study's fixed seconds, for the estimate")
     args = ap.parse_args()
 
     import pyarrow.parquet as pq
@@ -182,8 +186,8 @@ def main() -> None:
         print(f"explanations {key} new vs old: max |difference| / the text's max |relevance| = {g:.1e}")
     for n_seeds in (5, 10):
         print(
-            f"quick study, {n_seeds} seeds, estimated ({STUDY_FIXED_S:.0f} s fixed + seeds x marginal): "
-            f"old {(STUDY_FIXED_S + n_seeds * o) / 60:.1f} min, new {(STUDY_FIXED_S + n_seeds * w) / 60:.1f} min"
+            f"quick study, {n_seeds} seeds, estimated ({args.fixed:.0f} s fixed + seeds x marginal): "
+            f"old {(args.fixed + n_seeds * o) / 60:.1f} min, new {(args.fixed + n_seeds * w) / 60:.1f} min"
         )
     print(f"marginal cost per seed, new/old: {w / o:.2f}")
 
