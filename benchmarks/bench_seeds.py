@@ -21,7 +21,7 @@ The quick study's wall time for 5 and 10 seeds is estimated from the measured pe
 and the study's fixed costs (the frozen-layer cache, faithfulness, features, analyze, hybrid,
 report), which are not re-measured here: `--fixed SECONDS`, by default those of `make demo`
 on the 2-core Xeon with AMX (298 s); on the AMD EPYC of docs/performance.md the 10-seed run
-measured 589 s.
+measured 517 s.
 
     python benchmarks/bench_seeds.py --quick   # 600 texts, 3 seeds, 48 texts explained: <= 5 min on 2 cores
     python benchmarks/bench_seeds.py           # the quick study's sizes (1,900 texts, 5 seeds)
