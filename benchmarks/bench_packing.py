@@ -18,18 +18,11 @@ This script measures the two things that decide it, in one run:
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 
 import torch
 import torch.nn.functional as F
-
-
-def cpu() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    name = next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "?")
-    flags = [f for f in ("amx_bf16", "avx512_bf16", "avx512f") if f" {f}" in out]
-    return f"{name}; {os.cpu_count()} cores; flags: {' '.join(flags) or 'none of amx_bf16/avx512_bf16'}"
+from bench_seeds import cpu  # the CPU line every benchmark prints (this script's folder is on sys.path)
 
 
 def gflops(m: int, k: int, n: int, dtype: torch.dtype, reps: int = 30) -> float:

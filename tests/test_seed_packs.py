@@ -55,6 +55,21 @@ def test_a_pack_explains_each_seed_as_it_is_explained_alone(seeds, method):
     assert _max_relative(together[0].relevance[:, 1:], together[1].relevance[:, 1:]) > 1e-2
 
 
+def test_the_shared_layers_run_once_per_batch_for_the_whole_pack(seeds, monkeypatch):
+    """What makes a pack cheaper: one forward of the frozen layers for every seed, not one each."""
+    import stablex.explain.methods as methods
+
+    run, models, batch = seeds
+    calls = []
+    real = methods.encode_lower
+    monkeypatch.setattr(methods, "encode_lower", lambda *a, **kw: calls.append(a[3]) or real(*a, **kw))
+    get_method("lrp", models, shared_layers=shared_layers(run)).attribute_seeds(batch, [None, None])
+    assert calls == [6]  # once, through the 6 frozen layers, for both seeds
+    calls.clear()
+    get_method("chefer", models, shared_layers=6).attribute_seeds(batch, [None, None])
+    assert calls == [6, 6]  # once per rule set (LRP and plain), not per seed
+
+
 def test_a_pack_is_refused_when_the_lower_layers_differ(seeds):
     _, models, batch = seeds
     other = load_seed_model(seeds[0].path, 1).model
@@ -65,6 +80,26 @@ def test_a_pack_is_refused_when_the_lower_layers_differ(seeds):
     get_method("lrp", [models[0], other], shared_layers=2)  # layers 0 and 1 are still shared
     with pytest.raises(StablexError, match="made for 2 models; use attribute_seeds"):
         get_method("gxi", models).attribute(batch)
+
+
+def test_the_stage_names_the_seeds_whose_frozen_layers_differ(trained_run, tmp_path, monkeypatch):
+    """A run whose seeds do not share what it says they share is one error naming the run, the
+    seeds and the way out; another model error is not taken for it."""
+    import stablex.explain.stage as stage
+
+    path, _ = trained_run
+    run = tmp_path / "run"
+    shutil.copytree(path, run, ignore=shutil.ignore_patterns("explanations", "analysis", "report"))
+    monkeypatch.setattr(stage, "shared_layers", lambda r: 8)  # the seeds' layers 6 and 7 were trained
+    cfg = Run(run).config().explain.replace(randomisation_texts=0)
+    with pytest.raises(StablexError, match=r"seeds 0, 1 do not share the 8 frozen layers .*seeds_per_pass=1"):
+        explain(run, "lrp", cfg, show_progress=False)
+    assert explain(run, "lrp", cfg.replace(seeds_per_pass=1), show_progress=False).explained == [0, 1]
+    monkeypatch.undo()  # the run's own 6 shared layers: chefer's own refusal reaches the user as it is
+    chefer = cfg.replace(per_method={"chefer": {"start_layer": 12}})
+    with pytest.raises(StablexError, match=r"\[explain.chefer\] start_layer = 12: must be in 0..11") as refused:
+        explain(run, "chefer", chefer, show_progress=False)
+    assert "frozen layers" not in str(refused.value)
 
 
 def test_the_stage_writes_the_same_explanations_whatever_the_pack(trained_run, tmp_path):

@@ -171,6 +171,7 @@ def test_quick_study_tests_on_1000_texts_apart_from_training():
     test_labels = split.label_ids[split.indices("test")]
     assert (test_labels == 0).sum() == (test_labels == 1).sum() == 500
     assert cfg.explain.texts == 200 and cfg.explain.texts < len(ids["test"])
+    assert cfg.train.predict_precision == "train"  # predictions at the training precision (docs/performance.md)
 
 
 def test_adding_a_seed_and_a_method_recomputes_exactly_the_stale_stages(study_run, tmp_path):

@@ -141,6 +141,10 @@ def _passes(
         yield _Pass(logits.detach(), t, sel.detach(), grads, low.joined(c))
 
 
+class SharedLayersDiffer(StablexError):
+    """Models said to share their lower layers do not (the stage names the run and seeds)."""
+
+
 def _check_shared(Ws: list[EncoderWeights], k: int) -> int:
     """`k` when the embeddings and the lower k layers of every model hold the same values, else
     an error: sharing them would explain other models than the ones given."""
@@ -157,7 +161,7 @@ def _check_shared(Ws: list[EncoderWeights], k: int) -> int:
     ref = parts(first)
     for i, W in enumerate(Ws[1:], 1):
         if not all(torch.equal(a, b) for a, b in zip(ref, parts(W))):
-            raise StablexError(
+            raise SharedLayersDiffer(
                 f"shared_layers = {k}: model {i} differs from model 0 in its embeddings or lower {k} layers"
             )
     return k
@@ -467,6 +471,7 @@ class RandomRanking(_Method):
     # identity stays {} as in runs made before method tables)
 
     def __init__(self, model: torch.nn.Module | None = None, seed: int = 0, shared_layers: int = 0):
+        # shared_layers: accepted as every method's (Resolved.make); a random ranking reads no model
         self.rng = np.random.default_rng(seed)
 
     def rank_words(self, n_words: int) -> np.ndarray:

@@ -30,6 +30,7 @@ from stablex.explain.checks import randomisation_check
 from stablex.explain.methods import (
     METHODS,
     Attribution,
+    SharedLayersDiffer,
     check_rules,
     get_method,
     method_identity,
@@ -476,7 +477,8 @@ def explain(
     summary_path = run.explanations_summary_path(method, config.split)
     texts = select_texts(run, config)
     target = resolve_target(config.target, classes, texts.label_ids)
-    opts = resolve(method, config).kwargs()  # the name resolved once, for every seed
+    resolved = resolve(method, config)  # the name resolved once, for every seed
+    opts = resolved.kwargs()
     encoder = load_encoder(run.path)
     shared = shared_layers(run)
     packs = [todo[i : i + config.seeds_per_pass] for i in range(0, len(todo), config.seeds_per_pass)]
@@ -489,8 +491,8 @@ def explain(
         for pack in packs:
             loaded = [load_seed_model(run.path, s, encoder) for s in pack]
             try:
-                attributor = get_method(method, [m.model for m in loaded], shared_layers=shared, **opts)
-            except StablexError as e:  # frozen layers that differ between seeds: not the run it says it is
+                attributor = resolved.make([m.model for m in loaded], shared)
+            except SharedLayersDiffer as e:  # frozen layers that differ between seeds: not the run it says it is
                 raise StablexError(
                     f"{run.path}: seeds {', '.join(map(str, pack))} do not share the {shared} frozen layers "
                     f"[model] freeze_layers says they share ({e}); retrain them, or explain them one "
